@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The policy compiler: Kubernetes and Istio YAML in, BPF tables out.
+ *
+ *   sl_policy_load()   parse one source (multi-document YAML), upsert its
+ *                      objects into the policy (kubectl-apply semantics: an
+ *                      object is identified by kind, namespace and name)
+ *   sl_policy_remove() parse one source and drop the objects it names
+ *   sl_policy_compile() validate the whole object set and build the tables
+ *   sl_policy_serialize() the object set as multi-document YAML, so that the
+ *                      applied policy can be stored and loaded again later
+ *
+ * Nothing here touches the kernel: the loader (user/publish.c) writes the
+ * tables into the pinned maps. Every function reports problems through
+ * struct sl_diags with file, line, column and field path.
+ */
+#ifndef SLUICE_POLICY_H
+#define SLUICE_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <linux/types.h>
+
+#include "sluice_abi.h"
+
+enum sl_severity {
+	SL_SEV_NOTE = 0, /* e.g. "Deployment skipped: not a data-plane object" */
+	SL_SEV_WARNING = 1, /* legal but suspicious, or a legacy alias */
+	SL_SEV_ERROR = 2, /* the apply is rejected */
+};
+
+struct sl_diag {
+	enum sl_severity sev;
+	char *file; /* source name as given to sl_policy_load() */
+	int line; /* 1-based; 0 when not tied to a position */
+	int col; /* 1-based */
+	char *path; /* field path, e.g. "spec.http[1].route[0].weight" */
+	char *msg;
+};
+
+struct sl_diags {
+	struct sl_diag *v;
+	size_t n, cap;
+	size_t n_errors;
+};
+
+void sl_diags_free(struct sl_diags *d);
+/* "FILE:LINE:COL: error: PATH: MSG" (or warning/note), one per line. */
+void sl_diags_print(const struct sl_diags *d, FILE *out);
+
+struct sl_compile_opts {
+	/* CIDR that VIPs are allocated from for Services without clusterIP,
+	 * and for ServiceEntries without addresses (IPv4). */
+	__be32 svc_cidr4; /* network byte order */
+	uint8_t svc_cidr4_len; /* prefix length */
+	/* Kubernetes cluster domain, for host names: "cluster.local". */
+	const char *cluster_domain;
+	/* Capacity checks: defaults are the SL_MAX_* limits of the ABI; tests
+	 * lower them to exercise the "more than the maps hold" errors. */
+	uint32_t max_services;
+	uint32_t max_backends;
+};
+
+void sl_compile_opts_default(struct sl_compile_opts *o);
+
+/* One compiled frontend (service port). */
+struct sl_table_svc {
+	struct sl_l4addr fe;
+	struct sl_svc_val val; /* val.id is the index in sl_tables.svcs */
+	struct sl_svc_meta meta; /* name, namespace */
+	char host[256]; /* FQDN: name.ns.svc.cluster.local, or ServiceEntry host */
+	char port_name[SL_NAME_LEN];
+	char kind[32]; /* "Service" or "ServiceEntry" */
+	char subset[SL_MAX_GROUPS][SL_NAME_LEN]; /* subset name per group, "" = all */
+	char handoff_why[512]; /* human text, e.g. "header match (VirtualService nodejs-app/nodejs-api http[0])" */
+};
+
+/* One backend row; rows of a group are contiguous, see sl_group.first. */
+struct sl_table_backend {
+	struct sl_backend be;
+	struct sl_ep_meta meta;
+	uint32_t svc; /* index into sl_tables.svcs */
+	uint32_t group; /* index into that service's groups */
+	char labels[256]; /* "k=v,k=v", sorted by key */
+	bool ready;
+};
+
+/* One security/authentication policy, for `sluice get policies`. */
+struct sl_table_policy {
+	char kind[32]; /* PeerAuthentication, AuthorizationPolicy, RequestAuthentication */
+	char ns[SL_NAME_LEN];
+	char name[SL_NAME_LEN];
+	char summary[256]; /* e.g. "mtls STRICT", "ALLOW, 3 rules", "issuer https://..." */
+	uint32_t *svcs; /* indices of the services it selects */
+	size_t n_svcs;
+};
+
+struct sl_tables {
+	struct sl_table_svc *svcs;
+	size_t n_svcs;
+	struct sl_table_backend *backends;
+	size_t n_backends;
+	struct sl_table_policy *policies;
+	size_t n_policies;
+};
+
+void sl_tables_free(struct sl_tables *t);
+
+struct sl_policy;
+
+struct sl_policy *sl_policy_new(void);
+void sl_policy_free(struct sl_policy *p);
+
+/* Parse SRC (NAME is used in messages) and upsert every object it holds.
+ * Returns 0, or -1 when the source has errors (then P is unchanged). Kinds
+ * that are not data-plane objects are skipped with a note. */
+int sl_policy_load(struct sl_policy *p, const char *name, const char *src,
+		   size_t len, struct sl_diags *d);
+
+/* Parse SRC and remove the objects it names (kind, namespace, name). An
+ * object that is not present is a warning. Returns 0 or -1 (P unchanged). */
+int sl_policy_remove(struct sl_policy *p, const char *name, const char *src,
+		     size_t len, struct sl_diags *d);
+
+/* Number of objects held (for reports). */
+size_t sl_policy_count(const struct sl_policy *p);
+
+/* Validate the whole object set and compile it. Returns 0, or -1 with at
+ * least one error in D (then OUT is empty). Warnings may accompany 0. */
+int sl_policy_compile(const struct sl_policy *p, const struct sl_compile_opts *o,
+		      struct sl_tables *out, struct sl_diags *d);
+
+/* The object set as multi-document YAML (each object's original text),
+ * malloc'd, in a stable order. Loading it again gives the same policy. */
+char *sl_policy_serialize(const struct sl_policy *p, size_t *len);
+
+/* FNV-1a 32 of a subset name: struct sl_group.tag. 0 is reserved for "no
+ * subset", so a name that hashes to 0 maps to 1. */
+uint32_t sl_subset_tag(const char *subset);
+
+#endif /* SLUICE_POLICY_H */
