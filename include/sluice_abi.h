@@ -180,6 +180,11 @@ struct sl_config {
 	__u32 store_bytes; /* compressed size of the active policy store */
 	__u32 store_raw_bytes; /* uncompressed size */
 	__u64 applied_ns; /* CLOCK_REALTIME ns of the last apply */
+	__u32 synced_gen; /* the inactive slot equals the active one at this generation */
+	__u32 backend_hwm[2]; /* per slot: backend rows in use (bump allocator) */
+	__be32 svc_cidr4; /* VIPs for Services without clusterIP come from here */
+	__u8 svc_cidr4_len; /* prefix length of svc_cidr4 */
+	__u8 pad1[7];
 };
 
 /* Global counters, one struct, per-CPU (sl_stats[0]). */
@@ -325,7 +330,7 @@ _Static_assert(sizeof(struct sl_ep_key) == 40, "sl_ep_key layout");
 _Static_assert(sizeof(struct sl_ep_state) == 128, "sl_ep_state layout");
 _Static_assert(sizeof(struct sl_group_key) == 24, "sl_group_key layout");
 _Static_assert(sizeof(struct sl_group_state) == 32, "sl_group_state layout");
-_Static_assert(sizeof(struct sl_config) == 64, "sl_config layout");
+_Static_assert(sizeof(struct sl_config) == 88, "sl_config layout");
 _Static_assert(sizeof(struct sl_sock) == 56, "sl_sock layout");
 _Static_assert(sizeof(struct sl_flow) == 96, "sl_flow layout");
 _Static_assert(sizeof(struct sl_handoff_key) == 40, "sl_handoff_key layout");

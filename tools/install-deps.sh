@@ -6,7 +6,7 @@
 set -euo pipefail
 
 PKGS_MAIN=(clang llvm make gcc pkg-config libelf-dev zlib1g-dev libyaml-dev
-           libssl-dev libclang-rt-14-dev iproute2 iptables prometheus haproxy
+           libssl-dev libclang-rt-14-dev iproute2 iptables prometheus
            jq util-linux procps)
 PKGS_BPO=(libbpf-dev bpftool)
 

@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Shared by every Sluice BPF program: load-time configuration, constants that
+ * vmlinux.h does not carry, counters, small map helpers.
+ */
+#ifndef SL_COMMON_H
+#define SL_COMMON_H
+
+#include "maps.h"
+
+/* errno values (vmlinux.h has none) */
+#define SL_ENOENT 2
+#define SL_EINVAL 22
+#define SL_ECONNREFUSED 111
+
+#define SL_KERNEL_AF_INET 2
+#define SL_KERNEL_AF_INET6 10
+#define SL_IPPROTO_TCP 6
+#define SL_IPPROTO_UDP 17
+
+/* Internal refusal reasons of the workers (negative on return). */
+enum sl_reason {
+	SL_R_NO_SERVICE = 1, /* not ours: leave the socket alone */
+	SL_R_NO_BACKEND, /* no selectable endpoint */
+	SL_R_OVERFLOW, /* connection limit reached */
+	SL_R_NO_PROXY, /* hand-off demanded, no proxy configured */
+	SL_R_FAMILY, /* endpoint family cannot be reached from this socket */
+	SL_R_NO_CONFIG, /* sl_config missing (cannot happen once loaded) */
+};
+
+/* Set by the loader on the skeleton before load. */
+const volatile __u32 sl_debug = 0;
+
+#define sl_dbg(fmt, args...)                                                   \
+	({                                                                     \
+		if (sl_debug)                                                  \
+			bpf_printk(fmt, ##args);                               \
+	})
+
+/* Zeroes for BPF_NOEXIST inserts; big enough for every state value. Kept in
+ * .rodata so that the 512-byte stack is not spent on them. */
+static const __u8 sl_zero[sizeof(struct sl_ep_state)];
+
+static __always_inline struct sl_stats *sl_stats_get(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&sl_stats, &zero);
+}
+
+/* Counters are bumped atomically although per CPU: a sleepable sl_outcome
+ * run can be preempted by a socket hook on the same CPU. */
+#define sl_count(field)                                                        \
+	({                                                                     \
+		struct sl_stats *s__ = sl_stats_get();                         \
+		if (s__)                                                       \
+			__sync_fetch_and_add(&s__->field, 1);                  \
+	})
+
+static __always_inline struct sl_config *sl_config_get(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&sl_config, &zero);
+}
+
+/* Lookup that inserts a zeroed value first when the key is missing. Two CPUs
+ * racing both end up with the one record that won. NULL when the map is
+ * full. */
+static __always_inline void *sl_get_or_create(void *map, const void *key)
+{
+	void *v = bpf_map_lookup_elem(map, key);
+
+	if (v)
+		return v;
+	bpf_map_update_elem(map, key, sl_zero, BPF_NOEXIST);
+	return bpf_map_lookup_elem(map, key);
+}
+
+static __always_inline bool sl_addr_eq(const struct sl_l4addr *a, const struct sl_l4addr *b)
+{
+	return a->addr[0] == b->addr[0] && a->addr[1] == b->addr[1] &&
+	       a->addr[2] == b->addr[2] && a->addr[3] == b->addr[3] &&
+	       a->port == b->port && a->family == b->family;
+}
+
+static __always_inline struct sl_svc_val *sl_service(const struct sl_l4addr *fe, __u32 slot)
+{
+	struct sl_svc_key key;
+
+	__builtin_memset(&key, 0, sizeof(key));
+	key.fe = *fe;
+	key.slot = slot;
+	return bpf_map_lookup_elem(&sl_services, &key);
+}
+
+static __always_inline struct sl_backend *sl_backend_at(__u32 slot, __u32 i)
+{
+	__u32 idx = slot * SL_MAX_BACKENDS + i;
+
+	return bpf_map_lookup_elem(&sl_backends, &idx);
+}
+
+static __always_inline void sl_ep_key_fill(struct sl_ep_key *k, const struct sl_l4addr *fe,
+					   const struct sl_l4addr *ep)
+{
+	__builtin_memset(k, 0, sizeof(*k));
+	k->fe = *fe;
+	k->ep = *ep;
+}
+
+static __always_inline struct sl_ep_state *sl_ep_state_get(const struct sl_l4addr *fe,
+							   const struct sl_l4addr *ep)
+{
+	struct sl_ep_key k;
+
+	sl_ep_key_fill(&k, fe, ep);
+	return bpf_map_lookup_elem(&sl_ep_state, &k);
+}
+
+static __always_inline struct sl_group_state *sl_group_state_get(const struct sl_l4addr *fe,
+								 __u32 tag, bool create)
+{
+	struct sl_group_key k;
+
+	__builtin_memset(&k, 0, sizeof(k));
+	k.fe = *fe;
+	k.tag = tag;
+	if (create)
+		return sl_get_or_create(&sl_group_state, &k);
+	return bpf_map_lookup_elem(&sl_group_state, &k);
+}
+
+static __always_inline bool sl_ejected(const struct sl_ep_state *st, __u64 now)
+{
+	return st && st->ejected_until_ns > now;
+}
+
+static __always_inline __u32 sl_group_count(const struct sl_group *grp)
+{
+	__u32 n = grp->count;
+
+	return n > SL_MAX_GROUP_BACKENDS ? SL_MAX_GROUP_BACKENDS : n;
+}
+
+/* The group of a service that a socket was counted against. */
+static __always_inline const struct sl_group *sl_group_by_tag(const struct sl_svc_val *svc,
+							      __u32 tag)
+{
+	for (__u32 i = 0; i < SL_MAX_GROUPS; i++) {
+		if (i >= svc->n_groups)
+			break;
+		if (svc->groups[i].tag == tag)
+			return &svc->groups[i];
+	}
+	return NULL;
+}
+
+#endif /* SL_COMMON_H */

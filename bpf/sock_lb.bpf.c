@@ -1,0 +1,453 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Socket-level service load balancing: cgroup sock_addr hooks that rewrite
+ * the destination of connect()/sendmsg() from a service frontend (VIP, port,
+ * proto) to one of its endpoints, restore it for getpeername()/recvmsg(),
+ * and give back the socket's accounting at close (sock_release).
+ *
+ * Entry points only fill a struct sl_req and turn a worker's 0 / -reason
+ * into the hook's verdict in sl_verdict(). See docs/KERNEL.md.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_core_read.h>
+#include "sluice_abi.h"
+#include "lib/common.h"
+#include "lib/addr.h"
+#include "lib/account.h"
+#include "lib/select.h"
+#include "lib/outlier.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* One connect()/sendmsg() as the workers see it. */
+struct sl_req {
+	struct sl_l4addr fe; /* destination as dialled */
+	struct sl_l4addr ep; /* destination chosen */
+	__u64 now; /* CLOCK_MONOTONIC ns */
+	__u32 slot; /* live policy slot */
+	bool count; /* connect(): account the socket; sendmsg(): per message */
+};
+
+/* Refusal: 0 makes the syscall fail with EPERM; where the kernel has
+ * bpf_set_retval for these hooks (5.18+) it fails with ECONNREFUSED, which
+ * is what a client expects from a full or empty service. */
+static __always_inline int sl_verdict(int err)
+{
+	if (err >= 0)
+		return 1;
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_set_retval))
+		bpf_set_retval(-SL_ECONNREFUSED);
+	return 0;
+}
+
+/* The proxy marks its own upstream sockets; handing them off again would
+ * loop. They get ordinary L4 selection instead. */
+static __always_inline bool sl_is_proxy(struct bpf_sock_addr *ctx, const struct sl_config *cfg)
+{
+	struct bpf_sock *sk = ctx->sk;
+
+	return cfg->proxy_mark && sk && sk->mark == cfg->proxy_mark;
+}
+
+/* Socket storage for a new connection. A socket that connect()s again
+ * (UDP re-connect, TCP retry after a failure) gives its old unit back. */
+static __always_inline struct sl_sock *sl_sock_claim(struct bpf_sock_addr *ctx)
+{
+	struct sl_sock *s;
+
+	s = bpf_sk_storage_get(&sl_sock_store, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!s) {
+		sl_count(storage_fail);
+		return NULL;
+	}
+	sl_release(s);
+	__sync_lock_test_and_set(&s->flags, 0);
+	return s;
+}
+
+static __always_inline void sl_sock_fill(struct sl_sock *s, const struct sl_req *rq, __u32 tag,
+					 __u32 flags)
+{
+	s->fe = rq->fe;
+	s->ep = rq->ep;
+	s->tag = tag;
+	s->start_ns = rq->now;
+	if (rq->fe.proto == SL_IPPROTO_UDP)
+		flags |= SL_SOCK_F_UDP;
+	__sync_fetch_and_or(&s->flags, flags);
+}
+
+static __always_inline int sl_to_proxy(struct bpf_sock_addr *ctx, int fam, struct sl_req *rq,
+				       const struct sl_config *cfg)
+{
+	struct sl_sock *s;
+	int err;
+
+	/* Fail closed: the policy asks for mTLS/authz only the proxy does. */
+	if (!cfg->proxy_port)
+		return -SL_R_NO_PROXY;
+	__builtin_memset(&rq->ep, 0, sizeof(rq->ep));
+	rq->ep.port = cfg->proxy_port;
+	rq->ep.proto = SL_IPPROTO_TCP;
+	rq->ep.family = rq->fe.family;
+	if (rq->fe.family == SL_AF_INET) {
+		rq->ep.addr[0] = cfg->proxy_addr4;
+	} else {
+		rq->ep.addr[0] = cfg->proxy_addr6[0];
+		rq->ep.addr[1] = cfg->proxy_addr6[1];
+		rq->ep.addr[2] = cfg->proxy_addr6[2];
+		rq->ep.addr[3] = cfg->proxy_addr6[3];
+	}
+	if (!(rq->ep.addr[0] | rq->ep.addr[1] | rq->ep.addr[2] | rq->ep.addr[3]))
+		return -SL_R_NO_PROXY;
+	/* Without the record the proxy cannot know where to go: refuse. */
+	s = sl_sock_claim(ctx);
+	if (!s)
+		return -SL_R_NO_PROXY;
+	err = sl_ctx_store(ctx, fam, &rq->ep);
+	if (err)
+		return err;
+	sl_sock_fill(s, rq, 0, SL_SOCK_F_HANDOFF);
+	sl_count(connect_handoff);
+	return 0;
+}
+
+static __always_inline int sl_no_backend(struct sl_group_state *gs)
+{
+	if (gs)
+		__sync_fetch_and_add(&gs->no_backend, 1);
+	sl_count(no_backend);
+	return -SL_R_NO_BACKEND;
+}
+
+/* The endpoint's state, created on first use: active++. */
+static __always_inline bool sl_ep_take(const struct sl_req *rq)
+{
+	struct sl_ep_state *st;
+	struct sl_ep_key k;
+
+	sl_ep_key_fill(&k, &rq->fe, &rq->ep);
+	st = sl_get_or_create(&sl_ep_state, &k);
+	if (!st) {
+		sl_count(ep_state_fail);
+		return false;
+	}
+	__sync_fetch_and_add(&st->active, 1);
+	return true;
+}
+
+/* Accounting of a connect() whose endpoint is chosen: the socket keeps the
+ * group reservation and one unit of the endpoint's active count. When any
+ * part cannot be recorded, nothing is held (accounting fails open, traffic
+ * does not). */
+static __always_inline void sl_commit(const struct sl_req *rq, struct sl_sock *s,
+				      struct sl_group_state *gs, const struct sl_group *grp)
+{
+	bool held = s && gs;
+
+	if (held && !sl_ep_take(rq)) {
+		__sync_fetch_and_sub(&gs->active, 1);
+		held = false;
+	}
+	if (s)
+		sl_sock_fill(s, rq, grp->tag, held ? SL_SOCK_F_COUNTED : 0);
+}
+
+static __always_inline void sl_rnat_record(struct bpf_sock_addr *ctx, const struct sl_req *rq)
+{
+	struct sl_udp_rnat_key k;
+	struct sl_l4addr *fe;
+
+	__builtin_memset(&k, 0, sizeof(k));
+	k.cookie = bpf_get_socket_cookie(ctx);
+	__builtin_memcpy(k.addr, rq->ep.addr, sizeof(k.addr));
+	k.port = rq->ep.port;
+	k.family = rq->ep.family;
+	/* sendmsg() runs this per datagram: write only what changed. */
+	fe = bpf_map_lookup_elem(&sl_udp_rnat, &k);
+	if (fe && sl_addr_eq(fe, &rq->fe))
+		return;
+	if (bpf_map_update_elem(&sl_udp_rnat, &k, &rq->fe, BPF_ANY))
+		sl_count(udp_rnat_fail);
+}
+
+/* The endpoint of the group for this request, into rq->ep. */
+static __always_inline int sl_choose(struct sl_req *rq, const struct sl_group *grp,
+				     struct sl_group_state *gs)
+{
+	struct sl_backend *be;
+	struct sl_cand c;
+	struct sl_sel sel;
+	int pos;
+
+	sl_sel_init(&sel, &rq->fe, grp, rq->slot, rq->now);
+	pos = sel.count ? sl_select(&sel, grp, gs, &c) : -SL_R_NO_BACKEND;
+	if (pos < 0)
+		return pos;
+	be = sl_backend_at(0, sel.base + pos);
+	if (!be)
+		return -SL_R_NO_BACKEND;
+	rq->ep = be->ep;
+	return 0;
+}
+
+static __always_inline int sl_l4(struct bpf_sock_addr *ctx, int fam, struct sl_req *rq,
+				 const struct sl_svc_val *svc)
+{
+	const struct sl_group *grp = sl_pick_group(svc);
+	struct sl_group_state *gs;
+	struct sl_sock *s = NULL;
+	int err;
+
+	if (!grp)
+		return sl_no_backend(NULL);
+	if (grp->lb == SL_LB_PASSTHROUGH)
+		return 0;
+	if (rq->count)
+		s = sl_sock_claim(ctx);
+	gs = sl_group_state_get(&rq->fe, grp->tag, true);
+	err = rq->count ? sl_reserve(gs, grp, s != NULL) : 0;
+	if (err)
+		return err;
+	err = sl_choose(rq, grp, gs);
+	/* A v6 endpoint cannot be reached from a v4 socket: not selectable. */
+	if (!err)
+		err = sl_ctx_store(ctx, fam, &rq->ep);
+	if (err) {
+		if (s && gs)
+			__sync_fetch_and_sub(&gs->active, 1);
+		return sl_no_backend(gs);
+	}
+	if (rq->count)
+		sl_commit(rq, s, gs, grp);
+	if (rq->fe.proto == SL_IPPROTO_UDP)
+		sl_rnat_record(ctx, rq);
+	sl_count(connect_xlated);
+	sl_dbg("sluice: %pI4:%u -> port %u", rq->fe.addr, bpf_ntohs(rq->fe.port),
+	       bpf_ntohs(rq->ep.port));
+	return 0;
+}
+
+/* connect() on a TCP socket that is already connecting or connected runs
+ * this hook again (non-blocking clients poll with connect() until EISCONN)
+ * and the kernel then ignores the address: choosing again would count the
+ * socket twice and record an endpoint it never reached. */
+static __always_inline bool sl_tcp_busy(struct bpf_sock_addr *ctx, const struct sl_req *rq)
+{
+	struct bpf_sock *sk = ctx->sk;
+
+	return rq->count && rq->fe.proto == SL_IPPROTO_TCP && sk && sk->state != BPF_TCP_CLOSE;
+}
+
+/* connect() and sendmsg(): a miss (not a service) costs two lookups. */
+static __always_inline int sl_xlate(struct bpf_sock_addr *ctx, int fam, struct sl_req *rq)
+{
+	struct sl_config *cfg;
+	struct sl_svc_val *svc;
+
+	if (rq->fe.proto != SL_IPPROTO_TCP && rq->fe.proto != SL_IPPROTO_UDP)
+		return 0;
+	sl_count(connect_seen);
+	cfg = sl_config_get();
+	if (!cfg)
+		return 0;
+	rq->slot = cfg->active_slot & 1;
+	svc = sl_service(&rq->fe, rq->slot);
+	if (!svc)
+		return 0;
+	if (sl_tcp_busy(ctx, rq))
+		return 0;
+	rq->now = bpf_ktime_get_ns();
+	if ((svc->flags & SL_SVC_F_HANDOFF) && rq->fe.proto == SL_IPPROTO_TCP &&
+	    !sl_is_proxy(ctx, cfg))
+		return sl_to_proxy(ctx, fam, rq, cfg);
+	return sl_l4(ctx, fam, rq, svc);
+}
+
+static __always_inline int sl_entry(struct bpf_sock_addr *ctx, int fam, bool count)
+{
+	struct sl_req rq = { .count = count };
+
+	/* fam and count are literals: each entry point inlines its own copy. */
+	sl_ctx_load(ctx, fam, &rq.fe);
+	return sl_verdict(sl_xlate(ctx, fam, &rq));
+}
+
+/* A reply from an endpoint appears to come from the frontend dialled. */
+static __always_inline void sl_recv(struct bpf_sock_addr *ctx, int fam)
+{
+	struct sl_udp_rnat_key k;
+	struct sl_l4addr src, *fe;
+
+	sl_ctx_load(ctx, fam, &src);
+	__builtin_memset(&k, 0, sizeof(k));
+	k.cookie = bpf_get_socket_cookie(ctx);
+	__builtin_memcpy(k.addr, src.addr, sizeof(k.addr));
+	k.port = src.port;
+	k.family = src.family;
+	fe = bpf_map_lookup_elem(&sl_udp_rnat, &k);
+	if (fe && !sl_ctx_store(ctx, fam, fe))
+		sl_count(udp_rnat_hit);
+}
+
+SEC("cgroup/recvmsg4")
+int sl_recvmsg4(struct bpf_sock_addr *ctx)
+{
+	sl_recv(ctx, 4);
+	return 1;
+}
+
+SEC("cgroup/recvmsg6")
+int sl_recvmsg6(struct bpf_sock_addr *ctx)
+{
+	sl_recv(ctx, 6);
+	return 1;
+}
+
+/* The application sees the frontend it dialled, for handed-off sockets too.
+ * Only while the peer is still the endpoint recorded: a socket re-connected
+ * to a plain address keeps stale storage but must see its real peer. */
+static __always_inline void sl_peer(struct bpf_sock_addr *ctx, int fam)
+{
+	struct sl_sock *s = bpf_sk_storage_get(&sl_sock_store, ctx->sk, 0, 0);
+	struct sl_l4addr peer;
+
+	if (!s || !s->fe.family)
+		return;
+	sl_ctx_load(ctx, fam, &peer);
+	if (sl_addr_eq(&peer, &s->ep))
+		sl_ctx_store(ctx, fam, &s->fe);
+}
+
+SEC("cgroup/getpeername4")
+int sl_getpeername4(struct bpf_sock_addr *ctx)
+{
+	sl_peer(ctx, 4);
+	return 1;
+}
+
+SEC("cgroup/getpeername6")
+int sl_getpeername6(struct bpf_sock_addr *ctx)
+{
+	sl_peer(ctx, 6);
+	return 1;
+}
+
+/* close(): covers every socket, also those that never got a TCP callback
+ * (connect() failed before SYN, UDP). sockops may have released first. */
+SEC("cgroup/sock_release")
+int sl_sock_release(struct bpf_sock *sk)
+{
+	struct sl_sock *s = bpf_sk_storage_get(&sl_sock_store, sk, 0, 0);
+
+	if (s)
+		sl_release(s);
+	return 1;
+}
+
+/* Defined last on purpose: libbpf (and so the loader) attaches programs in
+ * section order, and the hooks that restore and release must be in place
+ * before the ones that translate and count. */
+SEC("cgroup/connect4")
+int sl_connect4(struct bpf_sock_addr *ctx)
+{
+	return sl_entry(ctx, 4, true);
+}
+
+SEC("cgroup/connect6")
+int sl_connect6(struct bpf_sock_addr *ctx)
+{
+	return sl_entry(ctx, 6, true);
+}
+
+/* Unconnected UDP: one selection per datagram, nothing counted. */
+SEC("cgroup/sendmsg4")
+int sl_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	return sl_entry(ctx, 4, false);
+}
+
+SEC("cgroup/sendmsg6")
+int sl_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	return sl_entry(ctx, 6, false);
+}
+
+/* The group of `ep` in the live policy of `fe`: the first group holding it. */
+struct sl_find {
+	struct sl_l4addr ep;
+	__u32 base;
+	__u32 found;
+};
+
+static long sl_find_cb(__u64 i, void *data)
+{
+	struct sl_find *f = data;
+	struct sl_backend *be = sl_backend_at(0, f->base + (__u32)i);
+
+	if (!be)
+		return 1;
+	if (!sl_addr_eq(&be->ep, &f->ep) || be->ep.proto != f->ep.proto)
+		return 0;
+	f->found = 1;
+	return 1;
+}
+
+static __always_inline const struct sl_group *sl_group_of(const struct sl_svc_val *svc, __u32 slot,
+							  const struct sl_l4addr *ep)
+{
+	struct sl_find f = { .ep = *ep };
+
+	for (__u32 g = 0; g < SL_MAX_GROUPS; g++) {
+		if (g >= svc->n_groups)
+			break;
+		f.base = slot * SL_MAX_BACKENDS + svc->groups[g].first;
+		bpf_loop(sl_group_count(&svc->groups[g]), sl_find_cb, &f, 0);
+		if (f.found)
+			return &svc->groups[g];
+	}
+	return NULL;
+}
+
+static __always_inline int sl_apply_outcome(const struct sl_l4addr *fe,
+					    const struct sl_l4addr *ep, __u32 outcome)
+{
+	struct sl_ep_state *es = sl_ep_state_get(fe, ep);
+	const struct sl_group *grp = NULL;
+	struct sl_config *cfg = sl_config_get();
+	struct sl_svc_val *svc;
+	__u32 slot = cfg ? cfg->active_slot & 1 : 0;
+
+	if (!es)
+		return -SL_ENOENT;
+	if (outcome == SL_OUT_SUCCESS) {
+		sl_outlier_success(es);
+		return 0;
+	}
+	if (outcome == SL_OUT_5XX || outcome == SL_OUT_GATEWAY)
+		__sync_fetch_and_add(&es->http_5xx, 1);
+	if (outcome == SL_OUT_GATEWAY)
+		__sync_fetch_and_add(&es->gw_errors, 1);
+	if (outcome == SL_OUT_CONNECT_FAIL)
+		__sync_fetch_and_add(&es->connect_fail, 1);
+	if (outcome > SL_OUT_CONNECT_FAIL)
+		return -SL_EINVAL;
+	svc = sl_service(fe, slot);
+	if (svc)
+		grp = sl_group_of(svc, slot, ep);
+	return sl_outlier_failure(fe, es, grp, slot, outcome == SL_OUT_GATEWAY,
+				  bpf_ktime_get_ns());
+}
+
+/* Userspace (the proxy) reports one outcome by running this program with
+ * BPF_PROG_TEST_RUN; the same rules as for the kernel's own failures apply. */
+SEC("syscall")
+int sl_outcome(struct sl_outcome_ctx *ctx)
+{
+	struct sl_l4addr fe = ctx->fe, ep = ctx->ep;
+
+	ctx->result = sl_apply_outcome(&fe, &ep, ctx->outcome);
+	return 0;
+}

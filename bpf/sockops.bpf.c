@@ -1,0 +1,288 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * TCP lifecycle of the sockets sock_lb translated (those with sl_sock_store
+ * storage): flow records, per-endpoint opened/closed/failed/rto and byte
+ * totals, outlier detection on connect failures, the hand-off record the
+ * proxy reads, and the release of the socket's active counts at TCP_CLOSE.
+ * See docs/KERNEL.md.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_core_read.h>
+#include "sluice_abi.h"
+#include "lib/common.h"
+#include "lib/account.h"
+#include "lib/outlier.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Before 6.10 (or so) sk_flags lived in struct sock itself; since, it is
+ * __sk_common.skc_flags. CO-RE picks whichever the running kernel has. */
+struct sock___old {
+	unsigned long sk_flags;
+} __attribute__((preserve_access_index));
+
+/* The peer's FIN was received: tcp_fin() sets SOCK_DONE (nothing else on
+ * the way to TCP_CLOSE does). */
+static __always_inline bool sl_peer_fin(struct bpf_sock_ops *skops)
+{
+	struct bpf_sock *sk = skops->sk;
+	struct tcp_sock *tp = sk ? bpf_skc_to_tcp_sock(sk) : NULL;
+	unsigned long done = 1ul << bpf_core_enum_value(enum sock_flags, SOCK_DONE);
+	struct sock *ks;
+
+	if (!tp)
+		return false;
+	ks = &tp->inet_conn.icsk_inet.sk;
+	if (bpf_core_field_exists(ks->__sk_common.skc_flags))
+		return ks->__sk_common.skc_flags & done;
+	return ((struct sock___old *)ks)->sk_flags & done;
+}
+
+/* Payload bytes of the connection. The kernel's bytes_acked counts our SYN
+ * and FIN once acked, bytes_received the peer's FIN, each as one byte of
+ * sequence space; the metrics promise payload bytes, so those come off.
+ * `state` is the state whose FIN status applies: the old state at
+ * TCP_CLOSE. Our FIN was sent in FIN_WAIT1/2, LAST_ACK and CLOSING, and it
+ * is acked once nothing is outstanding (always so in FIN_WAIT2). */
+static __always_inline void sl_payload(struct bpf_sock_ops *skops, const struct sl_sock *s,
+				       __u32 state, __u64 *sent, __u64 *recv)
+{
+	bool fin_sent = state == BPF_TCP_FIN_WAIT1 || state == BPF_TCP_FIN_WAIT2 ||
+			state == BPF_TCP_LAST_ACK || state == BPF_TCP_CLOSING;
+	__u64 tx = skops->bytes_acked, rx = skops->bytes_received;
+
+	if (tx && (s->flags & SL_SOCK_F_ESTABLISHED))
+		tx--;
+	if (tx && fin_sent && skops->snd_una == skops->snd_nxt)
+		tx--;
+	if (rx && sl_peer_fin(skops))
+		rx--;
+	*sent = tx;
+	*recv = rx;
+}
+
+/* Copies the socket's current counters into its flow record, if any. */
+static __always_inline struct sl_flow *sl_flow_refresh(struct bpf_sock_ops *skops,
+						       const struct sl_sock *s, __u32 state,
+						       __u64 cookie)
+{
+	struct sl_flow *f = bpf_map_lookup_elem(&sl_flows, &cookie);
+	__u64 tx, rx;
+
+	if (!f)
+		return NULL;
+	sl_payload(skops, s, state, &tx, &rx);
+	f->bytes_sent = tx;
+	f->bytes_received = rx;
+	f->segs_out = skops->segs_out;
+	f->segs_in = skops->segs_in;
+	return f;
+}
+
+static __always_inline void sl_on_connect(struct bpf_sock_ops *skops, const struct sl_sock *s,
+					  __u64 cookie)
+{
+	struct sl_flow f;
+
+	bpf_sock_ops_cb_flags_set(skops, BPF_SOCK_OPS_STATE_CB_FLAG | BPF_SOCK_OPS_RTO_CB_FLAG);
+	__builtin_memset(&f, 0, sizeof(f));
+	f.fe = s->fe;
+	f.ep = s->ep;
+	f.start_ns = s->start_ns;
+	f.state = SL_FLOW_CONNECTING;
+	if (bpf_map_update_elem(&sl_flows, &cookie, &f, BPF_ANY))
+		sl_count(flow_update_fail);
+	else
+		sl_count(flow_records);
+}
+
+/* skops->remote_port holds the network-order port in its upper 16 bits on
+ * little-endian kernels (the field is filled with `dport << 16`) and in the
+ * lower 16 bits where that shift is absent; a port is never 0, so whichever
+ * half is set is the port. */
+static __always_inline __be16 sl_remote_port(struct bpf_sock_ops *skops)
+{
+	__u32 p = skops->remote_port;
+
+	return (__be16)(p >> 16 ? p >> 16 : p);
+}
+
+/* An address pair from sockops, v4-mapped IPv6 folded to IPv4 (the key the
+ * proxy builds from its accepted socket follows the same rule). */
+static __always_inline void sl_handoff_addrs(struct bpf_sock_ops *skops, struct sl_handoff_key *k)
+{
+	if (skops->family == SL_KERNEL_AF_INET) {
+		k->family = SL_AF_INET;
+		k->src[0] = skops->local_ip4;
+		k->dst[0] = skops->remote_ip4;
+		return;
+	}
+	k->src[0] = skops->local_ip6[0];
+	k->src[1] = skops->local_ip6[1];
+	k->src[2] = skops->local_ip6[2];
+	k->src[3] = skops->local_ip6[3];
+	k->dst[0] = skops->remote_ip6[0];
+	k->dst[1] = skops->remote_ip6[1];
+	k->dst[2] = skops->remote_ip6[2];
+	k->dst[3] = skops->remote_ip6[3];
+	k->family = SL_AF_INET6;
+	if (!k->src[0] && !k->src[1] && k->src[2] == bpf_htonl(0xffff)) {
+		k->family = SL_AF_INET;
+		k->src[0] = k->src[3];
+		k->dst[0] = k->dst[3];
+		k->src[2] = k->src[3] = k->dst[2] = k->dst[3] = 0;
+	}
+}
+
+/* The proxy accepts this connection and finds the original destination
+ * under (its peer, its local address) = our (local, remote). */
+static __always_inline void sl_handoff_record(struct bpf_sock_ops *skops, const struct sl_sock *s,
+					      __u64 cookie)
+{
+	struct sl_config *cfg = sl_config_get();
+	struct sl_handoff_key k;
+	struct sl_handoff_val v;
+	struct sl_svc_val *svc;
+
+	__builtin_memset(&k, 0, sizeof(k));
+	__builtin_memset(&v, 0, sizeof(v));
+	sl_handoff_addrs(skops, &k);
+	k.sport = bpf_htons((__u16)skops->local_port);
+	k.dport = sl_remote_port(skops);
+	v.orig = s->fe;
+	v.cookie = cookie;
+	svc = cfg ? sl_service(&s->fe, cfg->active_slot & 1) : NULL;
+	if (svc)
+		v.reasons = svc->handoff_reasons;
+	if (bpf_map_update_elem(&sl_handoff, &k, &v, BPF_ANY))
+		sl_count(handoff_record_fail);
+}
+
+static __always_inline void sl_on_established(struct bpf_sock_ops *skops, struct sl_sock *s,
+					      __u64 cookie)
+{
+	__u32 old = __sync_fetch_and_or(&s->flags, SL_SOCK_F_ESTABLISHED);
+	struct sl_ep_state *es;
+	struct sl_flow *f;
+
+	if (old & SL_SOCK_F_HANDOFF) {
+		sl_handoff_record(skops, s, cookie);
+	} else {
+		es = sl_ep_state_get(&s->fe, &s->ep);
+		if (es) {
+			__sync_fetch_and_add(&es->opened, 1);
+			sl_outlier_success(es);
+		}
+	}
+	f = sl_flow_refresh(skops, s, BPF_TCP_ESTABLISHED, cookie);
+	if (f)
+		f->state = SL_FLOW_ESTABLISHED;
+}
+
+static __always_inline void sl_on_rto(struct bpf_sock_ops *skops, const struct sl_sock *s,
+				      __u64 cookie)
+{
+	struct sl_ep_state *es = NULL;
+	struct sl_flow *f;
+
+	if (!(s->flags & SL_SOCK_F_HANDOFF))
+		es = sl_ep_state_get(&s->fe, &s->ep);
+	if (es)
+		__sync_fetch_and_add(&es->rto, 1);
+	f = sl_flow_refresh(skops, s, skops->state, cookie);
+	if (f)
+		__sync_fetch_and_add(&f->rto, 1);
+}
+
+/* SYN_SENT -> CLOSE: the endpoint refused or never answered. */
+static __always_inline void sl_connect_failed(const struct sl_sock *s, struct sl_ep_state *es)
+{
+	struct sl_config *cfg = sl_config_get();
+	const struct sl_group *grp = NULL;
+	struct sl_svc_val *svc = NULL;
+	__u32 slot = cfg ? cfg->active_slot & 1 : 0;
+
+	__sync_fetch_and_add(&es->connect_fail, 1);
+	if (cfg)
+		svc = sl_service(&s->fe, slot);
+	if (svc)
+		grp = sl_group_by_tag(svc, s->tag);
+	sl_outlier_failure(&s->fe, es, grp, slot, false, bpf_ktime_get_ns());
+}
+
+/* Totals are folded from the socket, not from the flow record, so they stay
+ * exact when the LRU flow table has evicted the record. */
+static __always_inline void sl_fold(struct bpf_sock_ops *skops, const struct sl_sock *s,
+				    __u32 old_state, struct sl_ep_state *es)
+{
+	__u64 tx, rx;
+
+	sl_payload(skops, s, old_state, &tx, &rx);
+	__sync_fetch_and_add(&es->closed, 1);
+	__sync_fetch_and_add(&es->bytes_sent, tx);
+	__sync_fetch_and_add(&es->bytes_received, rx);
+	__sync_fetch_and_add(&es->segs_out, skops->segs_out);
+	__sync_fetch_and_add(&es->segs_in, skops->segs_in);
+}
+
+static __always_inline void sl_on_close(struct bpf_sock_ops *skops, struct sl_sock *s,
+					__u32 old_state, __u64 cookie)
+{
+	__u32 flags = s->flags;
+	bool up = flags & SL_SOCK_F_ESTABLISHED;
+	struct sl_ep_state *es = NULL;
+	struct sl_flow *f;
+
+	if (!(flags & SL_SOCK_F_HANDOFF))
+		es = sl_ep_state_get(&s->fe, &s->ep);
+	if (es && up)
+		sl_fold(skops, s, old_state, es);
+	else if (es)
+		sl_connect_failed(s, es);
+	f = sl_flow_refresh(skops, s, old_state, cookie);
+	if (f) {
+		f->end_ns = bpf_ktime_get_ns();
+		f->state = up ? SL_FLOW_CLOSED : SL_FLOW_FAILED;
+	}
+	sl_release(s);
+}
+
+SEC("sockops")
+int sl_sockops(struct bpf_sock_ops *skops)
+{
+	__u32 op = skops->op;
+	struct bpf_sock *sk;
+	struct sl_sock *s;
+	__u64 cookie;
+
+	if (op != BPF_SOCK_OPS_TCP_CONNECT_CB && op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB &&
+	    op != BPF_SOCK_OPS_RTO_CB && op != BPF_SOCK_OPS_STATE_CB)
+		return 1;
+	sk = skops->sk;
+	if (!sk)
+		return 1;
+	s = bpf_sk_storage_get(&sl_sock_store, sk, 0, 0);
+	if (!s || !s->fe.family)
+		return 1;
+	cookie = bpf_get_socket_cookie(skops);
+	switch (op) {
+	case BPF_SOCK_OPS_TCP_CONNECT_CB:
+		sl_on_connect(skops, s, cookie);
+		break;
+	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
+		sl_on_established(skops, s, cookie);
+		break;
+	case BPF_SOCK_OPS_RTO_CB:
+		sl_on_rto(skops, s, cookie);
+		break;
+	default:
+		if (skops->args[1] == BPF_TCP_CLOSE)
+			sl_on_close(skops, s, skops->args[0], cookie);
+		else
+			sl_flow_refresh(skops, s, skops->args[1], cookie);
+		break;
+	}
+	return 1;
+}

@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# Sluice test runner: tests/run.sh BUILD_DIR [PATTERN]
+#
+# Runs, in order: every BUILD/tests/unit/test_* binary, the fuzz corpus
+# regression (BUILD/tests/fuzz/fuzz_policy_standalone tests/fuzz/corpus/policy),
+# then every tests/integration/test_*.sh (with BUILD and SLUICE in the
+# environment). PATTERN (an extended regex) keeps only the programs whose
+# name (unit/test_x, fuzz/policy-corpus, integration/test_x) matches.
+#
+# Each program prints one line per test case: "ok NAME", "FAIL NAME: why" or
+# "skip NAME: missing FEATURE". We echo them as PASS/FAIL/SKIP, show the
+# captured output of a failing program (last 40 lines, indented), and count
+# as a FAIL of its own a program that exits non-zero without a FAIL line,
+# crashes, times out (TEST_TIMEOUT seconds, default 300) or prints nothing.
+# The last line is always "N passed, N failed, N skipped"; exit 1 if any
+# failed. docs/TESTING.md has the whole contract.
+set -u
+
+usage() {
+	echo "usage: tests/run.sh BUILD_DIR [PATTERN]" >&2
+	exit 2
+}
+
+[ $# -ge 1 ] && [ $# -le 2 ] || usage
+[ -d "$1" ] || { echo "tests/run.sh: no build directory '$1' (run make first)" >&2; exit 2; }
+BUILD=$(cd "$1" && pwd)
+PATTERN=${2:-}
+SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+TIMEOUT=${TEST_TIMEOUT:-300}
+PASSED=0 FAILED=0 SKIPPED=0 RAN_INTEGRATION=0
+OUT=$(mktemp /tmp/sluice-run.XXXXXX)
+SL_T_REGISTRY=$(mktemp /tmp/sluice-run-ids.XXXXXX)
+export SL_T_REGISTRY
+trap 'rm -f "$OUT" "$SL_T_REGISTRY"' EXIT
+
+selected() {
+	[ -z "$PATTERN" ] || [[ $1 =~ $PATTERN ]]
+}
+
+show_output() {
+	tail -n 40 "$OUT" | sed 's/^/    /'
+}
+
+# Turn one program's result lines into PASS/FAIL/SKIP lines and counts.
+# Prints the number of FAIL lines and of result lines seen, "F R".
+translate() {
+	local line f=0 r=0
+	while IFS= read -r line; do
+		case $line in
+		"ok "*)   echo "PASS ${line#ok }" >&3; PASSED=$((PASSED + 1)); r=$((r + 1)) ;;
+		"FAIL "*) echo "$line" >&3; FAILED=$((FAILED + 1)); f=$((f + 1)); r=$((r + 1)) ;;
+		"skip "*) echo "SKIP ${line#skip }" >&3; SKIPPED=$((SKIPPED + 1)); r=$((r + 1)) ;;
+		esac
+	done < <(tr -d '\r' <"$OUT")
+	T_F=$f T_R=$r
+}
+
+# run_prog NAME CMD...: run one test program and account for it.
+run_prog() {
+	local name=$1 rc why=""
+	shift
+	selected "$name" || return 0
+	# The braces keep bash's own "Segmentation fault" notice out of the
+	# summary; the crash is reported below from the exit status.
+	{ timeout -k 10 "$TIMEOUT" "$@" >"$OUT" 2>&1 </dev/null; } 2>/dev/null
+	rc=$?
+	translate 3>&1
+	if [ "$rc" -eq 124 ] || { [ "$rc" -eq 137 ] && [ "$T_F" -eq 0 ]; }; then
+		why="timed out after ${TIMEOUT}s"
+	elif [ "$rc" -gt 128 ]; then
+		why="crashed (signal $((rc - 128)))"
+	elif [ "$rc" -ne 0 ] && [ "$T_F" -eq 0 ]; then
+		why="exited with status $rc without reporting a failure"
+	elif [ "$T_R" -eq 0 ]; then
+		why="printed no result line"
+	fi
+	if [ -n "$why" ]; then
+		echo "FAIL $name: $why"
+		FAILED=$((FAILED + 1))
+	fi
+	if [ -n "$why" ] || [ "$T_F" -gt 0 ]; then
+		show_output
+	fi
+}
+
+# A program that should exist but does not is a failure, not a silent skip.
+missing() {
+	selected "$1" || return 0
+	echo "FAIL $1: $2 not found (build it with make)"
+	FAILED=$((FAILED + 1))
+}
+
+run_units() {
+	local t found=0
+	for t in "$BUILD"/tests/unit/test_*; do
+		[ -f "$t" ] && [ -x "$t" ] || continue
+		found=1
+		run_prog "unit/$(basename "$t")" "$t"
+	done
+	if [ $found = 0 ] && compgen -G "$SRC/tests/unit/test_*.c" >/dev/null; then
+		missing unit "$BUILD/tests/unit/test_*"
+	fi
+}
+
+run_fuzz_corpus() {
+	local bin=$BUILD/tests/fuzz/fuzz_policy_standalone corpus=$SRC/tests/fuzz/corpus/policy
+	[ -d "$corpus" ] || return 0
+	if [ ! -x "$bin" ]; then
+		missing fuzz/policy-corpus "$bin"
+		return 0
+	fi
+	run_prog fuzz/policy-corpus "$bin" "$corpus"
+}
+
+run_integration() {
+	local t
+	for t in "$SRC"/tests/integration/test_*.sh; do
+		[ -f "$t" ] || continue
+		selected "integration/$(basename "$t" .sh)" || continue
+		RAN_INTEGRATION=1
+		run_prog "integration/$(basename "$t" .sh)" \
+			env BUILD="$BUILD" SLUICE="$BUILD/sluice" bash "$t"
+	done
+}
+
+# Every integration test must leave nothing behind; check it once at the end
+# so that a leak fails the run even when each test passed. Tests register
+# their unique ids in $SL_T_REGISTRY (see t_init), so only what this run
+# created is checked, and a concurrent run elsewhere cannot confuse us.
+check_leftovers() {
+	local id cg2 left=""
+	[ "$RAN_INTEGRATION" = 1 ] || return 0
+	cg2=$(awk '$3 == "cgroup2" {print $2; exit}' /proc/mounts)
+	while IFS= read -r id; do
+		[ -n "$id" ] || continue
+		[ -e "/sys/fs/bpf/$id" ] && left+=" pin:$id"
+		[ -e "/run/netns/$id" ] && left+=" netns:$id"
+		[ -n "$cg2" ] && [ -d "$cg2/$id" ] && left+=" cgroup:$id"
+		compgen -G "/tmp/$id.*" >/dev/null && left+=" tmp:$id"
+		pgrep -f -- "$id" >/dev/null && left+=" processes:$id($(pgrep -d, -f -- "$id"))"
+	done <"$SL_T_REGISTRY"
+	if [ -n "$left" ]; then
+		echo "FAIL runner/leftovers:$left"
+		FAILED=$((FAILED + 1))
+	else
+		echo "PASS runner/leftovers"
+		PASSED=$((PASSED + 1))
+	fi
+}
+
+run_units
+run_fuzz_corpus
+run_integration
+check_leftovers
+echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
+[ "$FAILED" -eq 0 ]

@@ -1,0 +1,455 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * sluice: the operator's command-line tool. Every command works on the maps
+ * pinned under --pin-root; no daemon is needed. Mutations (load, unload,
+ * apply, delete) take an exclusive flock on the pin root, so two CLIs never
+ * interleave.
+ */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bpf/bpf.h>
+
+#include "apply.h"
+#include "cli.h"
+#include "loader.h"
+#include "util.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: sluice [--pin-root DIR] [-v] COMMAND [ARGS]\n"
+		"  load     [--cgroup PATH] [--proxy ADDR:PORT|none] [--proxy-mark N] [--svc-cidr CIDR] [--debug]\n"
+		"  unload\n"
+		"  apply    -f FILE|DIR|- [-f ...] [--dry-run]\n"
+		"  delete   -f FILE|DIR|- [-f ...] [--dry-run]\n"
+		"  get      services|endpoints|routes|policies [-o table|json]\n"
+		"  status   [-o table|json]\n"
+		"  metrics\n"
+		"  flows    [-o table|json] [--follow]\n"
+		"  outcome  --service VIP:PORT[/PROTO] --endpoint ADDR:PORT success|5xx|gateway|connect-fail\n"
+		"Every command takes --pin-root DIR (default %s).\n",
+		SL_DEFAULT_PIN_ROOT);
+}
+
+static int parse_proxy(const char *s, struct sl_load_opts *o)
+{
+	struct sl_l4addr a;
+
+	if (!strcmp(s, "none")) {
+		o->proxy_port = 0;
+		return 0;
+	}
+	if (sl_parse_l4(s, &a) || !a.port)
+		return -EINVAL;
+	if (a.family == SL_AF_INET)
+		o->proxy_addr4 = a.addr[0];
+	else
+		memcpy(o->proxy_addr6, a.addr, sizeof(o->proxy_addr6));
+	o->proxy_port = a.port;
+	return 0;
+}
+
+static int parse_cidr4(const char *s, __be32 *net, __u8 *plen)
+{
+	char buf[64], *slash;
+	unsigned long len;
+
+	snprintf(buf, sizeof(buf), "%s", s);
+	slash = strchr(buf, '/');
+	if (!slash)
+		return -EINVAL;
+	*slash++ = 0;
+	len = strtoul(slash, NULL, 10);
+	if (inet_pton(AF_INET, buf, net) != 1 || len < 8 || len > 30)
+		return -EINVAL;
+	*plen = (__u8)len;
+	return 0;
+}
+
+static int cmd_load(struct sl_cli *c)
+{
+	static const struct option opts[] = {
+		{ "cgroup", required_argument, NULL, 'c' },
+		{ "proxy", required_argument, NULL, 'p' },
+		{ "proxy-mark", required_argument, NULL, 'm' },
+		{ "iface", required_argument, NULL, 'i' },
+		{ "debug", no_argument, NULL, 'd' },
+		{ "svc-cidr", required_argument, NULL, 's' },
+		{ 0 },
+	};
+	struct sl_load_opts o = { .pin_root = c->pin_root, .proxy_mark = 0x5110 };
+	int opt, err;
+
+	inet_pton(AF_INET, "127.0.0.1", &o.proxy_addr4);
+	inet_pton(AF_INET6, "::1", o.proxy_addr6);
+	o.proxy_port = htons(15001);
+	while ((opt = getopt_long(c->argc, c->argv, "", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			o.cgroup = optarg;
+			break;
+		case 'p':
+			if (parse_proxy(optarg, &o)) {
+				fprintf(stderr, "sluice load: --proxy %s: expected ADDR:PORT or none\n", optarg);
+				return SL_EXIT_USAGE;
+			}
+			break;
+		case 'm':
+			o.proxy_mark = (__u32)strtoul(optarg, NULL, 0);
+			break;
+		case 'i':
+			fprintf(stderr, "sluice load: --iface: node-ingress XDP is not implemented yet\n");
+			return SL_EXIT_FAIL;
+		case 'd':
+			o.debug = true;
+			break;
+		case 's':
+			if (parse_cidr4(optarg, &o.svc_cidr4, &o.svc_cidr4_len)) {
+				fprintf(stderr, "sluice load: --svc-cidr %s: expected an IPv4 CIDR /8../30\n", optarg);
+				return SL_EXIT_USAGE;
+			}
+			break;
+		default:
+			return SL_EXIT_USAGE;
+		}
+	}
+	err = sl_load(&o);
+	if (err) {
+		fprintf(stderr, "sluice load: %s\n", strerror(-err));
+		return SL_EXIT_FAIL;
+	}
+	printf("loaded: pin root %s\n", c->pin_root);
+	return SL_EXIT_OK;
+}
+
+static int cmd_unload(struct sl_cli *c)
+{
+	int err;
+
+	if (c->argc > 1) {
+		usage(stderr);
+		return SL_EXIT_USAGE;
+	}
+	err = sl_unload(c->pin_root);
+	if (err && err != -ENOENT) {
+		fprintf(stderr, "sluice unload: %s\n", strerror(-err));
+		return SL_EXIT_FAIL;
+	}
+	return SL_EXIT_OK;
+}
+
+/* Inputs of apply/delete: files, every .yaml or .yml file of a directory (sorted,
+ * so the result does not depend on readdir order), or "-" for stdin. */
+struct sl_inputs {
+	char **paths;
+	size_t n;
+};
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int add_input(struct sl_inputs *in, const char *path)
+{
+	char **np = realloc(in->paths, (in->n + 1) * sizeof(*np));
+
+	if (!np)
+		return -ENOMEM;
+	in->paths = np;
+	in->paths[in->n] = strdup(path);
+	return in->paths[in->n++] ? 0 : -ENOMEM;
+}
+
+static bool yaml_name(const char *n)
+{
+	size_t l = strlen(n);
+
+	return n[0] != '.' && ((l > 5 && !strcmp(n + l - 5, ".yaml")) ||
+			       (l > 4 && !strcmp(n + l - 4, ".yml")));
+}
+
+static int add_path(struct sl_inputs *in, const char *path)
+{
+	size_t first = in->n;
+	struct dirent *de;
+	char buf[4096];
+	DIR *d;
+	int err = 0;
+
+	d = strcmp(path, "-") ? opendir(path) : NULL;
+	if (!d)
+		return add_input(in, path);
+	while (!err && (de = readdir(d))) {
+		if (!yaml_name(de->d_name))
+			continue;
+		snprintf(buf, sizeof(buf), "%s/%s", path, de->d_name);
+		err = add_input(in, buf);
+	}
+	closedir(d);
+	qsort(in->paths + first, in->n - first, sizeof(char *), cmp_str);
+	return err;
+}
+
+static void free_inputs(struct sl_inputs *in)
+{
+	for (size_t i = 0; i < in->n; i++)
+		free(in->paths[i]);
+	free(in->paths);
+}
+
+/* Warnings and notes about objects applied earlier were shown when they
+ * were applied; repeat only errors for those, and everything for the files
+ * given now. */
+static void print_diags(const struct sl_diags *d, const struct sl_inputs *in)
+{
+	struct sl_diags sub = { 0 };
+
+	for (size_t i = 0; i < d->n; i++) {
+		bool mine = d->v[i].sev == SL_SEV_ERROR || !d->v[i].file;
+
+		for (size_t j = 0; !mine && j < in->n; j++)
+			mine = !strcmp(d->v[i].file, in->paths[j]) ||
+			       (!strcmp(in->paths[j], "-") && !strcmp(d->v[i].file, "<stdin>"));
+		if (!mine)
+			continue;
+		sub.v = &d->v[i];
+		sub.n = 1;
+		sl_diags_print(&sub, stderr);
+	}
+}
+
+struct apply_args {
+	struct sl_inputs in;
+	bool dry_run;
+};
+
+static int parse_apply_args(struct sl_cli *c, struct apply_args *a)
+{
+	static const struct option opts[] = {
+		{ "filename", required_argument, NULL, 'f' },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ 0 },
+	};
+	int opt;
+
+	while ((opt = getopt_long(c->argc, c->argv, "f:", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'f':
+			if (add_path(&a->in, optarg))
+				return -ENOMEM;
+			break;
+		case 'n':
+			a->dry_run = true;
+			break;
+		default:
+			return -EINVAL;
+		}
+	}
+	if (!a->in.n || optind < c->argc) {
+		fprintf(stderr, "sluice: expected -f FILE|DIR|-\n");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int read_inputs(const struct sl_inputs *in, struct sl_source *src, char **bufs)
+{
+	for (size_t i = 0; i < in->n; i++) {
+		const char *path = in->paths[i];
+
+		bufs[i] = sl_read_file(path, &src[i].len);
+		if (!bufs[i]) {
+			fprintf(stderr, "%s: %s\n", path, strerror(errno));
+			return -1;
+		}
+		src[i].name = strcmp(path, "-") ? path : "<stdin>";
+		src[i].text = bufs[i];
+	}
+	return 0;
+}
+
+static void report_apply(const struct apply_args *a, const struct sl_apply_result *r)
+{
+	const struct sl_publish_report *p = &r->pub;
+
+	if (a->dry_run) {
+		printf("dry run: %zu objects valid: %zu services, %zu endpoints; nothing changed\n",
+		       r->n_objects, r->n_services, r->n_backends);
+		return;
+	}
+	printf("applied %zu objects: generation %u in %.1f ms "
+	       "(parse+compile %.1f ms, %s write of %zu changed services %.3f ms, "
+	       "switch %.3f ms, store %.1f ms, replay %.3f ms; %zu services, %zu endpoints)\n",
+	       r->n_objects, p->generation, r->total_ms, r->compile_ms,
+	       p->incremental ? "incremental" : "whole-slot", p->changed, p->write_ms, p->flip_ms,
+	       p->store_ms, p->sync_ms, r->n_services, r->n_backends);
+}
+
+static int do_apply(struct sl_cli *c, enum sl_apply_mode mode)
+{
+	struct apply_args a = { 0 };
+	struct sl_apply_result res;
+	struct sl_diags d = { 0 };
+	struct sl_source *src = NULL;
+	char **bufs = NULL;
+	int rc = SL_EXIT_FAIL, err;
+
+	if (parse_apply_args(c, &a)) {
+		free_inputs(&a.in);
+		return SL_EXIT_USAGE;
+	}
+	src = calloc(a.in.n, sizeof(*src));
+	bufs = calloc(a.in.n, sizeof(*bufs));
+	if (!src || !bufs || read_inputs(&a.in, src, bufs))
+		goto out;
+	err = sl_apply(c->pin_root, src, a.in.n, mode, a.dry_run, &d, &res);
+	print_diags(&d, &a.in);
+	if (err == -EINVAL) {
+		fprintf(stderr, "sluice: rejected: %zu error%s; nothing was changed\n",
+			d.n_errors, d.n_errors == 1 ? "" : "s");
+	} else if (err) {
+		fprintf(stderr, "sluice: %s\n", strerror(-err));
+	} else {
+		report_apply(&a, &res);
+		rc = SL_EXIT_OK;
+	}
+out:
+	for (size_t i = 0; bufs && i < a.in.n; i++)
+		free(bufs[i]);
+	free(bufs);
+	free(src);
+	sl_diags_free(&d);
+	free_inputs(&a.in);
+	return rc;
+}
+
+static int cmd_apply(struct sl_cli *c)
+{
+	return do_apply(c, SL_APPLY_MERGE);
+}
+
+static int cmd_delete(struct sl_cli *c)
+{
+	return do_apply(c, SL_APPLY_REMOVE);
+}
+
+static int parse_outcome(const char *s)
+{
+	static const char *const names[] = {
+		[SL_OUT_SUCCESS] = "success", [SL_OUT_5XX] = "5xx",
+		[SL_OUT_GATEWAY] = "gateway", [SL_OUT_CONNECT_FAIL] = "connect-fail",
+	};
+
+	for (int i = 0; i < (int)(sizeof(names) / sizeof(names[0])); i++)
+		if (!strcmp(s, names[i]))
+			return i;
+	return -1;
+}
+
+/* Report one request outcome for an endpoint, exactly as the proxy does:
+ * one run of the pinned sl_outcome program. */
+static int cmd_outcome(struct sl_cli *c)
+{
+	static const struct option opts[] = {
+		{ "service", required_argument, NULL, 's' },
+		{ "endpoint", required_argument, NULL, 'e' },
+		{ 0 },
+	};
+	struct sl_outcome_ctx ctx = { 0 };
+	LIBBPF_OPTS(bpf_test_run_opts, run, .ctx_in = &ctx, .ctx_size_in = sizeof(ctx),
+		    .ctx_out = &ctx, .ctx_size_out = sizeof(ctx));
+	bool have_s = false, have_e = false;
+	char path[4096];
+	int opt, fd, oc;
+
+	while ((opt = getopt_long(c->argc, c->argv, "", opts, NULL)) != -1) {
+		if (opt == 's')
+			have_s = !sl_parse_l4(optarg, &ctx.fe);
+		else if (opt == 'e')
+			have_e = !sl_parse_l4(optarg, &ctx.ep);
+		else
+			return SL_EXIT_USAGE;
+	}
+	oc = optind < c->argc ? parse_outcome(c->argv[optind]) : -1;
+	if (!have_s || !have_e || oc < 0) {
+		usage(stderr);
+		return SL_EXIT_USAGE;
+	}
+	ctx.ep.proto = ctx.fe.proto;
+	ctx.outcome = (__u32)oc;
+	sl_pin_path(path, sizeof(path), c->pin_root, "progs", "sl_outcome");
+	fd = bpf_obj_get(path);
+	if (fd < 0 || bpf_prog_test_run_opts(fd, &run)) {
+		fprintf(stderr, "sluice outcome: %s: %s\n", path, strerror(errno));
+		return SL_EXIT_FAIL;
+	}
+	if (ctx.result < 0) {
+		fprintf(stderr, "sluice outcome: %s\n", strerror(-ctx.result));
+		return SL_EXIT_FAIL;
+	}
+	printf("%s\n", ctx.result ? "ejected" : "recorded");
+	return SL_EXIT_OK;
+}
+
+static const struct {
+	const char *name;
+	int (*fn)(struct sl_cli *c);
+} commands[] = {
+	{ "load", cmd_load },	    { "unload", cmd_unload }, { "apply", cmd_apply },
+	{ "delete", cmd_delete },   { "get", cmd_get },	      { "status", cmd_status },
+	{ "metrics", cmd_metrics }, { "flows", cmd_flows },   { "outcome", cmd_outcome },
+};
+
+int main(int argc, char **argv)
+{
+	struct sl_cli c = { .pin_root = SL_DEFAULT_PIN_ROOT };
+	int i = 1;
+
+	/* Global options may come before or after the command name. */
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (!strcmp(argv[i], "-v"))
+			sl_verbosity++;
+		else if (!strcmp(argv[i], "--pin-root") && i + 1 < argc)
+			c.pin_root = argv[++i];
+		else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			usage(stdout);
+			return SL_EXIT_OK;
+		} else {
+			usage(stderr);
+			return SL_EXIT_USAGE;
+		}
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return SL_EXIT_USAGE;
+	}
+	/* Pull --pin-root/-v out of the subcommand's arguments. */
+	c.argv = calloc((size_t)(argc - i + 1), sizeof(char *));
+	for (int j = i; j < argc; j++) {
+		if (!strcmp(argv[j], "--pin-root") && j + 1 < argc && j > i)
+			c.pin_root = argv[++j];
+		else if (!strcmp(argv[j], "-v") && j > i)
+			sl_verbosity++;
+		else
+			c.argv[c.argc++] = argv[j];
+	}
+	sl_libbpf_logging();
+	for (size_t k = 0; k < sizeof(commands) / sizeof(commands[0]); k++) {
+		if (!strcmp(argv[i], commands[k].name)) {
+			int rc = commands[k].fn(&c);
+
+			free(c.argv);
+			return rc;
+		}
+	}
+	fprintf(stderr, "sluice: unknown command '%s'\n", argv[i]);
+	usage(stderr);
+	free(c.argv);
+	return SL_EXIT_USAGE;
+}

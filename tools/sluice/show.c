@@ -1,0 +1,447 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Read-only commands: get, status, flows. They compile the stored policy
+ * again for names and structure and join it with the live state maps.
+ * The JSON shapes are a stable interface, documented in docs/CLI.md.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+
+#include "cli.h"
+#include "json.h"
+#include "util.h"
+
+const char *sl_lb_name(unsigned lb)
+{
+	static const char *const n[] = { "LEAST_REQUEST", "LEAST_CONN", "ROUND_ROBIN",
+					 "RANDOM", "PASSTHROUGH" };
+
+	return lb < sizeof(n) / sizeof(n[0]) ? n[lb] : "?";
+}
+
+int sl_live_open(const char *root, struct sl_live *l)
+{
+	struct sl_compile_opts o;
+	struct sl_diags d = { 0 };
+	char *src = NULL;
+	size_t len = 0;
+	int err;
+
+	memset(l, 0, sizeof(*l));
+	err = sl_maps_open(root, &l->maps);
+	if (err)
+		return err;
+	err = sl_read_store(&l->maps, &src, &len, &l->cfg);
+	if (err) {
+		fprintf(stderr, "sluice: reading the applied policy: %s\n", strerror(-err));
+		goto fail;
+	}
+	sl_node_compile_opts(&l->cfg, &o);
+	l->policy = sl_policy_new();
+	err = -EBADMSG;
+	if (!l->policy || (len && sl_policy_load(l->policy, "<applied>", src, len, &d)) ||
+	    sl_policy_compile(l->policy, &o, &l->tables, &d)) {
+		sl_diags_print(&d, stderr);
+		goto fail;
+	}
+	free(src);
+	sl_diags_free(&d);
+	return 0;
+fail:
+	free(src);
+	sl_diags_free(&d);
+	sl_live_close(l);
+	return err;
+}
+
+void sl_live_close(struct sl_live *l)
+{
+	sl_tables_free(&l->tables);
+	sl_policy_free(l->policy);
+	l->policy = NULL;
+	sl_maps_close(&l->maps);
+}
+
+static bool parse_output(struct sl_cli *c, bool *json, int first_pos)
+{
+	static const struct option opts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "follow", no_argument, NULL, 'F' },
+		{ 0 },
+	};
+	int opt;
+
+	(void)first_pos;
+	*json = false;
+	while ((opt = getopt_long(c->argc, c->argv, "o:", opts, NULL)) != -1) {
+		if (opt == 'o' && !strcmp(optarg, "json"))
+			*json = true;
+		else if (opt == 'o' && !strcmp(optarg, "table"))
+			*json = false;
+		else if (opt != 'F')
+			return false;
+	}
+	return true;
+}
+
+static void group_state(struct sl_live *l, const struct sl_table_svc *s, unsigned g,
+			struct sl_group_state *gs)
+{
+	struct sl_group_key k;
+
+	memset(&k, 0, sizeof(k));
+	memset(gs, 0, sizeof(*gs));
+	k.fe = s->fe;
+	k.tag = s->val.groups[g].tag;
+	bpf_map_lookup_elem(l->maps.fd[SL_MAP_GROUP_STATE], &k, gs);
+}
+
+static void ep_state(struct sl_live *l, const struct sl_table_backend *b,
+		     struct sl_ep_state *st)
+{
+	struct sl_ep_key k;
+
+	memset(&k, 0, sizeof(k));
+	memset(st, 0, sizeof(*st));
+	k.fe = l->tables.svcs[b->svc].fe;
+	k.ep = b->be.ep;
+	bpf_map_lookup_elem(l->maps.fd[SL_MAP_EP_STATE], &k, st);
+}
+
+static const char *const reason_names[] = { "http-match", "http-feature", "mtls-strict",
+					    "authorization", "jwt", "tls-route" };
+
+static void json_reasons(FILE *f, __u32 bits)
+{
+	bool first = true;
+
+	fputc('[', f);
+	for (unsigned i = 0; i < sizeof(reason_names) / sizeof(reason_names[0]); i++) {
+		if (!(bits & (1u << i)))
+			continue;
+		fprintf(f, "%s\"%s\"", first ? "" : ",", reason_names[i]);
+		first = false;
+	}
+	fputc(']', f);
+}
+
+static void json_outlier(FILE *f, const struct sl_outlier_cfg *o)
+{
+	fprintf(f, "{\"enabled\":%s,\"consecutive_5xx\":%u,\"consecutive_gateway\":%u,"
+		   "\"interval_ms\":%llu,\"base_ejection_ms\":%llu,\"max_ejection_percent\":%u,"
+		   "\"min_health_percent\":%u}",
+		o->enabled ? "true" : "false", o->consec_5xx, o->consec_gw,
+		(unsigned long long)(o->interval_ns / 1000000),
+		(unsigned long long)(o->base_eject_ns / 1000000), o->max_eject_pct,
+		o->min_health_pct);
+}
+
+static void get_services_json(struct sl_live *l, FILE *f)
+{
+	char buf[128];
+
+	fprintf(f, "{\"generation\":%u,\"services\":[", l->cfg.generation);
+	for (size_t i = 0; i < l->tables.n_svcs; i++) {
+		const struct sl_table_svc *s = &l->tables.svcs[i];
+
+		fprintf(f, "%s{\"name\":", i ? "," : "");
+		sl_json_str(f, s->meta.name);
+		fputs(",\"namespace\":", f);
+		sl_json_str(f, s->meta.ns);
+		fputs(",\"kind\":", f);
+		sl_json_str(f, s->kind);
+		fputs(",\"host\":", f);
+		sl_json_str(f, s->host);
+		fprintf(f, ",\"frontend\":\"%s\",\"port_name\":", sl_fmt_l4(&s->fe, true, buf, sizeof(buf)));
+		sl_json_str(f, s->port_name);
+		fprintf(f, ",\"handoff\":%s,\"handoff_reasons\":",
+			s->val.flags & SL_SVC_F_HANDOFF ? "true" : "false");
+		json_reasons(f, s->val.handoff_reasons);
+		fputs(",\"handoff_why\":", f);
+		sl_json_str(f, s->handoff_why);
+		fputs(",\"groups\":[", f);
+		for (unsigned g = 0; g < s->val.n_groups; g++) {
+			const struct sl_group *gr = &s->val.groups[g];
+			struct sl_group_state gs;
+
+			group_state(l, s, g, &gs);
+			fprintf(f, "%s{\"subset\":", g ? "," : "");
+			sl_json_str(f, s->subset[g]);
+			fprintf(f, ",\"weight\":%u,\"lb\":\"%s\",\"max_connections\":%u,"
+				   "\"endpoints\":%u,\"active\":%lld,\"overflow\":%llu,"
+				   "\"no_backend\":%llu,\"outlier\":",
+				gr->weight, sl_lb_name(gr->lb), gr->max_conns, gr->count,
+				(long long)gs.active, (unsigned long long)gs.overflow,
+				(unsigned long long)gs.no_backend);
+			json_outlier(f, &gr->outlier);
+			fputc('}', f);
+		}
+		fputs("]}", f);
+	}
+	fputs("]}\n", f);
+}
+
+static void get_services_table(struct sl_live *l, FILE *f)
+{
+	char buf[128];
+
+	fprintf(f, "%-32s %-24s %-14s %-8s %s\n", "SERVICE", "FRONTEND", "LB", "PATH", "ROUTES");
+	for (size_t i = 0; i < l->tables.n_svcs; i++) {
+		const struct sl_table_svc *s = &l->tables.svcs[i];
+		char name[160];
+
+		snprintf(name, sizeof(name), "%s/%s", s->meta.ns, s->meta.name);
+		fprintf(f, "%-32s %-24s %-14s %-8s ", name, sl_fmt_l4(&s->fe, true, buf, sizeof(buf)),
+			s->val.n_groups ? sl_lb_name(s->val.groups[0].lb) : "-",
+			s->val.flags & SL_SVC_F_HANDOFF ? "proxy" : "kernel");
+		for (unsigned g = 0; g < s->val.n_groups; g++)
+			fprintf(f, "%s%s=%u%%(%u)", g ? " " : "", s->subset[g][0] ? s->subset[g] : "*",
+				s->val.groups[g].weight, s->val.groups[g].count);
+		fputc('\n', f);
+		if (s->val.flags & SL_SVC_F_HANDOFF)
+			fprintf(f, "    handed to the proxy: %s\n", s->handoff_why);
+	}
+}
+
+static bool ejected(const struct sl_ep_state *st)
+{
+	return st->ejected_until_ns > sl_now_mono_ns();
+}
+
+static void get_endpoints_json(struct sl_live *l, FILE *f)
+{
+	char fe[128], ep[128];
+
+	fprintf(f, "{\"generation\":%u,\"endpoints\":[", l->cfg.generation);
+	for (size_t i = 0; i < l->tables.n_backends; i++) {
+		const struct sl_table_backend *b = &l->tables.backends[i];
+		const struct sl_table_svc *s = &l->tables.svcs[b->svc];
+		struct sl_ep_state st;
+
+		ep_state(l, b, &st);
+		fprintf(f, "%s{\"service\":\"%s/%s\",\"frontend\":\"%s\",\"address\":\"%s\",\"subset\":",
+			i ? "," : "", s->meta.ns, s->meta.name, sl_fmt_l4(&s->fe, true, fe, sizeof(fe)),
+			sl_fmt_l4(&b->be.ep, false, ep, sizeof(ep)));
+		sl_json_str(f, s->subset[b->group]);
+		fprintf(f, ",\"weight\":%u,\"workload\":", b->be.weight);
+		sl_json_str(f, b->meta.workload);
+		fputs(",\"labels\":", f);
+		sl_json_str(f, b->labels);
+		fprintf(f, ",\"active\":%lld,\"opened\":%llu,\"closed\":%llu,\"connect_failures\":%llu,"
+			   "\"rto\":%llu,\"bytes_sent\":%llu,\"bytes_received\":%llu,"
+			   "\"ejected\":%s,\"ejections\":%llu,\"consecutive_failures\":%u}",
+			(long long)st.active, (unsigned long long)st.opened,
+			(unsigned long long)st.closed, (unsigned long long)st.connect_fail,
+			(unsigned long long)st.rto, (unsigned long long)st.bytes_sent,
+			(unsigned long long)st.bytes_received, ejected(&st) ? "true" : "false",
+			(unsigned long long)st.ejections, st.consec_fail);
+	}
+	fputs("]}\n", f);
+}
+
+static void get_endpoints_table(struct sl_live *l, FILE *f)
+{
+	char ep[128];
+
+	fprintf(f, "%-32s %-10s %-24s %-6s %-7s %-8s %-8s %s\n", "SERVICE", "SUBSET", "ENDPOINT",
+		"WEIGHT", "ACTIVE", "OPENED", "FAILED", "STATE");
+	for (size_t i = 0; i < l->tables.n_backends; i++) {
+		const struct sl_table_backend *b = &l->tables.backends[i];
+		const struct sl_table_svc *s = &l->tables.svcs[b->svc];
+		struct sl_ep_state st;
+		char name[160];
+
+		ep_state(l, b, &st);
+		snprintf(name, sizeof(name), "%s/%s", s->meta.ns, s->meta.name);
+		fprintf(f, "%-32s %-10s %-24s %-6u %-7lld %-8llu %-8llu %s\n", name,
+			s->subset[b->group][0] ? s->subset[b->group] : "-",
+			sl_fmt_l4(&b->be.ep, false, ep, sizeof(ep)), b->be.weight,
+			(long long)st.active, (unsigned long long)st.opened,
+			(unsigned long long)st.connect_fail, ejected(&st) ? "ejected" : "ok");
+	}
+}
+
+static void get_routes(struct sl_live *l, FILE *f, bool json)
+{
+	char buf[128];
+	bool first = true;
+
+	if (json)
+		fprintf(f, "{\"generation\":%u,\"routes\":[", l->cfg.generation);
+	else
+		fprintf(f, "%-24s %-10s %-7s %-14s %-9s %s\n", "FRONTEND", "SUBSET", "WEIGHT", "LB",
+			"ENDPOINTS", "MAX_CONNECTIONS");
+	for (size_t i = 0; i < l->tables.n_svcs; i++) {
+		const struct sl_table_svc *s = &l->tables.svcs[i];
+
+		for (unsigned g = 0; g < s->val.n_groups; g++) {
+			const struct sl_group *gr = &s->val.groups[g];
+
+			sl_fmt_l4(&s->fe, true, buf, sizeof(buf));
+			if (!json) {
+				fprintf(f, "%-24s %-10s %-7u %-14s %-9u %u\n", buf,
+					s->subset[g][0] ? s->subset[g] : "*", gr->weight,
+					sl_lb_name(gr->lb), gr->count, gr->max_conns);
+				continue;
+			}
+			fprintf(f, "%s{\"frontend\":\"%s\",\"host\":", first ? "" : ",", buf);
+			sl_json_str(f, s->host);
+			fputs(",\"subset\":", f);
+			sl_json_str(f, s->subset[g]);
+			fprintf(f, ",\"weight\":%u,\"lb\":\"%s\",\"endpoints\":%u,\"max_connections\":%u}",
+				gr->weight, sl_lb_name(gr->lb), gr->count, gr->max_conns);
+			first = false;
+		}
+	}
+	if (json)
+		fputs("]}\n", f);
+}
+
+static void get_policies(struct sl_live *l, FILE *f, bool json)
+{
+	if (json)
+		fprintf(f, "{\"generation\":%u,\"policies\":[", l->cfg.generation);
+	else
+		fprintf(f, "%-24s %-32s %-40s %s\n", "KIND", "NAME", "SUMMARY", "SERVICES");
+	for (size_t i = 0; i < l->tables.n_policies; i++) {
+		const struct sl_table_policy *p = &l->tables.policies[i];
+		char name[160];
+
+		snprintf(name, sizeof(name), "%s/%s", p->ns, p->name);
+		if (!json) {
+			fprintf(f, "%-24s %-32s %-40s", p->kind, name, p->summary);
+			for (size_t j = 0; j < p->n_svcs; j++)
+				fprintf(f, "%s%s", j ? "," : " ", l->tables.svcs[p->svcs[j]].host);
+			fputc('\n', f);
+			continue;
+		}
+		fprintf(f, "%s{\"kind\":", i ? "," : "");
+		sl_json_str(f, p->kind);
+		fputs(",\"name\":", f);
+		sl_json_str(f, name);
+		fputs(",\"summary\":", f);
+		sl_json_str(f, p->summary);
+		fputs(",\"services\":[", f);
+		for (size_t j = 0; j < p->n_svcs; j++) {
+			if (j)
+				fputc(',', f);
+			sl_json_str(f, l->tables.svcs[p->svcs[j]].host);
+		}
+		fputs("]}", f);
+	}
+	if (json)
+		fputs("]}\n", f);
+}
+
+int cmd_get(struct sl_cli *c)
+{
+	struct sl_live l;
+	const char *what;
+	bool json;
+
+	if (!parse_output(c, &json, 1) || optind != c->argc - 1) {
+		fprintf(stderr, "usage: sluice get services|endpoints|routes|policies [-o table|json]\n");
+		return SL_EXIT_USAGE;
+	}
+	what = c->argv[optind];
+	if (strcmp(what, "services") && strcmp(what, "endpoints") && strcmp(what, "routes") &&
+	    strcmp(what, "policies")) {
+		fprintf(stderr, "sluice get: unknown resource '%s'\n", what);
+		return SL_EXIT_USAGE;
+	}
+	if (sl_live_open(c->pin_root, &l))
+		return SL_EXIT_FAIL;
+	if (!strcmp(what, "services"))
+		json ? get_services_json(&l, stdout) : get_services_table(&l, stdout);
+	else if (!strcmp(what, "endpoints"))
+		json ? get_endpoints_json(&l, stdout) : get_endpoints_table(&l, stdout);
+	else if (!strcmp(what, "routes"))
+		get_routes(&l, stdout, json);
+	else
+		get_policies(&l, stdout, json);
+	sl_live_close(&l);
+	return SL_EXIT_OK;
+}
+
+static const char *flow_state(__u32 s)
+{
+	static const char *const n[] = { "connecting", "established", "closed", "failed" };
+
+	return s < 4 ? n[s] : "?";
+}
+
+static void print_flow(FILE *f, bool json, bool first, __u64 cookie, const struct sl_flow *fl)
+{
+	char fe[128], ep[128];
+
+	sl_fmt_l4(&fl->fe, true, fe, sizeof(fe));
+	sl_fmt_l4(&fl->ep, false, ep, sizeof(ep));
+	if (!json) {
+		fprintf(f, "%-20llu %-24s %-24s %-12s %-12llu %-12llu %llu\n",
+			(unsigned long long)cookie, fe, ep, flow_state(fl->state),
+			(unsigned long long)fl->bytes_sent, (unsigned long long)fl->bytes_received,
+			(unsigned long long)((fl->end_ns ? fl->end_ns : sl_now_mono_ns()) -
+					     fl->start_ns) / 1000000);
+		return;
+	}
+	fprintf(f, "%s{\"cookie\":%llu,\"frontend\":\"%s\",\"endpoint\":\"%s\",\"state\":\"%s\","
+		   "\"bytes_sent\":%llu,\"bytes_received\":%llu,\"segs_in\":%llu,\"segs_out\":%llu,"
+		   "\"rto\":%u,\"start_ns\":%llu,\"end_ns\":%llu}",
+		first ? "" : ",", (unsigned long long)cookie, fe, ep, flow_state(fl->state),
+		(unsigned long long)fl->bytes_sent, (unsigned long long)fl->bytes_received,
+		(unsigned long long)fl->segs_in, (unsigned long long)fl->segs_out, fl->rto,
+		(unsigned long long)fl->start_ns, (unsigned long long)fl->end_ns);
+}
+
+static int dump_flows(struct sl_maps *m, bool json)
+{
+	int fd = m->fd[SL_MAP_FLOWS];
+	__u64 key, next, *prev = NULL;
+	struct sl_flow fl;
+	bool first = true;
+
+	if (json)
+		fputs("{\"flows\":[", stdout);
+	else
+		printf("%-20s %-24s %-24s %-12s %-12s %-12s %s\n", "COOKIE", "FRONTEND", "ENDPOINT",
+		       "STATE", "BYTES_SENT", "BYTES_RECV", "AGE_MS");
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &fl))
+			continue;
+		print_flow(stdout, json, first, key, &fl);
+		first = false;
+	}
+	if (json)
+		fputs("]}\n", stdout);
+	fflush(stdout);
+	return 0;
+}
+
+int cmd_flows(struct sl_cli *c)
+{
+	struct sl_maps m;
+	bool json, follow = false;
+
+	for (int i = 1; i < c->argc; i++)
+		follow |= !strcmp(c->argv[i], "--follow");
+	if (!parse_output(c, &json, 1) || optind != c->argc) {
+		fprintf(stderr, "usage: sluice flows [-o table|json] [--follow]\n");
+		return SL_EXIT_USAGE;
+	}
+	if (sl_maps_open(c->pin_root, &m))
+		return SL_EXIT_FAIL;
+	do {
+		dump_flows(&m, json);
+		if (follow)
+			sleep(1);
+	} while (follow);
+	sl_maps_close(&m);
+	return SL_EXIT_OK;
+}

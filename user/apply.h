@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* One apply, shared by `sluice apply/delete` and the agent (docs/APPLY.md). */
+#ifndef SLUICE_APPLY_H
+#define SLUICE_APPLY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "policy.h"
+#include "publish.h"
+
+struct sl_source {
+	const char *name; /* file name used in messages */
+	const char *text;
+	size_t len;
+};
+
+enum sl_apply_mode {
+	SL_APPLY_MERGE, /* upsert the sources' objects into the applied policy */
+	SL_APPLY_REMOVE, /* remove the objects the sources name */
+	SL_APPLY_REPLACE, /* the sources are the whole policy (the agent's mode) */
+};
+
+struct sl_apply_result {
+	size_t n_objects, n_services, n_backends;
+	double compile_ms, total_ms;
+	struct sl_publish_report pub;
+};
+
+/* Returns 0 on success; -EINVAL when the input was rejected (D holds the
+ * errors, no map was changed); another -errno on a system failure. Takes
+ * and releases the pin-root lock. */
+int sl_apply(const char *pin_root, const struct sl_source *src, size_t n,
+	     enum sl_apply_mode mode, bool dry_run, struct sl_diags *d,
+	     struct sl_apply_result *r);
+
+#endif

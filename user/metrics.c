@@ -1,0 +1,462 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Prometheus text exposition 0.0.4 for `sluice metrics` and the agent's
+ * /metrics endpoint. It reads only the pinned maps (names come from the meta maps of the
+ * active slot), so a scrape costs a map walk, not a policy compile.
+ *
+ * Connection metrics use Istio's names and labels so existing dashboards
+ * work; the kernel path reports as reporter="source" and knows nothing of the
+ * client's workload identity, which it reports as "unknown" (Istio's value).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <dirent.h>
+#include <unistd.h>
+
+#include "metrics.h"
+#include "publish.h"
+#include "util.h"
+
+struct ep_rec {
+	struct sl_ep_key key;
+	struct sl_ep_state st;
+	struct sl_svc_meta svc;
+	struct sl_ep_meta ep;
+};
+
+struct grp_rec {
+	struct sl_group_key key;
+	struct sl_group_state st;
+	struct sl_svc_meta svc;
+	char subset[SL_NAME_LEN];
+};
+
+struct scrape {
+	struct ep_rec *eps;
+	size_t n_eps;
+	struct grp_rec *grps;
+	size_t n_grps;
+	struct sl_config cfg;
+};
+
+static void svc_meta(struct sl_maps *m, __u32 slot, const struct sl_l4addr *fe,
+		     struct sl_svc_meta *out)
+{
+	struct sl_meta_key k;
+
+	memset(&k, 0, sizeof(k));
+	k.fe = *fe;
+	k.slot = slot;
+	if (bpf_map_lookup_elem(m->fd[SL_MAP_SVC_META], &k, out)) {
+		snprintf(out->name, sizeof(out->name), "unknown");
+		snprintf(out->ns, sizeof(out->ns), "unknown");
+	}
+}
+
+static int collect_eps(struct sl_maps *m, struct scrape *s)
+{
+	int fd = m->fd[SL_MAP_EP_STATE];
+	struct sl_ep_key k, next;
+	void *prev = NULL;
+	size_t cap = 0;
+
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		struct ep_rec *r;
+		struct sl_meta_key mk;
+
+		k = next;
+		prev = &k;
+		if (s->n_eps == cap) {
+			struct ep_rec *n = realloc(s->eps, (cap = cap ? 2 * cap : 256) * sizeof(*n));
+
+			if (!n)
+				return -ENOMEM;
+			s->eps = n;
+		}
+		r = &s->eps[s->n_eps];
+		memset(r, 0, sizeof(*r));
+		r->key = k;
+		if (bpf_map_lookup_elem(fd, &k, &r->st))
+			continue;
+		svc_meta(m, s->cfg.active_slot, &k.fe, &r->svc);
+		memset(&mk, 0, sizeof(mk));
+		mk.fe = k.fe;
+		mk.ep = k.ep;
+		mk.slot = s->cfg.active_slot;
+		if (bpf_map_lookup_elem(m->fd[SL_MAP_EP_META], &mk, &r->ep))
+			snprintf(r->ep.workload, sizeof(r->ep.workload), "unknown");
+		s->n_eps++;
+	}
+	return 0;
+}
+
+/* Subset names are not in the group key (only their hash is); find them
+ * among the endpoints' metadata of the same frontend. */
+static void subset_name(const struct scrape *s, const struct sl_group_key *k, char *out)
+{
+	out[0] = 0;
+	for (size_t i = 0; k->tag && i < s->n_eps; i++) {
+		const struct ep_rec *e = &s->eps[i];
+
+		if (!memcmp(&e->key.fe, &k->fe, sizeof(k->fe)) && e->ep.subset[0] &&
+		    sl_subset_tag(e->ep.subset) == k->tag) {
+			snprintf(out, SL_NAME_LEN, "%s", e->ep.subset);
+			return;
+		}
+	}
+}
+
+static int collect_groups(struct sl_maps *m, struct scrape *s)
+{
+	int fd = m->fd[SL_MAP_GROUP_STATE];
+	struct sl_group_key k, next;
+	void *prev = NULL;
+	size_t cap = 0;
+
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		struct grp_rec *r;
+
+		k = next;
+		prev = &k;
+		if (s->n_grps == cap) {
+			struct grp_rec *n = realloc(s->grps, (cap = cap ? 2 * cap : 256) * sizeof(*n));
+
+			if (!n)
+				return -ENOMEM;
+			s->grps = n;
+		}
+		r = &s->grps[s->n_grps];
+		memset(r, 0, sizeof(*r));
+		r->key = k;
+		if (bpf_map_lookup_elem(fd, &k, &r->st))
+			continue;
+		svc_meta(m, s->cfg.active_slot, &k.fe, &r->svc);
+		subset_name(s, &k, r->subset);
+		s->n_grps++;
+	}
+	return 0;
+}
+
+static void label(FILE *f, const char *name, const char *v, bool first)
+{
+	fprintf(f, "%s%s=\"", first ? "" : ",", name);
+	for (; *v; v++) {
+		if (*v == '"' || *v == '\\')
+			fputc('\\', f);
+		if (*v == '\n')
+			fputs("\\n", f);
+		else
+			fputc(*v, f);
+	}
+	fputc('"', f);
+}
+
+static void family(FILE *f, const char *name, const char *type, const char *help)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void istio_labels(FILE *f, const struct ep_rec *e)
+{
+	char host[256];
+
+	snprintf(host, sizeof(host), "%s.%s.svc.cluster.local", e->svc.name, e->svc.ns);
+	label(f, "reporter", "source", true);
+	label(f, "source_workload", "unknown", false);
+	label(f, "source_workload_namespace", "unknown", false);
+	label(f, "source_principal", "unknown", false);
+	label(f, "destination_workload", e->ep.workload, false);
+	label(f, "destination_workload_namespace", e->ep.ns[0] ? e->ep.ns : e->svc.ns, false);
+	label(f, "destination_principal", "unknown", false);
+	label(f, "destination_service", host, false);
+	label(f, "destination_service_name", e->svc.name, false);
+	label(f, "destination_service_namespace", e->svc.ns, false);
+	label(f, "request_protocol", "tcp", false);
+	label(f, "response_flags", "-", false);
+	label(f, "connection_security_policy", "unknown", false);
+}
+
+static void ep_labels(FILE *f, const struct ep_rec *e)
+{
+	char fe[128], ep[128], svc[160];
+
+	snprintf(svc, sizeof(svc), "%s/%s", e->svc.ns, e->svc.name);
+	label(f, "service", svc, true);
+	label(f, "frontend", sl_fmt_l4(&e->key.fe, true, fe, sizeof(fe)), false);
+	label(f, "endpoint", sl_fmt_l4(&e->key.ep, false, ep, sizeof(ep)), false);
+	label(f, "subset", e->ep.subset, false);
+	label(f, "workload", e->ep.workload, false);
+}
+
+enum ep_field { F_OPENED, F_CLOSED, F_SENT, F_RECV, F_ACTIVE, F_FAIL, F_RTO, F_EJECTED, F_EJECTIONS };
+
+static unsigned long long ep_value(const struct ep_rec *e, enum ep_field fld, __u64 now)
+{
+	switch (fld) {
+	case F_OPENED: return e->st.opened;
+	case F_CLOSED: return e->st.closed;
+	case F_SENT: return e->st.bytes_sent;
+	case F_RECV: return e->st.bytes_received;
+	case F_ACTIVE: return e->st.active > 0 ? (unsigned long long)e->st.active : 0;
+	case F_FAIL: return e->st.connect_fail;
+	case F_RTO: return e->st.rto;
+	case F_EJECTED: return e->st.ejected_until_ns > now;
+	case F_EJECTIONS: return e->st.ejections;
+	}
+	return 0;
+}
+
+static void ep_family(FILE *f, const struct scrape *s, const char *name, const char *type,
+		      const char *help, enum ep_field fld, bool istio)
+{
+	__u64 now = sl_now_mono_ns();
+
+	family(f, name, type, help);
+	for (size_t i = 0; i < s->n_eps; i++) {
+		fprintf(f, "%s{", name);
+		istio ? istio_labels(f, &s->eps[i]) : ep_labels(f, &s->eps[i]);
+		fprintf(f, "} %llu\n", ep_value(&s->eps[i], fld, now));
+	}
+}
+
+static void group_family(FILE *f, const struct scrape *s, const char *name, const char *help,
+			 int which)
+{
+	char fe[128], svc[160];
+
+	family(f, name, which == 2 ? "gauge" : "counter", help);
+	for (size_t i = 0; i < s->n_grps; i++) {
+		const struct grp_rec *g = &s->grps[i];
+		unsigned long long v = which == 0 ? g->st.overflow :
+				       which == 1 ? g->st.no_backend :
+				       (g->st.active > 0 ? (unsigned long long)g->st.active : 0);
+
+		snprintf(svc, sizeof(svc), "%s/%s", g->svc.ns, g->svc.name);
+		fprintf(f, "%s{", name);
+		label(f, "service", svc, true);
+		label(f, "frontend", sl_fmt_l4(&g->key.fe, true, fe, sizeof(fe)), false);
+		label(f, "subset", g->subset, false);
+		fprintf(f, "} %llu\n", v);
+	}
+}
+
+static int sum_stats(struct sl_maps *m, struct sl_stats *out)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct sl_stats *per;
+	__u32 zero = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (ncpu <= 0)
+		return ncpu;
+	per = calloc((size_t)ncpu, sizeof(*per));
+	if (!per)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(m->fd[SL_MAP_STATS], &zero, per)) {
+		free(per);
+		return -errno;
+	}
+	for (int c = 0; c < ncpu; c++) {
+		__u64 *dst = (__u64 *)out, *src = (__u64 *)&per[c];
+
+		for (size_t i = 0; i < sizeof(*out) / sizeof(__u64); i++)
+			dst[i] += src[i];
+	}
+	free(per);
+	return 0;
+}
+
+static const char *const stat_names[] = {
+	"connect_seen", "connect_xlated", "connect_handoff", "no_backend", "overflow",
+	"storage_fail", "ep_state_fail", "flow_records", "flow_update_fail", "ejections",
+	"ejections_skipped", "handoff_record_fail", "udp_rnat_fail", "udp_rnat_hit",
+};
+_Static_assert(sizeof(stat_names) / sizeof(stat_names[0]) == sizeof(struct sl_stats) / 8,
+	       "every sl_stats field has a name");
+
+static void datapath_family(FILE *f, struct sl_maps *m)
+{
+	struct sl_stats st;
+	__u64 *v = (__u64 *)&st;
+
+	if (sum_stats(m, &st))
+		return;
+	family(f, "sluice_datapath_events_total", "counter",
+	       "Data-plane events counted by the kernel programs.");
+	for (size_t i = 0; i < sizeof(stat_names) / sizeof(stat_names[0]); i++)
+		fprintf(f, "sluice_datapath_events_total{event=\"%s\"} %llu\n", stat_names[i],
+			(unsigned long long)v[i]);
+}
+
+/* Entries of a map: a key walk (there is no O(1) count for hash maps). */
+long sl_map_entries(int fd, __u32 key_size)
+{
+	char *a = malloc(key_size), *b = malloc(key_size);
+	void *prev = NULL;
+	long n = 0;
+
+	while (a && b && !bpf_map_get_next_key(fd, prev, b)) {
+		char *t = a;
+
+		a = b;
+		b = t;
+		prev = a;
+		n++;
+	}
+	free(a);
+	free(b);
+	return n;
+}
+
+static void map_fill_family(FILE *f, struct sl_maps *m)
+{
+	static const enum sl_map_id ids[] = { SL_MAP_SERVICES, SL_MAP_EP_STATE, SL_MAP_GROUP_STATE,
+					      SL_MAP_FLOWS, SL_MAP_HANDOFF, SL_MAP_UDP_RNAT,
+					      SL_MAP_SVC_META, SL_MAP_EP_META, SL_MAP_STORE };
+	struct bpf_map_info info;
+	__u32 len;
+
+	family(f, "sluice_map_entries", "gauge", "Entries in a pinned map (both policy slots).");
+	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+		len = sizeof(info);
+		memset(&info, 0, sizeof(info));
+		if (bpf_map_get_info_by_fd(m->fd[ids[i]], &info, &len))
+			continue;
+		fprintf(f, "sluice_map_entries{map=\"%s\"} %ld\n", sl_map_names[ids[i]],
+			sl_map_entries(m->fd[ids[i]], info.key_size));
+	}
+	family(f, "sluice_map_capacity", "gauge", "Maximum entries of a pinned map.");
+	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+		len = sizeof(info);
+		memset(&info, 0, sizeof(info));
+		if (!bpf_map_get_info_by_fd(m->fd[ids[i]], &info, &len))
+			fprintf(f, "sluice_map_capacity{map=\"%s\"} %u\n", sl_map_names[ids[i]],
+				info.max_entries);
+	}
+}
+
+/* Programs behind the pinned links (plus the pinned syscall program). */
+size_t sl_read_progs(const char *root, struct sl_prog_stat *out, size_t max)
+{
+	char dir[4096], path[4096 + 300];
+	struct dirent *de;
+	size_t n = 0;
+	DIR *d;
+
+	sl_pin_path(dir, sizeof(dir), root, "links", NULL);
+	d = opendir(dir);
+	while (d && n < max && (de = readdir(d))) {
+		struct bpf_link_info li;
+		struct bpf_prog_info pi;
+		__u32 len = sizeof(li);
+		int lfd, pfd;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		lfd = bpf_obj_get(path);
+		memset(&li, 0, sizeof(li));
+		if (lfd < 0 || bpf_link_get_info_by_fd(lfd, &li, &len)) {
+			if (lfd >= 0)
+				close(lfd);
+			continue;
+		}
+		close(lfd);
+		pfd = bpf_prog_get_fd_by_id(li.prog_id);
+		len = sizeof(pi);
+		memset(&pi, 0, sizeof(pi));
+		if (pfd < 0 || bpf_prog_get_info_by_fd(pfd, &pi, &len)) {
+			if (pfd >= 0)
+				close(pfd);
+			continue;
+		}
+		close(pfd);
+		snprintf(out[n].name, sizeof(out[n].name), "%s", pi.name);
+		out[n].run_cnt = pi.run_cnt;
+		out[n].run_time_ns = pi.run_time_ns;
+		out[n].id = pi.id;
+		out[n].attach_type = li.cgroup.attach_type;
+		out[n].cgroup_id = li.cgroup.cgroup_id;
+		n++;
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+static void prog_family(FILE *f, const char *root)
+{
+	struct sl_prog_stat ps[32];
+	size_t n = sl_read_progs(root, ps, 32);
+
+	family(f, "sluice_program_runs_total", "counter",
+	       "Runs of each attached program (needs kernel.bpf_stats_enabled=1).");
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "sluice_program_runs_total{program=\"%s\"} %llu\n", ps[i].name,
+			(unsigned long long)ps[i].run_cnt);
+	family(f, "sluice_program_run_seconds_total", "counter",
+	       "Time spent in each attached program (needs kernel.bpf_stats_enabled=1).");
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "sluice_program_run_seconds_total{program=\"%s\"} %.9f\n", ps[i].name,
+			(double)ps[i].run_time_ns / 1e9);
+}
+
+static void write_metrics(FILE *f, struct sl_maps *m, const struct scrape *s, const char *root)
+{
+	ep_family(f, s, "istio_tcp_connections_opened_total", "counter",
+		  "TCP connections opened to a destination (kernel path).", F_OPENED, true);
+	ep_family(f, s, "istio_tcp_connections_closed_total", "counter",
+		  "TCP connections closed.", F_CLOSED, true);
+	ep_family(f, s, "istio_tcp_sent_bytes_total", "counter",
+		  "Bytes sent to the destination and acknowledged by it.", F_SENT, true);
+	ep_family(f, s, "istio_tcp_received_bytes_total", "counter",
+		  "Bytes received from the destination.", F_RECV, true);
+	ep_family(f, s, "sluice_endpoint_active_connections", "gauge",
+		  "Connections in progress or established, per endpoint.", F_ACTIVE, false);
+	ep_family(f, s, "sluice_endpoint_connect_failures_total", "counter",
+		  "Connection attempts that failed (SYN_SENT to CLOSE).", F_FAIL, false);
+	ep_family(f, s, "sluice_endpoint_retransmission_timeouts_total", "counter",
+		  "TCP retransmission timeouts.", F_RTO, false);
+	ep_family(f, s, "sluice_endpoint_ejected", "gauge",
+		  "1 while the endpoint is ejected by outlier detection.", F_EJECTED, false);
+	ep_family(f, s, "sluice_endpoint_ejections_total", "counter",
+		  "Times the endpoint was ejected.", F_EJECTIONS, false);
+	group_family(f, s, "sluice_connection_overflows_total",
+		     "connect() refused by connectionPool.tcp.maxConnections.", 0);
+	group_family(f, s, "sluice_no_endpoint_total",
+		     "connect() refused because no endpoint could be chosen.", 1);
+	group_family(f, s, "sluice_group_active_connections",
+		     "Connections counted against the connection limit.", 2);
+	datapath_family(f, m);
+	map_fill_family(f, m);
+	prog_family(f, root);
+	family(f, "sluice_policy_generation", "gauge", "Generation of the applied policy.");
+	fprintf(f, "sluice_policy_generation %u\n", s->cfg.generation);
+}
+
+int sl_metrics_write(FILE *f, const char *pin_root)
+{
+	struct scrape s = { 0 };
+	struct sl_maps m;
+	int err;
+
+	err = sl_maps_open(pin_root, &m);
+	if (err)
+		return err;
+	err = sl_read_config(&m, &s.cfg);
+	if (!err)
+		err = collect_eps(&m, &s);
+	if (!err)
+		err = collect_groups(&m, &s);
+	if (!err)
+		write_metrics(f, &m, &s, pin_root);
+	free(s.eps);
+	free(s.grps);
+	sl_maps_close(&m);
+	return err;
+}

@@ -1,0 +1,115 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/file.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
+#include <bpf/bpf.h>
+
+#include "pins.h"
+#include "util.h"
+
+const char *const sl_map_names[SL_MAP__COUNT] = {
+	[SL_MAP_CONFIG] = "sl_config",
+	[SL_MAP_SERVICES] = "sl_services",
+	[SL_MAP_BACKENDS] = "sl_backends",
+	[SL_MAP_EP_STATE] = "sl_ep_state",
+	[SL_MAP_GROUP_STATE] = "sl_group_state",
+	[SL_MAP_STATS] = "sl_stats",
+	[SL_MAP_FLOWS] = "sl_flows",
+	[SL_MAP_HANDOFF] = "sl_handoff",
+	[SL_MAP_UDP_RNAT] = "sl_udp_rnat",
+	[SL_MAP_STORE] = "sl_store",
+	[SL_MAP_SVC_META] = "sl_svc_meta",
+	[SL_MAP_EP_META] = "sl_ep_meta",
+	[SL_MAP_SOCK_STORE] = "sl_sock_store",
+};
+
+int sl_pin_path(char *buf, size_t len, const char *root, const char *kind,
+		const char *name)
+{
+	int n = name ? snprintf(buf, len, "%s/%s/%s", root, kind, name)
+		     : snprintf(buf, len, "%s/%s", root, kind);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+void sl_maps_close(struct sl_maps *m)
+{
+	for (int i = 0; i < SL_MAP__COUNT; i++) {
+		if (m->fd[i] >= 0)
+			close(m->fd[i]);
+		m->fd[i] = -1;
+	}
+}
+
+int sl_maps_open(const char *root, struct sl_maps *m)
+{
+	char path[4096];
+	int err;
+
+	for (int i = 0; i < SL_MAP__COUNT; i++)
+		m->fd[i] = -1;
+	for (int i = 0; i < SL_MAP__COUNT; i++) {
+		err = sl_pin_path(path, sizeof(path), root, "maps", sl_map_names[i]);
+		if (err)
+			goto fail;
+		m->fd[i] = bpf_obj_get(path);
+		if (m->fd[i] < 0) {
+			err = -errno;
+			if (err == -ENOENT)
+				pr_warn("sluice: %s: not loaded (run `sluice load --pin-root %s`)\n",
+					root, root);
+			else
+				pr_warn("sluice: %s: %s\n", path, strerror(-err));
+			goto fail;
+		}
+	}
+	return 0;
+fail:
+	sl_maps_close(m);
+	return err;
+}
+
+int sl_lock(const char *root)
+{
+	int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (flock(fd, LOCK_EX) < 0) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+void sl_unlock(int fd)
+{
+	if (fd >= 0) {
+		flock(fd, LOCK_UN);
+		close(fd);
+	}
+}
+
+int sl_check_bpffs(const char *root)
+{
+	char buf[4096], *slash;
+	struct statfs st;
+
+	snprintf(buf, sizeof(buf), "%s", root);
+	while (statfs(buf, &st) < 0) {
+		if (errno != ENOENT)
+			return -errno;
+		slash = strrchr(buf, '/');
+		if (!slash || slash == buf)
+			return -ENOENT;
+		*slash = 0;
+	}
+	return st.f_type == BPF_FS_MAGIC ? 0 : -ENOTDIR;
+}

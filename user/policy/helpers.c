@@ -1,0 +1,215 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* Small helpers of the policy compiler: memory, durations, addresses,
+ * labels, hashing. */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* Allocation failure is not a policy error we could report usefully; the
+ * compiler's callers are short-lived CLIs, so abort like xmalloc does. */
+void *slp_xcalloc(size_t n, size_t sz)
+{
+	void *p = calloc(n ? n : 1, sz ? sz : 1);
+
+	if (!p)
+		abort();
+	return p;
+}
+
+void *slp_xrealloc(void *p, size_t n, size_t sz)
+{
+	void *q;
+
+	if (sz && n > SIZE_MAX / sz)
+		abort();
+	q = realloc(p, (n * sz) != 0 ? n * sz : 1);
+	if (!q)
+		abort();
+	return q;
+}
+
+char *slp_xstrdup(const char *s)
+{
+	char *r = strdup(s ? s : "");
+
+	if (!r)
+		abort();
+	return r;
+}
+
+void slp_scopy(char *dst, size_t len, const char *src)
+{
+	size_t n = strlen(src ? src : "");
+
+	if (!len)
+		return;
+	if (n >= len)
+		n = len - 1;
+	memcpy(dst, src ? src : "", n);
+	dst[n] = 0;
+}
+
+uint32_t slp_fnv1a32(const void *p, size_t n, uint32_t h)
+{
+	const unsigned char *c = p;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		h ^= c[i];
+		h *= 16777619u;
+	}
+	return h;
+}
+
+uint32_t sl_subset_tag(const char *subset)
+{
+	uint32_t h;
+
+	if (!subset || !*subset)
+		return 0;
+	h = slp_fnv1a32(subset, strlen(subset), FNV1A32_INIT);
+	return h ? h : 1;
+}
+
+static int unit_ns(const char **s, double *mult)
+{
+	static const struct {
+		const char *u;
+		double m;
+	} units[] = {
+		{ "ns", 1 }, { "us", 1e3 }, { "\xc2\xb5s", 1e3 }, { "ms", 1e6 },
+		{ "s", 1e9 }, { "m", 60e9 }, { "h", 3600e9 },
+	};
+	size_t i, best = 0, blen = 0, l;
+
+	/* Longest match, so "ms" is not read as "m" followed by "s". */
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		l = strlen(units[i].u);
+		if (!strncmp(*s, units[i].u, l) && l > blen) {
+			best = i;
+			blen = l;
+		}
+	}
+	if (!blen)
+		return -1;
+	*mult = units[best].m;
+	*s += blen;
+	return 0;
+}
+
+/* Go/protobuf durations: one or more NUMBER UNIT pairs, "30s", "1.5s",
+ * "100ms", "1h30m". Negative durations are meaningless here. */
+int slp_parse_duration_ns(const char *s, uint64_t *ns)
+{
+	double total = 0, v, mult;
+	char *end;
+
+	if (!s || !*s)
+		return -1;
+	while (*s) {
+		if (!isdigit((unsigned char)*s) && *s != '.')
+			return -1;
+		errno = 0;
+		v = strtod(s, &end);
+		if (errno || end == s)
+			return -1;
+		s = end;
+		if (unit_ns(&s, &mult))
+			return -1;
+		total += v * mult;
+		if (total > 1e18)
+			return -1;
+	}
+	*ns = (uint64_t)(total + 0.5);
+	return 0;
+}
+
+int slp_parse_ip(const char *s, struct sl_l4addr *a)
+{
+	memset(a, 0, sizeof(*a));
+	if (!s || strchr(s, '%'))
+		return -1;
+	if (inet_pton(AF_INET, s, &a->addr[0]) == 1) {
+		a->family = SL_AF_INET;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, s, a->addr) == 1) {
+		a->family = SL_AF_INET6;
+		return 0;
+	}
+	return -1;
+}
+
+int slp_parse_cidr(const char *s, struct sl_l4addr *a, int *plen)
+{
+	char buf[64], *slash, *end;
+	long v;
+
+	if (!s || strlen(s) >= sizeof(buf))
+		return -1;
+	strcpy(buf, s);
+	slash = strchr(buf, '/');
+	if (slash)
+		*slash++ = 0;
+	if (slp_parse_ip(buf, a))
+		return -1;
+	*plen = a->family == SL_AF_INET ? 32 : 128;
+	if (!slash)
+		return 0;
+	if (!isdigit((unsigned char)*slash))
+		return -1;
+	v = strtol(slash, &end, 10);
+	if (*end || v < 0 || v > *plen)
+		return -1;
+	*plen = (int)v;
+	return 0;
+}
+
+bool slp_labels_match(const struct node *labels, const struct node *sel)
+{
+	const struct node *v;
+	size_t i;
+
+	if (!sel || sel->type != T_MAP)
+		return true;
+	for (i = 0; i < sel->n; i++) {
+		v = slp_map_get(labels, sel->keys[i]->s);
+		if (!v || !v->s || !sel->vals[i]->s || strcmp(v->s, sel->vals[i]->s))
+			return false;
+	}
+	return true;
+}
+
+static int cmp_str_ptr(const void *a, const void *b)
+{
+	return strcmp((*(struct node *const *)a)->s, (*(struct node *const *)b)->s);
+}
+
+void slp_labels_fmt(const struct node *labels, char *buf, size_t len)
+{
+	struct node **k;
+	size_t i, off = 0;
+	const struct node *v;
+	int w;
+
+	buf[0] = 0;
+	if (!labels || labels->type != T_MAP || !labels->n)
+		return;
+	k = slp_xcalloc(labels->n, sizeof(*k));
+	memcpy(k, labels->keys, labels->n * sizeof(*k));
+	qsort(k, labels->n, sizeof(*k), cmp_str_ptr);
+	for (i = 0; i < labels->n && off < len; i++) {
+		v = slp_map_get(labels, k[i]->s);
+		w = snprintf(buf + off, len - off, "%s%s=%s", i ? "," : "",
+			     k[i]->s, v && v->s ? v->s : "");
+		if (w < 0)
+			break;
+		off += (size_t)w;
+	}
+	free(k);
+}

@@ -1,0 +1,321 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The object set: load (upsert), remove, serialize.
+ *
+ * Objects are kept sorted by (kind, namespace, name), which is both their
+ * identity and the serialization order, so the same set always serializes to
+ * the same bytes. A load or remove first builds everything it needs and only
+ * then touches the set, so a source with errors leaves the policy unchanged.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+struct sl_policy *sl_policy_new(void)
+{
+	return calloc(1, sizeof(struct sl_policy));
+}
+
+static void object_free(struct object *o)
+{
+	if (!o)
+		return;
+	free(o->kind);
+	free(o->api);
+	free(o->ns);
+	free(o->name);
+	free(o->file);
+	free(o->text);
+	slp_node_free(o->root);
+	free(o);
+}
+
+void sl_policy_free(struct sl_policy *p)
+{
+	size_t i;
+
+	if (!p)
+		return;
+	for (i = 0; i < p->n; i++)
+		object_free(p->v[i]);
+	free(p->v);
+	free(p);
+}
+
+size_t sl_policy_count(const struct sl_policy *p)
+{
+	return p ? p->n : 0;
+}
+
+static int obj_cmp(const char *kind, const char *ns, const char *name,
+		   const struct object *b)
+{
+	int r = strcmp(kind, b->kind);
+
+	if (!r)
+		r = strcmp(ns, b->ns);
+	if (!r)
+		r = strcmp(name, b->name);
+	return r;
+}
+
+/* Index of the object or of where it would go; *found says which. */
+static size_t policy_find(const struct sl_policy *p, const char *kind,
+			  const char *ns, const char *name, bool *found)
+{
+	size_t lo = 0, hi = p->n, mid;
+	int r;
+
+	*found = false;
+	while (lo < hi) {
+		mid = (lo + hi) / 2;
+		r = obj_cmp(kind, ns, name, p->v[mid]);
+		if (!r) {
+			*found = true;
+			return mid;
+		}
+		if (r < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo;
+}
+
+static void policy_upsert(struct sl_policy *p, struct object *o)
+{
+	bool found;
+	size_t i = policy_find(p, o->kind, o->ns, o->name, &found);
+
+	if (found) {
+		object_free(p->v[i]);
+		p->v[i] = o;
+		return;
+	}
+	if (p->n == p->cap) {
+		p->cap = p->cap ? p->cap * 2 : 32;
+		p->v = slp_xrealloc(p->v, p->cap, sizeof(*p->v));
+	}
+	memmove(&p->v[i + 1], &p->v[i], (p->n - i) * sizeof(*p->v));
+	p->v[i] = o;
+	p->n++;
+}
+
+/* A required identity string: present and a string, else an error. */
+static const char *ident_field(const struct object *o, const struct node *parent,
+			       const char *key, const char *path, struct sl_diags *d)
+{
+	const struct node *n = slp_map_get(parent, key);
+
+	if (!n) {
+		slp_diag_at(d, SL_SEV_ERROR, o, parent, path, "required field is missing");
+		return NULL;
+	}
+	if (n->type != T_STR || !*n->s) {
+		slp_diag_at(d, SL_SEV_ERROR, o, n, path, "expected non-empty string, got %s",
+			slp_ntype_name(n->type));
+		return NULL;
+	}
+	return n->s;
+}
+
+/* Identity of a document. Returns the kind id, a KIND_* code, or -100 on
+ * error (diagnosed). */
+static int doc_identity(struct object *o, struct sl_diags *d)
+{
+	const struct node *meta, *nsn;
+	const char *api, *kind, *name;
+	int id;
+
+	if (o->root->type != T_MAP) {
+		slp_diag_at(d, SL_SEV_ERROR, o, o->root, "",
+			"expected a mapping (a Kubernetes object), got %s",
+			slp_ntype_name(o->root->type));
+		return -100;
+	}
+	api = ident_field(o, o->root, "apiVersion", "apiVersion", d);
+	kind = ident_field(o, o->root, "kind", "kind", d);
+	if (!api || !kind)
+		return -100;
+	id = slp_kind_lookup(api, kind);
+	o->api = slp_xstrdup(api);
+	o->kind = slp_xstrdup(kind);
+	if (id == KIND_SKIP_NOTE || id == KIND_UNKNOWN)
+		return id;
+	if (id == KIND_BAD_VERSION) {
+		slp_diag_at(d, SL_SEV_ERROR, o, slp_map_get(o->root, "apiVersion"), "apiVersion",
+			"apiVersion \"%s\" not supported for kind %s", api, kind);
+		return -100;
+	}
+	meta = slp_map_get(o->root, "metadata");
+	if (!meta || meta->type != T_MAP) {
+		slp_diag_at(d, SL_SEV_ERROR, o, meta ? meta : o->root, "metadata",
+			meta ? "expected mapping, got %s" : "required field is missing%s",
+			meta ? slp_ntype_name(meta->type) : "");
+		return -100;
+	}
+	name = ident_field(o, meta, "name", "metadata.name", d);
+	if (!name)
+		return -100;
+	o->name = slp_xstrdup(name);
+	nsn = slp_map_get(meta, "namespace");
+	o->has_ns = nsn && slp_node_str(nsn) && *nsn->s;
+	o->ns = slp_xstrdup(o->has_ns ? nsn->s : "default");
+	return id;
+}
+
+static void skip_note(const struct object *o, int id, struct sl_diags *d)
+{
+	const struct node *k = slp_map_get(o->root, "kind");
+
+	if (id == KIND_SKIP_NOTE)
+		slp_diag_at(d, SL_SEV_NOTE, o, k, "kind",
+			"%s skipped: not a data-plane object", o->kind);
+	else
+		slp_diag_at(d, SL_SEV_NOTE, o, k, "kind",
+			"unknown kind %s (apiVersion %s) skipped", o->kind, o->api);
+}
+
+/* Turn a parsed document into an object (taking its tree and text), or
+ * NULL when it is skipped or wrong. */
+static struct object *doc_object(struct doc *dc, int *idp, struct sl_diags *d)
+{
+	struct object *o = slp_xcalloc(1, sizeof(*o));
+
+	o->root = dc->root;
+	o->file = dc->file;
+	o->text = dc->text;
+	o->line = dc->line;
+	dc->root = NULL;
+	dc->file = dc->text = NULL;
+	*idp = doc_identity(o, d);
+	o->id = *idp;
+	if (*idp < 0) {
+		if (*idp != -100)
+			skip_note(o, *idp, d);
+		object_free(o);
+		return NULL;
+	}
+	return o;
+}
+
+static struct sl_diags *diags_or(struct sl_diags *d, struct sl_diags *tmp)
+{
+	memset(tmp, 0, sizeof(*tmp));
+	return d ? d : tmp;
+}
+
+int sl_policy_load(struct sl_policy *p, const char *name, const char *src,
+		   size_t len, struct sl_diags *dd)
+{
+	struct sl_diags tmp, *d = diags_or(dd, &tmp);
+	size_t err0 = d->n_errors, i, n_new = 0;
+	struct object **nv;
+	struct docs ds;
+	int id, ret = 0;
+
+	if (slp_yaml_parse_source(name, src, len, &ds, d)) {
+		sl_diags_free(&tmp);
+		return -1;
+	}
+	nv = slp_xcalloc(ds.n, sizeof(*nv));
+	for (i = 0; i < ds.n; i++) {
+		struct object *o = doc_object(&ds.v[i], &id, d);
+
+		if (!o)
+			continue;
+		size_t e = d->n_errors;
+
+		/* The per-kind checks read fields the schema has typed; they
+		 * run only on objects the schema accepted (no echo errors). */
+		slp_schema_validate(o, id, d);
+		if (d->n_errors == e)
+			slp_kind_check(o, id, d);
+		nv[n_new++] = o;
+	}
+	slp_docs_free(&ds);
+	if (d->n_errors > err0) {
+		for (i = 0; i < n_new; i++)
+			object_free(nv[i]);
+		ret = -1;
+	} else {
+		for (i = 0; i < n_new; i++)
+			policy_upsert(p, nv[i]);
+	}
+	free(nv);
+	sl_diags_free(&tmp);
+	return ret;
+}
+
+int sl_policy_remove(struct sl_policy *p, const char *name, const char *src,
+		     size_t len, struct sl_diags *dd)
+{
+	struct sl_diags tmp, *d = diags_or(dd, &tmp);
+	size_t err0 = d->n_errors, i, j, n_new = 0;
+	struct object **nv;
+	struct docs ds;
+	bool found;
+	int id;
+
+	if (slp_yaml_parse_source(name, src, len, &ds, d)) {
+		sl_diags_free(&tmp);
+		return -1;
+	}
+	nv = slp_xcalloc(ds.n, sizeof(*nv));
+	for (i = 0; i < ds.n; i++) {
+		struct object *o = doc_object(&ds.v[i], &id, d);
+
+		if (o)
+			nv[n_new++] = o;
+	}
+	slp_docs_free(&ds);
+	for (i = 0; i < n_new && d->n_errors == err0; i++) {
+		struct object *o = nv[i];
+
+		j = policy_find(p, o->kind, o->ns, o->name, &found);
+		if (!found) {
+			slp_diag_at(d, SL_SEV_WARNING, o, slp_map_get(o->root, "metadata"),
+				"metadata.name", "%s %s/%s is not present", o->kind,
+				o->ns, o->name);
+			continue;
+		}
+		object_free(p->v[j]);
+		memmove(&p->v[j], &p->v[j + 1], (p->n - j - 1) * sizeof(*p->v));
+		p->n--;
+	}
+	for (i = 0; i < n_new; i++)
+		object_free(nv[i]);
+	free(nv);
+	sl_diags_free(&tmp);
+	return d->n_errors > err0 ? -1 : 0;
+}
+
+/* See the format in yaml.c: a marker comment per object carries its
+ * original file name and line, so diagnostics survive the store. */
+char *sl_policy_serialize(const struct sl_policy *p, size_t *len)
+{
+	char *buf = NULL, *f, *q;
+	size_t n = 0, i;
+	FILE *m = open_memstream(&buf, &n);
+
+	if (!m)
+		return NULL;
+	for (i = 0; i < p->n; i++) {
+		f = slp_xstrdup(p->v[i]->file);
+		for (q = f; *q; q++)
+			if (*q == '\n' || *q == '\r')
+				*q = '?';
+		fprintf(m, "---\n# sluice-source: %s line %d\n%s", f, p->v[i]->line,
+			p->v[i]->text);
+		free(f);
+	}
+	if (fclose(m)) {
+		free(buf);
+		return NULL;
+	}
+	if (len)
+		*len = n;
+	return buf;
+}
