@@ -18,14 +18,14 @@
 #define SL_IPPROTO_TCP 6
 #define SL_IPPROTO_UDP 17
 
-/* Internal refusal reasons of the workers (negative on return). */
+/* Why a worker refuses a connection (returned negated; 0 = go on). BPF
+ * internal: every refusal looks the same to the application (see
+ * sl_verdict()); the counters in sl_stats tell them apart. */
 enum sl_reason {
-	SL_R_NO_SERVICE = 1, /* not ours: leave the socket alone */
-	SL_R_NO_BACKEND, /* no selectable endpoint */
+	SL_R_NO_BACKEND = 1, /* no selectable endpoint */
 	SL_R_OVERFLOW, /* connection limit reached */
-	SL_R_NO_PROXY, /* hand-off demanded, no proxy configured */
+	SL_R_NO_PROXY, /* hand-off demanded, no proxy (or no socket storage) */
 	SL_R_FAMILY, /* endpoint family cannot be reached from this socket */
-	SL_R_NO_CONFIG, /* sl_config missing (cannot happen once loaded) */
 };
 
 /* Set by the loader on the skeleton before load. */

@@ -76,14 +76,14 @@ phase() { # NAME: loop 1.5 s, leave the JSON in $T_TMP/NAME.json
 sl delete -f "$T_TMP/pod-c.yaml" >/dev/null 2>"$T_TMP/del.err" || fail reapply/removed-not-reached "delete: $(cat "$T_TMP/del.err")"
 phase gone1
 check_eq reapply/removed-not-reached "$(count C "$T_TMP/gone1.json")/$(jq -r .failed "$T_TMP/gone1.json")" 0/0 \
-	"connections to removed C / failed (A=$(count A "$T_TMP/gone1.json") B=$(count B "$T_TMP/gone1.json"))"
+	"connections to removed C / failed (A=$(count A "$T_TMP/gone1.json") B=$(count B "$T_TMP/gone1.json") $(head -c 300 "$T_TMP/gone1.err"))"
 apply_or_die reapply/readded "$T_TMP/pod-c.yaml"
 phase back
 c=$(count C "$T_TMP/back.json")
 if [ "$c" -gt 0 ] && [ "$(jq -r .failed "$T_TMP/back.json")" = 0 ]; then ok reapply/readded
-else fail reapply/readded "C got $c connections after re-adding, failed $(jq -r .failed "$T_TMP/back.json")"; fi
+else fail reapply/readded "C got $c connections after re-adding, failed $(jq -r '"\(.failed) \(.errors)"' "$T_TMP/back.json") $(head -c 300 "$T_TMP/back.err")"; fi
 sl delete -f "$T_TMP/pod-c.yaml" >/dev/null 2>&1
 phase gone2
 check_eq reapply/removed-again "$(count C "$T_TMP/gone2.json")/$(jq -r .failed "$T_TMP/gone2.json")" 0/0 \
-	"connections to removed C / failed"
+	"connections to removed C / failed ($(head -c 300 "$T_TMP/gone2.err"))"
 t_done

@@ -350,12 +350,28 @@ out:
 		close(fd);
 }
 
+/* SIGTERM/SIGINT are held off while an attempt runs, so a stop request
+ * never cuts a connect() short (EINTR) after the kernel may already have
+ * completed it: every attempt is whole, and the tally matches what the data
+ * plane counted. Attempts are bounded by -w, so the stop is not delayed long. */
+static void block_stop_signals(bool block)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigprocmask(block ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
+}
+
 static void attempt(const struct opts *o, struct result *r, int *keep)
 {
+	block_stop_signals(true);
 	if (o->mode == M_TCP)
 		tcp_once(o, r, keep);
 	else
 		udp_once(o, r);
+	block_stop_signals(false);
 	if (o->interval_ms)
 		usleep((useconds_t)o->interval_ms * 1000);
 }
@@ -457,7 +473,7 @@ static void run_keep(const struct opts *o, struct result *r)
 		sl_die("out of memory");
 	for (i = 0; i < o->keep && !stop; i++) {
 		fds[held] = -1;
-		tcp_once(o, r, &fds[held]);
+		attempt(o, r, &fds[held]);
 		if (fds[held] >= 0)
 			held++;
 	}

@@ -1,0 +1,362 @@
+#!/usr/bin/env bash
+# Run Sluice's tests inside VMs booted on other kernels.
+#
+#   vmtests/run.sh [--kernel K]... [--list] [PATTERN]
+#
+# K is a kernel series known to apt ("6.1": Debian 12's linux-image-amd64,
+# "6.12": bookworm-backports'), a full release already on this machine
+# (/boot/vmlinuz-K and /lib/modules/K) or in the cache, or "all" (the
+# default: every series in $VMTEST_KERNELS). PATTERN is tests/run.sh's
+# PATTERN; the default is the unit tests, the fuzz corpus and a few
+# integration tests (TCG is slow); pass '' or '.' to run everything.
+#
+# Each VM boots the kernel with this machine's root file system shared
+# read-only over virtio-9p, a small initramfs (busybox-static, the kernel's
+# own virtio/9p modules, vmtests/init.sh) mounts it, adds tmpfs/bpffs/cgroup2
+# where tests write, and runs `tests/run.sh BUILD PATTERN` for the checkout
+# this script lives in. We print the runner's output prefixed with the
+# kernel release, then one summary line per kernel. Exit status: 0 if every
+# kernel ran and passed, 1 if any had a failure or did not finish, 2 on a
+# usage or setup error. vmtests/README.md has the details and timings.
+#
+# Environment: VMTEST_KERNELS (default "6.1 6.12"), VMTEST_BUILD (default
+# <checkout>/build), VMTEST_CACHE (kernel cache, default
+# /var/cache/sluice-vmtests), VMTEST_MEM (2G), VMTEST_SMP (2),
+# VMTEST_TIMEOUT (seconds per VM, default 1800), TEST_TIMEOUT (per test
+# program inside the VM, default 600), VMTEST_LOGS (keep the console and
+# runner logs of every VM in this directory), VMTEST_MODULES (extra modules
+# to load in the VM, default "veth sch_ingress cls_bpf").
+set -u
+
+SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${VMTEST_BUILD:-$SRC/build}
+CACHE=${VMTEST_CACHE:-/var/cache/sluice-vmtests}
+MEM=${VMTEST_MEM:-2G}
+SMP=${VMTEST_SMP:-2}
+VM_TIMEOUT=${VMTEST_TIMEOUT:-1800}
+IN_VM_TIMEOUT=${TEST_TIMEOUT:-600}
+SERIES_ALL=${VMTEST_KERNELS:-6.1 6.12}
+# The base set the initramfs needs to reach the host root; their
+# dependencies (netfs, 9pnet, virtio, ...) are resolved from modinfo.
+BASE_MODULES="virtio_pci 9pnet_virtio 9p"
+EXTRA_MODULES=${VMTEST_MODULES-veth sch_ingress cls_bpf}
+DEFAULT_PATTERN='^(unit/|fuzz/|integration/test_(getpeername|maxconns|outlier)$)'
+
+TMP=""
+VM_PID=""
+declare -a KERNELS=() RESULTS=()
+declare -A MODPATH=() SEEN=()
+
+usage() {
+	sed -n '2,/^set -u/{/^#/s/^# \{0,1\}//p}' "${BASH_SOURCE[0]}" >&2
+	exit 2
+}
+
+err() { echo "vmtests: $*" >&2; }
+
+cleanup() {
+	if [ -n "$VM_PID" ] && kill -0 "$VM_PID" 2>/dev/null; then
+		kill "$VM_PID" 2>/dev/null
+		wait "$VM_PID" 2>/dev/null
+	fi
+	# The pid file names qemu itself, in case timeout(1) was gone first.
+	if [ -n "$TMP" ] && [ -s "$TMP/qemu.pid" ]; then
+		kill "$(cat "$TMP/qemu.pid")" 2>/dev/null
+	fi
+	[ -n "$TMP" ] && rm -rf "$TMP"
+}
+
+# --- host packages ----------------------------------------------------------
+
+# apt_install PKG...: install what is missing; refresh the lists only if
+# the first attempt cannot find a package.
+apt_install() {
+	local missing=() p
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
+			missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	echo "vmtests: installing ${missing[*]}" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get install -y -q --no-install-recommends "${missing[@]}" >&2 && return 0
+	apt-get update -q >&2 && apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+}
+
+host_deps() {
+	[ "$(id -u)" = 0 ] || { err "must run as root (tests need root; apt-get too)"; exit 2; }
+	apt_install qemu-system-x86 busybox-static cpio xz-utils zstd gzip ||
+		{ err "cannot install qemu-system-x86 busybox-static cpio"; exit 2; }
+}
+
+# --- kernels ----------------------------------------------------------------
+
+# series_package S: the linux-image-X package that the newest
+# linux-image-amd64 of series S (e.g. 6.1) depends on, from apt's lists.
+series_package() {
+	apt-cache show linux-image-amd64 2>/dev/null |
+		awk '/^Version:/ {v = $2} /^Depends:/ {print v, $2}' |
+		awk -v p="linux-image-$1." 'index($2, p) == 1' |
+		sort -V | tail -n 1 | cut -d' ' -f2
+}
+
+# fetch_kernel PKG: download PKG and unpack it into $CACHE/kernels/RELEASE
+# (vmlinuz and modules only; nothing is installed, no postinst runs, the
+# bootloader is not touched). Prints RELEASE.
+fetch_kernel() {
+	local pkg=$1 rel=${1#linux-image-} dir dl
+	dir=$CACHE/kernels/$rel
+	if [ ! -e "$dir/.complete" ]; then
+		echo "vmtests: downloading $pkg into $dir" >&2
+		mkdir -p "$CACHE/kernels" || return 1
+		rm -rf "$dir" "$dir.part"
+		dl=$(mktemp -d "$CACHE/download.XXXXXX") || return 1
+		if ! (cd "$dl" && apt-get download -q -o APT::Sandbox::User=root "$pkg" >&2) ||
+			! dpkg-deb -x "$dl"/*.deb "$dir.part"; then
+			rm -rf "$dl" "$dir.part"
+			return 1
+		fi
+		rm -rf "$dl"
+		[ -f "$dir.part/boot/vmlinuz-$rel" ] && [ -d "$dir.part/lib/modules/$rel" ] ||
+			{ err "$pkg has no boot/vmlinuz-$rel"; rm -rf "$dir.part"; return 1; }
+		touch "$dir.part/.complete" && mv "$dir.part" "$dir" || return 1
+	fi
+	echo "$rel"
+}
+
+# resolve_kernel K: prints the release K names, fetching it if needed.
+resolve_kernel() {
+	local k=$1 pkg c
+	if [ -e "$CACHE/kernels/$k/.complete" ] ||
+		{ [ -f "/boot/vmlinuz-$k" ] && [ -d "/lib/modules/$k" ]; }; then
+		echo "$k"
+		return 0
+	fi
+	pkg=$(series_package "$k")
+	if [ -z "$pkg" ]; then
+		apt-get update -q >&2
+		pkg=$(series_package "$k")
+	fi
+	if [ -n "$pkg" ]; then
+		fetch_kernel "$pkg" && return 0
+	fi
+	# No package (offline?): the newest cached release of that series.
+	c=$(find "$CACHE/kernels" -mindepth 2 -maxdepth 2 -name .complete 2>/dev/null |
+		awk -F/ '{print $(NF - 1)}' | awk -v p="$k." 'index($0, p) == 1' | sort -V | tail -n 1)
+	[ -n "$c" ] && { echo "$c"; return 0; }
+	err "no kernel '$k': not a release in /boot or $CACHE, nor a series apt knows (apt-cache show linux-image-amd64)"
+	return 1
+}
+
+# kernel_files REL: set VMLINUZ and MODDIR.
+kernel_files() {
+	if [ -e "$CACHE/kernels/$1/.complete" ]; then
+		VMLINUZ=$CACHE/kernels/$1/boot/vmlinuz-$1
+		MODDIR=$CACHE/kernels/$1/lib/modules/$1
+	else
+		VMLINUZ=/boot/vmlinuz-$1
+		MODDIR=/lib/modules/$1
+	fi
+}
+
+# --- initramfs ----------------------------------------------------------------
+
+index_modules() {
+	local p n
+	MODPATH=() SEEN=()
+	while IFS= read -r p; do
+		n=${p##*/}
+		n=${n%%.ko*}
+		MODPATH[${n//-/_}]=$p
+	done < <(find "$MODDIR/kernel" -name '*.ko' -o -name '*.ko.xz' -o -name '*.ko.zst' -o -name '*.ko.gz')
+}
+
+is_builtin() {
+	[ -f "$MODDIR/modules.builtin" ] &&
+		sed 's,.*/,,; s,\.ko$,,; s,-,_,g' "$MODDIR/modules.builtin" | grep -qx "$1"
+}
+
+# add_module NAME STAGE: copy NAME (uncompressed: busybox insmod takes plain
+# .ko) and, first, its dependencies into STAGE/modules; append it to the
+# load order. Built-in modules need nothing.
+add_module() {
+	local n=${1//-/_} stage=$2 p out deps d
+	[ -n "${SEEN[$n]:-}" ] && return 0
+	SEEN[$n]=1
+	p=${MODPATH[$n]:-}
+	if [ -z "$p" ]; then
+		is_builtin "$n" && return 0
+		return 1
+	fi
+	out=$stage/modules/$n.ko
+	case $p in
+	*.xz) xz -dc "$p" >"$out" ;;
+	*.zst) zstd -q -dc "$p" >"$out" ;;
+	*.gz) gzip -dc "$p" >"$out" ;;
+	*) cp "$p" "$out" ;;
+	esac || return 1
+	deps=$(tr '\0' '\n' <"$out" | sed -n 's/^depends=//p' | head -n 1)
+	for d in ${deps//,/ }; do
+		add_module "$d" "$stage" || { err "$n needs $d, not found in $MODDIR"; return 1; }
+	done
+	echo "$n.ko" >>"$stage/modules/order"
+}
+
+# shq STR: STR quoted for sh.
+shq() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
+
+# build_initramfs REL PATTERN OUT
+build_initramfs() {
+	local rel=$1 pattern=$2 out=$3 stage=$TMP/initramfs m
+	rm -rf "$stage"
+	mkdir -p "$stage/bin" "$stage/modules" "$stage/tmp" || return 1
+	: >"$stage/modules/order"
+	cp /bin/busybox "$stage/bin/busybox" && ln -s busybox "$stage/bin/sh" &&
+		cp "$SRC/vmtests/init.sh" "$stage/init" && chmod 755 "$stage/init" || return 1
+	index_modules
+	for m in $BASE_MODULES; do
+		add_module "$m" "$stage" || { err "$rel: module $m not found"; return 1; }
+	done
+	for m in $EXTRA_MODULES; do
+		add_module "$m" "$stage" || err "$rel: optional module $m not found, not loading it"
+	done
+	{
+		echo "SRC=$(shq "$SRC")"
+		echo "BUILD=$(shq "$BUILD")"
+		echo "PATTERN=$(shq "$pattern")"
+		echo "TEST_TIMEOUT=$(shq "$IN_VM_TIMEOUT")"
+	} >"$stage/vmtest.env"
+	(cd "$stage" && find . | cpio -o -H newc -R 0:0 --quiet | gzip -1) >"$out"
+}
+
+# --- one VM -------------------------------------------------------------------
+
+accel_args() {
+	# /dev/kvm can exist without hardware virtualisation (nested guests).
+	if [ -w /dev/kvm ] && grep -qE '^flags.*\b(vmx|svm)\b' /proc/cpuinfo; then
+		echo "-accel kvm -cpu host"
+	else
+		echo "-accel tcg,thread=multi -cpu max"
+	fi
+}
+
+# run_vm REL PATTERN: boot, stream the runner output, record the result.
+run_vm() {
+	local rel=$1 pattern=$2 initrd=$TMP/initrd.gz out=$TMP/out.log con=$TMP/console.log
+	local t0 secs rc summary status why text
+	kernel_files "$rel"
+	echo "[$rel] building initramfs"
+	if ! build_initramfs "$rel" "$pattern" "$initrd"; then
+		RESULTS+=("$rel|setup failed (initramfs)|0")
+		return
+	fi
+	: >"$out"
+	: >"$con"
+	rm -f "$TMP/qemu.pid"
+	t0=$(date +%s)
+	# shellcheck disable=SC2046
+	timeout -k 10 "$VM_TIMEOUT" qemu-system-x86_64 -nodefaults -no-user-config \
+		-display none -no-reboot -pidfile "$TMP/qemu.pid" \
+		$(accel_args) -m "$MEM" -smp "$SMP" \
+		-kernel "$VMLINUZ" -initrd "$initrd" \
+		-append "console=ttyS0 panic=-1 loglevel=4 rdinit=/init" \
+		-fsdev local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap \
+		-device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot \
+		-serial "file:$con" -serial "file:$out" \
+		</dev/null >"$TMP/qemu.err" 2>&1 &
+	VM_PID=$!
+	echo "[$rel] booting ($(accel_args | cut -d' ' -f2), -m $MEM -smp $SMP, pattern '${pattern:-(all)}')"
+	tail -n +1 -F --pid="$VM_PID" "$out" 2>/dev/null |
+		sed -u -e 's/\r$//' -e '/^vmtest: /d' -e "s/^/[$rel] /"
+	wait "$VM_PID"
+	rc=$?
+	VM_PID=""
+	secs=$(($(date +%s) - t0))
+	if [ -n "${VMTEST_LOGS:-}" ]; then
+		mkdir -p "$VMTEST_LOGS" && cp "$con" "$VMTEST_LOGS/console-$rel.log" &&
+			tr -d '\r' <"$out" >"$VMTEST_LOGS/runner-$rel.log"
+	fi
+	summary=$(tr -d '\r' <"$out" | grep -E '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' | tail -n 1)
+	status=$(tr -d '\r' <"$out" | sed -n 's/^vmtest: exit \([0-9]*\)$/\1/p' | tail -n 1)
+	why=""
+	if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+		why="VM timed out after ${VM_TIMEOUT}s"
+	elif [ -z "$status" ]; then
+		why="VM stopped before the runner finished (qemu status $rc)"
+	elif [ -z "$summary" ]; then
+		why="runner exited $status without a summary"
+	elif [ "$status" != 0 ]; then
+		why=failures
+	fi
+	if [ -n "$why" ] && [ "$why" != failures ]; then
+		echo "[$rel] $why; qemu said: $(tr '\n' ' ' <"$TMP/qemu.err")"
+		echo "[$rel] last console lines:"
+		tr -d '\r' <"$con" | tail -n 30 | sed "s/^/[$rel]   /"
+		tr -d '\r' <"$out" | grep '^vmtest: error' | sed "s/^/[$rel] /"
+	fi
+	[ "$why" = failures ] && text=$summary || text="${summary:-no summary}${why:+ ($why)}"
+	RESULTS+=("$rel|$text|$secs|${why:+1}")
+}
+
+# --- main ---------------------------------------------------------------------
+
+PATTERN=$DEFAULT_PATTERN
+while [ $# -gt 0 ]; do
+	case $1 in
+	--kernel) [ $# -ge 2 ] || usage; KERNELS+=("$2"); shift 2 ;;
+	--kernel=*) KERNELS+=("${1#--kernel=}"); shift ;;
+	-h | --help) usage ;;
+	--list) LIST=1; shift ;;
+	--) shift; break ;;
+	-*) usage ;;
+	*) break ;;
+	esac
+done
+[ $# -le 1 ] || usage
+[ $# -eq 1 ] && PATTERN=$1
+[ "$PATTERN" = . ] && PATTERN=""
+[ ${#KERNELS[@]} -eq 0 ] && KERNELS=(all)
+EXPANDED=()
+for k in "${KERNELS[@]}"; do
+	if [ "$k" = all ]; then
+		read -r -a s <<<"$SERIES_ALL"
+		EXPANDED+=("${s[@]}")
+	else
+		EXPANDED+=("$k")
+	fi
+done
+
+host_deps
+RELS=()
+for k in "${EXPANDED[@]}"; do
+	r=$(resolve_kernel "$k") || exit 2
+	RELS+=("$r")
+done
+if [ -n "${LIST:-}" ]; then
+	printf '%s\n' "${RELS[@]}"
+	exit 0
+fi
+if [ ! -x "$BUILD/sluice" ] || [ ! -d "$BUILD/tests" ]; then
+	err "no build in $BUILD (run make first)"
+	exit 2
+fi
+
+TMP=$(mktemp -d /tmp/sluice-vmtests.XXXXXX) || exit 2
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT TERM HUP
+
+for r in "${RELS[@]}"; do
+	run_vm "$r" "$PATTERN"
+done
+
+echo "vmtests summary (pattern '${PATTERN:-(all)}'):"
+FAILED=0
+for res in "${RESULTS[@]}"; do
+	IFS='|' read -r rel text secs bad <<<"$res"
+	case $text in
+	*" 0 failed"*) [ -n "$bad" ] && FAILED=1 ;;
+	*) FAILED=1 ;;
+	esac
+	printf '  %-24s %s  [%ss]\n' "$rel" "$text" "$secs"
+done
+exit $FAILED
