@@ -197,7 +197,7 @@ static int load_sock_lb(const struct sl_load_opts *o, int cgfd)
 		err = sock_lb__load(skel);
 	if (!err)
 		err = init_config(bpf_map__fd(skel->maps.sl_config), o);
-	if (!err)
+	if (!err && !o->no_attach)
 		err = attach_all(skel->obj, cgfd, o->pin_root);
 	sock_lb__destroy(skel);
 	return err;
@@ -214,7 +214,7 @@ static int load_sockops(const struct sl_load_opts *o, int cgfd)
 	err = set_map_pins(skel->obj, o->pin_root);
 	if (!err)
 		err = sockops__load(skel);
-	if (!err)
+	if (!err && !o->no_attach)
 		err = attach_all(skel->obj, cgfd, o->pin_root);
 	sockops__destroy(skel);
 	return err;

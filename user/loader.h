@@ -16,6 +16,7 @@ struct sl_load_opts {
 	__be32 svc_cidr4; /* 0: keep what is recorded (or the default) */
 	__u8 svc_cidr4_len;
 	bool debug; /* bpf_printk tracing in the programs */
+	bool no_attach; /* create and pin maps and programs, attach nothing (tests) */
 };
 
 /* Loads both objects, reusing maps already pinned under pin_root (so a
