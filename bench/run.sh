@@ -6,9 +6,9 @@
 #
 #   bench/run.sh [BUILD_DIR]        (`make bench` passes the build dir)
 #
-# Knobs (environment): BENCH_COUNTS ("1 1000 10000"), BENCH_ROUNDS (5),
-# BENCH_CONNS (20000 per round), BENCH_WARMUP (1000 per round),
-# BENCH_APPLY_ROUNDS (3), BENCH_CHANGE_ROUNDS (10), BENCH_IPT ("legacy nft"),
+# Knobs (environment): BENCH_COUNTS ("1 1000 10000"), BENCH_ROUNDS (10),
+# BENCH_CONNS (10000 per round), BENCH_WARMUP (500 per round),
+# BENCH_APPLY_ROUNDS (3), BENCH_CHANGE_ROUNDS (6), BENCH_IPT ("legacy nft"),
 # BENCH_LAYOUTS ("split same": servers on BENCH_SERVER_CPU, or on the client's),
 # BENCH_CLIENT_CPU (1), BENCH_SERVER_CPU (0), BENCH_OUT (bench/RESULTS.md).
 #
@@ -22,11 +22,11 @@ BUILD=$(cd "${1:-$SRC/build}" 2>/dev/null && pwd) || { echo "bench: no build dir
 SLUICE=$BUILD/sluice
 BB=$BUILD/bench
 COUNTS=${BENCH_COUNTS:-"1 1000 10000"}
-ROUNDS=${BENCH_ROUNDS:-5}
-CONNS=${BENCH_CONNS:-20000}
-WARMUP=${BENCH_WARMUP:-1000}
+ROUNDS=${BENCH_ROUNDS:-10}
+CONNS=${BENCH_CONNS:-10000}
+WARMUP=${BENCH_WARMUP:-500}
 APPLY_ROUNDS=${BENCH_APPLY_ROUNDS:-3}
-CHANGE_ROUNDS=${BENCH_CHANGE_ROUNDS:-10}
+CHANGE_ROUNDS=${BENCH_CHANGE_ROUNDS:-6}
 IPT_WANT=${BENCH_IPT:-"legacy nft"}
 LAYOUTS=${BENCH_LAYOUTS:-"split same"}
 CLIENT_CPU=${BENCH_CLIENT_CPU:-1}
@@ -367,13 +367,17 @@ bench_apply() {
 		timed ms "$SLUICE" apply --pin-root "$pin" -f "$TMP/chg-$v.yaml" \
 			>"$TMP/apply.out" 2>"$TMP/apply.err" || die "sluice apply (change): $(head -c 800 "$TMP/apply.err")"
 		printf 'change\t%s\t%s\tsluice\t%s\t%s\n' "$n" "$r" "$ms" "$(head -n 1 "$TMP/apply.out")" >>"$DATA"
-		change_check sluice "$v" "$pin" "" || { FAILED=1; log " sluice change $r not visible"; }
+		# Checked on the first change each way only: dumping 40,000
+		# endpoints or 190,000 rules costs more than the changes.
+		[ "$r" -le 2 ] && { change_check sluice "$v" "$pin" "" ||
+			{ FAILED=1; log " sluice change $r not visible"; }; }
 		for f in "${IPTS[@]}"; do
 			ns=$ID-apply-$f-$APPLY_ROUNDS
 			timed ms in_ns "$ns" "iptables-$f-restore" --noflush <"$TMP/chg-$v.rules" ||
 				die "iptables-$f-restore --noflush"
 			printf 'change\t%s\t%s\tipt-%s\t%s\t\n' "$n" "$r" "$f" "$ms" >>"$DATA"
-			change_check "ipt-$f" "$v" "" "$ns" || { FAILED=1; log " ipt-$f change $r not visible"; }
+			[ "$r" -le 2 ] && { change_check "ipt-$f" "$v" "" "$ns" ||
+				{ FAILED=1; log " ipt-$f change $r not visible"; }; }
 		done
 	done
 	log " $CHANGE_ROUNDS endpoint changes done"

@@ -257,9 +257,17 @@ int sl_sockops(struct bpf_sock_ops *skops)
 	struct sl_sock *s;
 	__u64 cookie;
 
-	if (op != BPF_SOCK_OPS_TCP_CONNECT_CB && op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB &&
-	    op != BPF_SOCK_OPS_RTO_CB && op != BPF_SOCK_OPS_STATE_CB)
+	/* Every TCP socket of the cgroup comes through here several times per
+	 * connection; leave before any map lookup unless it is an event we
+	 * act on. Of the state changes only the final one matters: the flow
+	 * record is refreshed at ESTABLISHED (its own callback) and at CLOSE. */
+	if (op == BPF_SOCK_OPS_STATE_CB) {
+		if (skops->args[1] != BPF_TCP_CLOSE)
+			return 1;
+	} else if (op != BPF_SOCK_OPS_TCP_CONNECT_CB && op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB &&
+		   op != BPF_SOCK_OPS_RTO_CB) {
 		return 1;
+	}
 	sk = skops->sk;
 	if (!sk)
 		return 1;
@@ -277,11 +285,8 @@ int sl_sockops(struct bpf_sock_ops *skops)
 	case BPF_SOCK_OPS_RTO_CB:
 		sl_on_rto(skops, s, cookie);
 		break;
-	default:
-		if (skops->args[1] == BPF_TCP_CLOSE)
-			sl_on_close(skops, s, skops->args[0], cookie);
-		else
-			sl_flow_refresh(skops, s, skops->args[1], cookie);
+	default: /* STATE_CB to TCP_CLOSE */
+		sl_on_close(skops, s, skops->args[0], cookie);
 		break;
 	}
 	return 1;
