@@ -4,7 +4,8 @@
 # Runs, in order: every BUILD/tests/unit/test_* binary, the fuzz corpus
 # regression (BUILD/tests/fuzz/fuzz_policy_standalone tests/fuzz/corpus/policy),
 # then every tests/integration/test_*.sh (with BUILD and SLUICE in the
-# environment). PATTERN (an extended regex) keeps only the programs whose
+# environment; SLUICE defaults to the ASan+UBSan build of the CLI, so the
+# integration tests also check the CLI for memory errors and leaks). PATTERN (an extended regex) keeps only the programs whose
 # name (unit/test_x, fuzz/policy-corpus, integration/test_x) matches.
 #
 # Each program prints one line per test case: "ok NAME", "FAIL NAME: why" or
@@ -119,7 +120,7 @@ run_integration() {
 		selected "integration/$(basename "$t" .sh)" || continue
 		RAN_INTEGRATION=1
 		run_prog "integration/$(basename "$t" .sh)" \
-			env BUILD="$BUILD" SLUICE="$BUILD/sluice" bash "$t"
+			env BUILD="$BUILD" SLUICE="${SLUICE:-$BUILD/sluice-asan}" bash "$t"
 	done
 }
 
