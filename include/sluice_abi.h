@@ -243,6 +243,22 @@ struct sl_flow {
 	__u32 rto; /* retransmission timeouts on this flow */
 };
 
+/* Record the pinned iterator sl_flows_iter writes for each live socket that
+ * holds sl_sock_store storage: its counters as of now, read from the TCP
+ * socket itself (so `sluice flows` shows live byte counts, which no TCP
+ * callback delivers between ESTABLISHED and CLOSE). */
+struct sl_flow_live {
+	__u64 cookie; /* socket cookie: the sl_flows key */
+	struct sl_l4addr fe;
+	struct sl_l4addr ep;
+	__u64 bytes_sent; /* payload bytes acked by the peer (SYN not counted) */
+	__u64 bytes_received; /* payload bytes received */
+	__u64 segs_out;
+	__u64 segs_in;
+	__u32 tcp_state; /* the kernel's TCP state (1 = ESTABLISHED) */
+	__u32 flags; /* enum sl_sock_flags */
+};
+
 /* sl_handoff: how the proxy finds the original destination of a socket it
  * accepted. Key: the accepted socket's (peer, local) addresses, which are the
  * client socket's (local, remote). Written by sockops when the client side
@@ -338,6 +354,7 @@ _Static_assert(sizeof(struct sl_handoff_val) == 32, "sl_handoff_val layout");
 _Static_assert(sizeof(struct sl_udp_rnat_key) == 32, "sl_udp_rnat_key layout");
 _Static_assert(sizeof(struct sl_meta_key) == 44, "sl_meta_key layout");
 _Static_assert(sizeof(struct sl_outcome_ctx) == 48, "sl_outcome_ctx layout");
+_Static_assert(sizeof(struct sl_flow_live) == 88, "sl_flow_live layout");
 #endif
 
 #endif /* SLUICE_ABI_H */

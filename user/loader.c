@@ -21,6 +21,7 @@
 #include "util.h"
 #include "sock_lb.skel.h"
 #include "sockops.skel.h"
+#include "flows_iter.skel.h"
 
 static int mkdir_p(const char *path)
 {
@@ -220,6 +221,53 @@ static int load_sockops(const struct sl_load_opts *o, int cgfd)
 	return err;
 }
 
+/* The live-flow iterator walks sl_sock_store. An iterator link has no
+ * traffic behind it, so replacing it is unlink + pin of a new link. */
+static int load_flows_iter(const struct sl_load_opts *o)
+{
+	union bpf_iter_link_info linfo;
+	LIBBPF_OPTS(bpf_iter_attach_opts, opts, .link_info = &linfo,
+		    .link_info_len = sizeof(linfo));
+	struct flows_iter *skel;
+	struct bpf_link *link = NULL;
+	char path[4096];
+	int err, mfd;
+
+	err = sl_pin_path(path, sizeof(path), o->pin_root, "maps", "sl_sock_store");
+	if (err)
+		return err;
+	mfd = bpf_obj_get(path);
+	if (mfd < 0)
+		return -errno;
+	skel = flows_iter__open_and_load();
+	if (!skel) {
+		err = -errno;
+		goto out;
+	}
+	memset(&linfo, 0, sizeof(linfo));
+	linfo.map.map_fd = (__u32)mfd;
+	link = bpf_program__attach_iter(skel->progs.sl_flows_iter, &opts);
+	if (!link) {
+		err = -errno;
+		pr_warn("sluice: attach sl_flows_iter: %s\n", strerror(-err));
+		goto out;
+	}
+	sl_pin_path(path, sizeof(path), o->pin_root, "links", "sl_flows_iter");
+	if (unlink(path) < 0 && errno != ENOENT) {
+		err = -errno;
+		goto out;
+	}
+	err = bpf_link__pin(link, path);
+out:
+	if (link) {
+		bpf_link__disconnect(link);
+		bpf_link__destroy(link);
+	}
+	flows_iter__destroy(skel);
+	close(mfd);
+	return err;
+}
+
 int sl_load(const struct sl_load_opts *o)
 {
 	int err, cgfd, lock;
@@ -248,6 +296,8 @@ int sl_load(const struct sl_load_opts *o)
 	err = load_sockops(o, cgfd);
 	if (!err)
 		err = load_sock_lb(o, cgfd);
+	if (!err && !o->no_attach)
+		err = load_flows_iter(o);
 	close(cgfd);
 out_unlock:
 	sl_unlock(lock);
@@ -283,7 +333,7 @@ static int detach_link(const char *path)
 
 	if (fd >= 0) {
 		/* Detach even if someone else still holds an fd to the link. */
-		if (bpf_link_detach(fd) && errno != EINVAL)
+		if (bpf_link_detach(fd) && errno != EINVAL && errno != EOPNOTSUPP)
 			pr_warn("sluice: detach %s: %s\n", path, strerror(errno));
 		close(fd);
 	}

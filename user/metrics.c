@@ -380,8 +380,13 @@ size_t sl_read_progs(const char *root, struct sl_prog_stat *out, size_t max)
 		out[n].run_cnt = pi.run_cnt;
 		out[n].run_time_ns = pi.run_time_ns;
 		out[n].id = pi.id;
-		out[n].attach_type = li.cgroup.attach_type;
-		out[n].cgroup_id = li.cgroup.cgroup_id;
+		if (li.type == BPF_LINK_TYPE_CGROUP) {
+			out[n].attach_type = li.cgroup.attach_type;
+			out[n].cgroup_id = li.cgroup.cgroup_id;
+		} else {
+			out[n].attach_type = li.type == BPF_LINK_TYPE_ITER ? BPF_TRACE_ITER : 0;
+			out[n].cgroup_id = 0;
+		}
 		n++;
 	}
 	if (d)

@@ -385,8 +385,8 @@ static void print_flow(FILE *f, bool json, bool first, __u64 cookie, const struc
 		fprintf(f, "%-20llu %-24s %-24s %-12s %-12llu %-12llu %llu\n",
 			(unsigned long long)cookie, fe, ep, flow_state(fl->state),
 			(unsigned long long)fl->bytes_sent, (unsigned long long)fl->bytes_received,
-			(unsigned long long)((fl->end_ns ? fl->end_ns : sl_now_mono_ns()) -
-					     fl->start_ns) / 1000000);
+			fl->start_ns ? (unsigned long long)((fl->end_ns ? fl->end_ns : sl_now_mono_ns()) -
+							    fl->start_ns) / 1000000 : 0ull);
 		return;
 	}
 	fprintf(f, "%s{\"cookie\":%llu,\"frontend\":\"%s\",\"endpoint\":\"%s\",\"state\":\"%s\","
@@ -398,29 +398,111 @@ static void print_flow(FILE *f, bool json, bool first, __u64 cookie, const struc
 		(unsigned long long)fl->start_ns, (unsigned long long)fl->end_ns);
 }
 
-static int dump_flows(struct sl_maps *m, bool json)
+struct live_set {
+	struct sl_flow_live *v;
+	size_t n;
+	bool *used;
+};
+
+static int cmp_live(const void *a, const void *b)
+{
+	const struct sl_flow_live *x = a, *y = b;
+
+	return x->cookie < y->cookie ? -1 : x->cookie > y->cookie;
+}
+
+/* Live counters of every translated TCP socket, from the pinned iterator.
+ * Missing iterator (an older load): an empty set, records alone are shown. */
+static void read_live(const char *root, struct live_set *ls)
+{
+	char path[4096];
+	size_t cap = 0, got = 0;
+	int lfd, ifd;
+	ssize_t r;
+
+	memset(ls, 0, sizeof(*ls));
+	sl_pin_path(path, sizeof(path), root, "links", "sl_flows_iter");
+	lfd = bpf_obj_get(path);
+	if (lfd < 0)
+		return;
+	ifd = bpf_iter_create(lfd);
+	close(lfd);
+	if (ifd < 0)
+		return;
+	for (;;) {
+		if (got + sizeof(*ls->v) > cap * sizeof(*ls->v)) {
+			struct sl_flow_live *nv = realloc(ls->v, (cap = cap ? 2 * cap : 256) * sizeof(*nv));
+
+			if (!nv)
+				break;
+			ls->v = nv;
+		}
+		r = read(ifd, (char *)ls->v + got, cap * sizeof(*ls->v) - got);
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	close(ifd);
+	ls->n = got / sizeof(*ls->v);
+	qsort(ls->v, ls->n, sizeof(*ls->v), cmp_live);
+	ls->used = calloc(ls->n ? ls->n : 1, sizeof(bool));
+}
+
+static void apply_live(struct sl_flow *fl, const struct sl_flow_live *lv)
+{
+	fl->bytes_sent = lv->bytes_sent;
+	fl->bytes_received = lv->bytes_received;
+	fl->segs_out = lv->segs_out;
+	fl->segs_in = lv->segs_in;
+	if (fl->state == SL_FLOW_CONNECTING && (lv->flags & SL_SOCK_F_ESTABLISHED))
+		fl->state = SL_FLOW_ESTABLISHED;
+}
+
+static int dump_flows(struct sl_maps *m, const char *root, bool json)
 {
 	int fd = m->fd[SL_MAP_FLOWS];
 	__u64 key, next, *prev = NULL;
+	struct live_set ls;
 	struct sl_flow fl;
 	bool first = true;
 
+	read_live(root, &ls);
 	if (json)
 		fputs("{\"flows\":[", stdout);
 	else
 		printf("%-20s %-24s %-24s %-12s %-12s %-12s %s\n", "COOKIE", "FRONTEND", "ENDPOINT",
 		       "STATE", "BYTES_SENT", "BYTES_RECV", "AGE_MS");
 	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		struct sl_flow_live k = { .cookie = next }, *lv;
+
 		key = next;
 		prev = &key;
 		if (bpf_map_lookup_elem(fd, &key, &fl))
 			continue;
+		lv = fl.end_ns ? NULL : bsearch(&k, ls.v, ls.n, sizeof(*ls.v), cmp_live);
+		if (lv) {
+			apply_live(&fl, lv);
+			ls.used[lv - ls.v] = true;
+		}
 		print_flow(stdout, json, first, key, &fl);
+		first = false;
+	}
+	/* Live sockets whose record the LRU table evicted: counters only. */
+	for (size_t i = 0; i < ls.n; i++) {
+		if (ls.used[i] || ls.v[i].tcp_state == 7 /* TCP_CLOSE */)
+			continue;
+		memset(&fl, 0, sizeof(fl));
+		fl.fe = ls.v[i].fe;
+		fl.ep = ls.v[i].ep;
+		apply_live(&fl, &ls.v[i]);
+		print_flow(stdout, json, first, ls.v[i].cookie, &fl);
 		first = false;
 	}
 	if (json)
 		fputs("]}\n", stdout);
 	fflush(stdout);
+	free(ls.v);
+	free(ls.used);
 	return 0;
 }
 
@@ -438,7 +520,7 @@ int cmd_flows(struct sl_cli *c)
 	if (sl_maps_open(c->pin_root, &m))
 		return SL_EXIT_FAIL;
 	do {
-		dump_flows(&m, json);
+		dump_flows(&m, c->pin_root, json);
 		if (follow)
 			sleep(1);
 	} while (follow);
