@@ -7,7 +7,7 @@ set -u
 . "$(dirname "$0")/../lib/common.sh"
 t_init flowbytes
 require_kernel flowbytes/client flowbytes/per-flow flowbytes/flow-state \
-	flowbytes/endpoint-totals flowbytes/endpoint-lifecycle
+	flowbytes/endpoint-totals flowbytes/endpoint-lifecycle flowbytes/live
 t_world
 
 VIP=10.96.0.10 EP=127.0.1.1:8080 B=100000 N=3
@@ -43,4 +43,12 @@ check_eq flowbytes/endpoint-totals \
 check_eq flowbytes/endpoint-lifecycle \
 	"$(json_endpoint opened $EP)/$(json_endpoint closed $EP)/$(json_endpoint active $EP)" "$N/$N/0" \
 	"endpoint opened/closed/active"
+
+# Live counters: two connections held open have each received the identity
+# line (4 bytes) and sent nothing; `sluice flows` reads that from the
+# sockets themselves while they are established.
+hold_conns held -k 2 -t 60 $VIP:80
+live=$(flows | jq -r '[.[] | select(.state == "established") | "\(.bytes_sent)/\(.bytes_received)"] | sort | join(",")')
+stop_proc held
+check_eq flowbytes/live "$live" "0/4,0/4" "established flows bytes_sent/bytes_received"
 t_done
