@@ -185,7 +185,7 @@ report_drops() {
 	else
 		printf '| services | variant | counter | value |\n|---:|---|---|---:|\n%s\n' "$d"
 	fi
-	d=$(rows conn '$11 != "0"' | awk -F'\t' '{ printf "%s%s/%s/round %s/%s", NR > 1 ? ", " : "", $2, $3, $4, $5 }')
+	d=$(rows conn '$11 != "0"' | awk -F'\t' '{ printf "%s%s/%s/round %s/%s", (NR > 1 ? ", " : ""), $2, $3, $4, $5 }')
 	if [ -n "$d" ]; then
 		echo
 		echo "**Warning:** kernel.bpf_stats_enabled was on (someone else turned it on) when these runs started, so they may include the statistics' own cost: $d."

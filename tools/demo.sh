@@ -39,11 +39,12 @@ trap cleanup EXIT INT TERM
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 sl() { echo "\$ sluice $*" >&2; "$SLUICE" --pin-root "$PIN" "$@"; }
 # A client: in the demo netns and in the demo cgroup.
-# A client joins the cgroup first (`ip netns exec` remounts /sys, hiding the
-# cgroup tree), then enters the namespace; every exec keeps the same pid.
-CLIENT_CMD=(sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$CG" ip netns exec "$NS" "$CLIENT")
+# Commands enter the namespace with nsenter: `ip netns exec` would remount
+# /sys and hide the cgroup tree and the pin root from them. A client joins
+# the cgroup first, then enters the namespace; every exec keeps the pid.
+CLIENT_CMD=(sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$CG" nsenter --net="/run/netns/$NS" "$CLIENT")
 client() { "${CLIENT_CMD[@]}" "$@"; }
-in_ns() { ip netns exec "$NS" "$@"; }
+in_ns() { nsenter --net="/run/netns/$NS" "$@"; }
 
 [ -n "$CGROOT" ] || { echo "demo: no cgroup v2 mount in /proc/mounts" >&2; exit 1; }
 ip netns add "$NS"
@@ -54,7 +55,7 @@ step "Load the data plane into cgroup $CG (pin root $PIN)"
 sl load --cgroup "$CG" --proxy 127.0.0.1:15001
 
 step "Start nodejs-api: three v1 replicas and one v2, real TCP servers"
-ip netns exec "$NS" "$SRV" -r "$TMP/ready" 127.0.10.1:3000=v1-a 127.0.10.2:3000=v1-b \
+nsenter --net="/run/netns/$NS" "$SRV" -r "$TMP/ready" 127.0.10.1:3000=v1-a 127.0.10.2:3000=v1-b \
 	127.0.10.3:3000=v1-c 127.0.10.4:3000=v2-a &
 PIDS+=($!)
 for _ in $(seq 50); do [ -e "$TMP/ready" ] && break; sleep 0.1; done
@@ -75,11 +76,13 @@ step "Least connections: hold 30 connections open and look at the endpoints"
 PIDS+=($!)
 for _ in $(seq 50); do [ -s "$TMP/held" ] && break; sleep 0.1; done
 sl get endpoints
+echo "per-flow counters of the held connections (live, read from the sockets):"
+sl flows | { head -1; grep established | head -5; }
 kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true; unset 'PIDS[-1]'
 
 step "Outlier ejection: kill replica v1-c; 3 consecutive connect failures eject it"
 pkill -f "127.0.10.3:3000=v1-c" || true
-ip netns exec "$NS" "$SRV" 127.0.10.1:3000=v1-a 127.0.10.2:3000=v1-b 127.0.10.4:3000=v2-a >/dev/null 2>&1 &
+nsenter --net="/run/netns/$NS" "$SRV" 127.0.10.1:3000=v1-a 127.0.10.2:3000=v1-b 127.0.10.4:3000=v2-a >/dev/null 2>&1 &
 kill "${PIDS[0]}" 2>/dev/null || true
 PIDS[0]=$!
 sleep 0.3
@@ -96,9 +99,9 @@ sl get services
 sl get policies
 
 step "Handed-off traffic goes to the proxy address with its original destination recorded"
-ip netns exec "$NS" "$ORIGDST" -P "$PIN" -r "$TMP/proxy-ready" 127.0.0.1:15001 > /dev/null 2>&1 &
+nsenter --net="/run/netns/$NS" "$ORIGDST" -P "$PIN" -r "$TMP/proxy-ready" 127.0.0.1:15001 > /dev/null 2>&1 &
 PIDS+=($!)
-sleep 0.3
+for _ in $(seq 50); do [ -e "$TMP/proxy-ready" ] && break; sleep 0.1; done
 client -n 1 "$VIP" || true
 echo
 echo "(the stand-in proxy answered with the VIP the client dialled; the real proxy"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run Sluice's tests inside VMs booted on other kernels.
 #
-#   vmtests/run.sh [--kernel K]... [--list] [PATTERN]
+#   vmtests/run.sh [--kernel K]... [--host] [--list] [PATTERN]
 #
 # K is a kernel series known to apt ("6.1": Debian 12's linux-image-amd64,
 # "6.12": bookworm-backports'), a full release already on this machine
@@ -9,6 +9,9 @@
 # default: every series in $VMTEST_KERNELS). PATTERN is tests/run.sh's
 # PATTERN; the default is the unit tests, the fuzz corpus and a few
 # integration tests (TCG is slow); pass '' or '.' to run everything.
+# --host also runs the same tests (same snapshot) on this machine's own
+# kernel, outside any VM, as a reference row in the summary. --list prints
+# the kernel releases that would be booted (downloading them) and exits.
 #
 # Each VM boots the kernel with this machine's root file system shared
 # read-only over virtio-9p, a small initramfs (busybox-static, the kernel's
@@ -25,11 +28,15 @@
 # VMTEST_TIMEOUT (seconds per VM, default 1800), TEST_TIMEOUT (per test
 # program inside the VM, default 600), VMTEST_LOGS (keep the console and
 # runner logs of every VM in this directory), VMTEST_MODULES (extra modules
-# to load in the VM, default "veth sch_ingress cls_bpf").
+# to load in the VM, default "veth sch_ingress cls_bpf"), VMTEST_SNAPSHOT
+# (default 1: every VM runs a copy of the checkout and build taken once at
+# the start, so that all kernels test the same binaries while people keep
+# editing and rebuilding; 0 runs the live tree).
 set -u
 
-SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BUILD=${VMTEST_BUILD:-$SRC/build}
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SRC=$(cd "$HERE/.." && pwd)
+BUILD=$(cd "${VMTEST_BUILD:-$SRC/build}" 2>/dev/null && pwd) || BUILD=${VMTEST_BUILD:-$SRC/build}
 CACHE=${VMTEST_CACHE:-/var/cache/sluice-vmtests}
 MEM=${VMTEST_MEM:-2G}
 SMP=${VMTEST_SMP:-2}
@@ -42,7 +49,9 @@ BASE_MODULES="virtio_pci 9pnet_virtio 9p"
 EXTRA_MODULES=${VMTEST_MODULES-veth sch_ingress cls_bpf}
 DEFAULT_PATTERN='^(unit/|fuzz/|integration/test_(getpeername|maxconns|outlier)$)'
 
+SNAPSHOT=${VMTEST_SNAPSHOT:-1}
 TMP=""
+SNAP=""
 VM_PID=""
 declare -a KERNELS=() RESULTS=()
 declare -A MODPATH=() SEEN=()
@@ -64,6 +73,22 @@ cleanup() {
 		kill "$(cat "$TMP/qemu.pid")" 2>/dev/null
 	fi
 	[ -n "$TMP" ] && rm -rf "$TMP"
+	[ -n "$SNAP" ] && rm -rf "$SNAP"
+}
+
+# take_snapshot: copy the checkout (without .git) under $CACHE, not /tmp:
+# the VM puts a tmpfs over /tmp. Points SRC and BUILD at the copy.
+take_snapshot() {
+	local rel_build
+	case $BUILD in
+	"$SRC"/*) rel_build=${BUILD#"$SRC"/} ;;
+	*) err "VMTEST_BUILD outside the checkout: use VMTEST_SNAPSHOT=0"; return 1 ;;
+	esac
+	mkdir -p "$CACHE" && SNAP=$(mktemp -d "$CACHE/snapshot.XXXXXX") || return 1
+	tar -C "$SRC" --exclude=./.git -cf - . | tar -C "$SNAP" -xf - || return 1
+	echo "vmtests: testing a snapshot of $SRC (and $BUILD) taken $(date -u +%H:%M:%S) UTC in $SNAP"
+	SRC=$SNAP
+	BUILD=$SNAP/$rel_build
 }
 
 # --- host packages ----------------------------------------------------------
@@ -212,7 +237,7 @@ build_initramfs() {
 	mkdir -p "$stage/bin" "$stage/modules" "$stage/tmp" || return 1
 	: >"$stage/modules/order"
 	cp /bin/busybox "$stage/bin/busybox" && ln -s busybox "$stage/bin/sh" &&
-		cp "$SRC/vmtests/init.sh" "$stage/init" && chmod 755 "$stage/init" || return 1
+		cp "$HERE/init.sh" "$stage/init" && chmod 755 "$stage/init" || return 1
 	index_modules
 	for m in $BASE_MODULES; do
 		add_module "$m" "$stage" || { err "$rel: module $m not found"; return 1; }
@@ -298,6 +323,20 @@ run_vm() {
 	RESULTS+=("$rel|$text|$secs|${why:+1}")
 }
 
+# run_host PATTERN: the same runner on this machine's kernel, no VM.
+run_host() {
+	local rel t0 secs out=$TMP/host.log summary rc
+	rel="host $(uname -r)"
+	t0=$(date +%s)
+	(cd "$SRC" && TEST_TIMEOUT=$IN_VM_TIMEOUT tests/run.sh "$BUILD" ${1:+"$1"}) </dev/null 2>&1 |
+		tee "$out" | sed -u "s/^/[$rel] /"
+	rc=${PIPESTATUS[0]}
+	secs=$(($(date +%s) - t0))
+	summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' "$out" | tail -n 1)
+	[ -n "${VMTEST_LOGS:-}" ] && mkdir -p "$VMTEST_LOGS" && cp "$out" "$VMTEST_LOGS/runner-host.log"
+	RESULTS+=("$rel|${summary:-no summary (runner status $rc)}|$secs|$([ "$rc" = 0 ] || echo 1)")
+}
+
 # --- main ---------------------------------------------------------------------
 
 PATTERN=$DEFAULT_PATTERN
@@ -307,6 +346,7 @@ while [ $# -gt 0 ]; do
 	--kernel=*) KERNELS+=("${1#--kernel=}"); shift ;;
 	-h | --help) usage ;;
 	--list) LIST=1; shift ;;
+	--host) HOST=1; shift ;;
 	--) shift; break ;;
 	-*) usage ;;
 	*) break ;;
@@ -344,10 +384,14 @@ fi
 TMP=$(mktemp -d /tmp/sluice-vmtests.XXXXXX) || exit 2
 trap cleanup EXIT
 trap 'cleanup; exit 130' INT TERM HUP
+if [ "$SNAPSHOT" = 1 ]; then
+	take_snapshot || { err "cannot copy $SRC under $CACHE"; exit 2; }
+fi
 
 for r in "${RELS[@]}"; do
 	run_vm "$r" "$PATTERN"
 done
+[ -n "${HOST:-}" ] && run_host "$PATTERN"
 
 echo "vmtests summary (pattern '${PATTERN:-(all)}'):"
 FAILED=0
