@@ -185,6 +185,22 @@ static int open_cgroup(const char *path)
 	return fd;
 }
 
+/* Pins, load, config, attach: the same for every object. The caller has
+ * opened the skeleton and set its rodata. */
+static int load_skel(struct bpf_object_skeleton *sk, struct bpf_object *obj,
+		     const struct sl_load_opts *o, int cgfd, bool init)
+{
+	int err = set_map_pins(obj, o->pin_root);
+
+	if (!err)
+		err = bpf_object__load_skeleton(sk);
+	if (!err && init)
+		err = init_config(bpf_object__find_map_fd_by_name(obj, "sl_config"), o);
+	if (!err && !o->no_attach)
+		err = attach_all(obj, cgfd, o->pin_root);
+	return err;
+}
+
 static int load_sock_lb(const struct sl_load_opts *o, int cgfd)
 {
 	struct sock_lb *skel = sock_lb__open();
@@ -193,13 +209,7 @@ static int load_sock_lb(const struct sl_load_opts *o, int cgfd)
 	if (!skel)
 		return -errno;
 	skel->rodata->sl_debug = o->debug;
-	err = set_map_pins(skel->obj, o->pin_root);
-	if (!err)
-		err = sock_lb__load(skel);
-	if (!err)
-		err = init_config(bpf_map__fd(skel->maps.sl_config), o);
-	if (!err && !o->no_attach)
-		err = attach_all(skel->obj, cgfd, o->pin_root);
+	err = load_skel(skel->skeleton, skel->obj, o, cgfd, true);
 	sock_lb__destroy(skel);
 	return err;
 }
@@ -212,11 +222,7 @@ static int load_sockops(const struct sl_load_opts *o, int cgfd)
 	if (!skel)
 		return -errno;
 	skel->rodata->sl_debug = o->debug;
-	err = set_map_pins(skel->obj, o->pin_root);
-	if (!err)
-		err = sockops__load(skel);
-	if (!err && !o->no_attach)
-		err = attach_all(skel->obj, cgfd, o->pin_root);
+	err = load_skel(skel->skeleton, skel->obj, o, cgfd, false);
 	sockops__destroy(skel);
 	return err;
 }
