@@ -58,6 +58,32 @@ static void svc_meta(struct sl_maps *m, __u32 slot, const struct sl_l4addr *fe,
 	}
 }
 
+/* One zeroed record appended to a growing array, or NULL. */
+static void *push(void *arr_p, size_t *n, size_t *cap, size_t sz)
+{
+	char **arr = arr_p, *rec;
+
+	if (*n == *cap) {
+		size_t nc = *cap ? 2 * *cap : 256;
+		char *na = realloc(*arr, nc * sz);
+
+		if (!na)
+			return NULL;
+		*arr = na;
+		*cap = nc;
+	}
+	rec = *arr + *n * sz;
+	memset(rec, 0, sz);
+	return rec;
+}
+
+static int cmp_ep_fe(const void *a, const void *b)
+{
+	const struct ep_rec *x = a, *y = b;
+
+	return memcmp(&x->key.fe, &y->key.fe, sizeof(x->key.fe));
+}
+
 static int collect_eps(struct sl_maps *m, struct scrape *s)
 {
 	int fd = m->fd[SL_MAP_EP_STATE];
@@ -66,20 +92,13 @@ static int collect_eps(struct sl_maps *m, struct scrape *s)
 	size_t cap = 0;
 
 	while (!bpf_map_get_next_key(fd, prev, &next)) {
-		struct ep_rec *r;
+		struct ep_rec *r = push(&s->eps, &s->n_eps, &cap, sizeof(*r));
 		struct sl_meta_key mk;
 
+		if (!r)
+			return -ENOMEM;
 		k = next;
 		prev = &k;
-		if (s->n_eps == cap) {
-			struct ep_rec *n = realloc(s->eps, (cap = cap ? 2 * cap : 256) * sizeof(*n));
-
-			if (!n)
-				return -ENOMEM;
-			s->eps = n;
-		}
-		r = &s->eps[s->n_eps];
-		memset(r, 0, sizeof(*r));
 		r->key = k;
 		if (bpf_map_lookup_elem(fd, &k, &r->st))
 			continue;
@@ -92,19 +111,34 @@ static int collect_eps(struct sl_maps *m, struct scrape *s)
 			snprintf(r->ep.workload, sizeof(r->ep.workload), "unknown");
 		s->n_eps++;
 	}
+	/* By frontend: stable output, and subset_name() can search. */
+	qsort(s->eps, s->n_eps, sizeof(*s->eps), cmp_ep_fe);
 	return 0;
 }
 
 /* Subset names are not in the group key (only their hash is); find them
- * among the endpoints' metadata of the same frontend. */
+ * among the metadata of the frontend's endpoints (s->eps is sorted). */
 static void subset_name(const struct scrape *s, const struct sl_group_key *k, char *out)
 {
-	out[0] = 0;
-	for (size_t i = 0; k->tag && i < s->n_eps; i++) {
-		const struct ep_rec *e = &s->eps[i];
+	struct ep_rec probe;
+	const struct ep_rec *e;
+	size_t lo = 0, hi = s->n_eps;
 
-		if (!memcmp(&e->key.fe, &k->fe, sizeof(k->fe)) && e->ep.subset[0] &&
-		    sl_subset_tag(e->ep.subset) == k->tag) {
+	out[0] = 0;
+	if (!k->tag)
+		return;
+	memset(&probe, 0, sizeof(probe));
+	probe.key.fe = k->fe;
+	while (lo < hi) { /* first endpoint of this frontend */
+		size_t mid = (lo + hi) / 2;
+
+		if (cmp_ep_fe(&s->eps[mid], &probe) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (e = s->eps + lo; e < s->eps + s->n_eps && !cmp_ep_fe(e, &probe); e++) {
+		if (e->ep.subset[0] && sl_subset_tag(e->ep.subset) == k->tag) {
 			snprintf(out, SL_NAME_LEN, "%s", e->ep.subset);
 			return;
 		}
@@ -119,19 +153,12 @@ static int collect_groups(struct sl_maps *m, struct scrape *s)
 	size_t cap = 0;
 
 	while (!bpf_map_get_next_key(fd, prev, &next)) {
-		struct grp_rec *r;
+		struct grp_rec *r = push(&s->grps, &s->n_grps, &cap, sizeof(*r));
 
+		if (!r)
+			return -ENOMEM;
 		k = next;
 		prev = &k;
-		if (s->n_grps == cap) {
-			struct grp_rec *n = realloc(s->grps, (cap = cap ? 2 * cap : 256) * sizeof(*n));
-
-			if (!n)
-				return -ENOMEM;
-			s->grps = n;
-		}
-		r = &s->grps[s->n_grps];
-		memset(r, 0, sizeof(*r));
 		r->key = k;
 		if (bpf_map_lookup_elem(fd, &k, &r->st))
 			continue;
