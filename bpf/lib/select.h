@@ -182,8 +182,11 @@ __noinline int sl_draw(const struct sl_sel *s, __u32 r0, __u32 avoid, struct sl_
 	return -SL_R_NO_BACKEND;
 }
 
-/* Power of two choices: the lower (active+1)/weight of two distinct
- * weighted draws, compared by cross-multiplying; a tie keeps the first. */
+/* Power of two choices: of two distinct weighted draws, the one with the
+ * lower active/weight, compared by cross-multiplying; a tie keeps the first
+ * draw. The draws are already weighted, so idle endpoints (0 active, a tie)
+ * get connections in proportion to their weights; (active+1)/weight would
+ * instead always favour the heavier one of a pair and starve light ones. */
 static __always_inline int sl_least(const struct sl_sel *s, struct sl_cand *a)
 {
 	struct sl_cand b;
@@ -195,7 +198,7 @@ static __always_inline int sl_least(const struct sl_sel *s, struct sl_cand *a)
 	pb = sl_draw(s, sl_reduce(s, bpf_get_prandom_u32()), pa, &b);
 	if (pb < 0)
 		return pa; /* only the first one is selectable */
-	if ((__u64)(b.active + 1) * a->weight < (__u64)(a->active + 1) * b.weight) {
+	if ((__u64)b.active * a->weight < (__u64)a->active * b.weight) {
 		*a = b;
 		return pb;
 	}

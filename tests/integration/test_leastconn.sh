@@ -12,7 +12,7 @@
 set -u
 . "$(dirname "$0")/../lib/common.sh"
 t_init leastconn
-require_kernel leastconn/held-on-a leastconn/active-count leastconn/none-to-a \
+require_kernel leastconn/idle-weights leastconn/held-on-a leastconn/active-count leastconn/none-to-a \
 	leastconn/others-balanced leastconn/no-drift
 t_world
 
@@ -52,4 +52,32 @@ else fail leastconn/others-balanced "B=$b C=$c, want both >= 20"; fi
 stop_proc hold
 for _ in $(seq 50); do [ "$(json_endpoint active 127.0.1.1:8080)" = 0 ] && break; sleep 0.1; done
 check_eq leastconn/no-drift "$(json_endpoint active 127.0.1.1:8080)/$(json_endpoint active 127.0.1.2:8080)/$(json_endpoint active 127.0.1.3:8080)" 0/0/0 "active A/B/C after close"
+# Endpoint weights still hold when every endpoint is idle: weights 1 and 3
+# (ServiceEntry endpoints), short sequential connections, LEAST_CONN.
+# Expected share of the weight-3 endpoint is 75 %; 2,000 draws: sd ~1 point.
+cat >"$T_TMP/weighted.yaml" <<YML
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: wts, namespace: default}
+spec:
+  hosts: [wts.example]
+  addresses: [10.96.0.20]
+  ports: [{number: 80, name: tcp, protocol: TCP, targetPort: 8080}]
+  resolution: STATIC
+  endpoints:
+  - {address: 127.0.1.1, weight: 1}
+  - {address: 127.0.1.2, weight: 3}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: wts, namespace: default}
+spec:
+  host: wts.example
+  trafficPolicy: {loadBalancer: {simple: LEAST_CONN}}
+YML
+apply_or_die leastconn/idle-weights "$T_TMP/weighted.yaml"
+client -j -n 2000 10.96.0.20:80 >"$T_TMP/w.json" 2>"$T_TMP/w.err"
+w1=$(count A "$T_TMP/w.json") w3=$(count B "$T_TMP/w.json")
+check_range leastconn/idle-weights "$(awk -v a="$w1" -v b="$w3" 'BEGIN { print (a + b) ? 100 * b / (a + b) : 0 }')" 71 79 \
+	"share of the weight-3 endpoint (w1=$w1 w3=$w3) in %"
 t_done
