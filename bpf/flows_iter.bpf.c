@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * Live flow counters. TCP hands sockops no event between ESTABLISHED and
- * CLOSE, so the flow records in sl_flows only learn a connection's bytes
- * when it ends. This iterator walks the sockets that hold sl_sock_store
+ * Live flow counters. sl_flows holds a record per connection that ended;
+ * TCP hands sockops no event between ESTABLISHED and CLOSE, and updating a
+ * table entry per open connection would tax every connection. This iterator walks the sockets that hold sl_sock_store
  * storage (exactly the connections Sluice translated) and writes one
  * struct sl_flow_live per TCP socket with its counters read from the
  * socket now. The loader pins the iterator link; `sluice flows` reads it.
@@ -43,6 +43,8 @@ int sl_flows_iter(struct bpf_iter__bpf_sk_storage_map *ctx)
 	rec.segs_in = tp->segs_in;
 	rec.tcp_state = BPF_CORE_READ(sk, __sk_common.skc_state);
 	rec.flags = s->flags;
+	rec.start_ns = s->start_ns;
+	rec.rto = s->rto;
 	bpf_seq_write(seq, &rec, sizeof(rec));
 	return 0;
 }

@@ -74,6 +74,7 @@ static __always_inline void sl_sock_fill(struct sl_sock *s, const struct sl_req 
 	s->ep = rq->ep;
 	s->tag = tag;
 	s->start_ns = rq->now;
+	s->rto = 0;
 	if (rq->fe.proto == SL_IPPROTO_UDP)
 		flags |= SL_SOCK_F_UDP;
 	__sync_fetch_and_or(&s->flags, flags);

@@ -63,39 +63,36 @@ static __always_inline void sl_payload(struct bpf_sock_ops *skops, const struct 
 	*recv = rx;
 }
 
-/* Copies the socket's current counters into its flow record, if any. */
-static __always_inline struct sl_flow *sl_flow_refresh(struct bpf_sock_ops *skops,
-						       const struct sl_sock *s, __u32 state,
-						       __u64 cookie)
-{
-	struct sl_flow *f = bpf_map_lookup_elem(&sl_flows, &cookie);
-	__u64 tx, rx;
-
-	if (!f)
-		return NULL;
-	sl_payload(skops, s, state, &tx, &rx);
-	f->bytes_sent = tx;
-	f->bytes_received = rx;
-	f->segs_out = skops->segs_out;
-	f->segs_in = skops->segs_in;
-	return f;
-}
-
-static __always_inline void sl_on_connect(struct bpf_sock_ops *skops, const struct sl_sock *s,
-					  __u64 cookie)
+/* The ended connection's record, written once at TCP_CLOSE: open flows
+ * are read live from their sockets by the sl_flows_iter iterator, so no
+ * map update is spent on a connection while it lives. */
+static __always_inline void sl_flow_record(struct bpf_sock_ops *skops, const struct sl_sock *s,
+					   __u32 old_state, __u64 cookie, bool up)
 {
 	struct sl_flow f;
+	__u64 tx, rx;
 
-	bpf_sock_ops_cb_flags_set(skops, BPF_SOCK_OPS_STATE_CB_FLAG | BPF_SOCK_OPS_RTO_CB_FLAG);
 	__builtin_memset(&f, 0, sizeof(f));
+	sl_payload(skops, s, old_state, &tx, &rx);
 	f.fe = s->fe;
 	f.ep = s->ep;
 	f.start_ns = s->start_ns;
-	f.state = SL_FLOW_CONNECTING;
+	f.end_ns = bpf_ktime_get_ns();
+	f.bytes_sent = tx;
+	f.bytes_received = rx;
+	f.segs_out = skops->segs_out;
+	f.segs_in = skops->segs_in;
+	f.state = up ? SL_FLOW_CLOSED : SL_FLOW_FAILED;
+	f.rto = s->rto;
 	if (bpf_map_update_elem(&sl_flows, &cookie, &f, BPF_ANY))
 		sl_count(flow_update_fail);
 	else
 		sl_count(flow_records);
+}
+
+static __always_inline void sl_on_connect(struct bpf_sock_ops *skops)
+{
+	bpf_sock_ops_cb_flags_set(skops, BPF_SOCK_OPS_STATE_CB_FLAG | BPF_SOCK_OPS_RTO_CB_FLAG);
 }
 
 /* skops->remote_port holds the network-order port in its upper 16 bits on
@@ -165,35 +162,27 @@ static __always_inline void sl_on_established(struct bpf_sock_ops *skops, struct
 {
 	__u32 old = __sync_fetch_and_or(&s->flags, SL_SOCK_F_ESTABLISHED);
 	struct sl_ep_state *es;
-	struct sl_flow *f;
 
 	if (old & SL_SOCK_F_HANDOFF) {
 		sl_handoff_record(skops, s, cookie);
-	} else {
-		es = sl_ep_state_get(&s->fe, &s->ep);
-		if (es) {
-			__sync_fetch_and_add(&es->opened, 1);
-			sl_outlier_success(es);
-		}
+		return;
 	}
-	f = sl_flow_refresh(skops, s, BPF_TCP_ESTABLISHED, cookie);
-	if (f)
-		f->state = SL_FLOW_ESTABLISHED;
+	es = sl_ep_state_get(&s->fe, &s->ep);
+	if (es) {
+		__sync_fetch_and_add(&es->opened, 1);
+		sl_outlier_success(es);
+	}
 }
 
-static __always_inline void sl_on_rto(struct bpf_sock_ops *skops, const struct sl_sock *s,
-				      __u64 cookie)
+static __always_inline void sl_on_rto(struct sl_sock *s)
 {
 	struct sl_ep_state *es = NULL;
-	struct sl_flow *f;
 
+	__sync_fetch_and_add(&s->rto, 1);
 	if (!(s->flags & SL_SOCK_F_HANDOFF))
 		es = sl_ep_state_get(&s->fe, &s->ep);
 	if (es)
 		__sync_fetch_and_add(&es->rto, 1);
-	f = sl_flow_refresh(skops, s, skops->state, cookie);
-	if (f)
-		__sync_fetch_and_add(&f->rto, 1);
 }
 
 /* SYN_SENT -> CLOSE: the endpoint refused or never answered. */
@@ -233,7 +222,6 @@ static __always_inline void sl_on_close(struct bpf_sock_ops *skops, struct sl_so
 	__u32 flags = s->flags;
 	bool up = flags & SL_SOCK_F_ESTABLISHED;
 	struct sl_ep_state *es = NULL;
-	struct sl_flow *f;
 
 	if (!(flags & SL_SOCK_F_HANDOFF))
 		es = sl_ep_state_get(&s->fe, &s->ep);
@@ -241,12 +229,8 @@ static __always_inline void sl_on_close(struct bpf_sock_ops *skops, struct sl_so
 		sl_fold(skops, s, old_state, es);
 	else if (es)
 		sl_connect_failed(s, es);
-	f = sl_flow_refresh(skops, s, old_state, cookie);
-	if (f) {
-		f->end_ns = bpf_ktime_get_ns();
-		f->state = up ? SL_FLOW_CLOSED : SL_FLOW_FAILED;
-	}
-	sl_release(s);
+	sl_flow_record(skops, s, old_state, cookie, up);
+	sl_release_with(s, es);
 }
 
 SEC("sockops")
@@ -277,13 +261,13 @@ int sl_sockops(struct bpf_sock_ops *skops)
 	cookie = bpf_get_socket_cookie(skops);
 	switch (op) {
 	case BPF_SOCK_OPS_TCP_CONNECT_CB:
-		sl_on_connect(skops, s, cookie);
+		sl_on_connect(skops);
 		break;
 	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
 		sl_on_established(skops, s, cookie);
 		break;
 	case BPF_SOCK_OPS_RTO_CB:
-		sl_on_rto(skops, s, cookie);
+		sl_on_rto(s);
 		break;
 	default: /* STATE_CB to TCP_CLOSE */
 		sl_on_close(skops, s, skops->args[0], cookie);

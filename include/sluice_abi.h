@@ -220,9 +220,14 @@ struct sl_sock {
 	__u32 tag; /* group tag, for sl_group_state */
 	__u32 flags; /* enum sl_sock_flags; SL_SOCK_F_COUNTED cleared with xchg */
 	__u64 start_ns; /* CLOCK_MONOTONIC ns at connect() */
+	__u32 rto; /* retransmission timeouts so far */
+	__u32 pad;
 };
 
-/* sl_flows: key is the socket cookie (__u64). */
+/* sl_flows: key is the socket cookie (__u64). One record per connection
+ * that ended (closed or failed), written by sockops at TCP_CLOSE; open
+ * connections are read live from their sockets (struct sl_flow_live). The
+ * table is an LRU: the oldest records make room, totals never depend on it. */
 enum sl_flow_state {
 	SL_FLOW_CONNECTING = 0,
 	SL_FLOW_ESTABLISHED = 1,
@@ -245,8 +250,9 @@ struct sl_flow {
 
 /* Record the pinned iterator sl_flows_iter writes for each live socket that
  * holds sl_sock_store storage: its counters as of now, read from the TCP
- * socket itself (so `sluice flows` shows live byte counts, which no TCP
- * callback delivers between ESTABLISHED and CLOSE). */
+ * socket itself (no TCP callback delivers them between ESTABLISHED and
+ * CLOSE, and keeping a table entry per open connection up to date would
+ * cost every connection map updates). */
 struct sl_flow_live {
 	__u64 cookie; /* socket cookie: the sl_flows key */
 	struct sl_l4addr fe;
@@ -257,6 +263,9 @@ struct sl_flow_live {
 	__u64 segs_in;
 	__u32 tcp_state; /* the kernel's TCP state (1 = ESTABLISHED) */
 	__u32 flags; /* enum sl_sock_flags */
+	__u64 start_ns; /* CLOCK_MONOTONIC ns at connect() */
+	__u32 rto; /* retransmission timeouts so far */
+	__u32 pad;
 };
 
 /* sl_handoff: how the proxy finds the original destination of a socket it
@@ -347,14 +356,14 @@ _Static_assert(sizeof(struct sl_ep_state) == 128, "sl_ep_state layout");
 _Static_assert(sizeof(struct sl_group_key) == 24, "sl_group_key layout");
 _Static_assert(sizeof(struct sl_group_state) == 32, "sl_group_state layout");
 _Static_assert(sizeof(struct sl_config) == 88, "sl_config layout");
-_Static_assert(sizeof(struct sl_sock) == 56, "sl_sock layout");
+_Static_assert(sizeof(struct sl_sock) == 64, "sl_sock layout");
 _Static_assert(sizeof(struct sl_flow) == 96, "sl_flow layout");
 _Static_assert(sizeof(struct sl_handoff_key) == 40, "sl_handoff_key layout");
 _Static_assert(sizeof(struct sl_handoff_val) == 32, "sl_handoff_val layout");
 _Static_assert(sizeof(struct sl_udp_rnat_key) == 32, "sl_udp_rnat_key layout");
 _Static_assert(sizeof(struct sl_meta_key) == 44, "sl_meta_key layout");
 _Static_assert(sizeof(struct sl_outcome_ctx) == 48, "sl_outcome_ctx layout");
-_Static_assert(sizeof(struct sl_flow_live) == 88, "sl_flow_live layout");
+_Static_assert(sizeof(struct sl_flow_live) == 104, "sl_flow_live layout");
 #endif
 
 #endif /* SLUICE_ABI_H */

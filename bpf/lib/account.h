@@ -13,21 +13,28 @@
 
 #include "common.h"
 
-static __always_inline void sl_release(struct sl_sock *s)
+/* ES: the socket's endpoint state when the caller already looked it up
+ * (saves a hash lookup on the close path), else NULL. */
+static __always_inline void sl_release_with(struct sl_sock *s, struct sl_ep_state *es)
 {
 	__u32 old = __sync_fetch_and_and(&s->flags, ~(__u32)SL_SOCK_F_COUNTED);
 	struct sl_group_state *gs;
-	struct sl_ep_state *es;
 
 	if (!(old & SL_SOCK_F_COUNTED))
 		return;
 	gs = sl_group_state_get(&s->fe, s->tag, false);
 	if (gs)
 		__sync_fetch_and_sub(&gs->active, 1);
-	es = sl_ep_state_get(&s->fe, &s->ep);
+	if (!es)
+		es = sl_ep_state_get(&s->fe, &s->ep);
 	if (es)
 		__sync_fetch_and_sub(&es->active, 1);
 	sl_dbg("sluice: release port %u tag %u", bpf_ntohs(s->ep.port), s->tag);
+}
+
+static __always_inline void sl_release(struct sl_sock *s)
+{
+	sl_release_with(s, NULL);
 }
 
 /* Takes one unit of the group's connection limit before an endpoint is

@@ -401,7 +401,6 @@ static void print_flow(FILE *f, bool json, bool first, __u64 cookie, const struc
 struct live_set {
 	struct sl_flow_live *v;
 	size_t n;
-	bool *used;
 };
 
 static int cmp_live(const void *a, const void *b)
@@ -445,19 +444,25 @@ static void read_live(const char *root, struct live_set *ls)
 	close(ifd);
 	ls->n = got / sizeof(*ls->v);
 	qsort(ls->v, ls->n, sizeof(*ls->v), cmp_live);
-	ls->used = calloc(ls->n ? ls->n : 1, sizeof(bool));
 }
 
-static void apply_live(struct sl_flow *fl, const struct sl_flow_live *lv)
+/* An open connection, as a flow record. */
+static void live_flow(const struct sl_flow_live *lv, struct sl_flow *fl)
 {
+	memset(fl, 0, sizeof(*fl));
+	fl->fe = lv->fe;
+	fl->ep = lv->ep;
+	fl->start_ns = lv->start_ns;
 	fl->bytes_sent = lv->bytes_sent;
 	fl->bytes_received = lv->bytes_received;
 	fl->segs_out = lv->segs_out;
 	fl->segs_in = lv->segs_in;
-	if (fl->state == SL_FLOW_CONNECTING && (lv->flags & SL_SOCK_F_ESTABLISHED))
-		fl->state = SL_FLOW_ESTABLISHED;
+	fl->rto = lv->rto;
+	fl->state = lv->flags & SL_SOCK_F_ESTABLISHED ? SL_FLOW_ESTABLISHED : SL_FLOW_CONNECTING;
 }
 
+/* Open connections (live, from their sockets), then the records of ended
+ * ones (sl_flows, newest first is not guaranteed: LRU order). */
 static int dump_flows(struct sl_maps *m, const char *root, bool json)
 {
 	int fd = m->fd[SL_MAP_FLOWS];
@@ -472,37 +477,26 @@ static int dump_flows(struct sl_maps *m, const char *root, bool json)
 	else
 		printf("%-20s %-24s %-24s %-12s %-12s %-12s %s\n", "COOKIE", "FRONTEND", "ENDPOINT",
 		       "STATE", "BYTES_SENT", "BYTES_RECV", "AGE_MS");
+	for (size_t i = 0; i < ls.n; i++) {
+		/* A socket past TCP_CLOSE (7) has its record in sl_flows. */
+		if (ls.v[i].tcp_state == 7)
+			continue;
+		live_flow(&ls.v[i], &fl);
+		print_flow(stdout, json, first, ls.v[i].cookie, &fl);
+		first = false;
+	}
 	while (!bpf_map_get_next_key(fd, prev, &next)) {
-		struct sl_flow_live k = { .cookie = next }, *lv;
-
 		key = next;
 		prev = &key;
 		if (bpf_map_lookup_elem(fd, &key, &fl))
 			continue;
-		lv = fl.end_ns ? NULL : bsearch(&k, ls.v, ls.n, sizeof(*ls.v), cmp_live);
-		if (lv) {
-			apply_live(&fl, lv);
-			ls.used[lv - ls.v] = true;
-		}
 		print_flow(stdout, json, first, key, &fl);
-		first = false;
-	}
-	/* Live sockets whose record the LRU table evicted: counters only. */
-	for (size_t i = 0; i < ls.n; i++) {
-		if (ls.used[i] || ls.v[i].tcp_state == 7 /* TCP_CLOSE */)
-			continue;
-		memset(&fl, 0, sizeof(fl));
-		fl.fe = ls.v[i].fe;
-		fl.ep = ls.v[i].ep;
-		apply_live(&fl, &ls.v[i]);
-		print_flow(stdout, json, first, ls.v[i].cookie, &fl);
 		first = false;
 	}
 	if (json)
 		fputs("]}\n", stdout);
 	fflush(stdout);
 	free(ls.v);
-	free(ls.used);
 	return 0;
 }
 
