@@ -55,14 +55,12 @@ cli_fig() { # LINE REGEX-BEFORE-NUMBER
 }
 
 report_header() {
-	local commit dirty cpu
-	commit=$(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo unknown)
-	dirty=$(git -C "$SRC" status --porcelain --untracked-files=no 2>/dev/null | wc -l)
+	local cpu
 	cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 	cat <<EOF
 ## Run of $START_DATE
 
-- commit \`$commit\`$([ "$dirty" -gt 0 ] && echo " plus uncommitted changes in $dirty tracked files (a work tree under development)")
+- commit \`$COMMIT\` at the start$([ "$DIRTY" -gt 0 ] && echo ", plus uncommitted changes in $DIRTY tracked files"); sluice binary sha256 \`${SLUICE_ID%%,*}\`,${SLUICE_ID#*,} (copied at the start, so a rebuild during the run changes nothing)
 - kernel \`$(uname -r)\`, CPU: $cpu, $(nproc) CPUs$(lscpu 2>/dev/null | awk -F': *' '/^Hypervisor vendor/ { printf ", %s guest", $2 }')$(systemd-detect-virt --container 2>/dev/null | awk '$1 != "none" { printf ", in a %s container", $1 }')
 - load average (1/5/15 min) before: $LOAD_BEFORE, after: $LOAD_AFTER; the machine was
   $( [ "$(awk '{print int($1 + 0.5)}' <<<"$LOAD_BEFORE")" -gt 0 ] && echo "**not idle** (other work was running: treat small differences as noise)" || echo "idle at the start")

@@ -58,9 +58,8 @@ cleanup() {
 	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
 	# Anything still in our cgroups (a client cut short) goes too.
 	if [ -n "$CG" ] && [ -d "$CG" ]; then
-		for p in $(find "$CG" -name cgroup.procs -exec cat {} + 2>/dev/null); do
-			kill -KILL "$p" 2>/dev/null
-		done
+		find "$CG" -name cgroup.procs -exec cat {} + 2>/dev/null |
+			while read -r p; do kill -KILL "$p" 2>/dev/null; done
 		sleep 0.2
 		while IFS= read -r d; do rmdir "$d" 2>/dev/null; done \
 			< <(find "$CG" -depth -type d 2>/dev/null)
@@ -101,8 +100,23 @@ preflight() {
 			log "iptables-$f-restore missing: variant ipt-$f skipped"
 		fi
 	done
+	snapshot_binaries
 	COUNTS=$(tr ' ' '\n' <<<"$COUNTS" | grep . | sort -n | tr '\n' ' ')
 	MAXN=$(tr ' ' '\n' <<<"$COUNTS" | grep . | tail -n 1)
+}
+
+# Run private copies: a `make` in the build directory while the benchmark
+# runs (other people work in this tree) must not swap the data plane or the
+# CLI halfway through. The report names what was measured.
+snapshot_binaries() {
+	mkdir -p "$TMP/bin/bench" || die "$TMP/bin"
+	cp "$SLUICE" "$TMP/bin/sluice" && cp "$BB"/sl-bench-* "$TMP/bin/bench/" ||
+		die "copy binaries to $TMP/bin"
+	SLUICE_ID="$(sha256sum "$SLUICE" | cut -c1-12), built $(date -u -r "$SLUICE" +%Y-%m-%dT%H:%M:%SZ)"
+	SLUICE=$TMP/bin/sluice
+	BB=$TMP/bin/bench
+	COMMIT=$(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo unknown)
+	DIRTY=$(git -C "$SRC" status --porcelain --untracked-files=no 2>/dev/null | wc -l)
 }
 
 # --- the world -----------------------------------------------------------------
@@ -279,9 +293,9 @@ netns_counters() {
 }
 
 bench_count() {
-	local n=$1 r v f l pin=/sys/fs/bpf/$ID-$1
+	local n=$1 r v f l pin=/sys/fs/bpf/$ID-$1 vip='' eps=''
 	log "== $n services"
-	eval "$("$BB/sl-bench-gen" targets "$n")" # vip, eps, weights
+	eval "$("$BB/sl-bench-gen" targets "$n" | grep -v ^weights=)" # vip, eps
 	VIP=$vip EPS=$eps
 	"$BB/sl-bench-gen" yaml "$n" >"$TMP/svc-$n.yaml"
 	"$BB/sl-bench-gen" iptables "$n" >"$TMP/ipt-$n.rules"

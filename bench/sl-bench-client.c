@@ -10,8 +10,9 @@
  * sees it; per-connection times give the percentiles.
  *
  * Every connection must succeed: a failure is reported with its errno and
- * makes the exit status 1, and the benchmark script discards nothing — it
- * stops. A number that silently includes failed attempts is not a result.
+ * makes the exit status 1; the benchmark script then lists the round as
+ * failed in the report. A number that silently includes failed attempts is
+ * not a result.
  *
  * Output, one line of JSON:
  * {"n":N,"failed":F,"elapsed_ns":T,"ns_per_conn":X,"conn_per_s":Y,
