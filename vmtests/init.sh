@@ -8,7 +8,7 @@
 # output goes to the second serial port (ttyS1) so that kernel messages on
 # the console (ttyS0) cannot interleave with it; the host prints it. Then the
 # VM powers off. /vmtest.env (written by run.sh) gives SRC, BUILD, PATTERN,
-# TEST_TIMEOUT and EXTRA_MODULES.
+# TEST_TIMEOUT, EXEC and MODDIR.
 #
 # Lines starting with "vmtest:" on the console are ours; the host looks for
 # "vmtest: exit N" on ttyS1 to know the runner finished with status N.
@@ -35,6 +35,7 @@ die() {
 	sleep 5
 }
 
+# shellcheck disable=SC1091 # written by run.sh into the initramfs
 . /vmtest.env || die "no /vmtest.env in the initramfs"
 
 # modules/order lists the .ko files dependencies first (run.sh resolved
@@ -52,6 +53,12 @@ mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,cache=loose,ro \
 	hostroot /newroot || die "cannot mount the host root over 9p"
 
 R=/newroot
+# The kernel runs request_module()'s /sbin/modprobe in PID 1's root, this
+# initramfs (busybox modprobe): give it the kernel's module tree, which
+# run.sh prepared with modules.dep, so iptables, veth & co load on demand.
+mkdir -p "/lib/modules/$(uname -r)"
+mount --bind "$R$MODDIR" "/lib/modules/$(uname -r)" ||
+	say "no module tree at $MODDIR: modules will not load on demand"
 mount -t proc proc $R/proc || die "mount proc"
 mount -t sysfs sysfs $R/sys || die "mount sysfs"
 mount -t devtmpfs devtmpfs $R/dev || die "mount devtmpfs"
@@ -77,13 +84,22 @@ mount -t debugfs debugfs $R/sys/kernel/debug 2>/dev/null
 mount -t tracefs tracefs $R/sys/kernel/tracing 2>/dev/null
 
 hostname "vmtest-$(uname -r)"
-say "kernel $(uname -r), running tests/run.sh $BUILD ${PATTERN:-'(all)'}"
+# EXEC (vmtests/run.sh --exec) replaces the runner with a command of one's
+# own, run by bash in the checkout with BUILD and SLUICE set.
+# shellcheck disable=SC2016 # expanded by the bash in the chroot
+if [ -n "${EXEC:-}" ]; then
+	CMD='cd "$1" && eval "$4"'
+	say "kernel $(uname -r), running: $EXEC"
+else
+	CMD='cd "$1" && exec tests/run.sh "$2" ${3:+"$3"}'
+	say "kernel $(uname -r), running tests/run.sh $BUILD ${PATTERN:-'(all)'}"
+fi
 {
-	echo "vmtest: kernel $(uname -r)"
+	echo "vmtest: kernel $(uname -r) up $(cut -d' ' -f1 /proc/uptime)"
 	chroot $R /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 		HOME=/root TERM=dumb LANG=C.UTF-8 TEST_TIMEOUT="$TEST_TIMEOUT" \
-		/bin/bash -c 'cd "$1" && exec tests/run.sh "$2" ${3:+"$3"}' \
-		vmtest "$SRC" "$BUILD" "$PATTERN" </dev/null 2>&1
+		BUILD="$BUILD" SLUICE="$BUILD/sluice" \
+		/bin/bash -c "$CMD" vmtest "$SRC" "$BUILD" "$PATTERN" "${EXEC:-}" </dev/null 2>&1
 	echo "vmtest: exit $?"
 } >"$OUT" 2>&1
 sync

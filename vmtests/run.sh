@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run Sluice's tests inside VMs booted on other kernels.
 #
-#   vmtests/run.sh [--kernel K]... [--host] [--list] [PATTERN]
+#   vmtests/run.sh [--kernel K]... [--host] [--list] [--exec CMD] [PATTERN]
 #
 # K is a kernel series known to apt ("6.1": Debian 12's linux-image-amd64,
 # "6.12": bookworm-backports'), a full release already on this machine
@@ -12,6 +12,8 @@
 # --host also runs the same tests (same snapshot) on this machine's own
 # kernel, outside any VM, as a reference row in the summary. --list prints
 # the kernel releases that would be booted (downloading them) and exits.
+# --exec CMD runs CMD (bash, in the checkout, BUILD and SLUICE set) in each
+# VM instead of the runner, e.g. to see a verifier log on an old kernel.
 #
 # Each VM boots the kernel with this machine's root file system shared
 # read-only over virtio-9p, a small initramfs (busybox-static, the kernel's
@@ -27,8 +29,8 @@
 # /var/cache/sluice-vmtests), VMTEST_MEM (2G), VMTEST_SMP (2),
 # VMTEST_TIMEOUT (seconds per VM, default 1800), TEST_TIMEOUT (per test
 # program inside the VM, default 600), VMTEST_LOGS (keep the console and
-# runner logs of every VM in this directory), VMTEST_MODULES (extra modules
-# to load in the VM, default "veth sch_ingress cls_bpf"), VMTEST_SNAPSHOT
+# runner logs of every VM in this directory), VMTEST_MODULES (modules to
+# load at boot; others load on demand as usual), VMTEST_SNAPSHOT
 # (default 1: every VM runs a copy of the checkout and build taken once at
 # the start, so that all kernels test the same binaries while people keep
 # editing and rebuilding; 0 runs the live tree).
@@ -46,13 +48,15 @@ SERIES_ALL=${VMTEST_KERNELS:-6.1 6.12}
 # The base set the initramfs needs to reach the host root; their
 # dependencies (netfs, 9pnet, virtio, ...) are resolved from modinfo.
 BASE_MODULES="virtio_pci 9pnet_virtio 9p"
-EXTRA_MODULES=${VMTEST_MODULES-veth sch_ingress cls_bpf}
-DEFAULT_PATTERN='^(unit/|fuzz/|integration/test_(getpeername|maxconns|outlier)$)'
+EXTRA_MODULES=${VMTEST_MODULES:-}
+DEFAULT_PATTERN='^(unit/|fuzz/|integration/test_(getpeername|flowbytes|rto)$)'
 
 SNAPSHOT=${VMTEST_SNAPSHOT:-1}
+EXEC=""
 TMP=""
 SNAP=""
 VM_PID=""
+SHOW_PID=""
 declare -a KERNELS=() RESULTS=()
 declare -A MODPATH=() SEEN=()
 
@@ -63,6 +67,7 @@ usage() {
 
 err() { echo "vmtests: $*" >&2; }
 
+# shellcheck disable=SC2317 # called from the traps
 cleanup() {
 	if [ -n "$VM_PID" ] && kill -0 "$VM_PID" 2>/dev/null; then
 		kill "$VM_PID" 2>/dev/null
@@ -72,6 +77,8 @@ cleanup() {
 	if [ -n "$TMP" ] && [ -s "$TMP/qemu.pid" ]; then
 		kill "$(cat "$TMP/qemu.pid")" 2>/dev/null
 	fi
+	# The output pipeline ends by itself (tail --pid) once qemu is gone.
+	[ -n "$SHOW_PID" ] && wait "$SHOW_PID" 2>/dev/null
 	[ -n "$TMP" ] && rm -rf "$TMP"
 	[ -n "$SNAP" ] && rm -rf "$SNAP"
 }
@@ -131,7 +138,7 @@ series_package() {
 fetch_kernel() {
 	local pkg=$1 rel=${1#linux-image-} dir dl
 	dir=$CACHE/kernels/$rel
-	if [ ! -e "$dir/.complete" ]; then
+	if [ ! -d "$dir" ]; then
 		echo "vmtests: downloading $pkg into $dir" >&2
 		mkdir -p "$CACHE/kernels" || return 1
 		rm -rf "$dir" "$dir.part"
@@ -144,16 +151,26 @@ fetch_kernel() {
 		rm -rf "$dl"
 		[ -f "$dir.part/boot/vmlinuz-$rel" ] && [ -d "$dir.part/lib/modules/$rel" ] ||
 			{ err "$pkg has no boot/vmlinuz-$rel"; rm -rf "$dir.part"; return 1; }
-		touch "$dir.part/.complete" && mv "$dir.part" "$dir" || return 1
+		mv "$dir.part" "$dir" || return 1
 	fi
+	ensure_depmod "$dir" "$rel" && touch "$dir/.complete" || return 1
 	echo "$rel"
+}
+
+# ensure_depmod ROOT REL: the package ships no modules.dep (its postinst
+# makes it); the VM's modprobe (busybox, for the kernel's module
+# autoloading: iptables, veth, ...) needs it. Once per kernel, ~15 s.
+ensure_depmod() {
+	[ -s "$1/lib/modules/$2/modules.dep" ] && return 0
+	echo "vmtests: busybox depmod for $2" >&2
+	busybox depmod -b "$1" "$2"
 }
 
 # resolve_kernel K: prints the release K names, fetching it if needed.
 resolve_kernel() {
 	local k=$1 pkg c
 	if [ -e "$CACHE/kernels/$k/.complete" ] ||
-		{ [ -f "/boot/vmlinuz-$k" ] && [ -d "/lib/modules/$k" ]; }; then
+		{ [ -f "/boot/vmlinuz-$k" ] && [ -s "/lib/modules/$k/modules.dep" ]; }; then
 		echo "$k"
 		return 0
 	fi
@@ -178,6 +195,7 @@ kernel_files() {
 	if [ -e "$CACHE/kernels/$1/.complete" ]; then
 		VMLINUZ=$CACHE/kernels/$1/boot/vmlinuz-$1
 		MODDIR=$CACHE/kernels/$1/lib/modules/$1
+		ensure_depmod "$CACHE/kernels/$1" "$1"
 	else
 		VMLINUZ=/boot/vmlinuz-$1
 		MODDIR=/lib/modules/$1
@@ -250,6 +268,8 @@ build_initramfs() {
 		echo "BUILD=$(shq "$BUILD")"
 		echo "PATTERN=$(shq "$pattern")"
 		echo "TEST_TIMEOUT=$(shq "$IN_VM_TIMEOUT")"
+		echo "EXEC=$(shq "$EXEC")"
+		echo "MODDIR=$(shq "$MODDIR")"
 	} >"$stage/vmtest.env"
 	(cd "$stage" && find . | cpio -o -H newc -R 0:0 --quiet | gzip -1) >"$out"
 }
@@ -268,11 +288,14 @@ accel_args() {
 # run_vm REL PATTERN: boot, stream the runner output, record the result.
 run_vm() {
 	local rel=$1 pattern=$2 initrd=$TMP/initrd.gz out=$TMP/out.log con=$TMP/console.log
-	local t0 secs rc summary status why text
-	kernel_files "$rel"
+	local t0 secs rc summary status why text what boot
+	if ! kernel_files "$rel"; then
+		RESULTS+=("$rel|setup failed (depmod)|0s|1")
+		return
+	fi
 	echo "[$rel] building initramfs"
 	if ! build_initramfs "$rel" "$pattern" "$initrd"; then
-		RESULTS+=("$rel|setup failed (initramfs)|0")
+		RESULTS+=("$rel|setup failed (initramfs)|0s|1")
 		return
 	fi
 	: >"$out"
@@ -290,12 +313,18 @@ run_vm() {
 		-serial "file:$con" -serial "file:$out" \
 		</dev/null >"$TMP/qemu.err" 2>&1 &
 	VM_PID=$!
-	echo "[$rel] booting ($(accel_args | cut -d' ' -f2), -m $MEM -smp $SMP, pattern '${pattern:-(all)}')"
+	if [ -n "$EXEC" ]; then what="command: $EXEC"; else what="pattern '${pattern:-(all)}'"; fi
+	echo "[$rel] booting ($(accel_args | cut -d' ' -f2), -m $MEM -smp $SMP, $what)"
+	# In the background too: bash runs the INT/TERM trap (which stops the
+	# VM) only once a foreground pipeline ends, but interrupts `wait`.
 	tail -n +1 -F --pid="$VM_PID" "$out" 2>/dev/null |
-		sed -u -e 's/\r$//' -e '/^vmtest: /d' -e "s/^/[$rel] /"
+		sed -u -e 's/\r$//' -e '/^vmtest: /d' -e "s/^/[$rel] /" &
+	SHOW_PID=$!
 	wait "$VM_PID"
 	rc=$?
 	VM_PID=""
+	wait "$SHOW_PID"
+	SHOW_PID=""
 	secs=$(($(date +%s) - t0))
 	if [ -n "${VMTEST_LOGS:-}" ]; then
 		mkdir -p "$VMTEST_LOGS" && cp "$con" "$VMTEST_LOGS/console-$rel.log" &&
@@ -303,24 +332,30 @@ run_vm() {
 	fi
 	summary=$(tr -d '\r' <"$out" | grep -E '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' | tail -n 1)
 	status=$(tr -d '\r' <"$out" | sed -n 's/^vmtest: exit \([0-9]*\)$/\1/p' | tail -n 1)
+	boot=$(tr -d '\r' <"$out" | sed -n 's/^vmtest: kernel .* up \([0-9.]*\)$/\1/p' | head -n 1)
 	why=""
 	if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
 		why="VM timed out after ${VM_TIMEOUT}s"
 	elif [ -z "$status" ]; then
 		why="VM stopped before the runner finished (qemu status $rc)"
+	elif [ -n "$EXEC" ]; then
+		summary="command exited $status"
+		[ "$status" = 0 ] || why=failures
 	elif [ -z "$summary" ]; then
 		why="runner exited $status without a summary"
 	elif [ "$status" != 0 ]; then
 		why=failures
+	elif [ "$summary" = "0 passed, 0 failed, 0 skipped" ]; then
+		why="no test matched the pattern"
 	fi
-	if [ -n "$why" ] && [ "$why" != failures ]; then
+	if [ -n "$why" ] && [ "$why" != failures ] && [ -n "${why##no test*}" ]; then
 		echo "[$rel] $why; qemu said: $(tr '\n' ' ' <"$TMP/qemu.err")"
 		echo "[$rel] last console lines:"
 		tr -d '\r' <"$con" | tail -n 30 | sed "s/^/[$rel]   /"
 		tr -d '\r' <"$out" | grep '^vmtest: error' | sed "s/^/[$rel] /"
 	fi
 	[ "$why" = failures ] && text=$summary || text="${summary:-no summary}${why:+ ($why)}"
-	RESULTS+=("$rel|$text|$secs|${why:+1}")
+	RESULTS+=("$rel|$text|${secs}s${boot:+, booted in ${boot}s}|${why:+1}")
 }
 
 # run_host PATTERN: the same runner on this machine's kernel, no VM.
@@ -328,13 +363,20 @@ run_host() {
 	local rel t0 secs out=$TMP/host.log summary rc
 	rel="host $(uname -r)"
 	t0=$(date +%s)
+	if [ -n "$EXEC" ]; then
+		(cd "$SRC" && env BUILD="$BUILD" SLUICE="$BUILD/sluice" bash -c "$EXEC") </dev/null 2>&1 |
+			tee "$out" | sed -u "s/^/[$rel] /"
+		rc=${PIPESTATUS[0]}
+		RESULTS+=("$rel|command exited $rc|$(($(date +%s) - t0))s|$([ "$rc" = 0 ] || echo 1)")
+		return
+	fi
 	(cd "$SRC" && TEST_TIMEOUT=$IN_VM_TIMEOUT tests/run.sh "$BUILD" ${1:+"$1"}) </dev/null 2>&1 |
 		tee "$out" | sed -u "s/^/[$rel] /"
 	rc=${PIPESTATUS[0]}
 	secs=$(($(date +%s) - t0))
 	summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' "$out" | tail -n 1)
 	[ -n "${VMTEST_LOGS:-}" ] && mkdir -p "$VMTEST_LOGS" && cp "$out" "$VMTEST_LOGS/runner-host.log"
-	RESULTS+=("$rel|${summary:-no summary (runner status $rc)}|$secs|$([ "$rc" = 0 ] || echo 1)")
+	RESULTS+=("$rel|${summary:-no summary (runner status $rc)}|${secs}s|$([ "$rc" = 0 ] || echo 1)")
 }
 
 # --- main ---------------------------------------------------------------------
@@ -347,6 +389,7 @@ while [ $# -gt 0 ]; do
 	-h | --help) usage ;;
 	--list) LIST=1; shift ;;
 	--host) HOST=1; shift ;;
+	--exec) [ $# -ge 2 ] || usage; EXEC=$2; shift 2 ;;
 	--) shift; break ;;
 	-*) usage ;;
 	*) break ;;
@@ -398,9 +441,9 @@ FAILED=0
 for res in "${RESULTS[@]}"; do
 	IFS='|' read -r rel text secs bad <<<"$res"
 	case $text in
-	*" 0 failed"*) [ -n "$bad" ] && FAILED=1 ;;
+	*" 0 failed"* | "command exited 0") [ -n "$bad" ] && FAILED=1 ;;
 	*) FAILED=1 ;;
 	esac
-	printf '  %-24s %s  [%ss]\n' "$rel" "$text" "$secs"
+	printf '  %-24s %s  [%s]\n' "$rel" "$text" "$secs"
 done
 exit $FAILED

@@ -3,8 +3,9 @@
 # Part 1: live endpoint A and dead endpoint D (no server: connect() to it is
 # refused). consecutive5xxErrors 3 (at L4: consecutive connect failures)
 # ejects D on its 3rd failure, whatever the order of picks, because only a
-# success on D resets its counter. During baseEjectionTime (2 s) no
-# connection reaches D (every attempt succeeds); afterwards D is picked again
+# success on D resets its counter. During baseEjectionTime (5 s: long
+# enough for the checks inside it to finish on a slow VM) no connection
+# reaches D (every attempt succeeds); afterwards D is picked again
 # by itself (failures reappear) without anything done in userspace; its
 # second ejection lasts twice as long (baseEjectionTime x times ejected).
 # Part 2: 4 endpoints, 2 dead, maxEjectionPercent 25: only one is ejected,
@@ -23,7 +24,7 @@ t_world
 	yaml_dr web ROUND_ROBIN "    outlierDetection:
       consecutive5xxErrors: 3
       interval: 10s
-      baseEjectionTime: 2s
+      baseEjectionTime: 5s
       maxEjectionPercent: 100"
 	yaml_service pool 10.96.0.20 80 8080
 	yaml_pod pool-1 pool 127.0.2.1
@@ -49,28 +50,28 @@ check_eq outlier/ejected-after-3 \
 	"$(jq -r .failed "$T_TMP/r1.json")/$(ep ejected 127.0.1.2:8080)/$(ep ejections 127.0.1.2:8080)" \
 	"3/true/1" "failed connects / D ejected / D ejections"
 
-# Still inside the 2 s ejection: 50 connects take a few ms.
+# Still inside the 5 s ejection: 50 connects take well under a second.
 fails_before=$(ep connect_failures 127.0.1.2:8080)
 client -j -w 1000 -n 50 10.96.0.10:80 >"$T_TMP/r2.json" 2>/dev/null
 check_eq outlier/no-traffic-while-ejected \
 	"$(jq -r '"\(.ok)/\(.failed)"' "$T_TMP/r2.json")/$(ep connect_failures 127.0.1.2:8080)" \
 	"50/0/$fails_before" "ok/failed while D ejected / D connect_failures"
 
-sleep 2.5
+sleep 5.5
 client -j -w 1000 -n 20 10.96.0.10:80 >"$T_TMP/r3.json" 2>/dev/null
 f=$(jq -r .failed "$T_TMP/r3.json")
 if [ "$f" -ge 1 ] && [ "$f" -le 3 ]; then ok outlier/returns
 else fail outlier/returns "after baseEjectionTime D got $f failed connects, want 1..3"; fi
 
 # Those failures ejected D a second time, now for 2 x baseEjectionTime (no
-# decay: D was healthy for less than one interval). 2.5 s later it must
+# decay: D was healthy for less than one interval). 5.5 s later it must
 # still be out, where a first ejection would have ended.
 check_eq outlier/multiplier-ejected "$(ep ejected 127.0.1.2:8080)/$(ep ejections 127.0.1.2:8080)" "true/2" \
 	"D ejected / ejections after the 3 new failures"
-sleep 2.5
+sleep 5.5
 client -j -w 1000 -n 20 10.96.0.10:80 >"$T_TMP/r4.json" 2>/dev/null
 check_eq outlier/multiplier-duration "$(jq -r .failed "$T_TMP/r4.json")" 0 \
-	"failed connects 2.5 s into the second (4 s) ejection"
+	"failed connects 5.5 s into the second (10 s) ejection"
 
 client -j -w 1000 -n 200 10.96.0.20:80 >"$T_TMP/p1.json" 2>/dev/null
 n_ej=$(sl get endpoints -o json | jq '[.endpoints[] | select((.service | endswith("/pool")) and .ejected)] | length')
