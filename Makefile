@@ -149,10 +149,15 @@ bench: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)bench/run.sh $(abs_O)
 
+# The test suite inside qemu on Debian's 6.1 and 6.12 kernels (vmtests/).
+vmtest: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)vmtests/run.sh --kernel all $(VMTEST_PATTERN)
+
 clean:
 	$(Q)rm -rf $(O)
 
-.PHONY: all deps test demo bench clean fuzz
+.PHONY: all deps test demo bench vmtest clean fuzz
 .SECONDARY:
 
 -include $(wildcard $(O)/bpf/*.d) $(shell find $(O)/obj $(O)/san -name '*.d' 2>/dev/null)
