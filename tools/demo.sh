@@ -77,7 +77,7 @@ PIDS+=($!)
 for _ in $(seq 50); do [ -s "$TMP/held" ] && break; sleep 0.1; done
 sl get endpoints
 echo "per-flow counters of the held connections (live, read from the sockets):"
-sl flows | { head -1; grep established | head -5; }
+sl flows | awk 'NR == 1 || (/established/ && n++ < 5)'
 kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true; unset 'PIDS[-1]'
 
 step "Outlier ejection: kill replica v1-c; 3 consecutive connect failures eject it"
@@ -91,7 +91,7 @@ sl get endpoints
 echo "v1-c failed $(sl get endpoints -o json | jq '.endpoints[] | select(.address=="127.0.10.3:3000") | .connect_failures') connects, then was ejected for baseEjectionTime (30s)"
 
 step "Metrics (Prometheus text, Istio names), a few lines"
-sl metrics | grep -E '^(istio_tcp_connections_opened_total|sluice_endpoint_ejected|sluice_endpoint_active)' | head -12
+sl metrics | awk '/^(istio_tcp_connections_opened_total|sluice_endpoint_ejected|sluice_endpoint_active)/ && n++ < 12'
 
 step "Part 2: the two example files, unchanged"
 sl apply -f "$TOP/examples/istio-config.yaml" -f "$TOP/examples/mtls-policy.yaml"
