@@ -153,5 +153,10 @@ run_units
 run_fuzz_corpus
 run_integration
 check_leftovers
+# A pattern that selects nothing is a mistake, not a pass.
+if [ $((PASSED + FAILED + SKIPPED)) -eq 0 ]; then
+	echo "FAIL runner/selection: no test matched '${PATTERN}'"
+	FAILED=1
+fi
 echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
 [ "$FAILED" -eq 0 ]
