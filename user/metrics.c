@@ -438,26 +438,38 @@ static void prog_family(FILE *f, const char *root)
 			(double)ps[i].run_time_ns / 1e9);
 }
 
+/* Per-endpoint families: Istio's names and labels first, then Sluice's. */
+static const struct ep_fam {
+	const char *name, *type, *help;
+	enum ep_field field;
+	bool istio;
+} ep_families[] = {
+	{ "istio_tcp_connections_opened_total", "counter",
+	  "TCP connections opened to a destination (kernel path).", F_OPENED, true },
+	{ "istio_tcp_connections_closed_total", "counter", "TCP connections closed.", F_CLOSED, true },
+	{ "istio_tcp_sent_bytes_total", "counter",
+	  "Bytes sent to the destination and acknowledged by it.", F_SENT, true },
+	{ "istio_tcp_received_bytes_total", "counter", "Bytes received from the destination.",
+	  F_RECV, true },
+	{ "sluice_endpoint_active_connections", "gauge",
+	  "Connections in progress or established, per endpoint.", F_ACTIVE, false },
+	{ "sluice_endpoint_connect_failures_total", "counter",
+	  "Connection attempts that failed (SYN_SENT to CLOSE).", F_FAIL, false },
+	{ "sluice_endpoint_retransmission_timeouts_total", "counter", "TCP retransmission timeouts.",
+	  F_RTO, false },
+	{ "sluice_endpoint_ejected", "gauge", "1 while the endpoint is ejected by outlier detection.",
+	  F_EJECTED, false },
+	{ "sluice_endpoint_ejections_total", "counter", "Times the endpoint was ejected.",
+	  F_EJECTIONS, false },
+};
+
 static void write_metrics(FILE *f, struct sl_maps *m, const struct scrape *s, const char *root)
 {
-	ep_family(f, s, "istio_tcp_connections_opened_total", "counter",
-		  "TCP connections opened to a destination (kernel path).", F_OPENED, true);
-	ep_family(f, s, "istio_tcp_connections_closed_total", "counter",
-		  "TCP connections closed.", F_CLOSED, true);
-	ep_family(f, s, "istio_tcp_sent_bytes_total", "counter",
-		  "Bytes sent to the destination and acknowledged by it.", F_SENT, true);
-	ep_family(f, s, "istio_tcp_received_bytes_total", "counter",
-		  "Bytes received from the destination.", F_RECV, true);
-	ep_family(f, s, "sluice_endpoint_active_connections", "gauge",
-		  "Connections in progress or established, per endpoint.", F_ACTIVE, false);
-	ep_family(f, s, "sluice_endpoint_connect_failures_total", "counter",
-		  "Connection attempts that failed (SYN_SENT to CLOSE).", F_FAIL, false);
-	ep_family(f, s, "sluice_endpoint_retransmission_timeouts_total", "counter",
-		  "TCP retransmission timeouts.", F_RTO, false);
-	ep_family(f, s, "sluice_endpoint_ejected", "gauge",
-		  "1 while the endpoint is ejected by outlier detection.", F_EJECTED, false);
-	ep_family(f, s, "sluice_endpoint_ejections_total", "counter",
-		  "Times the endpoint was ejected.", F_EJECTIONS, false);
+	for (size_t i = 0; i < sizeof(ep_families) / sizeof(ep_families[0]); i++) {
+		const struct ep_fam *e = &ep_families[i];
+
+		ep_family(f, s, e->name, e->type, e->help, e->field, e->istio);
+	}
 	group_family(f, s, "sluice_connection_overflows_total",
 		     "connect() refused by connectionPool.tcp.maxConnections.", 0);
 	group_family(f, s, "sluice_no_endpoint_total",
