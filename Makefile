@@ -23,7 +23,7 @@ BPFTOOL ?= bpftool
 ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 
 WARN := -Wall -Wextra -Werror
-CFLAGS_COMMON := -std=gnu11 -g $(WARN) -Iinclude -Iuser -I$(O)/bpf -MMD -MP \
+CFLAGS_COMMON := -std=gnu11 -g $(WARN) -Iinclude -Iuser -I$(O)/bpf -I$(O)/bench/bpf -MMD -MP \
 	-D_GNU_SOURCE -fno-omit-frame-pointer
 CFLAGS_REL := $(CFLAGS_COMMON) -O2
 SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
@@ -36,6 +36,9 @@ BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) $(WARN) \
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(O)/bpf/%.bpf.o,$(BPF_SRCS))
 SKELS := $(patsubst bpf/%.bpf.c,$(O)/bpf/%.skel.h,$(BPF_SRCS))
+# Benchmark-only programs (the parse-only floor, the frame generator).
+BENCH_BPF_SRCS := $(wildcard bench/bpf/*.bpf.c)
+SKELS += $(patsubst bench/bpf/%.bpf.c,$(O)/bench/bpf/%.skel.h,$(BENCH_BPF_SRCS))
 
 LIB_SRCS := $(wildcard user/*.c user/policy/*.c)
 LIB_OBJS := $(patsubst %.c,$(O)/obj/%.o,$(LIB_SRCS))
@@ -46,6 +49,8 @@ CLI_SAN_OBJS := $(patsubst %.c,$(O)/san/%.o,$(CLI_SRCS))
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(O)/tests/unit/%,$(UNIT_SRCS))
+BPFT_SRCS := $(wildcard tests/bpf/test_*.c)
+BPFT_BINS := $(patsubst tests/bpf/%.c,$(O)/tests/bpf/%,$(BPFT_SRCS))
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(patsubst tests/tools/%.c,$(O)/tests/tools/%,$(TOOL_SRCS))
 BENCH_SRCS := $(wildcard bench/*.c)
@@ -53,7 +58,7 @@ BENCH_BINS := $(patsubst bench/%.c,$(O)/bench/%,$(BENCH_SRCS))
 FUZZ_SRCS := $(filter-out tests/fuzz/standalone_main.c,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(O)/tests/fuzz/%_standalone,$(FUZZ_SRCS))
 
-all: $(O)/sluice $(O)/sluice-asan $(O)/sluiced $(UNIT_BINS) $(TOOL_BINS) $(BENCH_BINS) $(FUZZ_BINS)
+all: $(O)/sluice $(O)/sluice-asan $(O)/sluiced $(UNIT_BINS) $(BPFT_BINS) $(TOOL_BINS) $(BENCH_BINS) $(FUZZ_BINS)
 
 # vmlinux.h from the running kernel's BTF; a failed dump leaves no file.
 $(O)/vmlinux.h:
@@ -69,6 +74,15 @@ $(O)/bpf/%.bpf.o: bpf/%.bpf.c $(O)/vmlinux.h
 	$(call msg,BPF,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -MF $(@:.o=.d) -MT $@ -c $< -o $@
+
+$(O)/bench/bpf/%.bpf.o: bench/bpf/%.bpf.c $(O)/vmlinux.h
+	$(call msg,BPF,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -MF $(@:.o=.d) -MT $@ -c $< -o $@
+
+$(O)/bench/bpf/%.skel.h: $(O)/bench/bpf/%.bpf.o
+	$(call msg,SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name $(subst .bpf,,$(basename $(notdir $<))) > $@.tmp && mv $@.tmp $@
 
 $(O)/bpf/%.skel.h: $(O)/bpf/%.bpf.o
 	$(call msg,SKEL,$@)
@@ -105,6 +119,12 @@ $(O)/sluice-asan: $(CLI_SAN_OBJS) $(O)/libsluice-san.a
 	$(Q)$(CC) $(CFLAGS_SAN) $^ $(LDLIBS) -o $@
 
 $(O)/tests/unit/%: $(O)/san/tests/unit/%.o $(O)/libsluice-san.a
+	$(call msg,LD,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS_SAN) $^ $(LDLIBS) -o $@
+
+# BPF_PROG_TEST_RUN table tests: packets in, verdicts and packets out.
+$(O)/tests/bpf/%: $(O)/san/tests/bpf/%.o $(O)/libsluice-san.a
 	$(call msg,LD,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS_SAN) $^ $(LDLIBS) -o $@
@@ -160,4 +180,4 @@ clean:
 .PHONY: all deps test demo bench vmtest clean fuzz
 .SECONDARY:
 
--include $(wildcard $(O)/bpf/*.d) $(shell find $(O)/obj $(O)/san -name '*.d' 2>/dev/null)
+-include $(wildcard $(O)/bpf/*.d $(O)/bench/bpf/*.d) $(shell find $(O)/obj $(O)/san -name '*.d' 2>/dev/null)

@@ -344,6 +344,209 @@ struct sl_meta_key {
 	__u32 slot;
 };
 
+/* ======================================================================
+ * Node ingress (bpf/xdp_lb.bpf.c, bpf/tc_nat.bpf.c) and pod interfaces
+ * (bpf/tc_pod.bpf.c). Maps in bpf/lib/maps_node.h.
+ * ====================================================================== */
+
+#define SL_MAX_INGRESS 16384u /* node-ingress frontends per slot */
+#define SL_MAX_MAGLEV_CELLS (1u << 22) /* Maglev cells per slot, all rings */
+#define SL_MAGLEV_MIN 257u /* smallest ring (a prime) */
+#define SL_MAGLEV_PER_EP 128u /* ring size >= this many cells per endpoint */
+#define SL_MAX_CT 262144u /* node-ingress connection tracking (LRU) */
+#define SL_MAX_NODE_ADDRS 256u /* addresses NodePorts answer on */
+#define SL_MAX_PFLOWS 262144u /* pod-interface flow records (LRU) */
+#define SL_MAX_POD_IFACES 4096u /* pod interfaces with counters */
+#define SL_MAX_NP_PODS 65536u /* pods selected by a NetworkPolicy, per slot */
+#define SL_MAX_NP_PREFIXES 262144u /* NetworkPolicy prefixes, both slots */
+#define SL_MAX_NP_PORTSETS 65536u /* NetworkPolicy port sets, both slots */
+#define SL_NP_MAX_RANGES 16u /* port ranges in one port set */
+
+/* A packet's addresses and ports, both families. For ICMP echo the port
+ * fields carry the identifier (sport) and zero (dport). */
+struct sl_tuple {
+	__be32 saddr[4]; /* IPv4 in [0], [1..3] zero */
+	__be32 daddr[4];
+	__be16 sport; /* network byte order */
+	__be16 dport;
+	__u8 proto; /* IPPROTO_* */
+	__u8 family; /* enum sl_family */
+	__u8 pad[2];
+};
+
+/* struct sl_ingress_val.kind: where a node-ingress frontend comes from. */
+enum sl_ingress_kind {
+	SL_ING_EXTERNAL_IP = 1, /* Service spec.externalIPs */
+	SL_ING_LB = 2, /* Service status.loadBalancer.ingress[].ip */
+	SL_ING_NODEPORT = 3, /* Service ports[].nodePort on any node address */
+};
+
+/* sl_ingress key: a frontend as it arrives on the wire. A NodePort has an
+ * all-zero address (family set) and matches every address in sl_node_addrs. */
+struct sl_ingress_key {
+	struct sl_l4addr fe;
+	__u32 slot; /* 0 or 1, as sl_svc_key */
+};
+
+struct sl_ingress_val {
+	struct sl_l4addr svc; /* the cluster frontend: sl_services/state key */
+	__u32 ring_off; /* first cell of its ring in the slot's part of sl_maglev */
+	__u32 ring_size; /* M, a prime; 0 = no endpoint (drop, counted) */
+	__u32 kind; /* enum sl_ingress_kind */
+	__u32 pad;
+};
+
+/* sl_maglev cell (index slot * SL_MAX_MAGLEV_CELLS + ring_off + h % M):
+ * the backend row in the slot's part of sl_backends, and the group it
+ * belongs to in the service's sl_svc_val.groups. */
+#define SL_MAGLEV_ROW_MASK 0x00ffffffu
+#define SL_MAGLEV_GROUP_SHIFT 24
+
+/* sl_ct: node-ingress connection tracking, key = the packet as the client
+ * sent it (client -> frontend). */
+enum sl_ct_flags {
+	SL_CT_F_COUNTED = 1u << 0, /* holds one unit of the group's active count */
+	SL_CT_F_FIN_FWD = 1u << 1, /* FIN seen from the client */
+	SL_CT_F_FIN_REV = 1u << 2, /* FIN seen from the endpoint */
+	SL_CT_F_CLOSED = 1u << 3, /* RST, or FIN both ways: count released */
+};
+
+struct sl_ct_val {
+	struct sl_l4addr ep; /* the endpoint the flow is pinned to */
+	struct sl_l4addr svc; /* the cluster frontend, for group and ep state */
+	__u32 tag; /* group tag, for sl_group_state */
+	__u32 flags; /* enum sl_ct_flags, changed with atomic or */
+	__u64 created_ns; /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
+	__u64 last_ns; /* last packet either way */
+	__u64 packets_fwd; /* client -> endpoint */
+	__u64 packets_rev; /* endpoint -> client */
+};
+
+/* sl_rnat: reply translation, key = the reply as the endpoint sends it
+ * (endpoint -> client); value = the frontend the client dialled. */
+
+/* sl_node_addrs key: an address NodePorts answer on. Value: __u32 ifindex
+ * it was found on (informational). */
+struct sl_node_addr {
+	__be32 addr[4];
+	__u8 family;
+	__u8 pad[3];
+};
+
+/* Drop reasons, shared by XDP and TC. Every dropped packet is counted
+ * under exactly one of these. */
+enum sl_drop_reason {
+	SL_DROP_POLICY_INGRESS = 0, /* NetworkPolicy: not allowed into the pod */
+	SL_DROP_POLICY_EGRESS = 1, /* NetworkPolicy: not allowed out of the pod */
+	SL_DROP_FRAGMENT = 2, /* a later fragment where ports decide */
+	SL_DROP_MALFORMED = 3, /* truncated or inconsistent headers */
+	SL_DROP_NO_BACKEND = 4, /* frontend with no selectable endpoint */
+	SL_DROP_CONN_LIMIT = 5, /* connectionPool.tcp.maxConnections */
+	SL_DROP_NAT_FAIL = 6, /* a header rewrite failed */
+	SL_DROP_CT_FAIL = 7, /* tracking record could not be written */
+	SL_DROP__COUNT = 8,
+};
+
+/* sl_xdp_stats[0], per-CPU: the node-ingress path. */
+struct sl_xdp_stats {
+	__u64 packets; /* packets seen by XDP */
+	__u64 not_service; /* passed untouched: not to a frontend */
+	__u64 new_flows; /* endpoint chosen from the Maglev ring */
+	__u64 ct_hits; /* established flow, endpoint from sl_ct */
+	__u64 ct_reselect; /* tracked endpoint gone or closed: chosen anew */
+	__u64 ejected_skipped; /* ring cells skipped: endpoint ejected */
+	__u64 passed; /* translated, XDP_PASS into the stack */
+	__u64 redirected; /* translated, XDP_REDIRECT */
+	__u64 rnat; /* replies translated back by TC */
+	__u64 icmp_rnat; /* ICMP errors translated back by TC */
+	__u64 fragments; /* fragments passed untouched */
+	__u64 drops[SL_DROP__COUNT]; /* by enum sl_drop_reason */
+};
+
+/* sl_pflows: pod-interface flow records. The key is canonical (the lower
+ * (address, port) first), so both directions of a flow share one record;
+ * index 0 of the arrays is the direction saddr -> daddr of the key. LRU:
+ * evicted records are folded into sl_pod_totals, which TC also updates on
+ * every packet, so totals are exact whatever the table holds. */
+struct sl_pflow_key {
+	struct sl_tuple t;
+	__u32 ifindex; /* the pod-side (host end) interface */
+	__u32 pad;
+};
+
+enum sl_pflow_flags {
+	SL_PF_INIT_REV = 1u << 0, /* the first packet went daddr -> saddr */
+	SL_PF_ALLOW_INGRESS = 1u << 1, /* the pod's ingress policy admitted it */
+	SL_PF_ALLOW_EGRESS = 1u << 2, /* the pod's egress policy admitted it */
+};
+
+struct sl_pflow_val {
+	__u64 packets[2];
+	__u64 bytes[2]; /* L3 bytes (IP header and payload) */
+	__u64 payload[2]; /* L4 payload bytes (TCP/UDP/SCTP data; 0 otherwise) */
+	__u64 first_ns; /* CLOCK_MONOTONIC */
+	__u64 last_ns;
+	__u8 tcp_flags[2]; /* OR of the TCP flags seen each way */
+	__u8 flags; /* enum sl_pflow_flags */
+	__u8 pad[5];
+};
+
+/* sl_pod_totals, per-CPU, key __u32 ifindex: exact per-interface totals.
+ * dir 0 = from the pod (TC ingress on the host end), 1 = to the pod. */
+struct sl_pod_totals {
+	__u64 packets[2];
+	__u64 bytes[2];
+	__u64 flows; /* flow records created */
+	__u64 drops[SL_DROP__COUNT];
+};
+
+/* NetworkPolicy. A pod selected by some policy for a direction is isolated
+ * in that direction; its set id names the prefixes and ports it admits.
+ * Set ids carry the slot in bit 31, so both slots' sets coexist. */
+#define SL_NP_SLOT_BIT 0x80000000u
+
+struct sl_np_pod_key {
+	__be32 addr[4]; /* the pod IP */
+	__u8 family;
+	__u8 pad[3];
+	__u32 slot;
+};
+
+struct sl_np_pod_val {
+	__u32 ingress_set; /* 0 = not isolated for ingress */
+	__u32 egress_set; /* 0 = not isolated for egress */
+};
+
+/* sl_np_prefixes, an LPM trie. prefixlen counts the 64 bits of set and
+ * family/pad, plus the address prefix. */
+struct sl_np_lpm_key {
+	__u32 prefixlen;
+	__u32 set;
+	__u8 family;
+	__u8 pad[3];
+	__be32 addr[4];
+};
+
+/* The value of a prefix: the port set admitted for peers in it (0 = none:
+ * the prefix is an `except` hole with nothing else admitting it). */
+struct sl_np_lpm_val {
+	__u32 portset;
+};
+
+struct sl_np_range {
+	__u16 lo; /* host byte order, inclusive */
+	__u16 hi;
+	__u8 proto; /* IPPROTO_TCP, UDP or SCTP; 0 = every protocol and port */
+	__u8 pad[3];
+};
+
+/* sl_np_ports, key __u32 portset id (slot bit included). */
+struct sl_np_ports {
+	__u32 n; /* ranges in use */
+	__u32 pad;
+	struct sl_np_range r[SL_NP_MAX_RANGES];
+};
+
 #ifndef __bpf__
 _Static_assert(sizeof(struct sl_l4addr) == 20, "sl_l4addr layout");
 _Static_assert(sizeof(struct sl_outlier_cfg) == 32, "sl_outlier_cfg layout");
@@ -364,6 +567,16 @@ _Static_assert(sizeof(struct sl_udp_rnat_key) == 32, "sl_udp_rnat_key layout");
 _Static_assert(sizeof(struct sl_meta_key) == 44, "sl_meta_key layout");
 _Static_assert(sizeof(struct sl_outcome_ctx) == 48, "sl_outcome_ctx layout");
 _Static_assert(sizeof(struct sl_flow_live) == 104, "sl_flow_live layout");
+_Static_assert(sizeof(struct sl_tuple) == 40, "sl_tuple layout");
+_Static_assert(sizeof(struct sl_ingress_key) == 24, "sl_ingress_key layout");
+_Static_assert(sizeof(struct sl_ingress_val) == 36, "sl_ingress_val layout");
+_Static_assert(sizeof(struct sl_ct_val) == 80, "sl_ct_val layout");
+_Static_assert(sizeof(struct sl_node_addr) == 20, "sl_node_addr layout");
+_Static_assert(sizeof(struct sl_pflow_key) == 48, "sl_pflow_key layout");
+_Static_assert(sizeof(struct sl_pflow_val) == 72, "sl_pflow_val layout");
+_Static_assert(sizeof(struct sl_np_pod_key) == 24, "sl_np_pod_key layout");
+_Static_assert(sizeof(struct sl_np_lpm_key) == 28, "sl_np_lpm_key layout");
+_Static_assert(sizeof(struct sl_np_ports) == 8 + 8 * 16, "sl_np_ports layout");
 #endif
 
 #endif /* SLUICE_ABI_H */

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sluice test runner: tests/run.sh BUILD_DIR [PATTERN]
 #
-# Runs, in order: every BUILD/tests/unit/test_* binary, the fuzz corpus
+# Runs, in order: every BUILD/tests/unit/test_* binary, every
+# BUILD/tests/bpf/test_* binary (BPF_PROG_TEST_RUN tables), the fuzz corpus
 # regression (BUILD/tests/fuzz/fuzz_policy_standalone tests/fuzz/corpus/policy),
 # then every tests/integration/test_*.sh (with BUILD and SLUICE in the
 # environment; SLUICE defaults to the ASan+UBSan build of the CLI, so the
@@ -103,6 +104,16 @@ run_units() {
 	fi
 }
 
+# BPF_PROG_TEST_RUN tables (tests/bpf): run as root against freshly loaded
+# objects, each with its own pin root.
+run_bpf_tables() {
+	local t
+	for t in "$BUILD"/tests/bpf/test_*; do
+		[ -f "$t" ] && [ -x "$t" ] || continue
+		run_prog "bpf/$(basename "$t")" "$t"
+	done
+}
+
 run_fuzz_corpus() {
 	local bin=$BUILD/tests/fuzz/fuzz_policy_standalone corpus=$SRC/tests/fuzz/corpus/policy
 	[ -d "$corpus" ] || return 0
@@ -150,6 +161,7 @@ check_leftovers() {
 }
 
 run_units
+run_bpf_tables
 run_fuzz_corpus
 run_integration
 check_leftovers

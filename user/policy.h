@@ -97,13 +97,49 @@ struct sl_table_policy {
 	size_t n_svcs;
 };
 
+/* One node-ingress frontend: a Service's spec.externalIPs,
+ * status.loadBalancer.ingress[].ip, or ports[].nodePort (type NodePort or
+ * LoadBalancer). It balances over the endpoints of its cluster frontend. */
+struct sl_table_ingress {
+	struct sl_l4addr fe; /* NodePort: address all zero, family of the service */
+	uint32_t svc; /* index into sl_tables.svcs: the cluster frontend */
+	uint32_t kind; /* enum sl_ingress_kind */
+};
+
+/* NetworkPolicy, compiled. Set and port-set ids are 1-based and carry no
+ * slot bit (publish adds SL_NP_SLOT_BIT for slot 1); key.slot is 0. */
+struct sl_table_np_pod {
+	struct sl_np_pod_key key;
+	struct sl_np_pod_val val;
+	char ns[SL_NAME_LEN];
+	char name[SL_NAME_LEN]; /* the Pod */
+};
+
+struct sl_table_np_prefix {
+	struct sl_np_lpm_key key;
+	struct sl_np_lpm_val val;
+};
+
+struct sl_table_np_portset {
+	uint32_t id;
+	struct sl_np_ports ports;
+};
+
 struct sl_tables {
 	struct sl_table_svc *svcs;
 	size_t n_svcs;
 	struct sl_table_backend *backends;
 	size_t n_backends;
-	struct sl_table_policy *policies;
+	struct sl_table_policy *policies; /* NetworkPolicy included, n_svcs 0 */
 	size_t n_policies;
+	struct sl_table_ingress *ingress;
+	size_t n_ingress;
+	struct sl_table_np_pod *np_pods;
+	size_t n_np_pods;
+	struct sl_table_np_prefix *np_prefixes;
+	size_t n_np_prefixes;
+	struct sl_table_np_portset *np_portsets;
+	size_t n_np_portsets;
 };
 
 void sl_tables_free(struct sl_tables *t);
