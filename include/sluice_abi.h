@@ -351,8 +351,8 @@ struct sl_meta_key {
 
 #define SL_MAX_INGRESS 16384u /* node-ingress frontends per slot */
 #define SL_MAX_MAGLEV_CELLS (1u << 22) /* Maglev cells per slot, all rings */
-#define SL_MAGLEV_MIN 257u /* smallest ring (a prime) */
-#define SL_MAGLEV_PER_EP 128u /* ring size >= this many cells per endpoint */
+#define SL_MAGLEV_MIN 251u /* smallest ring (a prime) */
+#define SL_MAGLEV_PER_EP 128u /* ring cells per endpoint, about (user/maglev.c) */
 #define SL_MAX_CT 262144u /* node-ingress connection tracking (LRU) */
 #define SL_MAX_NODE_ADDRS 256u /* addresses NodePorts answer on */
 #define SL_MAX_PFLOWS 262144u /* pod-interface flow records (LRU) */
