@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Install the Debian packages Sluice needs to build, test, demo and benchmark.
 # Idempotent: does nothing when every package is already at a usable version.
-# libbpf >= 1.4 and bpftool >= 7.5 come from bookworm-backports (bookworm ships
+# libbpf >= 1.4, bpftool >= 7.5 and linux-libc-dev >= 6.6 come from bookworm-backports (bookworm ships
 # libbpf 1.1, which lacks the link-update and token APIs we rely on).
 set -euo pipefail
 
 PKGS_MAIN=(clang llvm make gcc pkg-config libelf-dev zlib1g-dev libyaml-dev
            libssl-dev libclang-rt-14-dev iproute2 iptables prometheus
            jq util-linux procps)
-PKGS_BPO=(libbpf-dev bpftool)
+# linux-libc-dev >= 6.6 for the tcx and live-frames UAPI (BPF_TCX_INGRESS,
+# BPF_F_TEST_XDP_LIVE_FRAMES); bookworm's own is 6.1.
+PKGS_BPO=(libbpf-dev bpftool linux-libc-dev)
 
 need_install() {
 	local p
@@ -17,6 +19,7 @@ need_install() {
 	done
 	# backports versions, not bookworm's
 	dpkg --compare-versions "$(dpkg-query -W -f='${Version}' libbpf-dev)" ge 1:1.4 || return 0
+	dpkg --compare-versions "$(dpkg-query -W -f='${Version}' linux-libc-dev)" ge 6.6 || return 0
 	bpftool version 2>/dev/null | grep -qE 'bpftool v7\.([5-9]|[1-9][0-9])' || return 0
 	return 1
 }

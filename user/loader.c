@@ -187,13 +187,26 @@ static int open_cgroup(const char *path)
 
 /* Pins, load, config, attach: the same for every object. The caller has
  * opened the skeleton and set its rodata. */
-static int load_skel(struct bpf_object_skeleton *sk, struct bpf_object *obj,
-		     const struct sl_load_opts *o, int cgfd, bool init)
+int sl_load_pinned(struct bpf_object *obj, const struct sl_load_opts *o,
+		   struct bpf_object_skeleton *sk)
 {
+	struct bpf_program *prog;
 	int err = set_map_pins(obj, o->pin_root);
 
 	if (!err)
 		err = bpf_object__load_skeleton(sk);
+	bpf_object__for_each_program(prog, obj) {
+		if (!err && bpf_program__type(prog) == BPF_PROG_TYPE_SYSCALL)
+			err = pin_syscall_prog(prog, o->pin_root);
+	}
+	return err;
+}
+
+static int load_skel(struct bpf_object_skeleton *sk, struct bpf_object *obj,
+		     const struct sl_load_opts *o, int cgfd, bool init)
+{
+	int err = sl_load_pinned(obj, o, sk);
+
 	if (!err && init)
 		err = init_config(bpf_object__find_map_fd_by_name(obj, "sl_config"), o);
 	if (!err && !o->no_attach)
@@ -304,6 +317,8 @@ int sl_load(const struct sl_load_opts *o)
 		err = load_sock_lb(o, cgfd);
 	if (!err && !o->no_attach)
 		err = load_flows_iter(o);
+	if (!err)
+		err = sl_load_node(o);
 	close(cgfd);
 out_unlock:
 	sl_unlock(lock);
@@ -348,6 +363,10 @@ static int detach_link(const char *path)
 
 static int remove_pin(const char *path)
 {
+	int err = sl_detach_tc_legacy(path);
+
+	if (err)
+		pr_warn("sluice: detach %s: %s\n", path, strerror(-err));
 	return unlink(path) < 0 ? -errno : 0;
 }
 

@@ -169,7 +169,7 @@ static int collect_groups(struct sl_maps *m, struct scrape *s)
 	return 0;
 }
 
-static void label(FILE *f, const char *name, const char *v, bool first)
+void sl_prom_label(FILE *f, const char *name, const char *v, bool first)
 {
 	fprintf(f, "%s%s=\"", first ? "" : ",", name);
 	for (; *v; v++) {
@@ -183,7 +183,7 @@ static void label(FILE *f, const char *name, const char *v, bool first)
 	fputc('"', f);
 }
 
-static void family(FILE *f, const char *name, const char *type, const char *help)
+void sl_prom_family(FILE *f, const char *name, const char *type, const char *help)
 {
 	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
@@ -193,19 +193,19 @@ static void istio_labels(FILE *f, const struct ep_rec *e)
 	char host[256];
 
 	snprintf(host, sizeof(host), "%s.%s.svc.cluster.local", e->svc.name, e->svc.ns);
-	label(f, "reporter", "source", true);
-	label(f, "source_workload", "unknown", false);
-	label(f, "source_workload_namespace", "unknown", false);
-	label(f, "source_principal", "unknown", false);
-	label(f, "destination_workload", e->ep.workload, false);
-	label(f, "destination_workload_namespace", e->ep.ns[0] ? e->ep.ns : e->svc.ns, false);
-	label(f, "destination_principal", "unknown", false);
-	label(f, "destination_service", host, false);
-	label(f, "destination_service_name", e->svc.name, false);
-	label(f, "destination_service_namespace", e->svc.ns, false);
-	label(f, "request_protocol", "tcp", false);
-	label(f, "response_flags", "-", false);
-	label(f, "connection_security_policy", "unknown", false);
+	sl_prom_label(f, "reporter", "source", true);
+	sl_prom_label(f, "source_workload", "unknown", false);
+	sl_prom_label(f, "source_workload_namespace", "unknown", false);
+	sl_prom_label(f, "source_principal", "unknown", false);
+	sl_prom_label(f, "destination_workload", e->ep.workload, false);
+	sl_prom_label(f, "destination_workload_namespace", e->ep.ns[0] ? e->ep.ns : e->svc.ns, false);
+	sl_prom_label(f, "destination_principal", "unknown", false);
+	sl_prom_label(f, "destination_service", host, false);
+	sl_prom_label(f, "destination_service_name", e->svc.name, false);
+	sl_prom_label(f, "destination_service_namespace", e->svc.ns, false);
+	sl_prom_label(f, "request_protocol", "tcp", false);
+	sl_prom_label(f, "response_flags", "-", false);
+	sl_prom_label(f, "connection_security_policy", "unknown", false);
 }
 
 static void ep_labels(FILE *f, const struct ep_rec *e)
@@ -213,11 +213,11 @@ static void ep_labels(FILE *f, const struct ep_rec *e)
 	char fe[128], ep[128], svc[160];
 
 	snprintf(svc, sizeof(svc), "%s/%s", e->svc.ns, e->svc.name);
-	label(f, "service", svc, true);
-	label(f, "frontend", sl_fmt_l4(&e->key.fe, true, fe, sizeof(fe)), false);
-	label(f, "endpoint", sl_fmt_l4(&e->key.ep, false, ep, sizeof(ep)), false);
-	label(f, "subset", e->ep.subset, false);
-	label(f, "workload", e->ep.workload, false);
+	sl_prom_label(f, "service", svc, true);
+	sl_prom_label(f, "frontend", sl_fmt_l4(&e->key.fe, true, fe, sizeof(fe)), false);
+	sl_prom_label(f, "endpoint", sl_fmt_l4(&e->key.ep, false, ep, sizeof(ep)), false);
+	sl_prom_label(f, "subset", e->ep.subset, false);
+	sl_prom_label(f, "workload", e->ep.workload, false);
 }
 
 enum ep_field { F_OPENED, F_CLOSED, F_SENT, F_RECV, F_ACTIVE, F_FAIL, F_RTO, F_EJECTED, F_EJECTIONS };
@@ -243,7 +243,7 @@ static void ep_family(FILE *f, const struct scrape *s, const char *name, const c
 {
 	__u64 now = sl_now_mono_ns();
 
-	family(f, name, type, help);
+	sl_prom_family(f, name, type, help);
 	for (size_t i = 0; i < s->n_eps; i++) {
 		fprintf(f, "%s{", name);
 		istio ? istio_labels(f, &s->eps[i]) : ep_labels(f, &s->eps[i]);
@@ -256,7 +256,7 @@ static void group_family(FILE *f, const struct scrape *s, const char *name, cons
 {
 	char fe[128], svc[160];
 
-	family(f, name, which == 2 ? "gauge" : "counter", help);
+	sl_prom_family(f, name, which == 2 ? "gauge" : "counter", help);
 	for (size_t i = 0; i < s->n_grps; i++) {
 		const struct grp_rec *g = &s->grps[i];
 		unsigned long long v = which == 0 ? g->st.overflow :
@@ -265,9 +265,9 @@ static void group_family(FILE *f, const struct scrape *s, const char *name, cons
 
 		snprintf(svc, sizeof(svc), "%s/%s", g->svc.ns, g->svc.name);
 		fprintf(f, "%s{", name);
-		label(f, "service", svc, true);
-		label(f, "frontend", sl_fmt_l4(&g->key.fe, true, fe, sizeof(fe)), false);
-		label(f, "subset", g->subset, false);
+		sl_prom_label(f, "service", svc, true);
+		sl_prom_label(f, "frontend", sl_fmt_l4(&g->key.fe, true, fe, sizeof(fe)), false);
+		sl_prom_label(f, "subset", g->subset, false);
 		fprintf(f, "} %llu\n", v);
 	}
 }
@@ -313,7 +313,7 @@ static void datapath_family(FILE *f, struct sl_maps *m)
 
 	if (sum_stats(m, &st))
 		return;
-	family(f, "sluice_datapath_events_total", "counter",
+	sl_prom_family(f, "sluice_datapath_events_total", "counter",
 	       "Data-plane events counted by the kernel programs.");
 	for (size_t i = 0; i < sizeof(stat_names) / sizeof(stat_names[0]); i++)
 		fprintf(f, "sluice_datapath_events_total{event=\"%s\"} %llu\n", stat_names[i],
@@ -344,11 +344,13 @@ static void map_fill_family(FILE *f, struct sl_maps *m)
 {
 	static const enum sl_map_id ids[] = { SL_MAP_SERVICES, SL_MAP_EP_STATE, SL_MAP_GROUP_STATE,
 					      SL_MAP_FLOWS, SL_MAP_HANDOFF, SL_MAP_UDP_RNAT,
-					      SL_MAP_SVC_META, SL_MAP_EP_META, SL_MAP_STORE };
+					      SL_MAP_SVC_META, SL_MAP_EP_META, SL_MAP_STORE,
+					      SL_MAP_INGRESS, SL_MAP_CT, SL_MAP_RNAT, SL_MAP_PFLOWS,
+					      SL_MAP_NP_PODS, SL_MAP_NP_PREFIXES, SL_MAP_NP_PORTS };
 	struct bpf_map_info info;
 	__u32 len;
 
-	family(f, "sluice_map_entries", "gauge", "Entries in a pinned map (both policy slots).");
+	sl_prom_family(f, "sluice_map_entries", "gauge", "Entries in a pinned map (both policy slots).");
 	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
 		len = sizeof(info);
 		memset(&info, 0, sizeof(info));
@@ -357,13 +359,27 @@ static void map_fill_family(FILE *f, struct sl_maps *m)
 		fprintf(f, "sluice_map_entries{map=\"%s\"} %ld\n", sl_map_names[ids[i]],
 			sl_map_entries(m->fd[ids[i]], info.key_size));
 	}
-	family(f, "sluice_map_capacity", "gauge", "Maximum entries of a pinned map.");
+	sl_prom_family(f, "sluice_map_capacity", "gauge", "Maximum entries of a pinned map.");
 	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
 		len = sizeof(info);
 		memset(&info, 0, sizeof(info));
 		if (!bpf_map_get_info_by_fd(m->fd[ids[i]], &info, &len))
 			fprintf(f, "sluice_map_capacity{map=\"%s\"} %u\n", sl_map_names[ids[i]],
 				info.max_entries);
+	}
+}
+
+static __u32 link_attach_type(const struct bpf_link_info *li)
+{
+	switch (li->type) {
+	case BPF_LINK_TYPE_ITER:
+		return BPF_TRACE_ITER;
+	case BPF_LINK_TYPE_XDP:
+		return BPF_XDP;
+	case BPF_LINK_TYPE_TCX:
+		return li->tcx.attach_type;
+	default:
+		return 0;
 	}
 }
 
@@ -404,6 +420,7 @@ size_t sl_read_progs(const char *root, struct sl_prog_stat *out, size_t max)
 		}
 		close(pfd);
 		snprintf(out[n].name, sizeof(out[n].name), "%s", pi.name);
+		snprintf(out[n].link, sizeof(out[n].link), "%.63s", de->d_name);
 		out[n].run_cnt = pi.run_cnt;
 		out[n].run_time_ns = pi.run_time_ns;
 		out[n].id = pi.id;
@@ -411,7 +428,7 @@ size_t sl_read_progs(const char *root, struct sl_prog_stat *out, size_t max)
 			out[n].attach_type = li.cgroup.attach_type;
 			out[n].cgroup_id = li.cgroup.cgroup_id;
 		} else {
-			out[n].attach_type = li.type == BPF_LINK_TYPE_ITER ? BPF_TRACE_ITER : 0;
+			out[n].attach_type = link_attach_type(&li);
 			out[n].cgroup_id = 0;
 		}
 		n++;
@@ -421,21 +438,39 @@ size_t sl_read_progs(const char *root, struct sl_prog_stat *out, size_t max)
 	return n;
 }
 
+/* One program can sit behind several links (a TC program on every pod
+ * interface); its counters are per program, so each is written once. */
+static size_t unique_progs(struct sl_prog_stat *ps, size_t n)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		size_t j = 0;
+
+		while (j < k && ps[j].id != ps[i].id)
+			j++;
+		if (j == k)
+			ps[k++] = ps[i];
+	}
+	return k;
+}
+
 static void prog_family(FILE *f, const char *root)
 {
-	struct sl_prog_stat ps[32];
-	size_t n = sl_read_progs(root, ps, 32);
+	struct sl_prog_stat *ps = calloc(512, sizeof(*ps));
+	size_t n = ps ? unique_progs(ps, sl_read_progs(root, ps, 512)) : 0;
 
-	family(f, "sluice_program_runs_total", "counter",
+	sl_prom_family(f, "sluice_program_runs_total", "counter",
 	       "Runs of each attached program (needs kernel.bpf_stats_enabled=1).");
 	for (size_t i = 0; i < n; i++)
 		fprintf(f, "sluice_program_runs_total{program=\"%s\"} %llu\n", ps[i].name,
 			(unsigned long long)ps[i].run_cnt);
-	family(f, "sluice_program_run_seconds_total", "counter",
+	sl_prom_family(f, "sluice_program_run_seconds_total", "counter",
 	       "Time spent in each attached program (needs kernel.bpf_stats_enabled=1).");
 	for (size_t i = 0; i < n; i++)
 		fprintf(f, "sluice_program_run_seconds_total{program=\"%s\"} %.9f\n", ps[i].name,
 			(double)ps[i].run_time_ns / 1e9);
+	free(ps);
 }
 
 /* Per-endpoint families: Istio's names and labels first, then Sluice's. */
@@ -477,9 +512,10 @@ static void write_metrics(FILE *f, struct sl_maps *m, const struct scrape *s, co
 	group_family(f, s, "sluice_group_active_connections",
 		     "Connections counted against the connection limit.", 2);
 	datapath_family(f, m);
+	sl_metrics_node(f, m);
 	map_fill_family(f, m);
 	prog_family(f, root);
-	family(f, "sluice_policy_generation", "gauge", "Generation of the applied policy.");
+	sl_prom_family(f, "sluice_policy_generation", "gauge", "Generation of the applied policy.");
 	fprintf(f, "sluice_policy_generation %u\n", s->cfg.generation);
 }
 

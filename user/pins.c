@@ -26,6 +26,17 @@ const char *const sl_map_names[SL_MAP__COUNT] = {
 	[SL_MAP_SVC_META] = "sl_svc_meta",
 	[SL_MAP_EP_META] = "sl_ep_meta",
 	[SL_MAP_SOCK_STORE] = "sl_sock_store",
+	[SL_MAP_INGRESS] = "sl_ingress",
+	[SL_MAP_MAGLEV] = "sl_maglev",
+	[SL_MAP_NODE_ADDRS] = "sl_node_addrs",
+	[SL_MAP_CT] = "sl_ct",
+	[SL_MAP_RNAT] = "sl_rnat",
+	[SL_MAP_XDP_STATS] = "sl_xdp_stats",
+	[SL_MAP_PFLOWS] = "sl_pflows",
+	[SL_MAP_POD_TOTALS] = "sl_pod_totals",
+	[SL_MAP_NP_PODS] = "sl_np_pods",
+	[SL_MAP_NP_PREFIXES] = "sl_np_prefixes",
+	[SL_MAP_NP_PORTS] = "sl_np_ports",
 };
 
 int sl_pin_path(char *buf, size_t len, const char *root, const char *kind,

@@ -28,6 +28,18 @@ enum sl_map_id {
 	SL_MAP_SVC_META,
 	SL_MAP_EP_META,
 	SL_MAP_SOCK_STORE,
+	/* node ingress and pod interfaces (bpf/lib/maps_node.h) */
+	SL_MAP_INGRESS,
+	SL_MAP_MAGLEV,
+	SL_MAP_NODE_ADDRS,
+	SL_MAP_CT,
+	SL_MAP_RNAT,
+	SL_MAP_XDP_STATS,
+	SL_MAP_PFLOWS,
+	SL_MAP_POD_TOTALS,
+	SL_MAP_NP_PODS,
+	SL_MAP_NP_PREFIXES,
+	SL_MAP_NP_PORTS,
 	SL_MAP__COUNT,
 };
 

@@ -32,7 +32,7 @@ void sl_node_compile_opts(const struct sl_config *cfg, struct sl_compile_opts *o
 /* Collect every key of a hash map whose slot field (a __u32 at SLOT_OFF)
  * equals SLOT, then delete them. Reading first and deleting after keeps
  * get_next_key from restarting on deleted keys. */
-static int clear_slot(int fd, size_t key_size, size_t slot_off, __u32 slot)
+int sl_clear_slot(int fd, size_t key_size, size_t slot_off, __u32 slot)
 {
 	size_t n = 0, cap = 1024;
 	char *keys = malloc(cap * key_size), *prev = NULL, *cur;
@@ -74,8 +74,8 @@ out:
 }
 
 /* Batch update with a per-element fallback (batch ops need 5.6+). */
-static int put_many(int fd, const void *keys, const void *vals, size_t n,
-		    size_t ksz, size_t vsz)
+int sl_put_many(int fd, const void *keys, const void *vals, size_t n,
+		size_t ksz, size_t vsz)
 {
 	__u32 count = (__u32)n;
 	const char *k = keys, *v = vals;
@@ -102,7 +102,7 @@ static int write_backends(struct sl_maps *m, const struct sl_tables *t, __u32 sl
 			keys[i] = slot * SL_MAX_BACKENDS + (__u32)i;
 			vals[i] = t->backends[i].be;
 		}
-		err = put_many(m->fd[SL_MAP_BACKENDS], keys, vals, n, sizeof(*keys),
+		err = sl_put_many(m->fd[SL_MAP_BACKENDS], keys, vals, n, sizeof(*keys),
 			       sizeof(*vals));
 	}
 	free(keys);
@@ -128,12 +128,12 @@ static int write_services(struct sl_maps *m, const struct sl_tables *t, __u32 sl
 			mkeys[i].slot = slot;
 			metas[i] = t->svcs[i].meta;
 		}
-		err = put_many(m->fd[SL_MAP_SVC_META], mkeys, metas, n, sizeof(*mkeys),
+		err = sl_put_many(m->fd[SL_MAP_SVC_META], mkeys, metas, n, sizeof(*mkeys),
 			       sizeof(*metas));
 		/* Services last: nothing reads this slot yet, but keep the
 		 * order a reader would need anyway. */
 		if (!err)
-			err = put_many(m->fd[SL_MAP_SERVICES], keys, vals, n,
+			err = sl_put_many(m->fd[SL_MAP_SERVICES], keys, vals, n,
 				       sizeof(*keys), sizeof(*vals));
 	}
 	free(keys);
@@ -159,7 +159,7 @@ static int write_ep_meta(struct sl_maps *m, const struct sl_tables *t, __u32 slo
 		}
 		/* The same endpoint can sit in two groups of a service: the
 		 * first row's metadata wins, which a batch update also gives. */
-		err = put_many(m->fd[SL_MAP_EP_META], keys, vals, n, sizeof(*keys),
+		err = sl_put_many(m->fd[SL_MAP_EP_META], keys, vals, n, sizeof(*keys),
 			       sizeof(*vals));
 	}
 	free(keys);
@@ -605,13 +605,13 @@ static int full_slot(struct sl_maps *m, __u32 slot, const struct sl_tables *t)
 {
 	int err;
 
-	err = clear_slot(m->fd[SL_MAP_SERVICES], sizeof(struct sl_svc_key),
+	err = sl_clear_slot(m->fd[SL_MAP_SERVICES], sizeof(struct sl_svc_key),
 			 offsetof(struct sl_svc_key, slot), slot);
 	if (!err)
-		err = clear_slot(m->fd[SL_MAP_SVC_META], sizeof(struct sl_meta_key),
+		err = sl_clear_slot(m->fd[SL_MAP_SVC_META], sizeof(struct sl_meta_key),
 				 offsetof(struct sl_meta_key, slot), slot);
 	if (!err)
-		err = clear_slot(m->fd[SL_MAP_EP_META], sizeof(struct sl_meta_key),
+		err = sl_clear_slot(m->fd[SL_MAP_EP_META], sizeof(struct sl_meta_key),
 				 offsetof(struct sl_meta_key, slot), slot);
 	if (!err)
 		err = write_backends(m, t, slot);
@@ -631,7 +631,7 @@ static int write_config(struct sl_maps *m, const struct sl_config *cfg)
 
 static int clear_store_slot(struct sl_maps *m, __u32 slot)
 {
-	return clear_slot(m->fd[SL_MAP_STORE], sizeof(struct sl_store_key),
+	return sl_clear_slot(m->fd[SL_MAP_STORE], sizeof(struct sl_store_key),
 			  offsetof(struct sl_store_key, slot), slot);
 }
 
@@ -689,8 +689,10 @@ int sl_publish(struct sl_maps *m, const struct sl_tables *old, const struct sl_t
 
 	t0 = sl_now_mono_ns();
 	err = write_slot(m, &cfg, slot, &p, new, &incr, false, &r->stale_removed);
+	if (!err)
+		err = sl_publish_node(m, new, slot, cfg.active_slot, &r->node);
 	if (err)
-		goto out;
+		goto dirty;
 	r->write_ms = sl_ms_since(t0);
 
 	t0 = sl_now_mono_ns();
@@ -698,7 +700,7 @@ int sl_publish(struct sl_maps *m, const struct sl_tables *old, const struct sl_t
 	if (!err)
 		err = write_store(m, src, src_len, slot, &cfg);
 	if (err)
-		goto out;
+		goto dirty;
 	r->store_ms = sl_ms_since(t0);
 
 	t0 = sl_now_mono_ns();
@@ -732,4 +734,12 @@ int sl_publish(struct sl_maps *m, const struct sl_tables *old, const struct sl_t
 out:
 	plan_free(&p);
 	return err;
+dirty:
+	/* The inactive slot is half written: it no longer equals the live
+	 * one, so the next apply must rewrite it whole. Nothing live changed. */
+	if (!sl_read_config(m, &cfg) && cfg.synced_gen == cfg.generation) {
+		cfg.synced_gen = cfg.generation - 1;
+		write_config(m, &cfg);
+	}
+	goto out;
 }

@@ -20,6 +20,11 @@
 #include "pins.h"
 #include "policy.h"
 
+struct sl_node_report {
+	size_t n_ingress, n_rings, n_cells;
+	size_t n_np_pods, n_np_prefixes, n_np_portsets;
+};
+
 struct sl_publish_report {
 	uint32_t generation;
 	uint32_t slot;
@@ -32,6 +37,7 @@ struct sl_publish_report {
 	size_t n_services, n_backends;
 	size_t store_bytes, store_raw_bytes;
 	size_t stale_removed; /* state records of endpoints no longer present */
+	struct sl_node_report node; /* node-ingress and NetworkPolicy tables */
 };
 
 /* The caller holds the pin-root lock. NEW is what to publish; OLD, when
@@ -56,5 +62,17 @@ int sl_read_config(struct sl_maps *m, struct sl_config *cfg);
 /* Compile options of this node: defaults plus the service CIDR that
  * `sluice load --svc-cidr` recorded in the config. */
 void sl_node_compile_opts(const struct sl_config *cfg, struct sl_compile_opts *o);
+
+/* Node-ingress and NetworkPolicy tables (user/publish_node.c): writes them
+ * into SLOT (the inactive one) before the flip. ACTIVE is the live slot,
+ * read for the current Maglev ring sizes so that they stay stable. */
+int sl_publish_node(struct sl_maps *m, const struct sl_tables *t, __u32 slot, __u32 active,
+		    struct sl_node_report *r);
+
+/* Helpers shared by the publishers. */
+/* Delete every key of a hash map whose __u32 at SLOT_OFF equals SLOT. */
+int sl_clear_slot(int fd, size_t key_size, size_t slot_off, __u32 slot);
+/* Batch update with a per-element fallback (batch ops need 5.6+). */
+int sl_put_many(int fd, const void *keys, const void *vals, size_t n, size_t ksz, size_t vsz);
 
 #endif

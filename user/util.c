@@ -192,3 +192,11 @@ double sl_ms_since(uint64_t start)
 {
 	return (double)(sl_now_mono_ns() - start) / 1e6;
 }
+
+bool sl_str_in(const char *s, const char *const *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(s, v[i]))
+			return true;
+	return false;
+}

@@ -37,6 +37,9 @@ char *sl_read_file(const char *path, size_t *len);
 /* Mount point of the cgroup v2 hierarchy, from /proc/mounts. */
 int sl_cgroup2_root(char *buf, size_t len);
 
+/* Is S one of the N strings of V? */
+bool sl_str_in(const char *s, const char *const *v, size_t n);
+
 uint64_t sl_now_mono_ns(void);
 uint64_t sl_now_real_ns(void);
 double sl_ms_since(uint64_t start_mono_ns);

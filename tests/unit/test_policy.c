@@ -192,7 +192,8 @@ static void test_examples_apply(void)
 
 	CHECK(load_file(p, "istio-config.yaml", &d) == 0, "istio-config.yaml rejected");
 	CHECK(load_file(p, "mtls-policy.yaml", &d) == 0, "mtls-policy.yaml rejected");
-	CHECK(sl_policy_count(p) == 6, "%zu objects, want 6", sl_policy_count(p));
+	/* The Namespace is held too: its labels feed namespaceSelector. */
+	CHECK(sl_policy_count(p) == 7, "%zu objects, want 7", sl_policy_count(p));
 	CHECK(sl_policy_compile(p, &o, &t, &d) == 0, "compile failed");
 	CHECK_DIAGS(&d, SL_SEV_WARNING,
 		"testdata/istio-config.yaml:99:7: warning: spec.trafficPolicy.circuitBreaker: legacy alias of outlierDetection (not an Istio field); merged into outlierDetection\n"
@@ -200,7 +201,6 @@ static void test_examples_apply(void)
 		"testdata/mtls-policy.yaml:22:3: warning: spec.rules: every rule holds only one of from/to/when; rules are ORed, so a request matching any single rule is allowed (e.g. any source for the listed operations): put conditions that belong together into one rule\n"
 		"testdata/istio-config.yaml:13:9: warning: metadata.name: nodejs-api.nodejs-app.svc.cluster.local has no endpoints yet: connections to it are refused (ECONNREFUSED) until endpoints arrive\n");
 	CHECK_DIAGS(&d, SL_SEV_NOTE,
-		"testdata/istio-config.yaml:3:7: note: kind: Namespace skipped: not a data-plane object\n"
 		"testdata/istio-config.yaml:27:7: note: kind: Deployment skipped: not a data-plane object\n"
 		"testdata/istio-config.yaml:99:7: warning: spec.trafficPolicy.circuitBreaker: legacy alias of outlierDetection (not an Istio field); merged into outlierDetection\n"
 		"testdata/istio-config.yaml:99:26: warning: spec.trafficPolicy.circuitBreaker.consecutiveErrors: circuitBreaker.consecutiveErrors 5 conflicts with outlierDetection.consecutive5xxErrors 3; using 3\n"
@@ -739,12 +739,15 @@ static void test_ipv6_named_port(void)
 			&d), "rejected");
 	CHECK(!sl_policy_compile(p, &o, &t, &d), "compile");
 	got = diag_text(&d, SL_SEV_NOTE);
-	CHECK(!strcmp(got, "v6.yaml:5:9: warning: spec.type: type NodePort: node ingress is not "
-		      "implemented yet; only the cluster IP is programmed\n"
-		      "v6.yaml:13:19: note: spec.clusterIP: headless service (clusterIP None): "
+	CHECK(!strcmp(got, "v6.yaml:13:19: note: spec.clusterIP: headless service (clusterIP None): "
 		      "no frontend is programmed\n"), "got %s", got);
 	free(got);
 	CHECK(t.n_svcs == 1 && t.svcs[0].fe.family == SL_AF_INET6 && t.n_backends == 1, "v6");
+	/* The NodePort of an IPv6 service: the zero IPv6 address. */
+	CHECK(t.n_ingress == 1 && t.ingress[0].kind == SL_ING_NODEPORT &&
+	      t.ingress[0].fe.family == SL_AF_INET6 && ntohs(t.ingress[0].fe.port) == 30080 &&
+	      !t.ingress[0].fe.addr[0] && !t.ingress[0].fe.addr[3] && t.ingress[0].svc == 0,
+	      "node port");
 	CHECK(t.backends[0].be.ep.family == SL_AF_INET6 && ntohs(t.backends[0].be.ep.port) == 8080,
 	      "named port");
 	sl_tables_free(&t);
@@ -1041,14 +1044,16 @@ static void test_remove(void)
 	CHECK(src, "testdata");
 	CHECK(!load_file(p, "istio-config.yaml", &d) && !load_file(p, "mtls-policy.yaml", &d),
 	      "load");
-	CHECK(sl_policy_count(p) == 6, "count %zu", sl_policy_count(p));
+	CHECK(sl_policy_count(p) == 7, "count %zu", sl_policy_count(p));
 	CHECK(!sl_policy_remove(p, "istio-config.yaml", src, len, &d), "remove");
 	CHECK(sl_policy_count(p) == 3, "count %zu after remove", sl_policy_count(p));
 	sl_diags_free(&d);
 	/* Removing again: each object absent is a warning, not an error. */
 	CHECK(!sl_policy_remove(p, "istio-config.yaml", src, len, &d), "remove 2");
 	got = diag_text(&d, SL_SEV_WARNING);
-	CHECK(!strcmp(got, "istio-config.yaml:13:3: warning: metadata.name: Service "
+	CHECK(!strcmp(got, "istio-config.yaml:5:3: warning: metadata.name: Namespace "
+		      "nodejs-app is not present\n"
+		      "istio-config.yaml:13:3: warning: metadata.name: Service "
 		      "nodejs-app/nodejs-api is not present\n"
 		      "istio-config.yaml:56:3: warning: metadata.name: VirtualService "
 		      "nodejs-app/nodejs-api is not present\n"

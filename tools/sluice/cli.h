@@ -36,5 +36,7 @@ int cmd_flows(struct sl_cli *c);
 int cmd_metrics(struct sl_cli *c);
 
 const char *sl_lb_name(unsigned lb);
+/* `sluice flows --pods` (podflows.c). */
+int sl_dump_pod_flows(struct sl_maps *m, bool json);
 
 #endif

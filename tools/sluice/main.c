@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,13 +25,14 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: sluice [--pin-root DIR] [-v] COMMAND [ARGS]\n"
 		"  load     [--cgroup PATH] [--proxy ADDR:PORT|none] [--proxy-mark N] [--svc-cidr CIDR] [--debug]\n"
+		"           [--iface IF]... [--pod-iface IF]... [--xdp-mode auto|native|generic] [--xdp-redirect]\n"
 		"  unload\n"
 		"  apply    -f FILE|DIR|- [-f ...] [--dry-run]\n"
 		"  delete   -f FILE|DIR|- [-f ...] [--dry-run]\n"
 		"  get      services|endpoints|routes|policies [-o table|json]\n"
 		"  status   [-o table|json]\n"
 		"  metrics\n"
-		"  flows    [-o table|json] [--follow]\n"
+		"  flows    [-o table|json] [--follow] [--pods]\n"
 		"  outcome  --service VIP:PORT[/PROTO] --endpoint ADDR:PORT success|5xx|gateway|connect-fail\n"
 		"Every command takes --pin-root DIR (default %s).\n",
 		SL_DEFAULT_PIN_ROOT);
@@ -71,6 +73,32 @@ static int parse_cidr4(const char *s, __be32 *net, __u8 *plen)
 	return 0;
 }
 
+static int add_iface(struct sl_load_opts *o, bool pod, const char *name)
+{
+	size_t *n = pod ? &o->n_pod_ifaces : &o->n_ifaces;
+
+	if (*n == SL_MAX_LOAD_IFACES || !*name || strlen(name) >= IF_NAMESIZE) {
+		fprintf(stderr, "sluice load: --%s %s: bad name or more than %d interfaces\n",
+			pod ? "pod-iface" : "iface", name, SL_MAX_LOAD_IFACES);
+		return -EINVAL;
+	}
+	(pod ? o->pod_ifaces : o->ifaces)[(*n)++] = name;
+	return 0;
+}
+
+static int parse_xdp_mode(const char *s, enum sl_xdp_mode *m)
+{
+	if (!strcmp(s, "auto"))
+		*m = SL_XDP_AUTO;
+	else if (!strcmp(s, "native"))
+		*m = SL_XDP_NATIVE;
+	else if (!strcmp(s, "generic"))
+		*m = SL_XDP_GENERIC;
+	else
+		return -EINVAL;
+	return 0;
+}
+
 static int cmd_load(struct sl_cli *c)
 {
 	static const struct option opts[] = {
@@ -78,6 +106,9 @@ static int cmd_load(struct sl_cli *c)
 		{ "proxy", required_argument, NULL, 'p' },
 		{ "proxy-mark", required_argument, NULL, 'm' },
 		{ "iface", required_argument, NULL, 'i' },
+		{ "pod-iface", required_argument, NULL, 'P' },
+		{ "xdp-mode", required_argument, NULL, 'x' },
+		{ "xdp-redirect", no_argument, NULL, 'r' },
 		{ "debug", no_argument, NULL, 'd' },
 		{ "svc-cidr", required_argument, NULL, 's' },
 		{ 0 },
@@ -103,8 +134,19 @@ static int cmd_load(struct sl_cli *c)
 			o.proxy_mark = (__u32)strtoul(optarg, NULL, 0);
 			break;
 		case 'i':
-			fprintf(stderr, "sluice load: --iface: node-ingress XDP is not implemented yet\n");
-			return SL_EXIT_FAIL;
+		case 'P':
+			if (add_iface(&o, opt == 'P', optarg))
+				return SL_EXIT_USAGE;
+			break;
+		case 'x':
+			if (parse_xdp_mode(optarg, &o.xdp_mode)) {
+				fprintf(stderr, "sluice load: --xdp-mode %s: expected auto, native or generic\n", optarg);
+				return SL_EXIT_USAGE;
+			}
+			break;
+		case 'r':
+			o.xdp_redirect = true;
+			break;
 		case 'd':
 			o.debug = true;
 			break;
@@ -289,6 +331,11 @@ static void report_apply(const struct apply_args *a, const struct sl_apply_resul
 	       r->n_objects, p->generation, r->total_ms, r->compile_ms,
 	       p->incremental ? "incremental" : "whole-slot", p->changed, p->write_ms, p->flip_ms,
 	       p->store_ms, p->sync_ms, r->n_services, r->n_backends);
+	if (p->node.n_ingress || p->node.n_np_pods)
+		printf("node: %zu ingress frontends over %zu Maglev rings (%zu cells); "
+		       "NetworkPolicy: %zu pods isolated, %zu prefixes, %zu port sets\n",
+		       p->node.n_ingress, p->node.n_rings, p->node.n_cells, p->node.n_np_pods,
+		       p->node.n_np_prefixes, p->node.n_np_portsets);
 }
 
 static int do_apply(struct sl_cli *c, enum sl_apply_mode mode)

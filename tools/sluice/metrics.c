@@ -28,7 +28,7 @@ static const char *attach_name(__u32 t)
 
 int cmd_status(struct sl_cli *c)
 {
-	struct sl_prog_stat ps[32];
+	static struct sl_prog_stat ps[512];
 	struct sl_config cfg;
 	struct sl_maps m;
 	size_t n;
@@ -51,11 +51,10 @@ int cmd_status(struct sl_cli *c)
 	printf("generation: %u (slot %u), applied %s, policy store %u bytes (%u raw)\n",
 	       cfg.generation, cfg.active_slot, when, cfg.store_bytes, cfg.store_raw_bytes);
 	printf("programs:\n");
-	n = sl_read_progs(c->pin_root, ps, 32);
+	n = sl_read_progs(c->pin_root, ps, 512);
 	for (size_t i = 0; i < n; i++)
-		printf("  %-18s id %-6u %-24s cgroup %-8llu runs %llu avg %.0f ns\n", ps[i].name,
-		       ps[i].id, attach_name(ps[i].attach_type), (unsigned long long)ps[i].cgroup_id,
-		       (unsigned long long)ps[i].run_cnt,
+		printf("  %-18s id %-6u %-24s %-24s runs %llu avg %.0f ns\n", ps[i].name, ps[i].id,
+		       attach_name(ps[i].attach_type), ps[i].link, (unsigned long long)ps[i].run_cnt,
 		       ps[i].run_cnt ? (double)ps[i].run_time_ns / (double)ps[i].run_cnt : 0.0);
 	printf("maps (entries / capacity):\n");
 	for (int i = 0; i < SL_MAP__COUNT; i++) {

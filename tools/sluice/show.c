@@ -72,6 +72,7 @@ static bool parse_output(struct sl_cli *c, bool *json, int first_pos)
 	static const struct option opts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "follow", no_argument, NULL, 'F' },
+		{ "pods", no_argument, NULL, 'p' },
 		{ 0 },
 	};
 	int opt;
@@ -83,7 +84,7 @@ static bool parse_output(struct sl_cli *c, bool *json, int first_pos)
 			*json = true;
 		else if (opt == 'o' && !strcmp(optarg, "table"))
 			*json = false;
-		else if (opt != 'F')
+		else if (opt != 'F' && opt != 'p')
 			return false;
 	}
 	return true;
@@ -503,18 +504,23 @@ static int dump_flows(struct sl_maps *m, const char *root, bool json)
 int cmd_flows(struct sl_cli *c)
 {
 	struct sl_maps m;
-	bool json, follow = false;
+	bool json, follow = false, pods = false;
 
-	for (int i = 1; i < c->argc; i++)
+	for (int i = 1; i < c->argc; i++) {
 		follow |= !strcmp(c->argv[i], "--follow");
+		pods |= !strcmp(c->argv[i], "--pods");
+	}
 	if (!parse_output(c, &json, 1) || optind != c->argc) {
-		fprintf(stderr, "usage: sluice flows [-o table|json] [--follow]\n");
+		fprintf(stderr, "usage: sluice flows [-o table|json] [--follow] [--pods]\n");
 		return SL_EXIT_USAGE;
 	}
 	if (sl_maps_open(c->pin_root, &m))
 		return SL_EXIT_FAIL;
 	do {
-		dump_flows(&m, c->pin_root, json);
+		if (pods)
+			sl_dump_pod_flows(&m, json);
+		else
+			dump_flows(&m, c->pin_root, json);
 		if (follow)
 			sleep(1);
 	} while (follow);

@@ -11,6 +11,8 @@
  *      every VirtualService validated
  *   5. per frontend (service port x VIP): groups, backends, hand-off
  *   6. security policies with the frontends they select
+ *   7. node-ingress frontends of Services (ingress.c)
+ *   8. NetworkPolicy (netpol.c), which needs only Pods and Namespaces
  *
  * Everything is ordered by names and addresses, never by input order, so one
  * object set always gives byte-identical tables.
@@ -216,6 +218,10 @@ void sl_tables_free(struct sl_tables *t)
 	free(t->svcs);
 	free(t->backends);
 	free(t->policies);
+	free(t->ingress);
+	free(t->np_pods);
+	free(t->np_prefixes);
+	free(t->np_portsets);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -1570,6 +1576,19 @@ static void build_policies(struct cc *c)
 
 /* ---- driver --------------------------------------------------------------- */
 
+/* NetworkPolicy depends on Pods and Namespaces only, so it compiles (and
+ * reports) even when the services have errors. */
+static void compile_netpol(struct cc *c)
+{
+	struct np_objs in = {
+		.pods = c->by[K_POD], .n_pods = c->nby[K_POD],
+		.nss = c->by[K_NAMESPACE], .n_nss = c->nby[K_NAMESPACE],
+		.nps = c->by[K_NETPOL], .n_nps = c->nby[K_NETPOL],
+	};
+
+	slp_netpol_compile(&in, c->t, c->d);
+}
+
 static void index_pod_labels(struct cc *c, const struct object *pod)
 {
 	const struct node *l = slp_path_get(pod->root, "metadata.labels");
@@ -1663,7 +1682,9 @@ int sl_policy_compile(const struct sl_policy *p, const struct sl_compile_opts *o
 		check_duplicates(&c);
 		check_capacity(&c);
 		build_policies(&c);
+		slp_ingress_compile(c.by[K_SERVICE], c.nby[K_SERVICE], out, c.d);
 	}
+	compile_netpol(&c);
 	if (c.d->n_errors > err0) {
 		sl_tables_free(out);
 		ret = -1;

@@ -213,3 +213,20 @@ void slp_labels_fmt(const struct node *labels, char *buf, size_t len)
 	}
 	free(k);
 }
+
+bool slp_mask_prefix(struct sl_l4addr *a, int plen)
+{
+	int words = a->family == SL_AF_INET ? 1 : 4, i, bits;
+	bool host = false;
+	uint32_t m, w;
+
+	for (i = 0; i < words; i++) {
+		bits = plen - 32 * i;
+		m = bits >= 32 ? 0xffffffffu : bits <= 0 ? 0 : ~(0xffffffffu >> bits);
+		w = ntohl(a->addr[i]);
+		if (w & ~m)
+			host = true;
+		a->addr[i] = htonl(w & m);
+	}
+	return host;
+}

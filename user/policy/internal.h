@@ -7,6 +7,9 @@
  *   kinds.c   per-object checks that the tables cannot express
  *   policy.c  the object set: load, remove, serialize
  *   compile.c the object set -> struct sl_tables
+ *   ingress.c Service node-ingress frontends (externalIPs, LB, NodePort)
+ *   netcheck.c / netpol.c  Namespace and NetworkPolicy: checks, compile
+ *   selector.c Kubernetes label selectors
  *   diag.c    struct sl_diags
  *   helpers.c durations, addresses, labels, hashing
  */
@@ -109,6 +112,8 @@ enum kind_id {
 	K_PEERAUTHN,
 	K_AUTHZ,
 	K_REQAUTHN,
+	K_NAMESPACE,
+	K_NETPOL,
 	K__COUNT,
 };
 
@@ -125,7 +130,34 @@ void slp_schema_validate(const struct object *o, int id, struct sl_diags *d);
 void slp_kind_check(const struct object *o, int id, struct sl_diags *d);
 const char *slp_se_protocol_l4(const char *proto); /* "TCP", "UDP" or NULL */
 
+/* netcheck.c: load-time checks of Namespace and NetworkPolicy objects. */
+void slp_namespace_check(const struct object *o, struct sl_diags *d);
+void slp_netpol_check(const struct object *o, struct sl_diags *d);
+
+/* selector.c: Kubernetes label selectors (matchLabels + matchExpressions). */
+typedef const char *(*slp_label_get)(const void *ctx, const char *key);
+/* Label KEY of a labels mapping node CTX (slp_label_get for plain maps). */
+const char *slp_node_label(const void *labels, const char *key);
+bool slp_selector_match(const struct node *sel, slp_label_get get, const void *ctx);
+bool slp_label_key_ok(const char *k);
+bool slp_label_value_ok(const char *v);
+#define NS_NAME_LABEL "kubernetes.io/metadata.name"
+
+/* ingress.c: node-ingress frontends of Services (after the frontends). */
+void slp_ingress_compile(const struct object *const *svcs, size_t n,
+			 struct sl_tables *t, struct sl_diags *d);
+
+/* netpol.c: NetworkPolicy -> np_* tables and policy rows. */
+struct np_objs {
+	const struct object *const *pods, *const *nss, *const *nps;
+	size_t n_pods, n_nss, n_nps;
+};
+void slp_netpol_compile(const struct np_objs *in, struct sl_tables *t,
+			struct sl_diags *d);
+
 /* helpers.c */
+/* Clear the bits of A beyond PLEN; true when some were set. */
+bool slp_mask_prefix(struct sl_l4addr *a, int plen);
 int slp_parse_duration_ns(const char *s, uint64_t *ns);
 /* IPv4/IPv6 address into a (zero-port) sl_l4addr; 0 or -1. */
 int slp_parse_ip(const char *s, struct sl_l4addr *a);

@@ -106,8 +106,6 @@ static void svc_unsupported(struct kctx *c, const struct node *spec)
 		KERR(c, n, "spec.externalName", "not supported");
 	if ((n = slp_map_get(spec, "sessionAffinity")) && str_is(n, "ClientIP"))
 		KERR(c, n, "spec.sessionAffinity", "ClientIP not supported");
-	if (slp_seq_len(n = slp_map_get(spec, "externalIPs")))
-		KERR(c, n, "spec.externalIPs", "not supported");
 	if (slp_seq_len(n = slp_map_get(spec, "loadBalancerSourceRanges")))
 		KERR(c, n, "spec.loadBalancerSourceRanges", "not supported");
 	if ((n = slp_map_get(spec, "externalTrafficPolicy")) && str_is(n, "Local"))
@@ -118,6 +116,140 @@ static void svc_unsupported(struct kctx *c, const struct node *spec)
 		KERR(c, n, "spec.publishNotReadyAddresses", "true not supported");
 	if ((n = slp_map_get(spec, "trafficDistribution")))
 		KERR(c, n, "spec.trafficDistribution", "not supported yet");
+}
+
+/* ---- Service node ingress -------------------------------------------------- */
+
+/* The family of the Service's cluster frontend: its first cluster IP, or
+ * IPv4 when one is allocated (allocation is IPv4 only). */
+static int svc_family(const struct node *spec)
+{
+	const struct node *ips = slp_map_get(spec, "clusterIPs"), *ip;
+	struct sl_l4addr a;
+
+	ip = slp_seq_len(ips) ? ips->vals[0] : slp_map_get(spec, "clusterIP");
+	if (slp_node_str(ip) && !slp_parse_ip(ip->s, &a))
+		return a.family;
+	return SL_AF_INET;
+}
+
+static const char *fam_name(int fam)
+{
+	return fam == SL_AF_INET6 ? "IPv6" : "IPv4";
+}
+
+static void svc_external_ips(struct kctx *c, const struct node *spec, bool headless)
+{
+	const struct node *ips = slp_map_get(spec, "externalIPs"), *ip;
+	int fam = svc_family(spec);
+	struct sl_l4addr a;
+	char path[64];
+	size_t i;
+
+	if (!slp_seq_len(ips))
+		return;
+	if (headless) {
+		KERR(c, ips, "spec.externalIPs", "a headless service (clusterIP None) "
+		     "has no endpoints to balance external traffic over");
+		return;
+	}
+	for (i = 0; i < ips->n; i++) {
+		ip = ips->vals[i];
+		snprintf(path, sizeof(path), "spec.externalIPs[%zu]", i);
+		if (!slp_node_str(ip))
+			continue;
+		if (slp_parse_ip(ip->s, &a))
+			KERR(c, ip, path, "invalid IP address \"%s\"", ip->s);
+		else if (a.family != fam)
+			KERR(c, ip, path, "%s is an %s address; the service's cluster "
+			     "frontend is %s", ip->s, fam_name(a.family), fam_name(fam));
+	}
+}
+
+/* status.loadBalancer.ingress[]: what the load balancer controller wrote.
+ * Entries Sluice cannot program are told, not rejected: the status is
+ * not the user's to fix. */
+static void svc_lb_status(struct kctx *c, const struct node *spec, bool is_lb)
+{
+	const struct node *ing = slp_path_get(c->o->root, "status.loadBalancer.ingress");
+	const struct node *e, *ip, *mode;
+	int fam = svc_family(spec);
+	struct sl_l4addr a;
+	char path[80];
+	size_t i;
+
+	if (slp_seq_len(ing) && !is_lb) {
+		KWARN(c, ing, "status.loadBalancer.ingress", "ignored: the service's "
+		      "type is not LoadBalancer");
+		return;
+	}
+	for (i = 0; i < slp_seq_len(ing); i++) {
+		e = ing->vals[i];
+		ip = slp_map_get(e, "ip");
+		snprintf(path, sizeof(path), "status.loadBalancer.ingress[%zu].ip", i);
+		if (!slp_node_str(ip)) {
+			snprintf(path, sizeof(path), "status.loadBalancer.ingress[%zu]", i);
+			KNOTE(c, e, path, "not programmed: no ip (a hostname-only entry "
+			      "gives no address to match)");
+			continue;
+		}
+		if (slp_parse_ip(ip->s, &a)) {
+			KERR(c, ip, path, "invalid IP address \"%s\"", ip->s);
+			continue;
+		}
+		if (a.family != fam)
+			KWARN(c, ip, path, "not programmed: %s is an %s address; the "
+			      "service's cluster frontend is %s", ip->s,
+			      fam_name(a.family), fam_name(fam));
+		mode = slp_map_get(e, "ipMode");
+		snprintf(path, sizeof(path), "status.loadBalancer.ingress[%zu].ipMode", i);
+		if (str_is(mode, "Proxy"))
+			KNOTE(c, mode, path, "the load balancer proxies to the nodes' "
+			      "addresses: its traffic arrives on the NodePorts");
+	}
+}
+
+/* type NodePort/LoadBalancer: every port needs its nodePort; Sluice is not
+ * the API server and allocates none, since a node port chosen here would
+ * differ from the one the cluster's load balancer sends to. */
+static void svc_node_ports(struct kctx *c, const struct node *spec, bool headless)
+{
+	const struct node *type = slp_map_get(spec, "type"), *ports, *p, *np;
+	bool is_lb = str_is(type, "LoadBalancer"), alloc = true;
+	bool node = is_lb || str_is(type, "NodePort");
+	long long v;
+	char path[64];
+	size_t i;
+
+	if (node && headless) {
+		KERR(c, type, "spec.type", "type %s needs a cluster IP (a headless "
+		     "service has no frontend)", type->s);
+		return;
+	}
+	if (is_lb)
+		slp_node_bool(slp_map_get(spec, "allocateLoadBalancerNodePorts"), &alloc);
+	ports = slp_map_get(spec, "ports");
+	for (i = 0; i < slp_seq_len(ports); i++) {
+		p = ports->vals[i];
+		np = slp_map_get(p, "nodePort");
+		snprintf(path, sizeof(path), "spec.ports[%zu].nodePort", i);
+		if (slp_node_int(np, &v) && v != 0) {
+			if (!node)
+				KERR(c, np, path, "nodePort needs type NodePort or "
+				     "LoadBalancer");
+			continue;
+		}
+		if (node && alloc)
+			KERR(c, np ? np : p, path, "nodePort is required: Sluice does not "
+			     "allocate node ports");
+	}
+}
+
+static void svc_node_ingress(struct kctx *c, const struct node *spec, bool headless)
+{
+	svc_external_ips(c, spec, headless);
+	svc_node_ports(c, spec, headless);
+	svc_lb_status(c, spec, str_is(slp_map_get(spec, "type"), "LoadBalancer"));
 }
 
 static void check_service(struct kctx *c)
@@ -131,9 +263,6 @@ static void check_service(struct kctx *c)
 	n = slp_map_get(spec, "type");
 	if (str_is(n, "ExternalName"))
 		KERR(c, n, "spec.type", "ExternalName services not supported");
-	else if (str_is(n, "NodePort") || str_is(n, "LoadBalancer"))
-		KWARN(c, n, "spec.type", "type %s: node ingress is not implemented yet; "
-		      "only the cluster IP is programmed", n->s);
 	svc_unsupported(c, spec);
 	n = slp_map_get(spec, "clusterIP");
 	headless = str_is(n, "None");
@@ -154,6 +283,7 @@ static void check_service(struct kctx *c)
 		KERR(c, ports ? ports : spec, "spec.ports", "at least one port is required");
 	for (i = 0; i < slp_seq_len(ports); i++)
 		svc_port(c, ports, i);
+	svc_node_ingress(c, spec, headless);
 }
 
 /* ---- EndpointSlice, Pod, WorkloadEntry ------------------------------------ */
@@ -593,6 +723,12 @@ void slp_kind_check(const struct object *o, int id, struct sl_diags *d)
 		break;
 	case K_REQAUTHN:
 		check_ra(&c);
+		break;
+	case K_NAMESPACE:
+		slp_namespace_check(o, d);
+		break;
+	case K_NETPOL:
+		slp_netpol_check(o, d);
 		break;
 	default:
 		break;

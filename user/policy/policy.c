@@ -162,6 +162,16 @@ static int doc_identity(struct object *o, struct sl_diags *d)
 	o->name = slp_xstrdup(name);
 	nsn = slp_map_get(meta, "namespace");
 	o->has_ns = nsn && slp_node_str(nsn) && *nsn->s;
+	/* A Namespace is cluster-scoped: its identity has no namespace, as
+	 * in Kubernetes, which ignores metadata.namespace on such objects. */
+	if (id == K_NAMESPACE) {
+		if (o->has_ns)
+			slp_diag_at(d, SL_SEV_NOTE, o, nsn, "metadata.namespace",
+				"ignored: Namespace is cluster-scoped");
+		o->has_ns = false;
+		o->ns = slp_xstrdup("");
+		return id;
+	}
 	o->ns = slp_xstrdup(o->has_ns ? nsn->s : "default");
 	return id;
 }
@@ -277,8 +287,8 @@ int sl_policy_remove(struct sl_policy *p, const char *name, const char *src,
 		j = policy_find(p, o->kind, o->ns, o->name, &found);
 		if (!found) {
 			slp_diag_at(d, SL_SEV_WARNING, o, slp_map_get(o->root, "metadata"),
-				"metadata.name", "%s %s/%s is not present", o->kind,
-				o->ns, o->name);
+				"metadata.name", "%s %s%s%s is not present", o->kind,
+				o->ns, *o->ns ? "/" : "", o->name);
 			continue;
 		}
 		object_free(p->v[j]);

@@ -97,9 +97,27 @@ static const struct fspec svc_spec_f[] = {
 	F_B("allocateLoadBalancerNodePorts"), F_S("trafficDistribution"), F_END,
 };
 
+static const struct fspec lb_port_f[] = {
+	F_IR("port", 1, 65535), F_E("protocol", ENUM("TCP", "UDP", "SCTP")),
+	F_S("error"), F_END,
+};
+
+/* status.loadBalancer.ingress[]: ip is programmed; ipMode and ports are
+ * accepted as Kubernetes writes them and have no effect. */
+static const struct fspec lb_ingress_f[] = {
+	F_S("ip"), F_S("hostname"), F_E("ipMode", ENUM("VIP", "Proxy")),
+	F_ML("ports", lb_port_f), F_END,
+};
+
+static const struct fspec lb_status_f[] = { F_ML("ingress", lb_ingress_f), F_END };
+
+static const struct fspec svc_status_f[] = {
+	F_M("loadBalancer", lb_status_f), F_A("conditions"), F_END,
+};
+
 static const struct fspec svc_f[] = {
 	F_S("apiVersion"), F_S("kind"), F_M("metadata", meta_f),
-	F_M("spec", svc_spec_f), F_A("status"), F_END,
+	F_M("spec", svc_spec_f), F_MO("status", svc_status_f), F_END,
 };
 
 static const struct fspec es_cond_f[] = {
@@ -131,7 +149,7 @@ static const struct fspec es_f[] = {
 static const struct fspec pod_ip_f[] = { F_S("ip"), F_END };
 
 static const struct fspec pod_spec_f[] = {
-	F_S("serviceAccountName"), F_S("nodeName"), F_END,
+	F_S("serviceAccountName"), F_S("nodeName"), F_B("hostNetwork"), F_END,
 };
 
 static const struct fspec pod_status_f[] = {
@@ -142,6 +160,57 @@ static const struct fspec pod_status_f[] = {
 static const struct fspec pod_f[] = {
 	F_S("apiVersion"), F_S("kind"), F_M("metadata", meta_f),
 	F_MO("spec", pod_spec_f), F_MO("status", pod_status_f), F_END,
+};
+
+/* Namespace: only metadata.labels matter (namespaceSelector). */
+static const struct fspec ns_f[] = {
+	F_S("apiVersion"), F_S("kind"), F_M("metadata", meta_f), F_A("spec"),
+	F_A("status"), F_END,
+};
+
+/* ---- networking.k8s.io NetworkPolicy -------------------------------------- */
+
+static const struct fspec lsel_expr_f[] = {
+	F_S("key"), F_E("operator", ENUM("In", "NotIn", "Exists", "DoesNotExist")),
+	F_SL("values"), F_END,
+};
+
+static const struct fspec lsel_f[] = {
+	F_SM("matchLabels"), F_ML("matchExpressions", lsel_expr_f), F_END,
+};
+
+/* CIDRs are checked in netcheck.c, which knows cidr and except together. */
+static const struct fspec ipblock_f[] = { F_S("cidr"), F_SL("except"), F_END };
+
+static const struct fspec np_peer_f[] = {
+	F_M("podSelector", lsel_f), F_M("namespaceSelector", lsel_f),
+	F_M("ipBlock", ipblock_f), F_END,
+};
+
+static const struct fspec np_port_f[] = {
+	F_E("protocol", ENUM("TCP", "UDP", "SCTP")),
+	{ .name = "port", .type = FT_INTSTR, .range = 1, .min = 1, .max = 65535 },
+	F_IR("endPort", 1, 65535), F_END,
+};
+
+static const struct fspec np_ingress_f[] = {
+	F_ML("from", np_peer_f), F_ML("ports", np_port_f), F_END,
+};
+
+static const struct fspec np_egress_f[] = {
+	F_ML("to", np_peer_f), F_ML("ports", np_port_f), F_END,
+};
+
+static const struct fspec np_spec_f[] = {
+	F_M("podSelector", lsel_f),
+	{ .name = "policyTypes", .type = FT_ENUM, .list = 1,
+	  .enums = ENUM("Ingress", "Egress") },
+	F_ML("ingress", np_ingress_f), F_ML("egress", np_egress_f), F_END,
+};
+
+static const struct fspec np_f[] = {
+	F_S("apiVersion"), F_S("kind"), F_M("metadata", meta_f),
+	F_M("spec", np_spec_f), F_A("status"), F_END,
 };
 
 /* ---- Istio networking ---------------------------------------------------- */
@@ -447,7 +516,9 @@ struct kind_ent {
 static const struct kind_ent kinds[] = {
 	{ "", "Service", K_SERVICE, ENUM("v1"), svc_f },
 	{ "", "Pod", K_POD, ENUM("v1"), pod_f },
+	{ "", "Namespace", K_NAMESPACE, ENUM("v1"), ns_f },
 	{ "discovery.k8s.io", "EndpointSlice", K_ENDPOINTSLICE, ENUM("v1"), es_f },
+	{ "networking.k8s.io", "NetworkPolicy", K_NETPOL, ENUM("v1"), np_f },
 	{ "networking.istio.io", "ServiceEntry", K_SERVICEENTRY, NET_V, se_f },
 	{ "networking.istio.io", "WorkloadEntry", K_WORKLOADENTRY, NET_V, we_f },
 	{ "networking.istio.io", "VirtualService", K_VIRTUALSERVICE, NET_V, vs_f },
@@ -459,7 +530,7 @@ static const struct kind_ent kinds[] = {
 
 /* Core kinds and API groups that hold no data-plane policy. */
 static const char *const skip_core[] = {
-	"Namespace", "ConfigMap", "Secret", "ServiceAccount", "Endpoints",
+	"ConfigMap", "Secret", "ServiceAccount", "Endpoints",
 	"PersistentVolume", "PersistentVolumeClaim", "LimitRange",
 	"ResourceQuota", "Event", "Node", "ReplicationController",
 	"PodTemplate", NULL,

@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Kubernetes label selectors (metav1.LabelSelector) and label syntax.
+ *
+ * A selector is matchLabels AND every matchExpressions entry; an empty
+ * selector ({}) selects everything. Labels are read through a getter so a
+ * namespace can answer kubernetes.io/metadata.name without that label being
+ * written in its object.
+ */
+#include <ctype.h>
+#include <string.h>
+
+#include "internal.h"
+
+const char *slp_node_label(const void *labels, const char *key)
+{
+	const struct node *v = slp_map_get(labels, key);
+
+	return v && v->type != T_SEQ && v->type != T_MAP ? v->s : NULL;
+}
+
+static bool in_values(const struct node *vals, const char *v)
+{
+	size_t i;
+
+	for (i = 0; i < slp_seq_len(vals); i++)
+		if (slp_node_str(vals->vals[i]) && !strcmp(vals->vals[i]->s, v))
+			return true;
+	return false;
+}
+
+static bool expr_match(const struct node *e, slp_label_get get, const void *ctx)
+{
+	const char *op = slp_node_str(slp_map_get(e, "operator"));
+	const char *key = slp_node_str(slp_map_get(e, "key"));
+	const struct node *vals = slp_map_get(e, "values");
+	const char *v;
+
+	if (!op || !key)
+		return false; /* rejected at load; never selects */
+	v = get(ctx, key);
+	if (!strcmp(op, "In"))
+		return v && in_values(vals, v);
+	if (!strcmp(op, "NotIn"))
+		return !v || !in_values(vals, v);
+	if (!strcmp(op, "Exists"))
+		return v != NULL;
+	return v == NULL; /* DoesNotExist */
+}
+
+bool slp_selector_match(const struct node *sel, slp_label_get get, const void *ctx)
+{
+	const struct node *ml = slp_map_get(sel, "matchLabels");
+	const struct node *ex = slp_map_get(sel, "matchExpressions");
+	const char *v;
+	size_t i;
+
+	for (i = 0; ml && ml->type == T_MAP && i < ml->n; i++) {
+		v = get(ctx, ml->keys[i]->s);
+		if (!v || !ml->vals[i]->s || strcmp(v, ml->vals[i]->s))
+			return false;
+	}
+	for (i = 0; i < slp_seq_len(ex); i++)
+		if (!expr_match(ex->vals[i], get, ctx))
+			return false;
+	return true;
+}
+
+/* [A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?, at most 63 characters. */
+static bool name_ok(const char *s, size_t n)
+{
+	size_t i;
+
+	if (!n || n > 63 || !isalnum((unsigned char)s[0]) ||
+	    !isalnum((unsigned char)s[n - 1]))
+		return false;
+	for (i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && !strchr("-_.", s[i]))
+			return false;
+	return true;
+}
+
+/* A DNS subdomain: lower-case labels of [a-z0-9-], dot separated. */
+static bool dns_ok(const char *s, size_t n)
+{
+	size_t i, lab = 0;
+
+	if (!n || n > 253)
+		return false;
+	for (i = 0; i <= n; i++) {
+		if (i == n || s[i] == '.') {
+			if (!lab || s[i - 1] == '-' || lab > 63)
+				return false;
+			lab = 0;
+			continue;
+		}
+		if (!(islower((unsigned char)s[i]) || isdigit((unsigned char)s[i]) ||
+		      s[i] == '-') || (!lab && s[i] == '-'))
+			return false;
+		lab++;
+	}
+	return true;
+}
+
+bool slp_label_key_ok(const char *k)
+{
+	const char *slash = strchr(k, '/');
+
+	if (!slash)
+		return name_ok(k, strlen(k));
+	return dns_ok(k, (size_t)(slash - k)) && name_ok(slash + 1, strlen(slash + 1));
+}
+
+bool slp_label_value_ok(const char *v)
+{
+	return !*v || name_ok(v, strlen(v));
+}

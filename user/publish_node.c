@@ -1,0 +1,302 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Publishing the node-ingress and NetworkPolicy tables into the inactive
+ * slot. sl_publish() calls this after the socket-level tables of that slot
+ * are written and before the one config update that makes the slot live,
+ * so XDP and TC switch to the new frontends, rings and policies in the same
+ * instant as the socket hooks.
+ *
+ * Unlike the service tables these are rewritten whole on every apply: their
+ * size is proportional to node-ingress frontends and NetworkPolicy, not to
+ * the mesh, and a whole rewrite needs no replay into the other slot.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bpf/bpf.h>
+
+#include "maglev.h"
+#include "publish.h"
+#include "util.h"
+
+struct rings {
+	__u32 *off; /* per service: ring offset, UINT32_MAX = none yet */
+	__u32 *size;
+	__u32 *cells; /* the slot's cells, 0 .. used */
+	__u32 used;
+};
+
+/* The ring size the live slot uses for this frontend, 0 if none. */
+static __u32 live_size(struct sl_maps *m, const struct sl_l4addr *fe, __u32 active)
+{
+	struct sl_ingress_key k = { .fe = *fe, .slot = active };
+	struct sl_ingress_val v;
+
+	if (bpf_map_lookup_elem(m->fd[SL_MAP_INGRESS], &k, &v))
+		return 0;
+	return v.ring_size;
+}
+
+/* Maglev entries of one service. The rows are those of SLOT as the service
+ * map holds them (an incremental publish places rows anywhere in the slot),
+ * the endpoints and weights those of the compiled table. */
+static ssize_t ring_eps(struct sl_maps *m, const struct sl_tables *t, size_t s, __u32 slot,
+			struct sl_maglev_ep *eps)
+{
+	const struct sl_svc_val *tv = &t->svcs[s].val;
+	struct sl_svc_key k = { .fe = t->svcs[s].fe, .slot = slot };
+	struct sl_svc_val live;
+	size_t n = 0;
+
+	if (tv->flags & SL_SVC_F_HANDOFF)
+		return 0; /* XDP cannot hand off: refused, see docs/KERNEL.md */
+	if (bpf_map_lookup_elem(m->fd[SL_MAP_SERVICES], &k, &live))
+		return -errno;
+	for (__u16 g = 0; g < tv->n_groups && g < SL_MAX_GROUPS; g++) {
+		const struct sl_group *tg = &tv->groups[g];
+
+		if (!tg->weight || !tg->total)
+			continue;
+		for (__u32 i = 0; i < tg->count; i++) {
+			const struct sl_backend *be = &t->backends[tg->first + i].be;
+
+			eps[n++] = (struct sl_maglev_ep){
+				.key = sl_maglev_key(&be->ep, sizeof(be->ep), tg->tag),
+				.weight = (double)tg->weight * be->weight / tg->total,
+				.cell = (live.groups[g].first + i) | (__u32)g << SL_MAGLEV_GROUP_SHIFT,
+			};
+		}
+	}
+	return (ssize_t)n;
+}
+
+static int build_ring(struct sl_maps *m, const struct sl_tables *t, const struct sl_table_ingress *in,
+		      __u32 slot, __u32 active, struct rings *r)
+{
+	struct sl_maglev_ep *eps = calloc(SL_MAX_GROUPS * SL_MAX_GROUP_BACKENDS, sizeof(*eps));
+	ssize_t n;
+	__u32 size;
+	int err = 0;
+
+	if (!eps)
+		return -ENOMEM;
+	n = ring_eps(m, t, in->svc, slot, eps);
+	if (n <= 0) {
+		err = (int)n;
+		r->size[in->svc] = 0;
+		r->off[in->svc] = 0;
+		goto out;
+	}
+	size = sl_maglev_size((size_t)n, live_size(m, &in->fe, active));
+	if ((uint64_t)r->used + size > SL_MAX_MAGLEV_CELLS) {
+		pr_warn("sluice: node ingress needs more than %u Maglev cells\n",
+			SL_MAX_MAGLEV_CELLS);
+		err = -ENOSPC;
+		goto out;
+	}
+	err = sl_maglev_fill(eps, (size_t)n, size, r->cells + r->used);
+	if (err == -EINVAL) {
+		err = 0; /* every weight zero: no endpoint to offer */
+		size = 0;
+	}
+	r->off[in->svc] = r->used;
+	r->size[in->svc] = size;
+	r->used += size;
+out:
+	free(eps);
+	return err;
+}
+
+static int write_cells(struct sl_maps *m, const struct rings *r, __u32 slot)
+{
+	__u32 *keys = malloc((r->used ? r->used : 1) * sizeof(*keys));
+	int err;
+
+	if (!keys)
+		return -ENOMEM;
+	for (__u32 i = 0; i < r->used; i++)
+		keys[i] = slot * SL_MAX_MAGLEV_CELLS + i;
+	err = sl_put_many(m->fd[SL_MAP_MAGLEV], keys, r->cells, r->used, sizeof(*keys),
+			  sizeof(*r->cells));
+	free(keys);
+	return err;
+}
+
+static int write_ingress(struct sl_maps *m, const struct sl_tables *t, const struct rings *r,
+			 __u32 slot)
+{
+	size_t n = t->n_ingress;
+	struct sl_ingress_key *keys = calloc(n ? n : 1, sizeof(*keys));
+	struct sl_ingress_val *vals = calloc(n ? n : 1, sizeof(*vals));
+	int err = -ENOMEM;
+
+	if (keys && vals) {
+		for (size_t i = 0; i < n; i++) {
+			const struct sl_table_ingress *in = &t->ingress[i];
+
+			keys[i] = (struct sl_ingress_key){ .fe = in->fe, .slot = slot };
+			vals[i] = (struct sl_ingress_val){
+				.svc = t->svcs[in->svc].fe,
+				.ring_off = r->off[in->svc],
+				.ring_size = r->size[in->svc],
+				.kind = in->kind,
+			};
+		}
+		err = sl_clear_slot(m->fd[SL_MAP_INGRESS], sizeof(*keys),
+				    offsetof(struct sl_ingress_key, slot), slot);
+		if (!err)
+			err = sl_put_many(m->fd[SL_MAP_INGRESS], keys, vals, n, sizeof(*keys),
+					  sizeof(*vals));
+	}
+	free(keys);
+	free(vals);
+	return err;
+}
+
+static int publish_ingress(struct sl_maps *m, const struct sl_tables *t, __u32 slot,
+			   __u32 active, struct sl_node_report *rep)
+{
+	struct rings r = { 0 };
+	size_t ns = t->n_svcs ? t->n_svcs : 1;
+	int err = -ENOMEM;
+
+	r.off = malloc(ns * sizeof(*r.off));
+	r.size = calloc(ns, sizeof(*r.size));
+	r.cells = malloc(SL_MAX_MAGLEV_CELLS * sizeof(*r.cells));
+	if (!r.off || !r.size || !r.cells)
+		goto out;
+	memset(r.off, 0xff, ns * sizeof(*r.off));
+	err = 0;
+	for (size_t i = 0; !err && i < t->n_ingress; i++) {
+		if (r.off[t->ingress[i].svc] != UINT32_MAX)
+			continue; /* frontends of one service share its ring */
+		err = build_ring(m, t, &t->ingress[i], slot, active, &r);
+		rep->n_rings += r.size[t->ingress[i].svc] != 0;
+	}
+	if (!err)
+		err = write_cells(m, &r, slot);
+	if (!err)
+		err = write_ingress(m, t, &r, slot);
+	rep->n_ingress = t->n_ingress;
+	rep->n_cells = r.used;
+out:
+	free(r.off);
+	free(r.size);
+	free(r.cells);
+	return err;
+}
+
+/* ---- NetworkPolicy ----------------------------------------------------- */
+
+static __u32 with_slot(__u32 id, __u32 slot)
+{
+	return id ? (slot ? id | SL_NP_SLOT_BIT : id) : 0;
+}
+
+/* Delete every key whose __u32 at ID_OFF carries SLOT in bit 31. Keys are
+ * collected first, so get_next_key never walks a map being deleted from. */
+static int clear_np(int fd, size_t ksz, size_t id_off, __u32 slot)
+{
+	size_t n = 0, cap = 256;
+	char *keys = malloc(cap * ksz), *prev = NULL;
+	int err = 0;
+
+	while (keys) {
+		if (n == cap) {
+			char *nk = realloc(keys, 2 * cap * ksz);
+
+			if (!nk)
+				break;
+			keys = nk;
+			cap *= 2;
+		}
+		prev = n ? keys + (n - 1) * ksz : NULL;
+		if (bpf_map_get_next_key(fd, prev, keys + n * ksz))
+			break;
+		n++;
+	}
+	if (!keys || n == cap)
+		err = -ENOMEM;
+	for (size_t i = 0; !err && i < n; i++) {
+		__u32 id;
+
+		memcpy(&id, keys + i * ksz + id_off, sizeof(id));
+		if (!!(id & SL_NP_SLOT_BIT) != !!slot)
+			continue;
+		if (bpf_map_delete_elem(fd, keys + i * ksz) && errno != ENOENT)
+			err = -errno;
+	}
+	free(keys);
+	return err;
+}
+
+static int write_np_pods(struct sl_maps *m, const struct sl_tables *t, __u32 slot)
+{
+	int err = sl_clear_slot(m->fd[SL_MAP_NP_PODS], sizeof(struct sl_np_pod_key),
+				offsetof(struct sl_np_pod_key, slot), slot);
+
+	for (size_t i = 0; !err && i < t->n_np_pods; i++) {
+		struct sl_np_pod_key k = t->np_pods[i].key;
+		struct sl_np_pod_val v = {
+			.ingress_set = with_slot(t->np_pods[i].val.ingress_set, slot),
+			.egress_set = with_slot(t->np_pods[i].val.egress_set, slot),
+		};
+
+		k.slot = slot;
+		if (bpf_map_update_elem(m->fd[SL_MAP_NP_PODS], &k, &v, BPF_ANY))
+			err = -errno;
+	}
+	return err;
+}
+
+static int write_np_prefixes(struct sl_maps *m, const struct sl_tables *t, __u32 slot)
+{
+	int fd = m->fd[SL_MAP_NP_PREFIXES];
+	int err = clear_np(fd, sizeof(struct sl_np_lpm_key), offsetof(struct sl_np_lpm_key, set),
+			   slot);
+
+	/* LPM tries have no batch update. */
+	for (size_t i = 0; !err && i < t->n_np_prefixes; i++) {
+		struct sl_np_lpm_key k = t->np_prefixes[i].key;
+		struct sl_np_lpm_val v = { .portset = with_slot(t->np_prefixes[i].val.portset, slot) };
+
+		k.set = with_slot(k.set, slot);
+		if (bpf_map_update_elem(fd, &k, &v, BPF_ANY))
+			err = -errno;
+	}
+	return err;
+}
+
+static int write_np_ports(struct sl_maps *m, const struct sl_tables *t, __u32 slot)
+{
+	int fd = m->fd[SL_MAP_NP_PORTS];
+	int err = clear_np(fd, sizeof(__u32), 0, slot);
+
+	for (size_t i = 0; !err && i < t->n_np_portsets; i++) {
+		__u32 id = with_slot(t->np_portsets[i].id, slot);
+
+		if (bpf_map_update_elem(fd, &id, &t->np_portsets[i].ports, BPF_ANY))
+			err = -errno;
+	}
+	return err;
+}
+
+int sl_publish_node(struct sl_maps *m, const struct sl_tables *t, __u32 slot, __u32 active,
+		    struct sl_node_report *r)
+{
+	int err;
+
+	memset(r, 0, sizeof(*r));
+	err = publish_ingress(m, t, slot, active, r);
+	/* Port sets and prefixes before the pods that point at them. */
+	if (!err)
+		err = write_np_ports(m, t, slot);
+	if (!err)
+		err = write_np_prefixes(m, t, slot);
+	if (!err)
+		err = write_np_pods(m, t, slot);
+	r->n_np_pods = t->n_np_pods;
+	r->n_np_prefixes = t->n_np_prefixes;
+	r->n_np_portsets = t->n_np_portsets;
+	return err;
+}
