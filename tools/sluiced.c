@@ -7,7 +7,11 @@
  *   2. makes the applied policy equal to the YAML files of --config-dir,
  *      again whenever a file there changes (inotify, 200 ms debounce); a
  *      rejected directory leaves the last good policy in place;
- *   3. serves Prometheus metrics at http://--metrics/metrics.
+ *   3. serves Prometheus metrics at http://--metrics/metrics;
+ *   4. attaches the pod-interface programs to every interface matching
+ *      --pod-ifaces as it appears (pods come and go), and forgets the
+ *      interfaces that went away;
+ *   5. runs the node-ingress connection-tracking GC every --ct-gc seconds.
  *
  * It never unloads: when it exits or is killed, traffic keeps flowing on
  * the pinned programs and maps, and the next agent continues from them.
@@ -15,7 +19,9 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fnmatch.h>
 #include <getopt.h>
+#include <net/if.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -27,6 +33,7 @@
 #include <sys/socket.h>
 
 #include "apply.h"
+#include "ct.h"
 #include "loader.h"
 #include "metrics.h"
 #include "pins.h"
@@ -46,6 +53,10 @@ struct agent {
 	int inotify_fd;
 	int http_fd;
 	uint64_t dirty_since; /* 0: nothing pending */
+	struct sl_load_opts *lo;
+	const char *pod_glob; /* NULL: no discovery */
+	unsigned ct_gc_s; /* 0: no GC */
+	uint64_t last_scan, last_gc;
 };
 
 static int cmp_str(const void *a, const void *b)
@@ -214,6 +225,81 @@ static void drain_inotify(struct agent *a)
 	a->dirty_since = sl_now_mono_ns();
 }
 
+/* Interfaces matching --pod-ifaces that have no pod hooks yet. */
+static size_t new_pod_ifaces(struct agent *a, const char **out, size_t max)
+{
+	struct if_nameindex *ifs = if_nameindex(), *i;
+	char path[4096], name[64];
+	size_t n = 0;
+
+	for (i = ifs; i && i->if_index && n < max; i++) {
+		if (fnmatch(a->pod_glob, i->if_name, 0))
+			continue;
+		snprintf(name, sizeof(name), "tc_pod_from@%s", i->if_name);
+		if (sl_pin_path(path, sizeof(path), a->pin_root, "links", name) ||
+		    !access(path, F_OK))
+			continue;
+		snprintf(name, sizeof(name), "tc-in@%s", i->if_name);
+		if (sl_pin_path(path, sizeof(path), a->pin_root, "progs", name) ||
+		    !access(path, F_OK))
+			continue; /* attached the legacy way */
+		out[n++] = strdup(i->if_name);
+	}
+	if (ifs)
+		if_freenameindex(ifs);
+	return n;
+}
+
+static void scan_pods(struct agent *a)
+{
+	struct sl_load_opts o = *a->lo;
+	size_t n;
+	int err;
+
+	sl_prune_ifaces(a->pin_root);
+	if (!a->pod_glob)
+		return;
+	n = new_pod_ifaces(a, o.pod_ifaces, SL_MAX_LOAD_IFACES);
+	o.n_pod_ifaces = n;
+	if (n) {
+		err = sl_attach_pods(&o);
+		if (err)
+			pr_warn("sluiced: attaching pod interfaces: %s\n", strerror(-err));
+		else
+			pr_warn("sluiced: pod hooks on %zu new interfaces (first %s)\n", n,
+				o.pod_ifaces[0]);
+	}
+	for (size_t i = 0; i < n; i++)
+		free((char *)o.pod_ifaces[i]);
+}
+
+static void ct_gc(struct agent *a)
+{
+	struct sl_ct_gc_opts o = { SL_CT_TCP_IDLE_NS, SL_CT_UDP_IDLE_NS, SL_CT_CLOSED_IDLE_NS };
+	struct sl_ct_gc_ctx r;
+	int err = sl_ct_gc(a->pin_root, &o, &r);
+
+	if (err)
+		pr_warn("sluiced: connection-tracking GC: %s\n", strerror(-err));
+	else if (r.removed)
+		pr_info("sluiced: connection-tracking GC: %u of %u entries removed, %u limit units "
+			"released\n", r.removed, r.scanned, r.released);
+}
+
+static void periodic(struct agent *a)
+{
+	uint64_t now = sl_now_mono_ns();
+
+	if (now - a->last_scan >= 2000000000ull) {
+		a->last_scan = now;
+		scan_pods(a);
+	}
+	if (a->ct_gc_s && now - a->last_gc >= a->ct_gc_s * 1000000000ull) {
+		a->last_gc = now;
+		ct_gc(a);
+	}
+}
+
 static void run(struct agent *a)
 {
 	while (!stopping) {
@@ -231,13 +317,16 @@ static void run(struct agent *a)
 			a->dirty_since = 0;
 			sync_policy(a);
 		}
+		periodic(a);
 	}
 }
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: sluiced --config-dir DIR [--pin-root DIR] [--cgroup PATH]\n"
-		   "               [--metrics ADDR:PORT] [--proxy ADDR:PORT|none] [-v]\n");
+		   "               [--metrics ADDR:PORT] [--proxy ADDR:PORT|none] [-v]\n"
+		   "               [--iface IF]... [--xdp-mode auto|native|generic]\n"
+		   "               [--pod-ifaces GLOB] [--ct-gc SECONDS (default 10, 0 = off)]\n");
 }
 
 int main(int argc, char **argv)
@@ -248,9 +337,13 @@ int main(int argc, char **argv)
 		{ "cgroup", required_argument, NULL, 'c' },
 		{ "metrics", required_argument, NULL, 'M' },
 		{ "proxy", required_argument, NULL, 'p' },
+		{ "iface", required_argument, NULL, 'i' },
+		{ "xdp-mode", required_argument, NULL, 'x' },
+		{ "pod-ifaces", required_argument, NULL, 'g' },
+		{ "ct-gc", required_argument, NULL, 'G' },
 		{ 0 },
 	};
-	struct agent a = { .pin_root = SL_DEFAULT_PIN_ROOT, .http_fd = -1 };
+	struct agent a = { .pin_root = SL_DEFAULT_PIN_ROOT, .http_fd = -1, .ct_gc_s = 10 };
 	struct sl_load_opts lo = { .proxy_mark = 0x5110 };
 	struct sl_l4addr px;
 	const char *metrics = NULL;
@@ -266,6 +359,25 @@ int main(int argc, char **argv)
 		case 'c': lo.cgroup = optarg; break;
 		case 'M': metrics = optarg; break;
 		case 'v': sl_verbosity++; break;
+		case 'g': a.pod_glob = optarg; break;
+		case 'G': a.ct_gc_s = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'i':
+			if (lo.n_ifaces == SL_MAX_LOAD_IFACES) {
+				usage(stderr);
+				return 2;
+			}
+			lo.ifaces[lo.n_ifaces++] = optarg;
+			break;
+		case 'x':
+			if (!strcmp(optarg, "native"))
+				lo.xdp_mode = SL_XDP_NATIVE;
+			else if (!strcmp(optarg, "generic"))
+				lo.xdp_mode = SL_XDP_GENERIC;
+			else if (strcmp(optarg, "auto")) {
+				usage(stderr);
+				return 2;
+			}
+			break;
 		case 'p':
 			if (!strcmp(optarg, "none")) {
 				lo.proxy_port = 0;
@@ -290,6 +402,7 @@ int main(int argc, char **argv)
 	}
 	sl_libbpf_logging();
 	lo.pin_root = a.pin_root;
+	a.lo = &lo;
 	err = sl_load(&lo);
 	if (err) {
 		pr_warn("sluiced: load: %s\n", strerror(-err));

@@ -54,6 +54,10 @@ int sl_detach_tc_legacy(const char *pin);
  * (the agent calls this for veths that appear after it started). */
 int sl_attach_pods(const struct sl_load_opts *o);
 
+/* Forget interfaces that are gone: their link pins (the kernel detached the
+ * programs when the device went away) and their pod totals. */
+void sl_prune_ifaces(const char *pin_root);
+
 /* Detaches every link and removes every pin under pin_root. */
 int sl_unload(const char *pin_root);
 

@@ -10,6 +10,7 @@
  * pinned, so the program is pinned as PINROOT/progs/tc-<dir>@<ifname> to
  * remember what `sluice unload` must detach.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <ifaddrs.h>
 #include <net/if.h>
@@ -250,6 +251,71 @@ int sl_attach_pods(const struct sl_load_opts *o)
 	err = load_tc_pod(o);
 	sl_unlock(lock);
 	return err;
+}
+
+/* The interface part of a per-interface pin name ("hook@ifname"), or NULL. */
+static const char *pin_iface(const char *name)
+{
+	const char *at = strchr(name, '@');
+
+	return at && at[1] ? at + 1 : NULL;
+}
+
+static void prune_dir(const char *root, const char *kind)
+{
+	char dir[4096], path[4096 + 300];
+	struct dirent *de;
+	DIR *d;
+
+	if (sl_pin_path(dir, sizeof(dir), root, kind, NULL) || !(d = opendir(dir)))
+		return;
+	while ((de = readdir(d))) {
+		const char *ifn = pin_iface(de->d_name);
+
+		if (!ifn || if_nametoindex(ifn))
+			continue;
+		snprintf(path, sizeof(path), "%s/%.255s", dir, de->d_name);
+		unlink(path); /* the kernel detached it with the interface */
+	}
+	closedir(d);
+}
+
+/* Totals of interfaces that no longer exist: an ifindex can be reused by
+ * the next pod, which must not inherit the old one's counters. */
+static void prune_totals(const char *root)
+{
+	char path[4096], name[IF_NAMESIZE];
+	__u32 k, next, gone[256];
+	void *prev = NULL;
+	size_t n = 0;
+	int fd;
+
+	if (sl_pin_path(path, sizeof(path), root, "maps", "sl_pod_totals"))
+		return;
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return;
+	while (n < 256 && !bpf_map_get_next_key(fd, prev, &next)) {
+		k = next;
+		prev = &k;
+		if (!if_indextoname(k, name))
+			gone[n++] = k;
+	}
+	for (size_t i = 0; i < n; i++)
+		bpf_map_delete_elem(fd, &gone[i]);
+	close(fd);
+}
+
+void sl_prune_ifaces(const char *root)
+{
+	int lock = sl_lock(root);
+
+	if (lock < 0)
+		return;
+	prune_dir(root, "links");
+	prune_dir(root, "progs");
+	prune_totals(root);
+	sl_unlock(lock);
 }
 
 /* Detach a legacy cls_bpf filter remembered as progs/tc-<dir>@<ifname>. */

@@ -34,6 +34,7 @@ int cmd_get(struct sl_cli *c);
 int cmd_status(struct sl_cli *c);
 int cmd_flows(struct sl_cli *c);
 int cmd_metrics(struct sl_cli *c);
+int cmd_ct(struct sl_cli *c);
 
 const char *sl_lb_name(unsigned lb);
 /* `sluice flows --pods` (podflows.c). */

@@ -33,6 +33,7 @@ static void usage(FILE *f)
 		"  status   [-o table|json]\n"
 		"  metrics\n"
 		"  flows    [-o table|json] [--follow] [--pods]\n"
+		"  ct       list [-o json] | gc [--tcp-idle S] [--udp-idle S] [--closed-idle S]\n"
 		"  outcome  --service VIP:PORT[/PROTO] --endpoint ADDR:PORT success|5xx|gateway|connect-fail\n"
 		"Every command takes --pin-root DIR (default %s).\n",
 		SL_DEFAULT_PIN_ROOT);
@@ -451,6 +452,7 @@ static const struct {
 	{ "load", cmd_load },	    { "unload", cmd_unload }, { "apply", cmd_apply },
 	{ "delete", cmd_delete },   { "get", cmd_get },	      { "status", cmd_status },
 	{ "metrics", cmd_metrics }, { "flows", cmd_flows },   { "outcome", cmd_outcome },
+	{ "ct", cmd_ct },
 };
 
 int main(int argc, char **argv)

@@ -62,14 +62,15 @@ static void print_pflow(bool json, bool first, const struct sl_pflow_key *k,
 	/* f: index of the initiator's direction in the value arrays. */
 	int f = v->flags & SL_PF_INIT_REV ? 1 : 0, r = !f;
 	char src[64], dst[64], ifn[IF_NAMESIZE] = "?", pb[8], ff[9], rf[9];
+	const char *proto;
 
 	end_str(&k->t, f, src, sizeof(src));
 	end_str(&k->t, !f, dst, sizeof(dst));
 	if (!if_indextoname(k->ifindex, ifn))
 		snprintf(ifn, sizeof(ifn), "if%u", k->ifindex);
-	proto_name(k->t.proto, pb, sizeof(pb));
+	proto = proto_name(k->t.proto, pb, sizeof(pb));
 	if (!json) {
-		printf("%-12s %-6s %-24s %-24s %8llu %8llu %10llu %10llu %-6s %s\n", ifn, pb, src,
+		printf("%-12s %-6s %-24s %-24s %8llu %8llu %10llu %10llu %-6s %s\n", ifn, proto, src,
 		       dst, (unsigned long long)v->packets[f], (unsigned long long)v->packets[r],
 		       (unsigned long long)v->payload[f], (unsigned long long)v->payload[r],
 		       flag_str(v->tcp_flags[f], ff), flag_str(v->tcp_flags[r], rf));
@@ -80,7 +81,7 @@ static void print_pflow(bool json, bool first, const struct sl_pflow_key *k,
 	       "\"payload_fwd\":%llu,\"payload_rev\":%llu,\"tcp_flags_fwd\":\"%s\","
 	       "\"tcp_flags_rev\":\"%s\",\"first_ns\":%llu,\"last_ns\":%llu,"
 	       "\"allowed_ingress\":%s,\"allowed_egress\":%s}",
-	       first ? "" : ",", ifn, k->ifindex, pb, src, dst,
+	       first ? "" : ",", ifn, k->ifindex, proto, src, dst,
 	       (unsigned long long)v->packets[f], (unsigned long long)v->packets[r],
 	       (unsigned long long)v->bytes[f], (unsigned long long)v->bytes[r],
 	       (unsigned long long)v->payload[f], (unsigned long long)v->payload[r],

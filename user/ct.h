@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Node-ingress connection tracking housekeeping (user/ct.c). */
+#ifndef SLUICE_CT_H
+#define SLUICE_CT_H
+
+#include <linux/types.h>
+
+#include "sluice_abi.h"
+
+/* Context of the pinned SEC("syscall") program sl_ct_gc: the same layout
+ * as bpf/lib/ct.h's. */
+struct sl_ct_gc_ctx {
+	__u64 now_ns; /* CLOCK_MONOTONIC ns; 0 = the kernel's now */
+	__u64 tcp_idle_ns; /* TCP entries idle longer than this go */
+	__u64 udp_idle_ns; /* other protocols */
+	__u64 closed_idle_ns; /* entries already CLOSED (0 = tcp_idle_ns) */
+	__u32 removed; /* out: entries deleted */
+	__u32 released; /* out: connection-limit units given back */
+	__u32 scanned; /* out: entries visited */
+	__u32 pad;
+};
+
+/* Idle timeouts. Defaults (sl_ct_gc_defaults): TCP 2 h as the kernel's
+ * keepalive default, closed TCP 10 s (TIME_WAIT's tail), UDP 60 s. */
+struct sl_ct_gc_opts {
+	__u64 tcp_idle_ns;
+	__u64 udp_idle_ns;
+	__u64 closed_idle_ns;
+};
+
+#define SL_CT_TCP_IDLE_NS (2ull * 3600 * 1000000000ull)
+#define SL_CT_UDP_IDLE_NS (60ull * 1000000000ull)
+#define SL_CT_CLOSED_IDLE_NS (10ull * 1000000000ull)
+
+/* Run the pinned sl_ct_gc program once. OUT gets the counts. */
+int sl_ct_gc(const char *pin_root, const struct sl_ct_gc_opts *o, struct sl_ct_gc_ctx *out);
+
+#endif
