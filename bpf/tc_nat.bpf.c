@@ -46,9 +46,13 @@ static __always_inline struct sl_xdp_stats *sl_tstats(void)
 static __always_inline int sl_tdrop(int reason)
 {
 	struct sl_xdp_stats *st = sl_tstats();
+	__u32 i = (__u32)reason;
 
-	if (st && reason >= 0 && reason < SL_DROP__COUNT)
-		st->drops[reason]++;
+	/* The empty asm keeps clang from folding the check into a constant it
+	 * computes with a negation, which verifiers before 6.6 cannot bound. */
+	asm volatile("" : "+r"(i));
+	if (st && i < SL_DROP__COUNT)
+		st->drops[i]++;
 	return SL_TC_ACT_SHOT;
 }
 
@@ -126,7 +130,7 @@ static __always_inline void sl_ttrack(const struct sl_pkt *p, const struct sl_l4
 	ct = bpf_map_lookup_elem(&sl_ct, &k);
 	if (!ct)
 		return;
-	ct->last_ns = bpf_ktime_get_ns();
+	ct->last_ns = bpf_ktime_get_coarse_ns(); /* the clock XDP uses */
 	__sync_fetch_and_add(&ct->packets_rev, 1);
 	if (p->t.proto == IPPROTO_TCP)
 		sl_ct_track(ct, p->tcp_flags, true);

@@ -65,34 +65,29 @@ struct sl_pod_ctx {
 	bool uncached; /* sl_pod_uncached(): never on the fast path */
 };
 
-/* One parse of the skb's linear head. A global (non-inlined) function:
- * the verifier checks it once, not once per caller path, which keeps the
- * program well below the complexity limit (the IPv6 walk is unrolled). */
-__noinline int sl_pod_parse_head(struct __sk_buff *skb, struct sl_pkt *p)
+/* Parse; a packet whose headers run past the linear head (GSO, paged
+ * frames) is pulled and parsed again rather than taken for truncated. An
+ * IP length beyond the skb is truncation.
+ *
+ * A global (non-inlined) function, like the other __noinline ones here: the
+ * verifier checks it once, not once per path of the caller, which keeps the
+ * program far below the complexity limit (the IPv6 walk is unrolled). */
+__noinline int sl_pod_parse(struct __sk_buff *skb, struct sl_pkt *p)
 {
 	void *data = (void *)(long)skb->data;
 	void *end = (void *)(long)skb->data_end;
-
-	if (!p)
-		return -SL_DROP_MALFORMED;
-	return sl_parse_skb(data, end, p);
-}
-
-/* Parse; a packet whose headers run past the linear head (GSO, paged
- * frames) is pulled and parsed again rather than taken for truncated. An
- * IP length beyond the skb is truncation. Global, like the above. */
-__noinline int sl_pod_parse(struct __sk_buff *skb, struct sl_pkt *p)
-{
 	__u32 len = skb->len;
 	int r;
 
 	if (!p)
 		return -SL_DROP_MALFORMED;
-	r = sl_pod_parse_head(skb, p);
-	if (r < 0 && (__u64)skb->data + len > (__u64)skb->data_end) {
+	r = sl_parse_skb(data, end, p);
+	if (r < 0 && data + len > end) {
 		if (bpf_skb_pull_data(skb, len < SL_POD_PULL ? len : SL_POD_PULL))
 			return r;
-		r = sl_pod_parse_head(skb, p);
+		data = (void *)(long)skb->data;
+		end = (void *)(long)skb->data_end;
+		r = sl_parse_skb(data, end, p);
 	}
 	if (r == 0 && p->l3_len && (__u64)p->l3_off + p->l3_len > len)
 		return -SL_DROP_MALFORMED;
@@ -110,6 +105,11 @@ static __always_inline void sl_pod_echo(struct sl_pkt *p)
 		p->t.dport = p->t.sport;
 		p->t.sport = 0;
 	}
+}
+
+static __always_inline bool sl_pod_is_icmp(const struct sl_pkt *p)
+{
+	return p->t.proto == IPPROTO_ICMP || p->t.proto == SL_NH_ICMPV6;
 }
 
 /* ICMP other than echo has no identifier: all of it between two hosts
@@ -168,7 +168,7 @@ static __always_inline void sl_pod_delta(struct __sk_buff *skb, const struct sl_
 		hdr = p->l4_off - p->l3_off + l4;
 	d->segs = segs;
 	d->tcp_flags = p->tcp_flags;
-	d->payload = l3 > hdr ? l3 - hdr : 0;
+	d->payload = hdr && l3 > hdr ? l3 - hdr : 0;
 	d->bytes = (__u64)l3 + (__u64)(segs - 1) * hdr;
 }
 
@@ -184,10 +184,16 @@ __noinline int sl_pod_icmp_admitted(struct __sk_buff *skb, const struct sl_pkt *
 	void *end = (void *)(long)skb->data_end;
 	struct sl_pflow_key k;
 	struct sl_pflow_val *v;
-	struct sl_pkt in;
+	struct sl_pkt o, in;
 	__u8 kdir;
 
-	if (!outer || sl_parse_inner(data, end, outer, &in) < 0)
+	if (!outer)
+		return 0;
+	/* The parse bounded l4_off; a mask tells the verifier so (6.1 cannot
+	 * follow the range check clang makes of it in sl_parse_inner()). */
+	o = *outer;
+	o.l4_off &= SL_PKT_MAX_OFF - 1;
+	if (sl_parse_inner(data, end, &o, &in) < 0)
 		return 0;
 	sl_pod_echo(&in);
 	sl_pf_key(&k, &in.t, ifindex, &kdir);
@@ -204,8 +210,9 @@ __noinline int sl_pod_np_allow(__u32 set, const struct sl_pkt *p, __u32 hdir)
 	return (int)sl_np_allow(set, p, hdir);
 }
 
-/* Policy verdict for a packet that no admitted record covers: 0 or the
- * drop verdict; *allow: the record flag that caches the admission. */
+/* Policy verdict for a packet that opens a connection (no record, or one
+ * that only uncached ICMP made): 0 or the drop verdict; *allow: the record
+ * flag that caches the admission. */
 static __always_inline __u32 sl_pod_policy(struct __sk_buff *skb, struct sl_pod_ctx *c,
 					   const struct sl_np_pod_val *pv, __u8 *allow)
 {
@@ -219,6 +226,44 @@ static __always_inline __u32 sl_pod_policy(struct __sk_buff *skb, struct sl_pod_
 	if (c->p.icmp_err && sl_pod_icmp_admitted(skb, &c->p, c->key.ifindex))
 		return 0;
 	return (__u32)sl_pod_np_allow(set, &c->p, c->hdir);
+}
+
+/* A record whose admission was revoked (sl_pflows_revoke, run after every
+ * policy change) is judged again as the connection it is: the initiator's
+ * tuple against the policy of the initiator's direction, whichever way
+ * this packet goes. A reply is never taken for a connection of its own.
+ * Not for ICMP: a record of ICMP without identifiers may have been made by
+ * a message that was never admitted (sl_pod_uncached), so it proves no
+ * connection; ICMP packets are judged on their own. */
+static __always_inline __u32 sl_pod_readmit(struct sl_pod_ctx *c, const struct sl_np_pod_val *pv,
+					    __u8 rec_flags, __u8 *allow)
+{
+	bool same = !!(rec_flags & SL_PF_INIT_REV) == !!c->d.kdir;
+	__u32 ihdir = same ? c->hdir : 1 - c->hdir;
+	__u32 set = sl_np_set(pv, ihdir);
+	struct sl_pkt init;
+
+	*allow = ihdir == SL_POD_FROM ? SL_PF_ALLOW_EGRESS : SL_PF_ALLOW_INGRESS;
+	if (!set)
+		return 0;
+	init = c->p;
+	if (!same) {
+		__builtin_memcpy(init.t.saddr, c->p.t.daddr, 16);
+		__builtin_memcpy(init.t.daddr, c->p.t.saddr, 16);
+		init.t.sport = c->p.t.dport;
+		init.t.dport = c->p.t.sport;
+	}
+	return (__u32)sl_pod_np_allow(set, &init, ihdir);
+}
+
+/* A policy flip while this packet was judged under the old slot: the
+ * verdict stands for this packet but is not cached, or it could outlive
+ * the sl_pflows_revoke pass that follows the flip. */
+static __always_inline bool sl_pod_slot_moved(const struct sl_pod_ctx *c)
+{
+	struct sl_config *cfg = sl_config_get();
+
+	return c->policy && (!cfg || (cfg->active_slot & 1) != c->slot);
 }
 
 /* Fast path, policy, accounting: 0 = pass, else the drop verdict. */
@@ -247,9 +292,14 @@ static __always_inline __u32 sl_pod_decide(struct __sk_buff *skb, struct sl_pod_
 	}
 	if (count_flows && c->policy)
 		pv = sl_np_pod(&c->p.t, c->hdir, c->slot);
-	verdict = sl_pod_policy(skb, c, pv, &allow);
+	if (v && !sl_pod_is_icmp(&c->p))
+		verdict = sl_pod_readmit(c, pv, v->flags, &allow);
+	else
+		verdict = sl_pod_policy(skb, c, pv, &allow);
 	if (verdict)
 		return verdict;
+	if (allow && sl_pod_slot_moved(c))
+		allow = 0;
 	created = sl_pf_account(&c->key, v, &c->d, allow, c->now);
 	sl_pod_count(c->tot, c->hdir, &c->d, created > 0);
 	return 0;
@@ -320,4 +370,30 @@ SEC("tc")
 int sl_tc_pod_to(struct __sk_buff *skb)
 {
 	return sl_pod(skb, SL_POD_TO);
+}
+
+/* After a policy change userspace runs this once (BPF_PROG_TEST_RUN, ctx
+ * struct sl_pflows_revoke_ctx): it clears the ALLOW flags of every flow
+ * record, so that each established connection is judged again, under the
+ * new policy, at its next packet (sl_pod_readmit). Counters and the rest of
+ * the record stay; the flags go with one atomic AND per record. */
+static long sl_pf_revoke_one(struct bpf_map *map __attribute__((unused)),
+			     struct sl_pflow_key *key __attribute__((unused)),
+			     struct sl_pflow_val *v, __u64 *n)
+{
+	if (v->flags & SL_PF_ALLOW_ANY) {
+		sl_pf_and_flags(v, (__u8)~SL_PF_ALLOW_ANY);
+		(*n)++;
+	}
+	return 0;
+}
+
+SEC("syscall")
+int sl_pflows_revoke(struct sl_pflows_revoke_ctx *ctx)
+{
+	__u64 n = 0;
+
+	bpf_for_each_map_elem(&sl_pflows, sl_pf_revoke_one, &n, 0);
+	ctx->revoked = n;
+	return 0;
 }

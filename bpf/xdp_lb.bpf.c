@@ -64,8 +64,13 @@ static __always_inline struct sl_xdp_stats *sl_xdp_stats_get(void)
 /* Verdict of a worker's -reason: drop, counted once. */
 static __always_inline int sl_xdrop(struct sl_xdp_stats *st, int reason)
 {
-	if (st && reason >= 0 && reason < SL_DROP__COUNT)
-		st->drops[reason]++;
+	__u32 i = (__u32)reason;
+
+	/* The empty asm keeps clang from folding the check into a constant it
+	 * computes with a negation, which verifiers before 6.6 cannot bound. */
+	asm volatile("" : "+r"(i));
+	if (st && i < SL_DROP__COUNT)
+		st->drops[i]++;
 	return XDP_DROP;
 }
 
@@ -182,31 +187,48 @@ static __always_inline int sl_xnew(struct sl_xreq *rq)
 	return err;
 }
 
-/* The endpoint of this packet's flow, into rq->ep. */
-static __always_inline int sl_xflow(struct sl_xreq *rq)
+/* An established flow: its endpoint, counters, FIN/RST. 1 = tracked and
+ * usable, 0 = no usable entry (none, or a closed connection's 4-tuple
+ * reused by a new SYN: *reopen set). */
+static __always_inline int sl_xtracked(struct sl_xreq *rq, bool *reopen)
 {
 	struct sl_ct_val *ct = bpf_map_lookup_elem(&sl_ct, &rq->p.t);
 	__u8 fl = rq->p.tcp_flags;
 	bool tcp = rq->p.t.proto == IPPROTO_TCP;
-	bool syn = tcp && (fl & (SL_TCP_SYN | SL_TCP_ACK)) == SL_TCP_SYN;
 
-	if (ct && !(syn && (ct->flags & SL_CT_F_CLOSED))) {
-		rq->ep = ct->ep;
-		/* Plain stores: the counters are informational, a flow stays on
-		 * one RX queue, and a locked add costs every packet. */
-		if (ct->last_ns != rq->now)
-			ct->last_ns = rq->now;
-		ct->packets_fwd++;
-		if (tcp)
-			sl_ct_track(ct, fl, false);
-		sl_xstat(rq->st, ct_hits);
+	*reopen = false;
+	if (!ct)
+		return 0;
+	if (tcp && (fl & (SL_TCP_SYN | SL_TCP_ACK)) == SL_TCP_SYN &&
+	    (ct->flags & SL_CT_F_CLOSED)) {
+		*reopen = true;
 		return 0;
 	}
-	/* A closed connection's 4-tuple reused by a new SYN, or a TCP packet
-	 * mid-flow whose entry is gone (evicted, node restarted): consistent
-	 * hashing sends the latter mostly where it was; it is tracked again
-	 * but not counted against the limit (it was admitted once). */
-	if (ct || (tcp && !syn))
+	rq->ep = ct->ep;
+	/* Plain stores: the counters are informational, a flow stays on one
+	 * RX queue, and a locked add would cost every packet. */
+	if (ct->last_ns != rq->now)
+		ct->last_ns = rq->now;
+	ct->packets_fwd++;
+	if (tcp)
+		sl_ct_track(ct, fl, false);
+	sl_xstat(rq->st, ct_hits);
+	return 1;
+}
+
+/* Not tracked: a new flow if the packet is for a frontend. 1 = not for a
+ * frontend, 0 = rq->ep chosen, <0 = -reason. A TCP packet mid-flow whose
+ * entry is gone (evicted, node restarted) is placed like a new flow:
+ * consistent hashing sends it mostly where it was; it is tracked again but
+ * not counted against the limit (only a SYN reserves). */
+static __always_inline int sl_xuntracked(struct sl_xreq *rq, bool reopen)
+{
+	bool tcp = rq->p.t.proto == IPPROTO_TCP;
+
+	rq->ing = sl_ingress_find(&rq->fe, rq->slot);
+	if (!rq->ing)
+		return 1;
+	if (reopen || (tcp && !(rq->p.tcp_flags & SL_TCP_SYN)))
 		sl_xstat(rq->st, ct_reselect);
 	return sl_xnew(rq);
 }
@@ -335,11 +357,22 @@ static __always_inline int sl_xforward(struct xdp_md *ctx, const struct sl_xreq 
 
 static __always_inline int sl_xservice(struct xdp_md *ctx, struct sl_xreq *rq)
 {
+	bool reopen;
 	int err, act;
 
-	err = sl_xflow(rq);
-	if (!err)
-		err = sl_xdnat(ctx, rq);
+	/* Tracking first: an established flow needs no frontend lookup (and a
+	 * removed frontend's flows run on until they close or idle out, as
+	 * conntrack entries do under kube-proxy). */
+	if (!sl_xtracked(rq, &reopen)) {
+		err = sl_xuntracked(rq, reopen);
+		if (err > 0) {
+			sl_xstat(rq->st, not_service);
+			return XDP_PASS;
+		}
+		if (err)
+			return sl_xdrop(rq->st, -err);
+	}
+	err = sl_xdnat(ctx, rq);
 	if (err)
 		return sl_xdrop(rq->st, -err);
 	sl_dbg("sluice xdp: to port %u", bpf_ntohs(rq->ep.port));
@@ -377,12 +410,11 @@ int sl_xdp_lb(struct xdp_md *ctx)
 	rq.fe.port = rq.p.t.dport;
 	rq.fe.proto = rq.p.t.proto;
 	rq.fe.family = rq.p.t.family;
-	rq.ing = sl_ingress_find(&rq.fe, rq.slot);
-	if (!rq.ing)
-		goto not_service;
 	/* The rest of the datagram would go elsewhere unbalanced: leave the
 	 * whole of it to the stack (docs/KERNEL.md, fragments). */
 	if (rq.p.frag == SL_FRAG_FIRST) {
+		if (!sl_ingress_find(&rq.fe, rq.slot))
+			goto not_service;
 		sl_xstat(rq.st, fragments);
 		return XDP_PASS;
 	}

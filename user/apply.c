@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "apply.h"
+#include "ct.h"
 #include "util.h"
 
 static int load_sources(struct sl_policy *p, const struct sl_source *src, size_t n,
@@ -105,6 +106,10 @@ int sl_apply(const char *pin_root, const struct sl_source *src, size_t n,
 		ser = sl_policy_serialize(p, &ser_len);
 		err = ser ? sl_publish(&m, &old, &t, ser, ser_len, &r->pub) : -ENOMEM;
 	}
+	/* Connections admitted under the old NetworkPolicy are judged again
+	 * on their next packet; see docs/NODE.md. */
+	if (!err && !dry_run && r->pub.node.np_changed)
+		err = sl_pflows_revoke(pin_root, &r->pub.node.np_revoked);
 	r->total_ms = sl_ms_since(t0);
 out:
 	sl_unlock(lock);

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * Node-ingress connection tracking housekeeping: runs the pinned syscall
- * program sl_ct_gc, which closes (and gives back the connection-limit unit
- * of) and deletes every tracked flow idle longer than its timeout. It runs
- * in the kernel so that closing an entry is atomic with the XDP and TC
- * programs that close entries on FIN and RST.
+ * Syscall programs userspace runs. sl_ct_gc is node-ingress connection
+ * tracking housekeeping: it closes (giving back the connection-limit unit)
+ * and deletes every tracked flow idle longer than its timeout, in the
+ * kernel, so that closing is atomic with the XDP and TC programs that close
+ * entries on FIN and RST. sl_pflows_revoke re-opens the NetworkPolicy
+ * verdict of every pod flow after a policy change.
  */
 #include <errno.h>
 #include <string.h>
@@ -15,26 +16,39 @@
 #include "pins.h"
 #include "util.h"
 
-int sl_ct_gc(const char *pin_root, const struct sl_ct_gc_opts *o, struct sl_ct_gc_ctx *out)
+/* Run the pinned syscall program NAME once with CTX (copied back). */
+static int run_syscall(const char *pin_root, const char *name, void *ctx, __u32 size)
 {
-	LIBBPF_OPTS(bpf_test_run_opts, run);
+	LIBBPF_OPTS(bpf_test_run_opts, run, .ctx_in = ctx, .ctx_size_in = size);
 	char path[4096];
 	int fd, err;
 
-	memset(out, 0, sizeof(*out));
-	out->tcp_idle_ns = o->tcp_idle_ns;
-	out->udp_idle_ns = o->udp_idle_ns;
-	out->closed_idle_ns = o->closed_idle_ns;
-	err = sl_pin_path(path, sizeof(path), pin_root, "progs", "sl_ct_gc");
+	err = sl_pin_path(path, sizeof(path), pin_root, "progs", name);
 	if (err)
 		return err;
 	fd = bpf_obj_get(path);
 	if (fd < 0)
 		return -errno;
 	/* A syscall program's context is copied back into ctx_in. */
-	run.ctx_in = out;
-	run.ctx_size_in = sizeof(*out);
 	err = bpf_prog_test_run_opts(fd, &run) ? -errno : 0;
 	close(fd);
+	return err;
+}
+
+int sl_ct_gc(const char *pin_root, const struct sl_ct_gc_opts *o, struct sl_ct_gc_ctx *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->tcp_idle_ns = o->tcp_idle_ns;
+	out->udp_idle_ns = o->udp_idle_ns;
+	out->closed_idle_ns = o->closed_idle_ns;
+	return run_syscall(pin_root, "sl_ct_gc", out, sizeof(*out));
+}
+
+int sl_pflows_revoke(const char *pin_root, __u64 *revoked)
+{
+	struct sl_pflows_revoke_ctx c = { 0 };
+	int err = run_syscall(pin_root, "sl_pflows_revoke", &c, sizeof(c));
+
+	*revoked = c.revoked;
 	return err;
 }

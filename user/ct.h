@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* Node-ingress connection tracking housekeeping (user/ct.c). */
+/* Syscall programs userspace runs: node-ingress connection tracking
+ * housekeeping and NetworkPolicy re-judging (user/ct.c). */
 #ifndef SLUICE_CT_H
 #define SLUICE_CT_H
 
@@ -20,6 +21,13 @@ struct sl_ct_gc_ctx {
 	__u32 pad;
 };
 
+/* Context of the pinned SEC("syscall") program sl_pflows_revoke
+ * (bpf/tc_pod.bpf.c): clears the NetworkPolicy admission of every pod flow
+ * record, so the next packet of each is judged by the policy now live. */
+struct sl_pflows_revoke_ctx {
+	__u64 revoked; /* out: records whose admission was cleared */
+};
+
 /* Idle timeouts. Defaults (sl_ct_gc_defaults): TCP 2 h as the kernel's
  * keepalive default, closed TCP 10 s (TIME_WAIT's tail), UDP 60 s. */
 struct sl_ct_gc_opts {
@@ -34,5 +42,8 @@ struct sl_ct_gc_opts {
 
 /* Run the pinned sl_ct_gc program once. OUT gets the counts. */
 int sl_ct_gc(const char *pin_root, const struct sl_ct_gc_opts *o, struct sl_ct_gc_ctx *out);
+
+/* Run the pinned sl_pflows_revoke program once. */
+int sl_pflows_revoke(const char *pin_root, __u64 *revoked);
 
 #endif

@@ -691,6 +691,7 @@ int sl_publish(struct sl_maps *m, const struct sl_tables *old, const struct sl_t
 	err = write_slot(m, &cfg, slot, &p, new, &incr, false, &r->stale_removed);
 	if (!err)
 		err = sl_publish_node(m, new, slot, cfg.active_slot, &r->node);
+	r->node.np_changed = !sl_np_same(old, new);
 	if (err)
 		goto dirty;
 	r->write_ms = sl_ms_since(t0);

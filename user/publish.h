@@ -23,6 +23,8 @@
 struct sl_node_report {
 	size_t n_ingress, n_rings, n_cells;
 	size_t n_np_pods, n_np_prefixes, n_np_portsets;
+	bool np_changed; /* NetworkPolicy tables differ from what was live */
+	__u64 np_revoked; /* flow admissions cleared for re-judging */
 };
 
 struct sl_publish_report {
@@ -68,6 +70,9 @@ void sl_node_compile_opts(const struct sl_config *cfg, struct sl_compile_opts *o
  * read for the current Maglev ring sizes so that they stay stable. */
 int sl_publish_node(struct sl_maps *m, const struct sl_tables *t, __u32 slot, __u32 active,
 		    struct sl_node_report *r);
+
+/* Do A and B hold the same NetworkPolicy tables? (A may be NULL: no.) */
+bool sl_np_same(const struct sl_tables *a, const struct sl_tables *b);
 
 /* Helpers shared by the publishers. */
 /* Delete every key of a hash map whose __u32 at SLOT_OFF equals SLOT. */

@@ -281,6 +281,21 @@ static int write_np_ports(struct sl_maps *m, const struct sl_tables *t, __u32 sl
 	return err;
 }
 
+static bool same_rows(const void *a, size_t na, const void *b, size_t nb, size_t sz)
+{
+	return na == nb && (!na || !memcmp(a, b, na * sz));
+}
+
+bool sl_np_same(const struct sl_tables *a, const struct sl_tables *b)
+{
+	return a && same_rows(a->np_pods, a->n_np_pods, b->np_pods, b->n_np_pods,
+			      sizeof(*a->np_pods)) &&
+	       same_rows(a->np_prefixes, a->n_np_prefixes, b->np_prefixes, b->n_np_prefixes,
+			 sizeof(*a->np_prefixes)) &&
+	       same_rows(a->np_portsets, a->n_np_portsets, b->np_portsets, b->n_np_portsets,
+			 sizeof(*a->np_portsets));
+}
+
 int sl_publish_node(struct sl_maps *m, const struct sl_tables *t, __u32 slot, __u32 active,
 		    struct sl_node_report *r)
 {

@@ -23,10 +23,19 @@
 #include "maps_node.h"
 #include "pkt.h"
 
+#define SL_PF_EEXIST 17 /* errno (vmlinux.h has none) */
+
 /* Hook directions: the index of sl_pod_totals.packets[] etc. */
 enum {
 	SL_POD_FROM = 0, /* TC ingress of the host end: leaving the pod */
 	SL_POD_TO = 1, /* TC egress of the host end: entering the pod */
+};
+
+/* ctx of the SEC("syscall") program sl_pflows_revoke (userspace runs it
+ * with BPF_PROG_TEST_RUN after a policy change). To move into
+ * include/sluice_abi.h. */
+struct sl_pflows_revoke_ctx {
+	__u64 revoked; /* out: records whose admission was cleared */
 };
 
 /* What one packet adds to its record and to the totals. */
@@ -133,6 +142,17 @@ static __always_inline void sl_pf_or(struct sl_pflow_val *v, __u8 kdir, __u8 tcp
 	__sync_fetch_and_or((__u32 *)&v->tcp_flags[0], w);
 }
 
+/* Clear record flags (keep = the flags to keep), atomically against the
+ * ORs of the packet path. */
+static __always_inline void sl_pf_and_flags(struct sl_pflow_val *v, __u8 keep)
+{
+	__u8 b[4] = { 0xff, 0xff, keep, 0xff };
+	__u32 w;
+
+	__builtin_memcpy(&w, b, sizeof(w));
+	__sync_fetch_and_and((__u32 *)&v->tcp_flags[0], w);
+}
+
 static __always_inline void sl_pf_add(struct sl_pflow_val *v, const struct sl_pf_delta *d,
 				      __u64 now, __u8 flags)
 {
@@ -174,7 +194,7 @@ static __always_inline int sl_pf_create(const struct sl_pflow_key *k, const stru
 	v.last_ns = now;
 	v.flags = flags | (rev ? SL_PF_INIT_REV : 0);
 	err = bpf_map_update_elem(&sl_pflows, k, &v, BPF_NOEXIST);
-	if (err == -17 /* EEXIST */)
+	if (err == -SL_PF_EEXIST)
 		return 1;
 	return err ? -1 : 0;
 }

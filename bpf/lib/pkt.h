@@ -22,12 +22,15 @@
  * - First fragments (offset 0, more-fragments set) parse like whole packets
  *   with p->frag = SL_FRAG_FIRST; the caller decides what a fragment means.
  * - Lengths are checked against data_end: an IP total length larger than the
- *   frame is truncation. Trailing bytes after it (Ethernet padding) are fine.
+ *   frame is truncation. Trailing bytes after it (Ethernet padding) are fine,
+ *   but an L4 header that only fits in them is malformed (the stack would
+ *   trim them away).
  *
  * sl_parse_skb() is the same with one difference for TC: an skb's data_end
  * ends at the linear head, and a GSO/non-linear skb carries the rest of its
- * payload in fragments, so the IP length may exceed data_end - data. Callers
- * first make the headers linear (bpf_skb_pull_data(skb, N)), then parse;
+ * payload in fragments, so the IP length may exceed data_end - data. Headers
+ * themselves may be cut by the linear head too: on a failure, pull
+ * (bpf_skb_pull_data(skb, min(len, N))) and parse again, as tc_nat does.
  * tot_len 0 (IPv4 BIG TCP) and payload_len 0 (IPv6 jumbo) are accepted there
  * and reported as l3_len 0: use skb->len for byte counts.
  *
@@ -114,6 +117,18 @@ struct sl_vlan {
 	__be16 proto;
 };
 
+/* A 16-bit network-order length field as a host value the verifier can
+ * bound. Kernels before 6.6 track no bounds through a byte swap, so a swapped
+ * value added to a packet pointer is rejected ("unbounded min value"); the
+ * mask bounds it, and the empty asm keeps clang from dropping the mask. */
+static __always_inline __u32 sl_len16(__be16 v)
+{
+	__u32 x = bpf_ntohs(v);
+
+	asm volatile("" : "+r"(x));
+	return x & 0xffff;
+}
+
 /* [data + off, data + off + len) inside the frame, or NULL. off must be
  * bounded (callers keep it below SL_PKT_MAX_OFF) for the verifier. */
 static __always_inline void *sl_hdr(void *data, void *data_end, __u32 off, __u32 len)
@@ -132,11 +147,22 @@ static __always_inline bool sl_icmp4_is_err(__u8 type)
 	       type == SL_ICMP_PARAMETERPROB;
 }
 
-/* Ports / type / flags of the L4 header at p->l4_off (p->t.proto set). */
-static __always_inline int sl_parse_l4(void *data, void *data_end, struct sl_pkt *p, __u32 flags)
+/* Ports / type / flags of the L4 header at off == p->l4_off (p->t.proto
+ * set). Offsets travel as arguments, never read back from *p: when *p is not
+ * on the stack (a global function's argument) the verifier forgets their
+ * bounds. */
+static __always_inline int sl_parse_l4(void *data, void *data_end, struct sl_pkt *p, __u32 off,
+				       __u32 avail, __u32 flags)
 {
-	__u32 off = p->l4_off;
 	__u8 *b;
+
+	/* avail: bytes of the datagram from off on (its header says so; the
+	 * frame may be longer: Ethernet padding). A header that only fits in
+	 * the padding is malformed, not parsed. */
+	if (avail < 8 && (p->t.proto == IPPROTO_TCP || p->t.proto == IPPROTO_UDP ||
+			  p->t.proto == SL_NH_SCTP || p->t.proto == IPPROTO_ICMP ||
+			  p->t.proto == SL_NH_ICMPV6))
+		return -SL_DROP_MALFORMED;
 
 	switch (p->t.proto) {
 	case IPPROTO_TCP: {
@@ -151,7 +177,7 @@ static __always_inline int sl_parse_l4(void *data, void *data_end, struct sl_pkt
 		if (!b)
 			return -SL_DROP_MALFORMED;
 		__u32 doff = (b[12] >> 4) * 4;
-		if (doff < 20 || !sl_hdr(data, data_end, off, doff))
+		if (doff < 20 || doff > avail || !sl_hdr(data, data_end, off, doff))
 			return -SL_DROP_MALFORMED;
 		p->tcp_flags = b[13];
 		break;
@@ -163,7 +189,7 @@ static __always_inline int sl_parse_l4(void *data, void *data_end, struct sl_pkt
 		break;
 	case SL_NH_SCTP:
 		b = sl_hdr(data, data_end, off, (flags & SL_PARSE_F_INNER) ? 8 : 12);
-		if (!b)
+		if (!b || (!(flags & SL_PARSE_F_INNER) && avail < 12))
 			return -SL_DROP_MALFORMED;
 		break;
 	case IPPROTO_ICMP:
@@ -193,9 +219,10 @@ static __always_inline int sl_parse_l4(void *data, void *data_end, struct sl_pkt
 	return 0;
 }
 
-static __always_inline int sl_parse_ip4(void *data, void *data_end, struct sl_pkt *p, __u32 flags)
+static __always_inline int sl_parse_ip4(void *data, void *data_end, struct sl_pkt *p, __u32 off,
+					__u32 flags)
 {
-	__u32 off = p->l3_off, ihl, tot;
+	__u32 ihl, tot;
 	__u16 frag_off;
 	struct iphdr *ip;
 
@@ -205,7 +232,7 @@ static __always_inline int sl_parse_ip4(void *data, void *data_end, struct sl_pk
 	ihl = ip->ihl * 4;
 	if (ip->version != 4 || ihl < sizeof(*ip) || !sl_hdr(data, data_end, off, ihl))
 		return -SL_DROP_MALFORMED;
-	tot = bpf_ntohs(ip->tot_len);
+	tot = sl_len16(ip->tot_len);
 	if (flags & SL_PARSE_F_INNER) {
 		/* A quoted header whose packet was cut by the ICMP sender. */
 		if (tot < ihl)
@@ -229,7 +256,9 @@ static __always_inline int sl_parse_ip4(void *data, void *data_end, struct sl_pk
 	if (frag_off & 0x2000)
 		p->frag = SL_FRAG_FIRST;
 	p->l4_off = off + ihl;
-	return sl_parse_l4(data, data_end, p, flags);
+	/* Quoted and GSO packets are shorter than their header says. */
+	return sl_parse_l4(data, data_end, p, off + ihl,
+			   flags ? 0xffff : tot - ihl, flags);
 }
 
 /* One IPv6 extension header at *off: advances *off and *nh. 0: walked;
@@ -273,9 +302,10 @@ static __always_inline int sl_ext6(void *data, void *data_end, struct sl_pkt *p,
 	return 0;
 }
 
-static __always_inline int sl_parse_ip6(void *data, void *data_end, struct sl_pkt *p, __u32 flags)
+static __always_inline int sl_parse_ip6(void *data, void *data_end, struct sl_pkt *p, __u32 off,
+					__u32 flags)
 {
-	__u32 off = p->l3_off, plen;
+	__u32 l3 = off, plen, ext;
 	struct ipv6hdr *ip6;
 	__u8 nh;
 	int i, r;
@@ -285,7 +315,7 @@ static __always_inline int sl_parse_ip6(void *data, void *data_end, struct sl_pk
 		return -SL_DROP_MALFORMED;
 	if (ip6->version != 6)
 		return -SL_DROP_MALFORMED;
-	plen = bpf_ntohs(ip6->payload_len);
+	plen = sl_len16(ip6->payload_len);
 	if (!(flags & (SL_PARSE_F_PARTIAL | SL_PARSE_F_INNER)) &&
 	    data + off + sizeof(*ip6) + plen > data_end)
 		return -SL_DROP_MALFORMED;
@@ -310,7 +340,10 @@ static __always_inline int sl_parse_ip6(void *data, void *data_end, struct sl_pk
 	if (p->frag == SL_FRAG_LATER)
 		return 0;
 	p->l4_off = off;
-	return sl_parse_l4(data, data_end, p, flags);
+	ext = off - l3 - sizeof(*ip6);
+	if (!flags && ext > plen)
+		return -SL_DROP_MALFORMED; /* extension headers past the payload */
+	return sl_parse_l4(data, data_end, p, off, flags ? 0xffff : plen - ext, flags);
 }
 
 static __always_inline int sl_parse_ex(void *data, void *data_end, struct sl_pkt *p, __u32 flags)
@@ -335,9 +368,9 @@ static __always_inline int sl_parse_ex(void *data, void *data_end, struct sl_pkt
 	p->eth_proto = proto;
 	p->l3_off = off;
 	if (proto == ETH_P_IP)
-		return sl_parse_ip4(data, data_end, p, flags & SL_PARSE_F_PARTIAL);
+		return sl_parse_ip4(data, data_end, p, off, flags & SL_PARSE_F_PARTIAL);
 	if (proto == ETH_P_IPV6)
-		return sl_parse_ip6(data, data_end, p, flags & SL_PARSE_F_PARTIAL);
+		return sl_parse_ip6(data, data_end, p, off, flags & SL_PARSE_F_PARTIAL);
 	p->l3_off = 0;
 	return 1;
 }
@@ -359,14 +392,17 @@ static __always_inline int sl_parse_skb(void *data, void *data_end, struct sl_pk
 static __always_inline int sl_parse_inner(void *data, void *data_end, const struct sl_pkt *outer,
 					  struct sl_pkt *in)
 {
+	__u32 off = outer->l4_off;
+
 	__builtin_memset(in, 0, sizeof(*in));
-	if (!outer->icmp_err || !outer->l4_off || outer->l4_off >= SL_PKT_MAX_OFF)
+	if (!outer->icmp_err || !off || off >= SL_PKT_MAX_OFF)
 		return -SL_DROP_MALFORMED;
+	off += 8;
 	in->eth_proto = outer->eth_proto;
-	in->l3_off = outer->l4_off + 8;
+	in->l3_off = off;
 	if (outer->t.family == SL_AF_INET)
-		return sl_parse_ip4(data, data_end, in, SL_PARSE_F_INNER);
-	return sl_parse_ip6(data, data_end, in, SL_PARSE_F_INNER);
+		return sl_parse_ip4(data, data_end, in, off, SL_PARSE_F_INNER);
+	return sl_parse_ip6(data, data_end, in, off, SL_PARSE_F_INNER);
 }
 
 #endif /* SL_PKT_H */
