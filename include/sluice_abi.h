@@ -547,6 +547,27 @@ struct sl_np_ports {
 	struct sl_np_range r[SL_NP_MAX_RANGES];
 };
 
+/* Context of the SEC("syscall") program sl_ct_gc (bpf/xdp_lb.bpf.c), which
+ * userspace runs with BPF_PROG_TEST_RUN (the kernel copies the context back
+ * into ctx_in): closes, releases and deletes idle node-ingress flows. */
+struct sl_ct_gc_ctx {
+	__u64 now_ns; /* CLOCK_MONOTONIC ns; 0 = the kernel's now */
+	__u64 tcp_idle_ns; /* TCP entries idle longer than this go */
+	__u64 udp_idle_ns; /* other protocols */
+	__u64 closed_idle_ns; /* entries already CLOSED (0 = tcp_idle_ns) */
+	__u32 removed; /* out: entries deleted */
+	__u32 released; /* out: connection-limit units given back */
+	__u32 scanned; /* out: entries visited */
+	__u32 pad;
+};
+
+/* Context of the SEC("syscall") program sl_pflows_revoke (bpf/tc_pod.bpf.c),
+ * run after a NetworkPolicy change: clears the admission of every pod flow
+ * record, so each flow's next packet is judged by the policy now live. */
+struct sl_pflows_revoke_ctx {
+	__u64 revoked; /* out: records whose admission was cleared */
+};
+
 #ifndef __bpf__
 _Static_assert(sizeof(struct sl_l4addr) == 20, "sl_l4addr layout");
 _Static_assert(sizeof(struct sl_outlier_cfg) == 32, "sl_outlier_cfg layout");
@@ -577,6 +598,8 @@ _Static_assert(sizeof(struct sl_pflow_val) == 72, "sl_pflow_val layout");
 _Static_assert(sizeof(struct sl_np_pod_key) == 24, "sl_np_pod_key layout");
 _Static_assert(sizeof(struct sl_np_lpm_key) == 28, "sl_np_lpm_key layout");
 _Static_assert(sizeof(struct sl_np_ports) == 8 + 8 * 16, "sl_np_ports layout");
+_Static_assert(sizeof(struct sl_ct_gc_ctx) == 48, "sl_ct_gc_ctx layout");
+_Static_assert(sizeof(struct sl_pflows_revoke_ctx) == 8, "sl_pflows_revoke_ctx layout");
 #endif
 
 #endif /* SLUICE_ABI_H */

@@ -8,26 +8,6 @@
 
 #include "sluice_abi.h"
 
-/* Context of the pinned SEC("syscall") program sl_ct_gc: the same layout
- * as bpf/lib/ct.h's. */
-struct sl_ct_gc_ctx {
-	__u64 now_ns; /* CLOCK_MONOTONIC ns; 0 = the kernel's now */
-	__u64 tcp_idle_ns; /* TCP entries idle longer than this go */
-	__u64 udp_idle_ns; /* other protocols */
-	__u64 closed_idle_ns; /* entries already CLOSED (0 = tcp_idle_ns) */
-	__u32 removed; /* out: entries deleted */
-	__u32 released; /* out: connection-limit units given back */
-	__u32 scanned; /* out: entries visited */
-	__u32 pad;
-};
-
-/* Context of the pinned SEC("syscall") program sl_pflows_revoke
- * (bpf/tc_pod.bpf.c): clears the NetworkPolicy admission of every pod flow
- * record, so the next packet of each is judged by the policy now live. */
-struct sl_pflows_revoke_ctx {
-	__u64 revoked; /* out: records whose admission was cleared */
-};
-
 /* Idle timeouts. Defaults (sl_ct_gc_defaults): TCP 2 h as the kernel's
  * keepalive default, closed TCP 10 s (TIME_WAIT's tail), UDP 60 s. */
 struct sl_ct_gc_opts {

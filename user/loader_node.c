@@ -16,6 +16,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <linux/if_link.h>
@@ -207,6 +208,27 @@ static int load_tc_nat(const struct sl_load_opts *o)
 	return err;
 }
 
+/* A zeroed sl_pod_totals record for IFNAME, unless it has one. */
+static int pod_totals_init(int fd, const char *ifname)
+{
+	int ncpu = libbpf_num_possible_cpus(), idx = if_index(ifname), err = 0;
+	struct sl_pod_totals *zero;
+	__u32 key;
+
+	if (idx < 0)
+		return idx;
+	if (ncpu <= 0)
+		return -EINVAL;
+	zero = calloc((size_t)ncpu, sizeof(*zero));
+	if (!zero)
+		return -ENOMEM;
+	key = (__u32)idx;
+	if (bpf_map_update_elem(fd, &key, zero, BPF_NOEXIST) && errno != EEXIST)
+		err = -errno;
+	free(zero);
+	return err;
+}
+
 static int load_tc_pod(const struct sl_load_opts *o)
 {
 	struct tc_pod *skel = tc_pod__open();
@@ -219,8 +241,12 @@ static int load_tc_pod(const struct sl_load_opts *o)
 	for (size_t i = 0; !err && !o->no_attach && i < o->n_pod_ifaces; i++) {
 		const char *ifn = o->pod_ifaces[i];
 
-		err = attach_tc(o, bpf_program__fd(skel->progs.sl_tc_pod_from), ifn,
-				"tc_pod_from", true);
+		/* The totals record marks a pod interface: XDP never redirects
+		 * to one (that would skip its policy), so it exists first. */
+		err = pod_totals_init(bpf_map__fd(skel->maps.sl_pod_totals), ifn);
+		if (!err)
+			err = attach_tc(o, bpf_program__fd(skel->progs.sl_tc_pod_from), ifn,
+					"tc_pod_from", true);
 		if (!err)
 			err = attach_tc(o, bpf_program__fd(skel->progs.sl_tc_pod_to), ifn,
 					"tc_pod_to", false);

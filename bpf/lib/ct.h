@@ -21,19 +21,6 @@
 #include "maps_node.h"
 #include "pkt.h"
 
-/* Context of the SEC("syscall") program sl_ct_gc (BPF_PROG_TEST_RUN,
- * ctx_in = ctx_out = this struct). To move into sluice_abi.h. */
-struct sl_ct_gc_ctx {
-	__u64 now_ns; /* CLOCK_MONOTONIC ns; 0 = the kernel's now */
-	__u64 tcp_idle_ns; /* TCP entries idle longer than this go */
-	__u64 udp_idle_ns; /* other protocols */
-	__u64 closed_idle_ns; /* entries already CLOSED (0 = tcp_idle_ns) */
-	__u32 removed; /* out: entries deleted */
-	__u32 released; /* out: connection-limit units given back */
-	__u32 scanned; /* out: entries visited */
-	__u32 pad;
-};
-
 /* Reply tuple of a tracked flow: endpoint -> client. */
 static __always_inline void sl_rnat_key(struct sl_tuple *r, const struct sl_tuple *fwd,
 					const struct sl_l4addr *ep)

@@ -31,13 +31,6 @@ enum {
 	SL_POD_TO = 1, /* TC egress of the host end: entering the pod */
 };
 
-/* ctx of the SEC("syscall") program sl_pflows_revoke (userspace runs it
- * with BPF_PROG_TEST_RUN after a policy change). To move into
- * include/sluice_abi.h. */
-struct sl_pflows_revoke_ctx {
-	__u64 revoked; /* out: records whose admission was cleared */
-};
-
 /* What one packet adds to its record and to the totals. */
 struct sl_pf_delta {
 	__u64 bytes; /* L3 bytes; a GSO packet counts every segment's headers */
