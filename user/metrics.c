@@ -274,28 +274,9 @@ static void group_family(FILE *f, const struct scrape *s, const char *name, cons
 
 static int sum_stats(struct sl_maps *m, struct sl_stats *out)
 {
-	int ncpu = libbpf_num_possible_cpus();
-	struct sl_stats *per;
 	__u32 zero = 0;
 
-	memset(out, 0, sizeof(*out));
-	if (ncpu <= 0)
-		return ncpu;
-	per = calloc((size_t)ncpu, sizeof(*per));
-	if (!per)
-		return -ENOMEM;
-	if (bpf_map_lookup_elem(m->fd[SL_MAP_STATS], &zero, per)) {
-		free(per);
-		return -errno;
-	}
-	for (int c = 0; c < ncpu; c++) {
-		__u64 *dst = (__u64 *)out, *src = (__u64 *)&per[c];
-
-		for (size_t i = 0; i < sizeof(*out) / sizeof(__u64); i++)
-			dst[i] += src[i];
-	}
-	free(per);
-	return 0;
+	return sl_percpu_sum(m->fd[SL_MAP_STATS], &zero, (__u64 *)out, sizeof(*out) / sizeof(__u64));
 }
 
 static const char *const stat_names[] = {
@@ -318,6 +299,28 @@ static void datapath_family(FILE *f, struct sl_maps *m)
 	for (size_t i = 0; i < sizeof(stat_names) / sizeof(stat_names[0]); i++)
 		fprintf(f, "sluice_datapath_events_total{event=\"%s\"} %llu\n", stat_names[i],
 			(unsigned long long)v[i]);
+}
+
+int sl_percpu_sum(int fd, const void *key, __u64 *out, size_t n)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	__u64 *per;
+
+	memset(out, 0, n * sizeof(*out));
+	if (ncpu <= 0)
+		return -EINVAL;
+	per = calloc((size_t)ncpu * n, sizeof(*per));
+	if (!per)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(fd, key, per)) {
+		free(per);
+		return -errno;
+	}
+	for (int c = 0; c < ncpu; c++)
+		for (size_t i = 0; i < n; i++)
+			out[i] += per[(size_t)c * n + i];
+	free(per);
+	return 0;
 }
 
 /* Entries of a map: a key walk (there is no O(1) count for hash maps). */

@@ -23,6 +23,9 @@ struct sl_prog_stat {
 /* Programs behind the pinned links. */
 size_t sl_read_progs(const char *pin_root, struct sl_prog_stat *out, size_t max);
 
+/* Sum the per-CPU value at KEY (N u64 counters on each CPU) into OUT. */
+int sl_percpu_sum(int fd, const void *key, __u64 *out, size_t n);
+
 /* Entries of a map, by walking its keys. */
 long sl_map_entries(int fd, __u32 key_size);
 

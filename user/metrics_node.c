@@ -25,29 +25,6 @@ static const char *const drop_names[SL_DROP__COUNT] = {
 	[SL_DROP_NAT_FAIL] = "nat_failed",	     [SL_DROP_CT_FAIL] = "tracking_failed",
 };
 
-/* Sum a per-CPU value of N u64 counters into OUT. */
-static int percpu_sum(int fd, const void *key, __u64 *out, size_t n)
-{
-	int ncpu = libbpf_num_possible_cpus();
-	__u64 *per;
-
-	memset(out, 0, n * sizeof(*out));
-	if (ncpu <= 0)
-		return -EINVAL;
-	per = calloc((size_t)ncpu * n, sizeof(*per));
-	if (!per)
-		return -ENOMEM;
-	if (bpf_map_lookup_elem(fd, key, per)) {
-		free(per);
-		return -errno;
-	}
-	for (int c = 0; c < ncpu; c++)
-		for (size_t i = 0; i < n; i++)
-			out[i] += per[(size_t)c * n + i];
-	free(per);
-	return 0;
-}
-
 static const char *const xdp_results[] = {
 	"seen", "not_service", "new_flow", "tracked", "reselected", "ejected_skipped",
 	"passed", "redirected", "reply_translated", "icmp_translated", "fragment",
@@ -62,7 +39,7 @@ static void xdp_families(FILE *f, struct sl_maps *m, struct sl_xdp_stats *st)
 	__u32 zero = 0;
 	__u64 *v = (__u64 *)st;
 
-	if (percpu_sum(m->fd[SL_MAP_XDP_STATS], &zero, v, sizeof(*st) / sizeof(__u64)))
+	if (sl_percpu_sum(m->fd[SL_MAP_XDP_STATS], &zero, v, sizeof(*st) / sizeof(__u64)))
 		return;
 	sl_prom_family(f, "sluice_xdp_packets_total", "counter",
 		       "Node-ingress packets by what XDP and the TC return path did with them.");
@@ -88,7 +65,7 @@ static size_t collect_pods(struct sl_maps *m, struct pod_iface *out, size_t max)
 		prev = &k;
 		out[n].ifindex = k;
 		out[n].live = 0;
-		if (!percpu_sum(fd, &k, (__u64 *)&out[n].t, sizeof(out[n].t) / sizeof(__u64)))
+		if (!sl_percpu_sum(fd, &k, (__u64 *)&out[n].t, sizeof(out[n].t) / sizeof(__u64)))
 			n++;
 	}
 	return n;

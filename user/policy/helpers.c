@@ -230,3 +230,11 @@ bool slp_mask_prefix(struct sl_l4addr *a, int plen)
 	}
 	return host;
 }
+
+bool slp_str_seq_has(const struct node *seq, const char *s)
+{
+	for (size_t i = 0; i < slp_seq_len(seq); i++)
+		if (slp_node_str(seq->vals[i]) && !strcmp(seq->vals[i]->s, s))
+			return true;
+	return false;
+}

@@ -138,6 +138,8 @@ void slp_netpol_check(const struct object *o, struct sl_diags *d);
 typedef const char *(*slp_label_get)(const void *ctx, const char *key);
 /* Label KEY of a labels mapping node CTX (slp_label_get for plain maps). */
 const char *slp_node_label(const void *labels, const char *key);
+/* Does the sequence SEQ hold the string S? */
+bool slp_str_seq_has(const struct node *seq, const char *s);
 bool slp_selector_match(const struct node *sel, slp_label_get get, const void *ctx);
 bool slp_label_key_ok(const char *k);
 bool slp_label_value_ok(const char *v);

@@ -236,16 +236,6 @@ static void check_rules(struct nctx *c, const struct node *rules, const char *di
 	}
 }
 
-static bool has_type(const struct node *types, const char *t)
-{
-	size_t i;
-
-	for (i = 0; i < slp_seq_len(types); i++)
-		if (slp_node_str(types->vals[i]) && !strcmp(types->vals[i]->s, t))
-			return true;
-	return false;
-}
-
 /* Rules of a direction the policy does not enforce, and Kubernetes'
  * defaulting of policyTypes from a non-empty egress list, both surprise. */
 static void check_types(struct nctx *c, const struct node *spec)
@@ -262,10 +252,10 @@ static void check_types(struct nctx *c, const struct node *spec)
 			      "to deny all egress");
 		return;
 	}
-	if (slp_seq_len(in) && !has_type(types, "Ingress"))
+	if (slp_seq_len(in) && !slp_str_seq_has(types, "Ingress"))
 		NWARN(c->o, c->d, in, "spec.ingress", "ignored: policyTypes does not "
 		      "include Ingress");
-	if (slp_seq_len(eg) && !has_type(types, "Egress"))
+	if (slp_seq_len(eg) && !slp_str_seq_has(types, "Egress"))
 		NWARN(c->o, c->d, eg, "spec.egress", "ignored: policyTypes does not "
 		      "include Egress");
 }

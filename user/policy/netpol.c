@@ -381,16 +381,6 @@ static bool ns_selected(const struct npc *c, const struct node *sel, const char 
 
 /* ---- policies ------------------------------------------------------------- */
 
-static bool has_type(const struct node *types, const char *t)
-{
-	size_t i;
-
-	for (i = 0; i < slp_seq_len(types); i++)
-		if (slp_node_str(types->vals[i]) && !strcmp(types->vals[i]->s, t))
-			return true;
-	return false;
-}
-
 /* policyTypes, defaulted as Kubernetes does: Ingress, plus Egress when
  * the egress list is non-empty. */
 static void policy_types(struct npol *np)
@@ -403,8 +393,8 @@ static void policy_types(struct npol *np)
 		np->iso[DIR_EG] = slp_seq_len(slp_map_get(spec, "egress")) > 0;
 		return;
 	}
-	np->iso[DIR_IN] = has_type(types, "Ingress");
-	np->iso[DIR_EG] = has_type(types, "Egress");
+	np->iso[DIR_IN] = slp_str_seq_has(types, "Ingress");
+	np->iso[DIR_EG] = slp_str_seq_has(types, "Egress");
 }
 
 static struct unit *unit_new(struct npol *np, int dir, const struct rule_ports *rp,
