@@ -18,10 +18,8 @@
 #include <string.h>
 
 #include "policy.h"
+#include "unit.h"
 
-static int failures;
-static const char *cur;
-static bool cur_failed;
 
 #define CHECK(cond, ...)                                         \
 	do {                                                     \
@@ -31,30 +29,6 @@ static bool cur_failed;
 		}                                                \
 	} while (0)
 
-static void fail_msg(int line, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static void fail_msg(int line, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("FAIL %s: line %d: ", cur, line);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	cur_failed = true;
-}
-
-static void run(const char *name, void (*fn)(void))
-{
-	cur = name;
-	cur_failed = false;
-	fn();
-	if (cur_failed)
-		failures++;
-	else
-		printf("ok %s\n", name);
-}
 
 /* One test's state, released in one place whatever the outcome. */
 struct fx {

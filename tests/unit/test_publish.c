@@ -21,27 +21,10 @@
 #include "loader.h"
 #include "pins.h"
 #include "publish.h"
+#include "unit.h"
 
 static char root[128];
-static int failures;
 
-static void result(const char *name, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static void result(const char *name, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!fmt) {
-		printf("ok %s\n", name);
-		return;
-	}
-	failures++;
-	printf("FAIL %s: ", name);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-}
 
 /* N services web-0..N-1 (10.96.1.i:80), EPS endpoints each (127.1.i.j:8080),
  * with endpoint k of service `bump` given `extra` more endpoints. */

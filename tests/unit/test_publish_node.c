@@ -21,27 +21,10 @@
 #include "loader.h"
 #include "pins.h"
 #include "publish.h"
+#include "unit.h"
 
 static char root[128];
-static int failures;
 
-static void result(const char *name, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static void result(const char *name, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!fmt) {
-		printf("ok %s\n", name);
-		return;
-	}
-	failures++;
-	printf("FAIL %s: ", name);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-}
 
 /* Service web with an externalIP and a NodePort, N endpoints 10.7.0.1..N
  * as pods (app=web, version v1 for the first V1, v2 after), and a

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The result lines every unit test prints (docs/TESTING.md): "ok NAME" or
+ * "FAIL NAME: why", one per case. Each test is its own program, so the
+ * state below is per program.
+ */
+#ifndef SLUICE_TESTS_UNIT_H
+#define SLUICE_TESTS_UNIT_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+static int failures; /* cases that failed: the exit status */
+static const char *cur; /* the case being run by run() */
+static bool cur_failed;
+
+/* Report a failure of the current case (the first of several stands). */
+static void fail_msg(int line, const char *fmt, ...) __attribute__((format(printf, 2, 3), unused));
+static void fail_msg(int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("FAIL %s: line %d: ", cur, line);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	cur_failed = true;
+}
+
+/* Run one case, printing "ok NAME" unless it failed. */
+static void __attribute__((unused)) run(const char *name, void (*fn)(void))
+{
+	cur = name;
+	cur_failed = false;
+	fn();
+	if (cur_failed)
+		failures++;
+	else
+		printf("ok %s\n", name);
+}
+
+/* The result of case NAME: FMT NULL for ok, else why it failed. */
+static void result(const char *name, const char *fmt, ...) __attribute__((format(printf, 2, 3), unused));
+static void result(const char *name, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!fmt) {
+		printf("ok %s\n", name);
+		return;
+	}
+	failures++;
+	printf("FAIL %s: ", name);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+}
+
+#endif
