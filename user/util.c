@@ -32,6 +32,16 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 		return 0;
 	if (level == LIBBPF_INFO && sl_verbosity < SL_LOG_INFO)
 		return 0;
+	/* The kernel's answer to creating a clsact qdisc that exists (the
+	 * cls_bpf fallback of user/loader_node.c always tries): expected. */
+	if (strstr(fmt, "Kernel error message")) {
+		char buf[512];
+
+		vsnprintf(buf, sizeof(buf), fmt, ap);
+		if (strstr(buf, "Exclusivity flag on") && sl_verbosity < SL_LOG_INFO)
+			return 0;
+		return fputs(buf, stderr);
+	}
 	return vfprintf(stderr, fmt, ap);
 }
 

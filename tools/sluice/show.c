@@ -4,6 +4,7 @@
  * again for names and structure and join it with the live state maps.
  * The JSON shapes are a stable interface, documented in docs/CLI.md.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -142,6 +143,51 @@ static void json_outlier(FILE *f, const struct sl_outlier_cfg *o)
 		o->min_health_pct);
 }
 
+static const char *ingress_kind(__u32 k)
+{
+	switch (k) {
+	case SL_ING_EXTERNAL_IP:
+		return "external_ip";
+	case SL_ING_LB:
+		return "load_balancer";
+	case SL_ING_NODEPORT:
+		return "node_port";
+	}
+	return "?";
+}
+
+/* A node-ingress frontend: a NodePort (no address) as "*:PORT/PROTO". */
+static const char *ingress_fe(const struct sl_table_ingress *in, char *buf, size_t len)
+{
+	if (in->kind != SL_ING_NODEPORT)
+		return sl_fmt_l4(&in->fe, true, buf, len);
+	snprintf(buf, len, "*:%u/%s", ntohs(in->fe.port), in->fe.proto == IPPROTO_UDP ? "udp" : "tcp");
+	return buf;
+}
+
+/* The node-ingress frontends of service I, as JSON or as a table line. */
+static void ingress_of(const struct sl_live *l, size_t i, FILE *f, bool json)
+{
+	char buf[128];
+	bool first = true;
+
+	for (size_t k = 0; k < l->tables.n_ingress; k++) {
+		const struct sl_table_ingress *in = &l->tables.ingress[k];
+
+		if (in->svc != i)
+			continue;
+		if (json)
+			fprintf(f, "%s{\"frontend\":\"%s\",\"kind\":\"%s\"}", first ? "" : ",",
+				ingress_fe(in, buf, sizeof(buf)), ingress_kind(in->kind));
+		else
+			fprintf(f, "%s%s (%s)", first ? "    node ingress: " : ", ",
+				ingress_fe(in, buf, sizeof(buf)), ingress_kind(in->kind));
+		first = false;
+	}
+	if (!json && !first)
+		fputc('\n', f);
+}
+
 static void get_services_json(struct sl_live *l, FILE *f)
 {
 	char buf[128];
@@ -165,7 +211,9 @@ static void get_services_json(struct sl_live *l, FILE *f)
 		json_reasons(f, s->val.handoff_reasons);
 		fputs(",\"handoff_why\":", f);
 		sl_json_str(f, s->handoff_why);
-		fputs(",\"groups\":[", f);
+		fputs(",\"node_ingress\":[", f);
+		ingress_of(l, i, f, true);
+		fputs("],\"groups\":[", f);
 		for (unsigned g = 0; g < s->val.n_groups; g++) {
 			const struct sl_group *gr = &s->val.groups[g];
 			struct sl_group_state gs;
@@ -206,6 +254,7 @@ static void get_services_table(struct sl_live *l, FILE *f)
 		fputc('\n', f);
 		if (s->val.flags & SL_SVC_F_HANDOFF)
 			fprintf(f, "    handed to the proxy: %s\n", s->handoff_why);
+		ingress_of(l, i, f, false);
 	}
 }
 
