@@ -168,6 +168,7 @@ demo: deps
 bench: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)bench/run.sh $(abs_O)
+	$(Q)bench/run-node.sh $(abs_O)
 
 # The test suite inside qemu on Debian's 6.1 and 6.12 kernels (vmtests/).
 vmtest: deps

@@ -30,6 +30,7 @@
 #include "lib/csum.h"
 #include "lib/ct.h"
 #include "lib/maglev.h"
+#include "lib/clock.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -384,6 +385,16 @@ static __always_inline int sl_xservice(struct xdp_md *ctx, struct sl_xreq *rq)
 	return act;
 }
 
+/* Might PORT (network order) of PROTO have a frontend in SLOT? */
+static __always_inline bool sl_fe_port_maybe(__u32 slot, __u8 proto, __be16 port)
+{
+	__u16 p = bpf_ntohs(port);
+	__u32 idx = sl_fe_port_word(slot, proto, p);
+	__u64 *w = bpf_map_lookup_elem(&sl_fe_ports, &idx);
+
+	return w && (*w >> (p % 64)) & 1;
+}
+
 SEC("xdp")
 int sl_xdp_lb(struct xdp_md *ctx)
 {
@@ -405,6 +416,10 @@ int sl_xdp_lb(struct xdp_md *ctx)
 	if (r != 0 || (rq.p.t.proto != IPPROTO_TCP && rq.p.t.proto != IPPROTO_UDP))
 		goto not_service;
 	rq.slot = cfg->active_slot & 1;
+	/* Most of what a node receives is for no frontend: one array read
+	 * lets it go, before any hash lookup or clock read. */
+	if (!sl_fe_port_maybe(rq.slot, rq.p.t.proto, rq.p.t.dport))
+		goto not_service;
 	__builtin_memset(&rq.fe, 0, sizeof(rq.fe));
 	__builtin_memcpy(rq.fe.addr, rq.p.t.daddr, sizeof(rq.fe.addr));
 	rq.fe.port = rq.p.t.dport;
@@ -418,9 +433,8 @@ int sl_xdp_lb(struct xdp_md *ctx)
 		sl_xstat(rq.st, fragments);
 		return XDP_PASS;
 	}
-	/* Coarse (tick) time: idle timeouts and ejection ends are seconds, and
-	 * the precise clock costs tens of ns per packet in a VM. */
-	rq.now = bpf_ktime_get_coarse_ns();
+	/* Tick time: idle timeouts and ejection ends are seconds. */
+	rq.now = sl_tick_now();
 	return sl_xservice(ctx, &rq);
 not_service:
 	sl_xstat(rq.st, not_service);

@@ -396,6 +396,17 @@ struct sl_ingress_val {
 	__u32 pad;
 };
 
+/* sl_fe_ports: which destination ports have a node-ingress frontend, so
+ * that XDP lets every other packet go after one array read. A __u64 word
+ * per 64 ports: index slot * 2048 + (proto == UDP) * 1024 + port / 64, bit
+ * port % 64 (port in host order). Written whole per slot by the publisher. */
+#define SL_FE_PORT_WORDS 1024u /* per slot and protocol */
+
+static inline __attribute__((unused)) __u32 sl_fe_port_word(__u32 slot, __u8 proto, __u16 port)
+{
+	return slot * 2 * SL_FE_PORT_WORDS + (proto == 17 ? SL_FE_PORT_WORDS : 0) + port / 64;
+}
+
 /* sl_maglev cell (index slot * SL_MAX_MAGLEV_CELLS + ring_off + h % M):
  * the backend row in the slot's part of sl_backends, and the group it
  * belongs to in the service's sl_svc_val.groups. */

@@ -40,6 +40,7 @@ enum sl_map_id {
 	SL_MAP_NP_PODS,
 	SL_MAP_NP_PREFIXES,
 	SL_MAP_NP_PORTS,
+	SL_MAP_FE_PORTS,
 	SL_MAP__COUNT,
 };
 

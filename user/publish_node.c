@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <bpf/bpf.h>
 
 #include "maglev.h"
@@ -153,6 +154,23 @@ static int write_ingress(struct sl_maps *m, const struct sl_tables *t, const str
 	return err;
 }
 
+/* The slot's port bitmap: every frontend's port, NodePorts included. */
+static int write_fe_ports(struct sl_maps *m, const struct sl_tables *t, __u32 slot)
+{
+	__u64 words[2 * SL_FE_PORT_WORDS] = { 0 };
+	__u32 keys[2 * SL_FE_PORT_WORDS];
+
+	for (size_t i = 0; i < t->n_ingress; i++) {
+		__u16 port = ntohs(t->ingress[i].fe.port);
+
+		words[sl_fe_port_word(0, t->ingress[i].fe.proto, port)] |= 1ull << (port % 64);
+	}
+	for (__u32 i = 0; i < 2 * SL_FE_PORT_WORDS; i++)
+		keys[i] = slot * 2 * SL_FE_PORT_WORDS + i;
+	return sl_put_many(m->fd[SL_MAP_FE_PORTS], keys, words, 2 * SL_FE_PORT_WORDS,
+			   sizeof(*keys), sizeof(*words));
+}
+
 static int publish_ingress(struct sl_maps *m, const struct sl_tables *t, __u32 slot,
 			   __u32 active, struct sl_node_report *rep)
 {
@@ -177,6 +195,8 @@ static int publish_ingress(struct sl_maps *m, const struct sl_tables *t, __u32 s
 		err = write_cells(m, &r, slot);
 	if (!err)
 		err = write_ingress(m, t, &r, slot);
+	if (!err)
+		err = write_fe_ports(m, t, slot);
 	rep->n_ingress = t->n_ingress;
 	rep->n_cells = r.used;
 out:

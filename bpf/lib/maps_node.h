@@ -31,6 +31,14 @@ struct {
 	__type(value, __u32);
 } sl_maglev SEC(".maps");
 
+/* Ports with a frontend, per slot and protocol (quick reject). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2 * 2 * SL_FE_PORT_WORDS);
+	__type(key, __u32);
+	__type(value, __u64);
+} sl_fe_ports SEC(".maps");
+
 /* Addresses a NodePort answers on; written by the loader for --iface. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

@@ -22,6 +22,7 @@
 #include "common.h"
 #include "maps_node.h"
 #include "pkt.h"
+#include "clock.h"
 
 #define SL_PF_EEXIST 17 /* errno (vmlinux.h has none) */
 
@@ -76,44 +77,11 @@ static __always_inline void sl_pf_key(struct sl_pflow_key *k, const struct sl_tu
 	*kdir = 0;
 }
 
-/* Per-CPU cache of the coarse clock, refreshed when jiffies move. Reading
- * a clock costs 13 ns (coarse) to 30 ns (fine) in a VM, more than all the
- * rest of the flow accounting; bpf_jiffies64() is one inlined load. In .bss
- * (not a map): the loader pins maps, and this is no state anyone reads. One
- * cache line per CPU, so CPUs do not share lines. */
-#define SL_PF_CLOCK_CPUS 512u
-
-struct sl_pf_clock {
-	__u64 jiffies;
-	__u64 ns; /* CLOCK_MONOTONIC (coarse) read when jiffies was this */
-	__u8 pad[48];
-};
-
-static struct sl_pf_clock sl_pf_clock[SL_PF_CLOCK_CPUS];
-
-static __always_inline __u64 sl_pf_clock_read(void)
-{
-	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_ktime_get_coarse_ns))
-		return bpf_ktime_get_coarse_ns();
-	return bpf_ktime_get_ns();
-}
-
 /* CLOCK_MONOTONIC at jiffy resolution: flow first/last times need no
- * better. */
+ * better (bpf/lib/clock.h). */
 static __always_inline __u64 sl_pf_now(void)
 {
-	__u32 cpu = bpf_get_smp_processor_id();
-	__u64 j = bpf_jiffies64();
-	struct sl_pf_clock *c;
-
-	if (cpu >= SL_PF_CLOCK_CPUS)
-		return sl_pf_clock_read();
-	c = &sl_pf_clock[cpu];
-	if (c->jiffies != j || !c->ns) {
-		c->ns = sl_pf_clock_read();
-		c->jiffies = j;
-	}
-	return c->ns;
+	return sl_tick_now();
 }
 
 /* tcp_flags[0], tcp_flags[1] and flags share one aligned 32-bit word, so

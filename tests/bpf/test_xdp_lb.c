@@ -120,6 +120,20 @@ struct t_fe {
 
 /* One service, one group (tag 7), endpoints with weight 1, a ring of RING
  * cells; cells[i % ncells] names the endpoint of cell i (NULL: i % n). */
+
+/* The publisher's port bitmap (sl_fe_ports, slot 0): XDP looks at no
+ * frontend whose port bit is clear. */
+static int fe_port_set(const struct sl_l4addr *fe)
+{
+	uint16_t port = ntohs(fe->port);
+	uint32_t idx = sl_fe_port_word(0, fe->proto, port);
+	uint64_t w = 0;
+
+	bpf_map_lookup_elem(mfd(X->maps.sl_fe_ports), &idx, &w);
+	w |= 1ull << (port % 64);
+	return bpf_map_update_elem(mfd(X->maps.sl_fe_ports), &idx, &w, BPF_ANY);
+}
+
 static int add_fe(struct t_fe *f, const char *fe_ip, uint16_t fe_port, uint8_t proto,
 		  const char *svc_ip, const struct t_ep *eps, int n, uint32_t max_conns,
 		  const int *cells, int ncells)
@@ -183,7 +197,8 @@ static int add_fe(struct t_fe *f, const char *fe_ip, uint16_t fe_port, uint8_t p
 	iv.ring_off = f->ring_off;
 	iv.ring_size = n ? RING : 0;
 	iv.kind = f->fe.addr[0] ? SL_ING_EXTERNAL_IP : SL_ING_NODEPORT;
-	return bpf_map_update_elem(mfd(X->maps.sl_ingress), &ik, &iv, BPF_ANY);
+	err = bpf_map_update_elem(mfd(X->maps.sl_ingress), &ik, &iv, BPF_ANY);
+	return err ? err : fe_port_set(&f->fe);
 }
 
 /* Point every cell of f's ring at endpoint e (as a ring rebuilt without

@@ -159,6 +159,19 @@ static bool shares_even(const struct ring_view *rv, int n, char *why, size_t len
 	return true;
 }
 
+/* Is PORT/tcp in the live slot's frontend-port bitmap? */
+static bool port_bit(struct sl_maps *m, __u16 port)
+{
+	struct sl_config cfg;
+	__u32 idx;
+	__u64 w = 0;
+
+	sl_read_config(m, &cfg);
+	idx = sl_fe_port_word(cfg.active_slot, IPPROTO_TCP, port);
+	bpf_map_lookup_elem(m->fd[SL_MAP_FE_PORTS], &idx, &w);
+	return (w >> (port % 64)) & 1;
+}
+
 static void test_rings(struct sl_maps *m)
 {
 	struct ring_view a, b, c;
@@ -177,6 +190,11 @@ static void test_rings(struct sl_maps *m)
 	if (!bad && !shares_even(&a, 5, why, sizeof(why)))
 		bad = why;
 	result("publish-node/ring", bad ? "%s" : NULL, bad);
+	result("publish-node/port-bitmap",
+	       port_bit(m, 80) && port_bit(m, 30080) && !port_bit(m, 81) && !port_bit(m, 8080)
+		       ? NULL
+		       : "bits 80 %d, 30080 %d, 81 %d, 8080 %d",
+	       port_bit(m, 80), port_bit(m, 30080), port_bit(m, 81), port_bit(m, 8080));
 	/* A sixth endpoint: an incremental apply places web's rows anew. */
 	if (apply_text(gen(6, 6, -1, NULL), &r, false)) {
 		result("publish-node/ring-after-incremental", "apply failed");
