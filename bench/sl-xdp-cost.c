@@ -100,7 +100,9 @@ static void flow_of(const struct lb_setup *s, uint32_t k, int fe, uint8_t tcp_fl
 	f->saddr = CLIENT_BASE + (k >> 15);
 	f->sport = (uint16_t)(32768 + (k & 0x7fff));
 	f->daddr = fe < 0 ? NONSVC_ADDR : BENCH_FE_BASE + (uint32_t)fe;
-	f->dport = s->t.fe_port;
+	/* fe -2: a port no frontend has (ssh, kubelet, pod traffic): the
+	 * common non-service packet. fe -1: a frontend's port, another address. */
+	f->dport = fe == -2 ? (uint16_t)(s->t.fe_port + 1) : s->t.fe_port;
 	f->tcp_flags = s->t.proto == IPPROTO_TCP ? tcp_flags : 0;
 	f->udp_csum = 1;
 	memcpy(f->dmac, "\x02\x00\x00\x00\x00\x02", 6);
@@ -179,7 +181,7 @@ static int case_counter(const char *cas)
 		return (int)(offsetof(struct sl_xdp_stats, ct_hits) / 8);
 	if (!strcmp(cas, "new"))
 		return (int)(offsetof(struct sl_xdp_stats, new_flows) / 8);
-	if (!strcmp(cas, "nonsvc"))
+	if (!strcmp(cas, "nonsvc") || !strcmp(cas, "otherport"))
 		return (int)(offsetof(struct sl_xdp_stats, not_service) / 8);
 	return -1;
 }
@@ -220,6 +222,14 @@ static int checked(struct lb_setup *s, int prog, const char *cas, uint64_t runs,
 	return 0;
 }
 
+/* The frontend argument of flow_of() for case CAS. */
+static int nonsvc_fe(const char *cas, int fe)
+{
+	if (!strcmp(cas, "nonsvc"))
+		return -1;
+	return strcmp(cas, "otherport") ? fe : -2;
+}
+
 /* Mean of CALLS single-packet calls; PKT rebuilt per call when NEWFLOW. */
 static int per_call(struct lb_setup *s, int prog, const char *cas, int round, uint32_t calls)
 {
@@ -230,7 +240,7 @@ static int per_call(struct lb_setup *s, int prog, const char *cas, int round, ui
 	double sum = 0;
 	long ns;
 
-	flow_of(s, 0, !strcmp(cas, "nonsvc") ? -1 : fe, newflow ? 0x02 : 0x10, &f);
+	flow_of(s, 0, nonsvc_fe(cas, fe), newflow ? 0x02 : 0x10, &f);
 	len = pkt_of(&f, pkt);
 	for (uint32_t i = 0; i < calls; i++) {
 		if (newflow) {
@@ -319,7 +329,7 @@ static int per_repeat(struct lb_setup *s, int prog, const char *cas, int round, 
 	struct bench_flow f;
 	long ns;
 
-	flow_of(s, 0, !strcmp(cas, "nonsvc") ? -1 : (int)s->t.n_fe - 1, 0x10, &f);
+	flow_of(s, 0, nonsvc_fe(cas, (int)s->t.n_fe - 1), 0x10, &f);
 	pkt_of(&f, pkt);
 	ns = bench_run(prog, pkt, REPLAY_LEN, repeat, XDP_PASS_RC, NULL);
 	if (ns < 0)
@@ -360,12 +370,14 @@ static int round_xdp(struct lb_setup *s, int r, const struct opts *o)
 	err = err ?: checked(s, lb, "est", o->calls, per_call, r);
 	err = err ?: checked(s, lb, "new", o->calls, per_call, r);
 	err = err ?: checked(s, lb, "nonsvc", o->calls, per_call, r);
+	err = err ?: checked(s, lb, "otherport", o->calls, per_call, r);
 	err = err ?: per_repeat(s, bpf_program__fd(s->nop->progs.sl_bench_nop), "nop", r, o->repeat);
 	err = err ?: per_repeat(s, floor, "floor", r, o->repeat);
 	err = err ?: per_repeat_replayed(s, floor, "floor-replayed", r, o->repeat);
 	err = err ?: checked(s, lb, "est", o->repeat, per_repeat_replayed, r);
 	err = err ?: checked(s, lb, "new", o->repeat, per_repeat_replayed, r);
 	err = err ?: checked(s, lb, "nonsvc", o->repeat, per_repeat, r);
+	err = err ?: checked(s, lb, "otherport", o->repeat, per_repeat, r);
 	return err;
 }
 
