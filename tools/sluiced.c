@@ -56,6 +56,7 @@ struct agent {
 	struct sl_load_opts *lo;
 	const char *pod_glob; /* NULL: no discovery */
 	unsigned ct_gc_s; /* 0: no GC */
+	struct sl_ct_gc_opts ct; /* idle timeouts */
 	uint64_t last_scan, last_gc;
 };
 
@@ -275,9 +276,8 @@ static void scan_pods(struct agent *a)
 
 static void ct_gc(struct agent *a)
 {
-	struct sl_ct_gc_opts o = { SL_CT_TCP_IDLE_NS, SL_CT_UDP_IDLE_NS, SL_CT_CLOSED_IDLE_NS };
 	struct sl_ct_gc_ctx r;
-	int err = sl_ct_gc(a->pin_root, &o, &r);
+	int err = sl_ct_gc(a->pin_root, &a->ct, &r);
 
 	if (err)
 		pr_warn("sluiced: connection-tracking GC: %s\n", strerror(-err));
@@ -326,7 +326,8 @@ static void usage(FILE *f)
 	fprintf(f, "usage: sluiced --config-dir DIR [--pin-root DIR] [--cgroup PATH]\n"
 		   "               [--metrics ADDR:PORT] [--proxy ADDR:PORT|none] [-v]\n"
 		   "               [--iface IF]... [--xdp-mode auto|native|generic]\n"
-		   "               [--pod-ifaces GLOB] [--ct-gc SECONDS (default 10, 0 = off)]\n");
+		   "               [--pod-ifaces GLOB] [--ct-gc SECONDS (default 10, 0 = off)]\n"
+		   "               [--ct-tcp-idle S (7200)] [--ct-udp-idle S (60)] [--ct-closed-idle S (10)]\n");
 }
 
 int main(int argc, char **argv)
@@ -341,9 +342,13 @@ int main(int argc, char **argv)
 		{ "xdp-mode", required_argument, NULL, 'x' },
 		{ "pod-ifaces", required_argument, NULL, 'g' },
 		{ "ct-gc", required_argument, NULL, 'G' },
+		{ "ct-tcp-idle", required_argument, NULL, 'T' },
+		{ "ct-udp-idle", required_argument, NULL, 'U' },
+		{ "ct-closed-idle", required_argument, NULL, 'L' },
 		{ 0 },
 	};
-	struct agent a = { .pin_root = SL_DEFAULT_PIN_ROOT, .http_fd = -1, .ct_gc_s = 10 };
+	struct agent a = { .pin_root = SL_DEFAULT_PIN_ROOT, .http_fd = -1, .ct_gc_s = 10,
+			   .ct = { SL_CT_TCP_IDLE_NS, SL_CT_UDP_IDLE_NS, SL_CT_CLOSED_IDLE_NS } };
 	struct sl_load_opts lo = { .proxy_mark = 0x5110 };
 	struct sl_l4addr px;
 	const char *metrics = NULL;
@@ -361,6 +366,9 @@ int main(int argc, char **argv)
 		case 'v': sl_verbosity++; break;
 		case 'g': a.pod_glob = optarg; break;
 		case 'G': a.ct_gc_s = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'T': a.ct.tcp_idle_ns = (__u64)(strtod(optarg, NULL) * 1e9); break;
+		case 'U': a.ct.udp_idle_ns = (__u64)(strtod(optarg, NULL) * 1e9); break;
+		case 'L': a.ct.closed_idle_ns = (__u64)(strtod(optarg, NULL) * 1e9); break;
 		case 'i':
 			if (lo.n_ifaces == SL_MAX_LOAD_IFACES) {
 				usage(stderr);

@@ -287,6 +287,56 @@ static const char *pin_iface(const char *name)
 	return at && at[1] ? at + 1 : NULL;
 }
 
+/* The ifindex a pinned XDP or tcx link is attached to: 0 once its device
+ * went away (the link stays, detached); IDX itself for other links. */
+static __u32 link_ifindex(const char *path, __u32 idx)
+{
+	struct bpf_link_info li;
+	__u32 len = sizeof(li);
+	int fd = bpf_obj_get(path);
+
+	memset(&li, 0, sizeof(li));
+	if (fd < 0 || bpf_link_get_info_by_fd(fd, &li, &len)) {
+		if (fd >= 0)
+			close(fd);
+		return idx;
+	}
+	close(fd);
+	if (li.type == BPF_LINK_TYPE_XDP)
+		return li.xdp.ifindex;
+	if (li.type == BPF_LINK_TYPE_TCX)
+		return li.tcx.ifindex;
+	return idx;
+}
+
+/* Does the cls_bpf filter that progs/tc-<dir>@IF stands for still exist on
+ * interface IDX? */
+static bool legacy_attached(const char *name, __u32 idx)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = (int)idx);
+	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = SL_TC_HANDLE, .priority = SL_TC_PRIO);
+
+	hook.attach_point = strncmp(name, "tc-in@", 6) ? BPF_TC_EGRESS : BPF_TC_INGRESS;
+	return !bpf_tc_query(&hook, &opts);
+}
+
+/* A pin of an interface that is gone, or of an interface whose name came
+ * back on a new device (a re-created pod's veth keeps the pod's name): the
+ * attachment died with the old device, and the new one has no hooks until
+ * the stale pin goes and a load attaches afresh. */
+static bool pin_stale(const char *kind, const char *path, const char *name, const char *ifn)
+{
+	__u32 idx = if_nametoindex(ifn);
+
+	if (!idx)
+		return true;
+	if (!strcmp(kind, "links"))
+		return link_ifindex(path, idx) != idx;
+	if (!strncmp(name, "tc-", 3))
+		return !legacy_attached(name, idx);
+	return false;
+}
+
 static void prune_dir(const char *root, const char *kind)
 {
 	char dir[4096], path[4096 + 300];
@@ -298,16 +348,59 @@ static void prune_dir(const char *root, const char *kind)
 	while ((de = readdir(d))) {
 		const char *ifn = pin_iface(de->d_name);
 
-		if (!ifn || if_nametoindex(ifn))
+		if (!ifn)
 			continue;
 		snprintf(path, sizeof(path), "%s/%.255s", dir, de->d_name);
-		unlink(path); /* the kernel detached it with the interface */
+		if (pin_stale(kind, path, de->d_name, ifn))
+			unlink(path);
 	}
 	closedir(d);
 }
 
-/* Totals of interfaces that no longer exist: an ifindex can be reused by
- * the next pod, which must not inherit the old one's counters. */
+static bool in_set(__u32 k, const __u32 *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i] == k)
+			return true;
+	return false;
+}
+
+/* Flow records of the interfaces in GONE (a reused ifindex must not show
+ * another pod's flows). One pass over the table, only when needed. */
+static void prune_pflows(const char *root, const __u32 *gone, size_t n)
+{
+	struct sl_pflow_key k, next, *prev = NULL, *del = NULL;
+	size_t nd = 0, cap = 0;
+	char path[4096];
+	int fd;
+
+	if (!n || sl_pin_path(path, sizeof(path), root, "maps", "sl_pflows"))
+		return;
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return;
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		k = next;
+		prev = &k;
+		if (!in_set(k.ifindex, gone, n))
+			continue;
+		if (nd == cap) {
+			struct sl_pflow_key *nv = realloc(del, (cap = cap ? 2 * cap : 256) * sizeof(*nv));
+
+			if (!nv)
+				break;
+			del = nv;
+		}
+		del[nd++] = k;
+	}
+	for (size_t i = 0; i < nd; i++)
+		bpf_map_delete_elem(fd, &del[i]);
+	free(del);
+	close(fd);
+}
+
+/* Totals (and flow records) of interfaces that no longer exist: an ifindex
+ * can be reused by the next pod, which must not inherit the old one's. */
 static void prune_totals(const char *root)
 {
 	char path[4096], name[IF_NAMESIZE];
@@ -330,6 +423,7 @@ static void prune_totals(const char *root)
 	for (size_t i = 0; i < n; i++)
 		bpf_map_delete_elem(fd, &gone[i]);
 	close(fd);
+	prune_pflows(root, gone, n);
 }
 
 void sl_prune_ifaces(const char *root)

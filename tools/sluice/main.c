@@ -30,7 +30,7 @@ static void usage(FILE *f)
 		"  apply    -f FILE|DIR|- [-f ...] [--dry-run]\n"
 		"  delete   -f FILE|DIR|- [-f ...] [--dry-run]\n"
 		"  get      services|endpoints|routes|policies [-o table|json]\n"
-		"  status   [-o table|json]\n"
+		"  status\n"
 		"  metrics\n"
 		"  flows    [-o table|json] [--follow] [--pods]\n"
 		"  ct       list [-o json] | gc [--tcp-idle S] [--udp-idle S] [--closed-idle S]\n"
