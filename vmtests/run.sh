@@ -49,7 +49,7 @@ SERIES_ALL=${VMTEST_KERNELS:-6.1 6.12}
 # dependencies (netfs, 9pnet, virtio, ...) are resolved from modinfo.
 BASE_MODULES="virtio_pci 9pnet_virtio 9p"
 EXTRA_MODULES=${VMTEST_MODULES:-}
-DEFAULT_PATTERN='^(unit/|fuzz/|integration/test_(getpeername|flowbytes|rto)$)'
+DEFAULT_PATTERN='^(unit/|bpf/|fuzz/|integration/test_(getpeername|flowbytes|rto|ingress|netpol|podflows)$)'
 
 SNAPSHOT=${VMTEST_SNAPSHOT:-1}
 EXEC=""
