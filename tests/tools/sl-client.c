@@ -14,16 +14,9 @@
 
 #include "sl_tool.h"
 
-#define MAX_KEYS 256
 #define MAX_REPORTED_FAILURES 5
 
 enum mode { M_TCP, M_UDP_CONNECTED, M_UDP_SENDTO };
-
-struct tally {
-	char *key[MAX_KEYS];
-	uint64_t n[MAX_KEYS];
-	int len;
-};
 
 struct opts {
 	struct sockaddr_storage dst;
@@ -41,7 +34,7 @@ struct result {
 	uint64_t attempts, ok, failed;
 	uint64_t bytes_sent, bytes_received;
 	double connect_ms_max, connect_ms_min;
-	struct tally ids, errs;
+	struct sl_tally ids, errs;
 };
 
 static volatile sig_atomic_t stop;
@@ -80,22 +73,6 @@ static void usage(FILE *out)
 		"Exit 0 when every attempt succeeded as asked, 1 otherwise, 2 on usage.\n");
 }
 
-static void tally_add(struct tally *t, const char *key)
-{
-	int i;
-
-	for (i = 0; i < t->len; i++) {
-		if (!strcmp(t->key[i], key)) {
-			t->n[i]++;
-			return;
-		}
-	}
-	if (t->len == MAX_KEYS)
-		return;
-	t->key[t->len] = strdup(key);
-	t->n[t->len++] = 1;
-}
-
 /* One failed attempt: counted under KEY, the first few explained. */
 static void fail(struct result *r, const char *key, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -104,7 +81,7 @@ static void fail(struct result *r, const char *key, const char *fmt, ...)
 	va_list ap;
 
 	r->failed++;
-	tally_add(&r->errs, key);
+	sl_tally_add(&r->errs, key);
 	if (r->failed > MAX_REPORTED_FAILURES)
 		return;
 	fprintf(stderr, "sl-client: attempt %llu: ", (unsigned long long)r->attempts);
@@ -251,7 +228,7 @@ static int do_connect(const struct opts *o, struct result *r, int fd)
 		return 1;
 	if (e == o->expect_errno) {
 		r->ok++;
-		tally_add(&r->errs, sl_errno_name(e));
+		sl_tally_add(&r->errs, sl_errno_name(e));
 		return 0;
 	}
 	fail(r, sl_errno_name(e), "connect %s: %s (%s)", o->dst_str, strerror(e),
@@ -289,7 +266,7 @@ static void tcp_once(const struct opts *o, struct result *r, int *keep)
 			goto out;
 		}
 	}
-	tally_add(&r->ids, line);
+	sl_tally_add(&r->ids, line);
 	r->ok++;
 	if (keep) {
 		*keep = fd;
@@ -342,7 +319,7 @@ static void udp_once(const struct opts *o, struct result *r)
 	}
 	line[n] = '\0';
 	line[strcspn(line, "\n")] = '\0';
-	tally_add(&r->ids, line);
+	sl_tally_add(&r->ids, line);
 	r->ok++;
 out:
 	free(payload);
@@ -384,41 +361,14 @@ static void sleep_until_stop(double seconds)
 		usleep(20000);
 }
 
-static void print_json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			fprintf(f, "\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			fprintf(f, "\\u%04x", (unsigned char)*s);
-		else
-			fputc(*s, f);
-	}
-	fputc('"', f);
-}
-
-static void print_tally_json(FILE *f, const char *name, const struct tally *t)
-{
-	int i;
-
-	fprintf(f, "\"%s\":{", name);
-	for (i = 0; i < t->len; i++) {
-		fputs(i ? "," : "", f);
-		print_json_str(f, t->key[i]);
-		fprintf(f, ":%llu", (unsigned long long)t->n[i]);
-	}
-	fprintf(f, "}");
-}
-
 static void print_json(FILE *f, const struct result *r)
 {
 	fprintf(f, "{\"attempts\":%llu,\"ok\":%llu,\"failed\":%llu,",
 		(unsigned long long)r->attempts, (unsigned long long)r->ok,
 		(unsigned long long)r->failed);
-	print_tally_json(f, "identities", &r->ids);
+	sl_tally_json(f, "identities", &r->ids);
 	fprintf(f, ",");
-	print_tally_json(f, "errors", &r->errs);
+	sl_tally_json(f, "errors", &r->errs);
 	fprintf(f, ",\"bytes_sent\":%llu,\"bytes_received\":%llu,"
 		"\"connect_ms_min\":%.3f,\"connect_ms_max\":%.3f}\n",
 		(unsigned long long)r->bytes_sent, (unsigned long long)r->bytes_received,

@@ -17,13 +17,6 @@
 #include "sl_tool.h"
 
 #define MAX_CONNS 4096
-#define MAX_KEYS 64
-
-struct tally {
-	char *key[MAX_KEYS];
-	unsigned long n[MAX_KEYS];
-	int len;
-};
 
 struct opts {
 	struct sockaddr_storage dst;
@@ -57,32 +50,6 @@ static void usage(FILE *out)
 		"Output (stdout): {\"held\",\"ok\",\"failed\",\"ok_by_identity\":{},\n"
 		"  \"failed_by_identity\":{},\"errors\":{}}. Exit 0 when every connection\n"
 		"  opened and exchanged its bytes, 1 otherwise, 2 on usage.\n");
-}
-
-static void tally_add(struct tally *t, const char *key)
-{
-	int i;
-
-	for (i = 0; i < t->len; i++) {
-		if (!strcmp(t->key[i], key)) {
-			t->n[i]++;
-			return;
-		}
-	}
-	if (t->len == MAX_KEYS)
-		return;
-	t->key[t->len] = strdup(key);
-	t->n[t->len++] = 1;
-}
-
-static void print_tally(FILE *f, const char *name, const struct tally *t)
-{
-	int i;
-
-	fprintf(f, "\"%s\":{", name);
-	for (i = 0; i < t->len; i++)
-		fprintf(f, "%s\"%s\":%lu", i ? "," : "", t->key[i], t->n[i]);
-	fputc('}', f);
 }
 
 static int set_timeouts(int fd, long ms)
@@ -208,7 +175,7 @@ out:
 	return err;
 }
 
-static void write_ready(const struct opts *o, long held, long failed, const struct tally *ids)
+static void write_ready(const struct opts *o, long held, long failed, const struct sl_tally *ids)
 {
 	char *text = NULL;
 	size_t len = 0;
@@ -217,7 +184,7 @@ static void write_ready(const struct opts *o, long held, long failed, const stru
 	if (!f)
 		sl_die("out of memory");
 	fprintf(f, "{\"held\":%ld,\"failed\":%ld,", held, failed);
-	print_tally(f, "identities", ids);
+	sl_tally_json(f, "identities", ids);
 	fprintf(f, "}\n");
 	fclose(f);
 	if (sl_write_ready(o->ready, text))
@@ -258,7 +225,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 int main(int argc, char **argv)
 {
 	struct sigaction sa = { .sa_handler = on_signal };
-	struct tally ids = { 0 }, ok_ids = { 0 }, bad_ids = { 0 }, errs = { 0 };
+	struct sl_tally ids = { 0 }, ok_ids = { 0 }, bad_ids = { 0 }, errs = { 0 };
 	static struct held h[MAX_CONNS];
 	long i, held = 0, ok = 0, failed = 0;
 	struct opts o;
@@ -273,11 +240,11 @@ int main(int argc, char **argv)
 		err = open_one(&o, &h[i]);
 		if (err) {
 			failed++;
-			tally_add(&errs, sl_errno_name(-err));
+			sl_tally_add(&errs, sl_errno_name(-err));
 			continue;
 		}
 		held++;
-		tally_add(&ids, h[i].id);
+		sl_tally_add(&ids, h[i].id);
 	}
 	write_ready(&o, held, failed, &ids);
 	wait_go(&o);
@@ -287,22 +254,22 @@ int main(int argc, char **argv)
 		err = exchange(&o, &h[i], i);
 		if (err) {
 			failed++;
-			tally_add(&bad_ids, h[i].id);
-			tally_add(&errs, sl_errno_name(-err));
+			sl_tally_add(&bad_ids, h[i].id);
+			sl_tally_add(&errs, sl_errno_name(-err));
 		} else {
 			ok++;
-			tally_add(&ok_ids, h[i].id);
+			sl_tally_add(&ok_ids, h[i].id);
 		}
 	}
 	for (i = 0; i < o.n; i++)
 		if (h[i].fd >= 0)
 			close(h[i].fd);
 	printf("{\"held\":%ld,\"ok\":%ld,\"failed\":%ld,", held, ok, failed);
-	print_tally(stdout, "ok_by_identity", &ok_ids);
+	sl_tally_json(stdout, "ok_by_identity", &ok_ids);
 	putchar(',');
-	print_tally(stdout, "failed_by_identity", &bad_ids);
+	sl_tally_json(stdout, "failed_by_identity", &bad_ids);
 	putchar(',');
-	print_tally(stdout, "errors", &errs);
+	sl_tally_json(stdout, "errors", &errs);
 	printf("}\n");
 	return failed || ok != o.n ? 1 : 0;
 }

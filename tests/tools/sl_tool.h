@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * Helpers shared by the test tools (sl-server, sl-client, sl-origdst).
+ * Helpers shared by the test tools (sl-server, sl-client, sl-origdst, sl-hold).
  * Header-only because the Makefile turns every .c file of tests/tools into its own
  * binary; everything here is static so each tool keeps one main.
  */
@@ -186,6 +186,55 @@ static inline long sl_num_arg(const char *s, char opt, long min, long max)
 	if (errno || *end || end == s || v < min || v > max)
 		sl_die("-%c: expected a number in [%ld, %ld], got '%s'", opt, min, max, s);
 	return v;
+}
+
+/* Counts by key (identities, errno names), printed as a JSON object. */
+#define SL_TALLY_KEYS 256
+
+struct sl_tally {
+	char *key[SL_TALLY_KEYS];
+	uint64_t n[SL_TALLY_KEYS];
+	int len;
+};
+
+static inline void sl_tally_add(struct sl_tally *t, const char *key)
+{
+	for (int i = 0; i < t->len; i++) {
+		if (!strcmp(t->key[i], key)) {
+			t->n[i]++;
+			return;
+		}
+	}
+	if (t->len == SL_TALLY_KEYS)
+		return;
+	t->key[t->len] = strdup(key);
+	t->n[t->len++] = 1;
+}
+
+static inline void sl_json_str_out(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fprintf(f, "\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			fprintf(f, "\\u%04x", (unsigned char)*s);
+		else
+			fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+/* "NAME":{"key":n,...} */
+static inline void sl_tally_json(FILE *f, const char *name, const struct sl_tally *t)
+{
+	fprintf(f, "\"%s\":{", name);
+	for (int i = 0; i < t->len; i++) {
+		fputs(i ? "," : "", f);
+		sl_json_str_out(f, t->key[i]);
+		fprintf(f, ":%llu", (unsigned long long)t->n[i]);
+	}
+	fputc('}', f);
 }
 
 #endif /* SL_TOOL_H */
