@@ -343,10 +343,15 @@ static void spec_src(struct pkt_spec *s, const struct sl_l4addr *a)
 	s->sport = ntohs(a->port);
 }
 
-/* Run s through XDP; expect verdict want and, when to != NULL, the packet
- * with its destination replaced by *to, built from scratch. to == NULL:
- * the packet must come out byte-identical. */
-static int xdp_expect(const struct pkt_spec *s, uint32_t want, const struct sl_l4addr *to)
+typedef int (*run_fn)(const uint8_t *in, size_t len, uint8_t *out, size_t *outlen,
+		      uint32_t *ret);
+typedef void (*rewrite_fn)(struct pkt_spec *s, const struct sl_l4addr *a);
+
+/* Run s through RUN; expect verdict want and, when to != NULL, the packet
+ * with REWRITE(to) applied, built from scratch. to == NULL: the packet must
+ * come out byte-identical. */
+static int pkt_expect(run_fn run, rewrite_fn rewrite, const struct pkt_spec *s, uint32_t want,
+		      const struct sl_l4addr *to)
 {
 	uint8_t in[MAXPKT], out[MAXPKT], exp[MAXPKT];
 	size_t n, outlen, en;
@@ -356,13 +361,13 @@ static int xdp_expect(const struct pkt_spec *s, uint32_t want, const struct sl_l
 
 	n = pkt_build(s, in, sizeof(in), NULL);
 	CHECK(n, "cannot build input");
-	err = run_xdp(in, n, out, &outlen, &ret);
+	err = run(in, n, out, &outlen, &ret);
 	CHECK(!err, "test run: %s", strerror(-err));
 	CHECK(ret == want, "verdict %u, want %u", ret, want);
 	if (to) {
 		struct pkt_spec e = *s;
 
-		spec_dst(&e, to);
+		rewrite(&e, to);
 		en = pkt_build(&e, exp, sizeof(exp), NULL);
 	} else {
 		memcpy(exp, in, n);
@@ -375,34 +380,16 @@ static int xdp_expect(const struct pkt_spec *s, uint32_t want, const struct sl_l
 	return 0;
 }
 
-/* Same through TC: src replaced by *to (a reply back to the client). */
+/* Through XDP: the destination replaced by *to. */
+static int xdp_expect(const struct pkt_spec *s, uint32_t want, const struct sl_l4addr *to)
+{
+	return pkt_expect(run_xdp, spec_dst, s, want, to);
+}
+
+/* Through TC: the source replaced by *to (a reply back to the client). */
 static int tc_expect(const struct pkt_spec *s, uint32_t want, const struct sl_l4addr *to)
 {
-	uint8_t in[MAXPKT], out[MAXPKT], exp[MAXPKT];
-	size_t n, outlen, en;
-	uint32_t ret;
-	char d[160], v[160];
-	int err;
-
-	n = pkt_build(s, in, sizeof(in), NULL);
-	CHECK(n, "cannot build input");
-	err = run_tc(in, n, out, &outlen, &ret);
-	CHECK(!err, "test run: %s", strerror(-err));
-	CHECK(ret == want, "verdict %u, want %u", ret, want);
-	if (to) {
-		struct pkt_spec e = *s;
-
-		spec_src(&e, to);
-		en = pkt_build(&e, exp, sizeof(exp), NULL);
-	} else {
-		memcpy(exp, in, n);
-		en = n;
-	}
-	pkt_diff(out, outlen, exp, en, d, sizeof(d));
-	CHECK(outlen == en && !memcmp(out, exp, en), "output differs: %s", d);
-	if (to)
-		CHECK(!pkt_verify(out, outlen, v, sizeof(v)), "output checksums: %s", v);
-	return 0;
+	return pkt_expect(run_tc, spec_src, s, want, to);
 }
 
 /* The endpoint a packet was sent to: XDP output destination, as index into

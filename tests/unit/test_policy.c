@@ -94,27 +94,6 @@ static int load_str(struct sl_policy *p, const char *name, const char *src,
 	return sl_policy_load(p, name, src, strlen(src), d);
 }
 
-/* The printed diagnostics of at least severity MIN, as one string. */
-static char *diag_text(const struct sl_diags *d, enum sl_severity min)
-{
-	struct sl_diags f = *d;
-	struct sl_diag *v = calloc(d->n + 1, sizeof(*v));
-	char *buf = NULL;
-	size_t n = 0, i;
-	FILE *m;
-
-	f.v = v;
-	f.n = 0;
-	for (i = 0; i < d->n; i++)
-		if (d->v[i].sev >= min)
-			v[f.n++] = d->v[i];
-	m = open_memstream(&buf, &n);
-	sl_diags_print(&f, m);
-	fclose(m);
-	free(v);
-	return buf;
-}
-
 #define CHECK_DIAGS(d, min, want)                                          \
 	do {                                                               \
 		char *got_ = diag_text(d, min);                            \

@@ -53,27 +53,6 @@ static void fx_free(struct fx *f)
 	memset(f, 0, sizeof(*f));
 }
 
-/* The printed diagnostics of at least severity MIN, as one string. */
-static char *diag_text(const struct sl_diags *d, enum sl_severity min)
-{
-	struct sl_diags f = *d;
-	struct sl_diag *v = calloc(d->n + 1, sizeof(*v));
-	char *buf = NULL;
-	size_t n = 0, i;
-	FILE *m;
-
-	f.v = v;
-	f.n = 0;
-	for (i = 0; i < d->n; i++)
-		if (d->v[i].sev >= min)
-			v[f.n++] = d->v[i];
-	m = open_memstream(&buf, &n);
-	sl_diags_print(&f, m);
-	fclose(m);
-	free(v);
-	return buf;
-}
-
 /* Load SRC as "t.yaml" and compile; 0 on success. Diagnostics of at least
  * MIN end up in f->text. */
 static int apply(struct fx *f, const char *src, enum sl_severity min)

@@ -59,4 +59,30 @@ static void result(const char *name, const char *fmt, ...)
 	printf("\n");
 }
 
+#ifdef SLUICE_POLICY_H
+#include <stdlib.h>
+
+/* The printed diagnostics of at least severity MIN, as one string
+ * (malloc'd), for tests of the compiler's messages. */
+__attribute__((unused)) static char *diag_text(const struct sl_diags *d, enum sl_severity min)
+{
+	struct sl_diags f = *d;
+	struct sl_diag *v = calloc(d->n + 1, sizeof(*v));
+	char *buf = NULL;
+	size_t n = 0, i;
+	FILE *m;
+
+	f.v = v;
+	f.n = 0;
+	for (i = 0; i < d->n; i++)
+		if (d->v[i].sev >= min)
+			v[f.n++] = d->v[i];
+	m = open_memstream(&buf, &n);
+	sl_diags_print(&f, m);
+	fclose(m);
+	free(v);
+	return buf;
+}
+#endif
+
 #endif
