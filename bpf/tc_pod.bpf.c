@@ -266,6 +266,36 @@ static __always_inline bool sl_pod_slot_moved(const struct sl_pod_ctx *c)
 	return c->policy && (!cfg || (cfg->active_slot & 1) != c->slot);
 }
 
+/* Does the route back to the packet's source leave by the interface it
+ * came in on? A pod that sends with another pod's address would otherwise
+ * be judged by that pod's policy. Asked of the FIB once per flow (the fast
+ * path never gets here); when the FIB cannot answer (no route, forwarding
+ * off) the packet is not judged. 1 = fine, 0 = spoofed. A global function:
+ * verified once. */
+__noinline int sl_pod_src_ok(struct __sk_buff *skb, const struct sl_tuple *t)
+{
+	struct bpf_fib_lookup f;
+	long rc;
+
+	if (!skb || !t)
+		return 1;
+	__builtin_memset(&f, 0, sizeof(f));
+	f.ifindex = skb->ifindex;
+	if (t->family == SL_AF_INET) {
+		f.family = 2; /* AF_INET */
+		f.ipv4_dst = t->saddr[0];
+		f.ipv4_src = t->daddr[0];
+	} else {
+		f.family = 10; /* AF_INET6 */
+		__builtin_memcpy(f.ipv6_dst, t->saddr, 16);
+		__builtin_memcpy(f.ipv6_src, t->daddr, 16);
+	}
+	rc = bpf_fib_lookup(skb, &f, sizeof(f), 0);
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
+		return 1;
+	return f.ifindex == skb->ifindex;
+}
+
 /* Fast path, policy, accounting: 0 = pass, else the drop verdict. */
 static __always_inline __u32 sl_pod_decide(struct __sk_buff *skb, struct sl_pod_ctx *c)
 {
@@ -290,6 +320,8 @@ static __always_inline __u32 sl_pod_decide(struct __sk_buff *skb, struct sl_pod_
 		sl_pod_count(c->tot, c->hdir, &c->d, false);
 		return 0;
 	}
+	if (c->hdir == SL_POD_FROM && c->policy && !sl_pod_src_ok(skb, &c->p.t))
+		return sl_v_drop(SL_DROP_SPOOFED);
 	if (count_flows && c->policy)
 		pv = sl_np_pod(&c->p.t, c->hdir, c->slot);
 	if (v && !sl_pod_is_icmp(&c->p))

@@ -455,7 +455,8 @@ enum sl_drop_reason {
 	SL_DROP_CONN_LIMIT = 5, /* connectionPool.tcp.maxConnections */
 	SL_DROP_NAT_FAIL = 6, /* a header rewrite failed */
 	SL_DROP_CT_FAIL = 7, /* tracking record could not be written */
-	SL_DROP__COUNT = 8,
+	SL_DROP_SPOOFED = 8, /* left a pod with a source routed to another interface */
+	SL_DROP__COUNT = 9,
 };
 
 /* sl_xdp_stats[0], per-CPU: the node-ingress path. */

@@ -23,6 +23,7 @@ static const char *const drop_names[SL_DROP__COUNT] = {
 	[SL_DROP_FRAGMENT] = "fragment",	     [SL_DROP_MALFORMED] = "malformed",
 	[SL_DROP_NO_BACKEND] = "no_backend",	     [SL_DROP_CONN_LIMIT] = "connection_limit",
 	[SL_DROP_NAT_FAIL] = "nat_failed",	     [SL_DROP_CT_FAIL] = "tracking_failed",
+	[SL_DROP_SPOOFED] = "spoofed",
 };
 
 static const char *const xdp_results[] = {

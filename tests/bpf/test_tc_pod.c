@@ -12,6 +12,7 @@
  * packets: every run also checks that the output frame is the input.
  */
 #include <errno.h>
+#include <sched.h>
 #include <net/if.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -950,6 +951,46 @@ static int t_exempt(void)
 	return 0;
 }
 
+/* A pod that sends with another pod's address is dropped (spoofed): the
+ * route back to the source leaves by another interface. Two veths in this
+ * test's own network namespace stand for two pods' host ends:
+ * 10.90.1.0/24 behind d1, 10.90.2.0/24 behind d2, forwarding on. */
+static int t_spoofed(void)
+{
+	unsigned int saved = g_ifindex, d1;
+	__u64 before, after;
+	int r = 0;
+
+	if (system("ip link add sl-d1 type veth peer name sl-d1p && "
+		   "ip link add sl-d2 type veth peer name sl-d2p && "
+		   "ip link set sl-d1p up && ip link set sl-d2p up && "
+		   "ip link set sl-d1 up && ip link set sl-d2 up && "
+		   "ip route add 10.90.1.0/24 dev sl-d1 && ip route add 10.90.2.0/24 dev sl-d2 && "
+		   "sysctl -qw net.ipv4.conf.all.forwarding=1"))
+		return fail("cannot set up the veths");
+	d1 = if_nametoindex("sl-d1");
+	if (!d1)
+		return fail("no sl-d1");
+	g_ifindex = d1;
+	struct sl_pod_totals t0, t1;
+
+	totals(&W, &t0);
+	if (expect(&W, FROM, &(struct pk){ "10.90.1.5", "10.99.0.1", PB_P_TCP, 1000, 80, PB_TCP_SYN },
+		   PASS) ||
+	    expect(&W, FROM, &(struct pk){ "10.90.2.5", "10.99.0.1", PB_P_TCP, 1001, 80, PB_TCP_SYN },
+		   SHOT) ||
+	    expect(&W, FROM, &(struct pk){ "10.90.2.5", "10.99.0.1", PB_P_UDP, 1002, 53, 0, 10 },
+		   SHOT))
+		r = -1;
+	totals(&W, &t1);
+	g_ifindex = saved;
+	after = t1.drops[SL_DROP_SPOOFED];
+	before = t0.drops[SL_DROP_SPOOFED];
+	if (!r && after - before != 2)
+		return fail("spoofed drops counted %llu, want 2", (unsigned long long)(after - before));
+	return r;
+}
+
 /* Slot 1 holds a different policy; flipping active_slot switches every
  * new connection's verdict at once. */
 static int t_slot_flip(void)
@@ -1303,6 +1344,12 @@ int main(void)
 	int err;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	/* A network namespace of our own: the source-address check asks the
+	 * FIB, which must hold only the routes these tests make. */
+	if (unshare(CLONE_NEWNET)) {
+		printf("FAIL tc_pod/setup: unshare(CLONE_NEWNET): %s\n", strerror(errno));
+		return 1;
+	}
 	g_ifindex = if_nametoindex("lo");
 	g_ncpu = libbpf_num_possible_cpus();
 	if (!g_ifindex || g_ncpu <= 0) {
@@ -1324,6 +1371,7 @@ int main(void)
 	setup_ingress();
 
 	report("tc_pod/not-isolated-both-directions", t_not_isolated());
+	report("tc_pod/spoofed-source-shot", t_spoofed());
 	report("tc_pod/init-rev-flag", t_init_rev());
 	report("tc_pod/ingress-allowed-peer-port", t_ingress_allowed());
 	report("tc_pod/ingress-other-port-shot", t_ingress_other_port());
