@@ -25,6 +25,7 @@
 
 #include "loader.h"
 #include "pins.h"
+#include "publish.h"
 #include "util.h"
 #include "xdp_lb.skel.h"
 #include "tc_nat.skel.h"
@@ -357,10 +358,18 @@ static void prune_dir(const char *root, const char *kind)
 	closedir(d);
 }
 
-static bool in_set(__u32 k, const __u32 *v, size_t n)
+struct ifindex_set {
+	const __u32 *v;
+	size_t n;
+};
+
+static bool pflow_on(const void *key, const void *ctx)
 {
-	for (size_t i = 0; i < n; i++)
-		if (v[i] == k)
+	const struct sl_pflow_key *k = key;
+	const struct ifindex_set *set = ctx;
+
+	for (size_t i = 0; i < set->n; i++)
+		if (set->v[i] == k->ifindex)
 			return true;
 	return false;
 }
@@ -369,8 +378,7 @@ static bool in_set(__u32 k, const __u32 *v, size_t n)
  * another pod's flows). One pass over the table, only when needed. */
 static void prune_pflows(const char *root, const __u32 *gone, size_t n)
 {
-	struct sl_pflow_key k, next, *prev = NULL, *del = NULL;
-	size_t nd = 0, cap = 0;
+	struct ifindex_set set = { gone, n };
 	char path[4096];
 	int fd;
 
@@ -379,23 +387,7 @@ static void prune_pflows(const char *root, const __u32 *gone, size_t n)
 	fd = bpf_obj_get(path);
 	if (fd < 0)
 		return;
-	while (!bpf_map_get_next_key(fd, prev, &next)) {
-		k = next;
-		prev = &k;
-		if (!in_set(k.ifindex, gone, n))
-			continue;
-		if (nd == cap) {
-			struct sl_pflow_key *nv = realloc(del, (cap = cap ? 2 * cap : 256) * sizeof(*nv));
-
-			if (!nv)
-				break;
-			del = nv;
-		}
-		del[nd++] = k;
-	}
-	for (size_t i = 0; i < nd; i++)
-		bpf_map_delete_elem(fd, &del[i]);
-	free(del);
+	sl_clear_where(fd, sizeof(struct sl_pflow_key), pflow_on, &set);
 	close(fd);
 }
 

@@ -29,48 +29,71 @@ void sl_node_compile_opts(const struct sl_config *cfg, struct sl_compile_opts *o
 	}
 }
 
-/* Collect every key of a hash map whose slot field (a __u32 at SLOT_OFF)
- * equals SLOT, then delete them. Reading first and deleting after keeps
- * get_next_key from restarting on deleted keys. */
-int sl_clear_slot(int fd, size_t key_size, size_t slot_off, __u32 slot)
+/* Every key of a map, collected first so that deleting some of them
+ * afterwards never makes get_next_key restart. malloc'd; NULL on ENOMEM. */
+void *sl_map_keys(int fd, size_t key_size, size_t *n)
 {
-	size_t n = 0, cap = 1024;
-	char *keys = malloc(cap * key_size), *prev = NULL, *cur;
-	int err = 0;
+	size_t cap = 1024;
+	char *keys = malloc(cap * key_size), *prev = NULL;
 
-	if (!keys)
-		return -ENOMEM;
-	for (;;) {
-		if (n == cap) {
+	*n = 0;
+	while (keys) {
+		if (*n == cap) {
 			char *nk = realloc(keys, 2 * cap * key_size);
 
 			if (!nk) {
-				err = -ENOMEM;
-				goto out;
+				free(keys);
+				return NULL;
 			}
 			keys = nk;
 			cap *= 2;
-			prev = n ? keys + (n - 1) * key_size : NULL;
 		}
-		cur = keys + n * key_size;
-		if (bpf_map_get_next_key(fd, prev, cur))
+		prev = *n ? keys + (*n - 1) * key_size : NULL;
+		if (bpf_map_get_next_key(fd, prev, keys + *n * key_size))
 			break;
-		prev = cur;
-		n++;
+		(*n)++;
 	}
-	for (size_t i = 0; i < n; i++) {
-		char *k = keys + i * key_size;
-		__u32 s;
+	return keys;
+}
 
-		memcpy(&s, k + slot_off, sizeof(s));
-		if (s == slot && bpf_map_delete_elem(fd, k) && errno != ENOENT) {
+int sl_clear_where(int fd, size_t key_size, bool (*match)(const void *key, const void *ctx),
+		   const void *ctx)
+{
+	size_t n;
+	char *keys = sl_map_keys(fd, key_size, &n);
+	int err = keys ? 0 : -ENOMEM;
+
+	for (size_t i = 0; !err && i < n; i++) {
+		char *k = keys + i * key_size;
+
+		if (match(k, ctx) && bpf_map_delete_elem(fd, k) && errno != ENOENT)
 			err = -errno;
-			break;
-		}
 	}
-out:
 	free(keys);
 	return err;
+}
+
+struct slot_field {
+	size_t off; /* of the key's __u32 slot field */
+	__u32 slot;
+};
+
+static bool slot_is(const void *key, const void *ctx)
+{
+	const struct slot_field *f = ctx;
+	__u32 s;
+
+	memcpy(&s, (const char *)key + f->off, sizeof(s));
+	return s == f->slot;
+}
+
+/* Delete every key of a hash map whose slot field (a __u32 at SLOT_OFF)
+ * equals SLOT. */
+int sl_clear_slot(int fd, size_t key_size, size_t slot_off, __u32 slot)
+{
+	struct slot_field f = { slot_off, slot };
+
+	return sl_clear_where(fd, key_size, slot_is, &f);
 }
 
 /* Batch update with a per-element fallback (batch ops need 5.6+). */

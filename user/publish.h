@@ -75,6 +75,11 @@ int sl_publish_node(struct sl_maps *m, const struct sl_tables *t, __u32 slot, __
 bool sl_np_same(const struct sl_tables *a, const struct sl_tables *b);
 
 /* Helpers shared by the publishers. */
+/* Every key of a map (malloc'd array of *N keys; NULL on ENOMEM). */
+void *sl_map_keys(int fd, size_t key_size, size_t *n);
+/* Delete every key for which MATCH(key, CTX) holds. */
+int sl_clear_where(int fd, size_t key_size, bool (*match)(const void *key, const void *ctx),
+		   const void *ctx);
 /* Delete every key of a hash map whose __u32 at SLOT_OFF equals SLOT. */
 int sl_clear_slot(int fd, size_t key_size, size_t slot_off, __u32 slot);
 /* Batch update with a per-element fallback (batch ops need 5.6+). */

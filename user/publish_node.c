@@ -213,41 +213,26 @@ static __u32 with_slot(__u32 id, __u32 slot)
 	return id ? (slot ? id | SL_NP_SLOT_BIT : id) : 0;
 }
 
-/* Delete every key whose __u32 at ID_OFF carries SLOT in bit 31. Keys are
- * collected first, so get_next_key never walks a map being deleted from. */
+/* Ids carry the slot in bit 31 (see the ABI). */
+struct np_id_field {
+	size_t off; /* of the key's __u32 set or port-set id */
+	__u32 slot;
+};
+
+static bool np_id_in_slot(const void *key, const void *ctx)
+{
+	const struct np_id_field *f = ctx;
+	__u32 id;
+
+	memcpy(&id, (const char *)key + f->off, sizeof(id));
+	return !!(id & SL_NP_SLOT_BIT) == !!f->slot;
+}
+
 static int clear_np(int fd, size_t ksz, size_t id_off, __u32 slot)
 {
-	size_t n = 0, cap = 256;
-	char *keys = malloc(cap * ksz), *prev = NULL;
-	int err = 0;
+	struct np_id_field f = { id_off, slot };
 
-	while (keys) {
-		if (n == cap) {
-			char *nk = realloc(keys, 2 * cap * ksz);
-
-			if (!nk)
-				break;
-			keys = nk;
-			cap *= 2;
-		}
-		prev = n ? keys + (n - 1) * ksz : NULL;
-		if (bpf_map_get_next_key(fd, prev, keys + n * ksz))
-			break;
-		n++;
-	}
-	if (!keys || n == cap)
-		err = -ENOMEM;
-	for (size_t i = 0; !err && i < n; i++) {
-		__u32 id;
-
-		memcpy(&id, keys + i * ksz + id_off, sizeof(id));
-		if (!!(id & SL_NP_SLOT_BIT) != !!slot)
-			continue;
-		if (bpf_map_delete_elem(fd, keys + i * ksz) && errno != ENOENT)
-			err = -errno;
-	}
-	free(keys);
-	return err;
+	return sl_clear_where(fd, ksz, np_id_in_slot, &f);
 }
 
 static int write_np_pods(struct sl_maps *m, const struct sl_tables *t, __u32 slot)
