@@ -315,8 +315,10 @@ int sl_load(const struct sl_load_opts *o)
 	err = load_sockops(o, cgfd);
 	if (!err)
 		err = load_sock_lb(o, cgfd);
-	if (!err && !o->no_attach)
-		err = load_flows_iter(o);
+	/* Live flow counters only serve observability: a kernel that refuses
+	 * tracing programs (lockdown, no CAP_PERFMON) still gets a data plane. */
+	if (!err && !o->no_attach && load_flows_iter(o))
+		pr_warn("sluice: live flow counters unavailable (tracing iterator refused)\n");
 	if (!err)
 		err = sl_load_node(o);
 	close(cgfd);
