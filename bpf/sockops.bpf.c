@@ -157,6 +157,30 @@ static __always_inline void sl_handoff_record(struct bpf_sock_ops *skops, const 
 		sl_count(handoff_record_fail);
 }
 
+/* Without the live-flow iterator (a kernel that refuses tracing programs),
+ * open flows are listed from a record written here, once per connection;
+ * its counters are those of ESTABLISHED until the record at CLOSE replaces
+ * it. The loader turns this on only then: it costs a map update. */
+static __always_inline void sl_flow_open(struct bpf_sock_ops *skops, const struct sl_sock *s,
+					 __u64 cookie)
+{
+	struct sl_config *cfg = sl_config_get();
+	struct sl_flow f;
+
+	if (!cfg || !cfg->flows_at_established)
+		return;
+	__builtin_memset(&f, 0, sizeof(f));
+	f.fe = s->fe;
+	f.ep = s->ep;
+	f.start_ns = s->start_ns;
+	f.segs_out = skops->segs_out;
+	f.segs_in = skops->segs_in;
+	f.state = SL_FLOW_ESTABLISHED;
+	f.rto = s->rto;
+	if (bpf_map_update_elem(&sl_flows, &cookie, &f, BPF_ANY))
+		sl_count(flow_update_fail);
+}
+
 static __always_inline void sl_on_established(struct bpf_sock_ops *skops, struct sl_sock *s,
 					      __u64 cookie)
 {
@@ -172,6 +196,7 @@ static __always_inline void sl_on_established(struct bpf_sock_ops *skops, struct
 		__sync_fetch_and_add(&es->opened, 1);
 		sl_outlier_success(es);
 	}
+	sl_flow_open(skops, s, cookie);
 }
 
 static __always_inline void sl_on_rto(struct sl_sock *s)

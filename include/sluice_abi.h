@@ -17,7 +17,7 @@
 #define SLUICE_ABI_H
 
 #define SL_ABI_MAGIC 0x534c4345u /* "SLCE" */
-#define SL_ABI_VERSION 1u
+#define SL_ABI_VERSION 2u
 
 /* Capacity. Maps holding policy are double-buffered (two slots, see
  * struct sl_config.active_slot), so they are sized 2x these limits. */
@@ -184,7 +184,10 @@ struct sl_config {
 	__u32 backend_hwm[2]; /* per slot: backend rows in use (bump allocator) */
 	__be32 svc_cidr4; /* VIPs for Services without clusterIP come from here */
 	__u8 svc_cidr4_len; /* prefix length of svc_cidr4 */
-	__u8 pad1[7];
+	__u8 flows_at_established; /* 1: sockops writes an open-flow record at
+				    * ESTABLISHED (the live-flow iterator is
+				    * unavailable; see enum sl_feature_id) */
+	__u8 pad1[6];
 };
 
 /* Global counters, one struct, per-CPU (sl_stats[0]). */
@@ -559,6 +562,78 @@ struct sl_np_ports {
 	struct sl_np_range r[SL_NP_MAX_RANGES];
 };
 
+/* sl_load[0]: what the last `sluice load` did, for status, metrics, repair
+ * and unload. The loader writes phase LOADING before it attaches anything
+ * and COMPLETE after the last step; a record found in LOADING means a load
+ * was interrupted (SIGKILL, power loss) and the node may be half-loaded.
+ *
+ * Kernel features the data plane uses, probed at load. Required ones stop
+ * the load when missing; optional ones degrade by name (status, metrics and
+ * `sluice flows` say what is unavailable and why). The names live in
+ * user/features.c, one table. */
+enum sl_feature_id {
+	SL_FEAT_SOCK_ADDR = 0, /* cgroup sock_addr hooks: connect, sendmsg, recvmsg, getpeername */
+	SL_FEAT_SOCK_RELEASE = 1, /* cgroup/sock_release */
+	SL_FEAT_SOCKOPS = 2, /* sockops: TCP lifecycle, accounting, outlier detection */
+	SL_FEAT_SK_STORAGE = 3, /* socket local storage maps */
+	SL_FEAT_SYSCALL_PROG = 4, /* SEC("syscall"): outcome reports, CT GC, policy re-judging */
+	SL_FEAT_LIVE_FLOWS = 5, /* tracing iterator: live counters of open flows (optional) */
+	SL_FEAT_XDP = 6, /* node ingress (with --iface) */
+	SL_FEAT_TC = 7, /* reverse NAT and pod hooks (with --iface / --pod-iface) */
+	SL_FEAT_TCX = 8, /* tcx links; else cls_bpf filters (optional) */
+	SL_FEAT_SET_RETVAL = 9, /* refusals fail with ECONNREFUSED; else EPERM (optional) */
+	SL_FEAT_PROG_STATS = 10, /* kernel.bpf_stats_enabled: program run time (optional) */
+	SL_FEAT__COUNT,
+};
+#define SL_MAX_FEATURES 16u
+
+enum sl_feature_status {
+	SL_FS_UNKNOWN = 0, /* not probed (an older loader wrote the record) */
+	SL_FS_AVAILABLE = 1,
+	SL_FS_UNAVAILABLE = 2, /* probed and refused; err says why */
+	SL_FS_NOT_REQUESTED = 3, /* not asked for by this load (no --iface ...) */
+};
+
+/* Where a feature's answer comes from when it has more than one source. */
+enum sl_feature_source {
+	SL_FSRC_NONE = 0,
+	SL_FSRC_ITER = 1, /* live flows read from sockets by the iterator */
+	SL_FSRC_SOCKOPS = 2, /* open flows from sockops records, counters as of ESTABLISHED */
+	SL_FSRC_TCX = 3,
+	SL_FSRC_CLS_BPF = 4,
+};
+
+struct sl_feature_state {
+	__u32 status; /* enum sl_feature_status */
+	__s32 err; /* the kernel's errno when UNAVAILABLE (positive), else 0 */
+	__u32 source; /* enum sl_feature_source */
+	__u32 pad;
+};
+
+enum sl_load_phase {
+	SL_LOAD_NONE = 0,
+	SL_LOAD_LOADING = 1, /* a load started and has not finished */
+	SL_LOAD_COMPLETE = 2,
+};
+
+#define SL_LOAD_MAX_PROGS 32u
+#define SL_CGROUP_PATH_LEN 256u
+
+struct sl_load_rec {
+	__u32 phase; /* enum sl_load_phase */
+	__u32 pid; /* of the loader that wrote the record */
+	__u64 started_ns; /* CLOCK_REALTIME ns */
+	__u64 finished_ns; /* CLOCK_REALTIME ns; 0 while LOADING */
+	__u64 cgroup_id; /* the cgroup the socket hooks are attached to */
+	char cgroup[SL_CGROUP_PATH_LEN]; /* its path, NUL-terminated */
+	/* Programs the last complete load attached, so that unload finds them
+	 * on the cgroup and interfaces even if pins were moved. */
+	__u32 prog_ids[SL_LOAD_MAX_PROGS];
+	__u32 n_prog_ids;
+	__u32 pad;
+	struct sl_feature_state feat[SL_MAX_FEATURES];
+};
+
 /* Context of the SEC("syscall") program sl_ct_gc (bpf/xdp_lb.bpf.c), which
  * userspace runs with BPF_PROG_TEST_RUN (the kernel copies the context back
  * into ctx_in): closes, releases and deletes idle node-ingress flows. */
@@ -612,6 +687,9 @@ _Static_assert(sizeof(struct sl_np_lpm_key) == 28, "sl_np_lpm_key layout");
 _Static_assert(sizeof(struct sl_np_ports) == 8 + 8 * 16, "sl_np_ports layout");
 _Static_assert(sizeof(struct sl_ct_gc_ctx) == 48, "sl_ct_gc_ctx layout");
 _Static_assert(sizeof(struct sl_pflows_revoke_ctx) == 8, "sl_pflows_revoke_ctx layout");
+_Static_assert(sizeof(struct sl_feature_state) == 16, "sl_feature_state layout");
+_Static_assert(sizeof(struct sl_load_rec) == 32 + 256 + 4 * 32 + 8 + 16 * 16, "sl_load_rec layout");
+_Static_assert(SL_FEAT__COUNT <= SL_MAX_FEATURES, "feature table");
 #endif
 
 #endif /* SLUICE_ABI_H */

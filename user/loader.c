@@ -1,154 +1,239 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * Loader. All state is pinned so that the data plane outlives this process:
- * maps under PINROOT/maps, one bpf_link per program under PINROOT/links.
- * A load on a pin root that is already loaded keeps every map (policy,
- * counters, ejections, socket storage) and swaps programs in with
- * bpf_link_update(), which replaces the program of a live link atomically.
+ * maps under PINROOT/maps, every program under PINROOT/progs, one bpf_link
+ * per attachment under PINROOT/links. A load on a pin root that is already
+ * loaded keeps every map (policy, counters, ejections, socket storage) and
+ * swaps programs in with bpf_link_update(), which replaces the program of a
+ * live link atomically.
+ *
+ * The sequence (docs/PINNING.md): check what needs no change (pin root,
+ * cgroup, interfaces), probe the kernel's features, then in one transaction
+ * (user/txn.h): load every object, check the ABI and conflicts, mark the
+ * load record LOADING, configure, pin the programs, attach (the close side
+ * before the counting side), mark the record COMPLETE. Any failure undoes
+ * the transaction.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "probe.h"
 #include "loader.h"
+#include "loader_node.h"
+#include "nodestate.h"
 #include "pins.h"
+#include "txn.h"
 #include "util.h"
 #include "sock_lb.skel.h"
 #include "sockops.skel.h"
 #include "flows_iter.skel.h"
 
-static int mkdir_p(const char *path)
-{
-	char buf[4096], *p;
+/* Everything one load opened. */
+struct objs {
+	struct sockops *sockops;
+	struct sock_lb *sock_lb;
+	struct flows_iter *iter;
+	struct sl_node_objs node;
+};
 
-	snprintf(buf, sizeof(buf), "%s", path);
-	for (p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = 0;
-		if (mkdir(buf, 0700) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(buf, 0700) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
+static void objs_free(struct objs *ob)
+{
+	sl_node_free(&ob->node);
+	flows_iter__destroy(ob->iter);
+	sock_lb__destroy(ob->sock_lb);
+	sockops__destroy(ob->sockops);
 }
 
-static int make_dirs(const char *root)
+/* Every bpf_object of the load, socket side first. */
+static size_t objs_list(const struct objs *ob, struct bpf_object **v, size_t max)
 {
-	static const char *const sub[] = { "maps", "links", "progs" };
-	char path[4096];
-	int err = mkdir_p(root);
+	size_t k = 0;
 
-	for (size_t i = 0; !err && i < sizeof(sub) / sizeof(sub[0]); i++) {
-		err = sl_pin_path(path, sizeof(path), root, sub[i], NULL);
-		if (!err && mkdir(path, 0700) < 0 && errno != EEXIST)
-			err = -errno;
-	}
-	return err;
+	if (ob->sockops)
+		v[k++] = ob->sockops->obj;
+	if (ob->sock_lb)
+		v[k++] = ob->sock_lb->obj;
+	if (ob->iter && bpf_program__fd(ob->iter->progs.sl_flows_iter) >= 0)
+		v[k++] = ob->iter->obj;
+	return k + sl_node_objects(&ob->node, v + k, max - k);
 }
 
-static int set_map_pins(struct bpf_object *obj, const char *root)
+static int open_cgroup(const char *path, char *resolved, size_t len)
 {
-	struct bpf_map *map;
-	char path[4096];
-	int err;
+	int fd, err;
 
-	bpf_object__for_each_map(map, obj) {
-		if (bpf_map__is_internal(map))
-			continue;
-		err = sl_pin_path(path, sizeof(path), root, "maps", bpf_map__name(map));
-		if (!err)
-			err = bpf_map__set_pin_path(map, path);
-		if (err)
-			return err;
-	}
-	return 0;
-}
-
-static int pin_syscall_prog(struct bpf_program *prog, const char *root)
-{
-	char path[4096];
-	int err = sl_pin_path(path, sizeof(path), root, "progs", bpf_program__name(prog));
-
-	if (err)
-		return err;
-	/* Callers open it per use; a replaced program is picked up next time. */
-	if (unlink(path) < 0 && errno != ENOENT)
-		return -errno;
-	return bpf_program__pin(prog, path);
-}
-
-static int attach_or_update(struct bpf_program *prog, int cgfd, const char *root)
-{
-	struct bpf_link *link;
-	char path[4096];
-	int err;
-
-	if (bpf_program__type(prog) == BPF_PROG_TYPE_SYSCALL)
-		return pin_syscall_prog(prog, root);
-	err = sl_pin_path(path, sizeof(path), root, "links", bpf_program__name(prog));
-	if (err)
-		return err;
-	/* An existing pin means a loaded data plane: update it in place. */
-	link = access(path, F_OK) ? NULL : bpf_link__open(path);
-	if (link) {
-		err = bpf_link__update_program(link, prog);
-		if (err)
-			pr_warn("sluice: %s: replacing program: %s\n", path, strerror(-err));
-	} else {
-		link = bpf_program__attach_cgroup(prog, cgfd);
-		if (!link) {
-			err = -errno;
-			pr_warn("sluice: attach %s: %s\n", bpf_program__name(prog), strerror(-err));
+	if (!path) {
+		err = sl_cgroup2_root(resolved, len);
+		if (err) {
+			pr_warn("sluice: no cgroup v2 mount in /proc/mounts\n");
 			return err;
 		}
-		err = bpf_link__pin(link, path);
-		if (err)
-			pr_warn("sluice: pin %s: %s\n", path, strerror(-err));
+	} else {
+		snprintf(resolved, len, "%s", path);
 	}
-	/* The pin holds the link; closing our fd must not detach it. */
-	bpf_link__disconnect(link);
-	bpf_link__destroy(link);
+	if (strlen(resolved) >= SL_CGROUP_PATH_LEN) {
+		pr_warn("sluice: cgroup path %s is longer than %u bytes\n", resolved,
+			SL_CGROUP_PATH_LEN - 1);
+		return -ENAMETOOLONG;
+	}
+	fd = open(resolved, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		err = -errno;
+		pr_warn("sluice: cgroup %s: %s\n", resolved, strerror(-err));
+		return err;
+	}
+	return fd;
+}
+
+/* --- loading ----------------------------------------------------------------- */
+
+/* The live-flow iterator serves observability only: when the kernel refuses
+ * it, the load goes on and open flows come from sockops records. */
+static void load_iter(struct sl_txn *t, struct objs *ob, struct sl_features *f)
+{
+	int err;
+
+	if (f->st[SL_FEAT_LIVE_FLOWS].status != SL_FS_AVAILABLE)
+		return;
+	ob->iter = flows_iter__open();
+	err = ob->iter ? sl_txn_load_obj(t, ob->iter->obj, ob->iter->skeleton) : -errno;
+	if (err) {
+		sl_feature_fail(f, SL_FEAT_LIVE_FLOWS, -err);
+		flows_iter__destroy(ob->iter);
+		ob->iter = NULL;
+	}
+}
+
+static int load_objs(struct sl_txn *t, const struct sl_load_opts *o, struct objs *ob,
+		     struct sl_features *f)
+{
+	int err;
+
+	ob->sockops = sockops__open();
+	ob->sock_lb = sock_lb__open();
+	if (!ob->sockops || !ob->sock_lb)
+		return -errno ? -errno : -ENOMEM;
+	ob->sockops->rodata->sl_debug = o->debug;
+	ob->sock_lb->rodata->sl_debug = o->debug;
+	err = sl_txn_load_obj(t, ob->sockops->obj, ob->sockops->skeleton);
+	if (!err)
+		err = sl_txn_load_obj(t, ob->sock_lb->obj, ob->sock_lb->skeleton);
+	if (!err && !o->no_attach)
+		load_iter(t, ob, f);
+	if (!err)
+		err = sl_node_load(t, o, f, &ob->node);
 	return err;
 }
 
-static int attach_all(struct bpf_object *obj, int cgfd, const char *root)
-{
-	struct bpf_program *prog;
-	int err;
+/* --- checks before any change to what runs -------------------------------- */
 
-	bpf_object__for_each_program(prog, obj) {
-		err = attach_or_update(prog, cgfd, root);
-		if (err)
-			return err;
-	}
-	return 0;
+static int check_abi(const struct sl_config *c, const char *root)
+{
+	if (c->magic == 0 || (c->magic == SL_ABI_MAGIC && c->abi_version == SL_ABI_VERSION))
+		return 0;
+	pr_warn("sluice: %s holds maps of ABI version %u, this build uses %u; "
+		"`sluice unload` first (see docs/PINNING.md)\n",
+		root, c->abi_version, SL_ABI_VERSION);
+	return -EPROTO;
 }
 
-static int init_config(int fd, const struct sl_load_opts *o)
+/* A pin root serves one cgroup: a second load elsewhere would leave the
+ * first cgroup's links pointing at programs the record no longer names. */
+static int check_same_cgroup(const struct sl_load_rec *r, __u64 cgid, const char *root,
+			     const char *cgpath)
+{
+	if (!r->cgroup_id || r->cgroup_id == cgid)
+		return 0;
+	pr_warn("sluice: %s is loaded on cgroup %s (id %llu), not %s; unload it first or "
+		"use another --pin-root\n",
+		root, r->cgroup, (unsigned long long)r->cgroup_id, cgpath);
+	return -EEXIST;
+}
+
+/* --- the load record ------------------------------------------------------- */
+
+static int record_start(struct sl_txn *t, int fd, struct sl_load_rec *r, __u64 cgid,
+			const char *cgpath, const struct sl_features *f)
+{
+	__u32 zero = 0;
+	int err = sl_txn_step("map", "sl_load");
+
+	if (!err)
+		err = sl_txn_save(t, fd, &zero, sizeof(zero), sizeof(*r));
+	if (err)
+		return err;
+	r->phase = SL_LOAD_LOADING;
+	r->pid = (__u32)getpid();
+	r->started_ns = sl_now_real_ns();
+	r->finished_ns = 0;
+	r->cgroup_id = cgid;
+	memcpy(r->feat, f->st, sizeof(r->feat));
+	memset(r->cgroup, 0, sizeof(r->cgroup));
+	memcpy(r->cgroup, cgpath, strnlen(cgpath, sizeof(r->cgroup) - 1));
+	return bpf_map_update_elem(fd, &zero, r, BPF_ANY) ? -errno : 0;
+}
+
+static void record_prog(struct sl_load_rec *r, struct bpf_program *prog)
+{
+	struct bpf_prog_info pi;
+	__u32 len = sizeof(pi);
+	int fd = bpf_program__fd(prog);
+
+	memset(&pi, 0, sizeof(pi));
+	if (fd < 0 || bpf_prog_get_info_by_fd(fd, &pi, &len) || r->n_prog_ids >= SL_LOAD_MAX_PROGS)
+		return;
+	r->prog_ids[r->n_prog_ids++] = pi.id;
+}
+
+static int record_done(int fd, struct sl_load_rec *r, const struct objs *ob,
+		       const struct sl_features *f)
+{
+	struct bpf_object *v[8];
+	struct bpf_program *prog;
+	size_t n = objs_list(ob, v, 8);
+	__u32 zero = 0;
+	int err = sl_txn_step("map", "sl_load:complete");
+
+	if (err)
+		return err;
+	r->n_prog_ids = 0;
+	for (size_t i = 0; i < n; i++)
+		bpf_object__for_each_program(prog, v[i])
+			record_prog(r, prog);
+	memcpy(r->feat, f->st, sizeof(r->feat));
+	r->phase = SL_LOAD_COMPLETE;
+	r->finished_ns = sl_now_real_ns();
+	return bpf_map_update_elem(fd, &zero, r, BPF_ANY) ? -errno : 0;
+}
+
+/* --- configuration ---------------------------------------------------------- */
+
+static int init_config(struct sl_txn *t, int fd, const struct sl_load_opts *o,
+		       const struct sl_features *f, const char *step)
 {
 	struct sl_config c;
 	__u32 zero = 0;
+	int err = sl_txn_step("map", step);
 
+	if (!err)
+		err = sl_txn_save(t, fd, &zero, sizeof(zero), sizeof(c));
+	if (err)
+		return err;
 	if (bpf_map_lookup_elem(fd, &zero, &c))
 		return -errno;
 	if (c.magic == 0) {
 		memset(&c, 0, sizeof(c));
 		c.magic = SL_ABI_MAGIC;
 		c.abi_version = SL_ABI_VERSION;
-	} else if (c.magic != SL_ABI_MAGIC || c.abi_version != SL_ABI_VERSION) {
-		pr_warn("sluice: %s holds maps of ABI version %u, this build uses %u; "
-			"`sluice unload` first (see docs/PINNING.md)\n",
-			o->pin_root, c.abi_version, SL_ABI_VERSION);
-		return -EPROTO;
 	}
 	c.proxy_addr4 = o->proxy_addr4;
 	memcpy(c.proxy_addr6, o->proxy_addr6, sizeof(c.proxy_addr6));
@@ -158,176 +243,276 @@ static int init_config(int fd, const struct sl_load_opts *o)
 		c.svc_cidr4 = o->svc_cidr4;
 		c.svc_cidr4_len = o->svc_cidr4_len;
 	}
-	if (bpf_map_update_elem(fd, &zero, &c, BPF_ANY))
-		return -errno;
+	c.flows_at_established = f->st[SL_FEAT_LIVE_FLOWS].source == SL_FSRC_SOCKOPS;
+	return bpf_map_update_elem(fd, &zero, &c, BPF_ANY) ? -errno : 0;
+}
+
+/* --- pins and links ---------------------------------------------------------- */
+
+/* Every loaded program is pinned under progs/ by name: the agent attaches
+ * pod hooks from there, status reads program statistics from there without
+ * CAP_SYS_ADMIN, and an upgrade that fails puts these back on its links. */
+static int pin_progs(struct sl_txn *t, const struct objs *ob)
+{
+	struct bpf_object *v[8];
+	struct bpf_program *prog;
+	size_t n = objs_list(ob, v, 8);
+	int err = 0;
+
+	for (size_t i = 0; i < n && !err; i++)
+		bpf_object__for_each_program(prog, v[i]) {
+			if (!err && bpf_program__fd(prog) >= 0)
+				err = sl_txn_pin(t, "progs", bpf_program__name(prog),
+						 bpf_program__fd(prog));
+		}
+	return err;
+}
+
+static int attach_cgroup_obj(struct sl_txn *t, struct bpf_object *obj, int cgfd)
+{
+	struct bpf_program *prog;
+	int err;
+
+	/* libbpf walks programs in section order; bpf/sock_lb.bpf.c defines
+	 * the restoring and releasing hooks before the counting ones. */
+	bpf_object__for_each_program(prog, obj) {
+		struct sl_target tgt = { .fd_or_ifindex = cgfd,
+					 .type = bpf_program__expected_attach_type(prog) };
+		const char *name = bpf_program__name(prog);
+
+		if (bpf_program__type(prog) == BPF_PROG_TYPE_SYSCALL)
+			continue;
+		err = sl_txn_link(t, name, bpf_program__fd(prog), sl_txn_old_pin(t, "progs", name),
+				  &tgt);
+		if (err) {
+			pr_warn("sluice: attach %s: %s\n", name, strerror(-err));
+			return err;
+		}
+	}
 	return 0;
 }
 
-static int open_cgroup(const char *path)
-{
-	char root[4096];
-	int fd, err;
-
-	if (!path) {
-		err = sl_cgroup2_root(root, sizeof(root));
-		if (err) {
-			pr_warn("sluice: no cgroup v2 mount in /proc/mounts\n");
-			return err;
-		}
-		path = root;
-	}
-	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0) {
-		err = -errno;
-		pr_warn("sluice: cgroup %s: %s\n", path, strerror(-err));
-		return err;
-	}
-	return fd;
-}
-
-/* Pins, load, config, attach: the same for every object. The caller has
- * opened the skeleton and set its rodata. */
-int sl_load_pinned(struct bpf_object *obj, const struct sl_load_opts *o,
-		   struct bpf_object_skeleton *sk)
-{
-	struct bpf_program *prog;
-	int err = set_map_pins(obj, o->pin_root);
-
-	if (!err)
-		err = bpf_object__load_skeleton(sk);
-	bpf_object__for_each_program(prog, obj) {
-		if (!err && bpf_program__type(prog) == BPF_PROG_TYPE_SYSCALL)
-			err = pin_syscall_prog(prog, o->pin_root);
-	}
-	return err;
-}
-
-static int load_skel(struct bpf_object_skeleton *sk, struct bpf_object *obj,
-		     const struct sl_load_opts *o, int cgfd, bool init)
-{
-	int err = sl_load_pinned(obj, o, sk);
-
-	if (!err && init)
-		err = init_config(bpf_object__find_map_fd_by_name(obj, "sl_config"), o);
-	if (!err && !o->no_attach)
-		err = attach_all(obj, cgfd, o->pin_root);
-	return err;
-}
-
-static int load_sock_lb(const struct sl_load_opts *o, int cgfd)
-{
-	struct sock_lb *skel = sock_lb__open();
-	int err;
-
-	if (!skel)
-		return -errno;
-	skel->rodata->sl_debug = o->debug;
-	err = load_skel(skel->skeleton, skel->obj, o, cgfd, true);
-	sock_lb__destroy(skel);
-	return err;
-}
-
-static int load_sockops(const struct sl_load_opts *o, int cgfd)
-{
-	struct sockops *skel = sockops__open();
-	int err;
-
-	if (!skel)
-		return -errno;
-	skel->rodata->sl_debug = o->debug;
-	err = load_skel(skel->skeleton, skel->obj, o, cgfd, false);
-	sockops__destroy(skel);
-	return err;
-}
-
-/* The live-flow iterator walks sl_sock_store. An iterator link has no
- * traffic behind it, so replacing it is unlink + pin of a new link. */
-static int load_flows_iter(const struct sl_load_opts *o)
+/* An iterator link has no traffic behind it: replacing it is a new link
+ * pinned over the old one (undo pins the old one again). */
+static void attach_iter(struct sl_txn *t, struct objs *ob, struct sl_features *f)
 {
 	union bpf_iter_link_info linfo;
 	LIBBPF_OPTS(bpf_iter_attach_opts, opts, .link_info = &linfo,
 		    .link_info_len = sizeof(linfo));
-	struct flows_iter *skel;
 	struct bpf_link *link = NULL;
-	char path[4096];
-	int err, mfd;
+	int err;
 
-	err = sl_pin_path(path, sizeof(path), o->pin_root, "maps", "sl_sock_store");
-	if (err)
-		return err;
-	mfd = bpf_obj_get(path);
-	if (mfd < 0)
-		return -errno;
-	skel = flows_iter__open_and_load();
-	if (!skel) {
-		err = -errno;
-		goto out;
-	}
+	if (!ob->iter)
+		return;
 	memset(&linfo, 0, sizeof(linfo));
-	linfo.map.map_fd = (__u32)mfd;
-	link = bpf_program__attach_iter(skel->progs.sl_flows_iter, &opts);
-	if (!link) {
-		err = -errno;
-		pr_warn("sluice: attach sl_flows_iter: %s\n", strerror(-err));
-		goto out;
+	linfo.map.map_fd = (__u32)bpf_map__fd(ob->sock_lb->maps.sl_sock_store);
+	err = sl_txn_step("attach", "sl_flows_iter");
+	if (!err) {
+		link = bpf_program__attach_iter(ob->iter->progs.sl_flows_iter, &opts);
+		err = link ? 0 : -errno;
 	}
-	sl_pin_path(path, sizeof(path), o->pin_root, "links", "sl_flows_iter");
-	if (unlink(path) < 0 && errno != ENOENT) {
-		err = -errno;
-		goto out;
-	}
-	err = bpf_link__pin(link, path);
-out:
-	if (link) {
-		bpf_link__disconnect(link);
-		bpf_link__destroy(link);
-	}
-	flows_iter__destroy(skel);
-	close(mfd);
+	if (!err)
+		err = sl_txn_pin(t, "links", "sl_flows_iter", bpf_link__fd(link));
+	if (err)
+		sl_feature_fail(f, SL_FEAT_LIVE_FLOWS, -err);
+	bpf_link__destroy(link); /* the pin holds it */
+}
+
+/* --- the whole sequence ------------------------------------------------------ */
+
+static __u64 cgroup_id_of(const char *path)
+{
+	struct stat st;
+
+	/* On cgroup v2 the inode number is the cgroup id. */
+	return stat(path, &st) ? 0 : (__u64)st.st_ino;
+}
+
+/* Where open flows come from; true when that changed. */
+static bool flows_source(struct sl_features *f)
+{
+	struct sl_feature_state *s = &f->st[SL_FEAT_LIVE_FLOWS];
+	__u32 old = s->source;
+
+	if (s->status == SL_FS_AVAILABLE)
+		s->source = SL_FSRC_ITER;
+	else if (s->status == SL_FS_UNAVAILABLE)
+		s->source = SL_FSRC_SOCKOPS;
+	return s->source != old;
+}
+
+static int attach_all(struct sl_txn *t, struct objs *ob, const struct sl_load_opts *o, int cgfd,
+		      struct sl_features *f)
+{
+	/* sockops first: once connect4 starts counting, the close side must
+	 * already be there to release what it counts. */
+	int err = attach_cgroup_obj(t, ob->sockops->obj, cgfd);
+
+	if (!err)
+		err = attach_cgroup_obj(t, ob->sock_lb->obj, cgfd);
+	if (!err)
+		attach_iter(t, ob, f);
+	if (!err)
+		err = sl_node_attach(t, o, &ob->node, f);
 	return err;
+}
+
+static int load_in(struct sl_txn *t, const struct sl_load_opts *o, int cgfd, const char *cgpath,
+		   struct sl_features *f)
+{
+	struct objs ob = { 0 };
+	struct sl_load_rec rec;
+	struct sl_config cfg;
+	__u64 cgid = cgroup_id_of(cgpath);
+	__u32 zero = 0;
+	int err, cfd, rfd;
+
+	err = load_objs(t, o, &ob, f);
+	if (err)
+		goto out;
+	cfd = bpf_map__fd(ob.sock_lb->maps.sl_config);
+	rfd = bpf_map__fd(ob.sock_lb->maps.sl_load);
+	memset(&rec, 0, sizeof(rec));
+	err = bpf_map_lookup_elem(cfd, &zero, &cfg) || bpf_map_lookup_elem(rfd, &zero, &rec) ? -errno : 0;
+	if (!err)
+		err = check_abi(&cfg, o->pin_root);
+	if (!err && !o->no_attach)
+		err = check_same_cgroup(&rec, cgid, o->pin_root, cgpath);
+	if (!err && !o->no_attach)
+		err = sl_check_cgroup_conflict(o->pin_root, cgfd, cgpath);
+	if (err)
+		goto out;
+	if (o->no_attach)
+		cgid = 0, cgpath = "";
+	flows_source(f);
+	err = record_start(t, rfd, &rec, cgid, cgpath, f);
+	if (!err)
+		err = init_config(t, cfd, o, f, "sl_config");
+	if (!err)
+		err = pin_progs(t, &ob);
+	if (!err && !o->no_attach)
+		err = attach_all(t, &ob, o, cgfd, f);
+	/* The iterator's link may have been refused after its load worked:
+	 * sockops must then keep the open-flow records. */
+	if (!err && flows_source(f))
+		err = init_config(t, cfd, o, f, "sl_config:flows");
+	if (!err)
+		err = record_done(rfd, &rec, &ob, f);
+out:
+	objs_free(&ob);
+	return err;
+}
+
+/* One warning per optional feature that is missing, after the load worked. */
+static void warn_degraded(const struct sl_features *f, const struct sl_feature_want *w)
+{
+	static const unsigned warn[] = { SL_FEAT_LIVE_FLOWS, SL_FEAT_TCX, SL_FEAT_SET_RETVAL };
+	char why[256];
+
+	for (size_t i = 0; i < sizeof(warn) / sizeof(warn[0]); i++) {
+		const struct sl_feature_state *s = &f->st[warn[i]];
+
+		if (s->status != SL_FS_UNAVAILABLE || sl_feature_required(warn[i], w))
+			continue;
+		if (warn[i] == SL_FEAT_TCX && !w->node_ingress && !w->pod_hooks)
+			continue;
+		pr_warn("sluice: warning: %s unavailable: %s; %s\n", sl_feature_name(warn[i]),
+			sl_feature_reason(warn[i], s->err, why, sizeof(why)),
+			warn[i] == SL_FEAT_LIVE_FLOWS ? "open flows are listed from sockops records, "
+							"without live counters"
+			: warn[i] == SL_FEAT_TCX      ? "TC programs are attached as cls_bpf filters"
+						      : "refused connections fail with EPERM");
+	}
+}
+
+/* A feature the load needs and the kernel refused: stop before any change. */
+static int check_required(const struct sl_features *f, const struct sl_feature_want *w)
+{
+	for (unsigned id = 0; id < SL_FEAT__COUNT; id++)
+		if (sl_feature_required(id, w) && f->st[id].status == SL_FS_UNAVAILABLE)
+			return -f->st[id].err ? -f->st[id].err : -EOPNOTSUPP;
+	return 0;
 }
 
 int sl_load(const struct sl_load_opts *o)
 {
-	int err, cgfd, lock;
+	struct sl_feature_want want = { .node_ingress = o->n_ifaces > 0,
+					.pod_hooks = o->n_pod_ifaces > 0,
+					.live_flows = !o->no_attach };
+	struct sl_features feat;
+	struct sl_txn *t = NULL;
+	char cgpath[4096];
+	int cgfd = -1, err;
 
-	err = sl_check_bpffs(o->pin_root);
-	if (err) {
-		pr_warn("sluice: %s is not on a bpf filesystem (mount -t bpf bpf /sys/fs/bpf)\n",
-			o->pin_root);
-		return err;
+	err = sl_pin_root_check(o->pin_root);
+	if (!err) {
+		cgfd = open_cgroup(o->cgroup, cgpath, sizeof(cgpath));
+		err = cgfd < 0 ? cgfd : 0;
 	}
-	err = make_dirs(o->pin_root);
-	if (err) {
-		pr_warn("sluice: %s: %s\n", o->pin_root, strerror(-err));
-		return err;
-	}
-	lock = sl_lock(o->pin_root);
-	if (lock < 0)
-		return lock;
-	cgfd = open_cgroup(o->cgroup);
-	if (cgfd < 0) {
-		err = cgfd;
-		goto out_unlock;
-	}
-	/* sockops first: once connect4 starts counting, the close side must
-	 * already be there to release what it counts. */
-	err = load_sockops(o, cgfd);
 	if (!err)
-		err = load_sock_lb(o, cgfd);
-	/* Live flow counters only serve observability: a kernel that refuses
-	 * tracing programs (lockdown, no CAP_PERFMON) still gets a data plane. */
-	if (!err && !o->no_attach && load_flows_iter(o))
-		pr_warn("sluice: live flow counters unavailable (tracing iterator refused)\n");
+		err = sl_node_check_ifaces(o);
+	if (!err) {
+		err = sl_features_probe(&want, &feat);
+		err = err ? err : check_required(&feat, &want);
+	}
 	if (!err)
-		err = sl_load_node(o);
-	close(cgfd);
-out_unlock:
-	sl_unlock(lock);
+		err = sl_txn_begin(&t, o->pin_root);
+	if (!err)
+		err = load_in(t, o, cgfd, cgpath, &feat);
+	err = sl_txn_end(t, err);
+	if (!err)
+		warn_degraded(&feat, &want);
+	if (cgfd >= 0)
+		close(cgfd);
 	return err;
 }
 
-static int for_each_pin(const char *dir, int (*fn)(const char *path))
+int sl_attach_pods(const struct sl_load_opts *o)
+{
+	struct sl_txn *t = NULL;
+	int err = sl_node_check_ifaces(o);
+
+	if (!err)
+		err = sl_txn_begin(&t, o->pin_root);
+	if (!err)
+		err = sl_node_attach_pods(t, o);
+	return sl_txn_end(t, err);
+}
+
+void sl_prune_ifaces(const char *root)
+{
+	int lock = sl_lock(root);
+
+	if (lock < 0)
+		return;
+	sl_node_prune(root);
+	sl_unlock(lock);
+}
+
+/* --- unload ------------------------------------------------------------------- */
+
+static int remove_pin(const char *path, const char *name)
+{
+	int fd = bpf_obj_get(path), err;
+	struct bpf_link_info li;
+	__u32 len = sizeof(li);
+
+	memset(&li, 0, sizeof(li));
+	/* A link: detach it, even if someone else still holds an fd to it. */
+	if (fd >= 0 && !bpf_link_get_info_by_fd(fd, &li, &len) && bpf_link_detach(fd) &&
+	    errno != EINVAL && errno != EOPNOTSUPP && errno != ENOLINK)
+		pr_warn("sluice: detach %s: %s\n", path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	err = sl_detach_tc_legacy(name);
+	if (err && err != -ENOENT)
+		pr_warn("sluice: detach %s: %s\n", path, strerror(-err));
+	return unlink(path) < 0 ? -errno : 0;
+}
+
+/* Every pin under DIR, however its directories were named or moved within
+ * the pin root; then the directories themselves. */
+static int remove_tree(const char *dir)
 {
 	char path[4096];
 	struct dirent *de;
@@ -337,10 +522,10 @@ static int for_each_pin(const char *dir, int (*fn)(const char *path))
 	if (!d)
 		return errno == ENOENT ? 0 : -errno;
 	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		e = fn(path);
+		e = de->d_type == DT_DIR ? remove_tree(path) : remove_pin(path, de->d_name);
 		if (e && !err)
 			err = e;
 	}
@@ -350,31 +535,10 @@ static int for_each_pin(const char *dir, int (*fn)(const char *path))
 	return err;
 }
 
-static int detach_link(const char *path)
-{
-	int fd = bpf_obj_get(path);
-
-	if (fd >= 0) {
-		/* Detach even if someone else still holds an fd to the link. */
-		if (bpf_link_detach(fd) && errno != EINVAL && errno != EOPNOTSUPP)
-			pr_warn("sluice: detach %s: %s\n", path, strerror(errno));
-		close(fd);
-	}
-	return unlink(path) < 0 ? -errno : 0;
-}
-
-static int remove_pin(const char *path)
-{
-	int err = sl_detach_tc_legacy(path);
-
-	if (err)
-		pr_warn("sluice: detach %s: %s\n", path, strerror(-err));
-	return unlink(path) < 0 ? -errno : 0;
-}
-
 int sl_unload(const char *root)
 {
-	char path[4096];
+	struct sl_load_rec rec;
+	bool have_rec;
 	int lock, err, e;
 
 	lock = sl_lock(root);
@@ -383,16 +547,11 @@ int sl_unload(const char *root)
 			pr_warn("sluice: %s: not loaded\n", root);
 		return lock;
 	}
-	sl_pin_path(path, sizeof(path), root, "links", NULL);
-	err = for_each_pin(path, detach_link);
-	sl_pin_path(path, sizeof(path), root, "progs", NULL);
-	e = for_each_pin(path, remove_pin);
-	err = err ? err : e;
-	sl_pin_path(path, sizeof(path), root, "maps", NULL);
-	e = for_each_pin(path, remove_pin);
-	err = err ? err : e;
+	have_rec = !sl_read_load_rec(root, &rec);
+	err = remove_tree(root);
+	/* Pins may have been moved out of reach: what the last load attached
+	 * must be gone from its cgroup and interfaces all the same. */
+	e = have_rec ? sl_detach_leftovers(&rec) : 0;
 	sl_unlock(lock);
-	if (rmdir(root) < 0 && !err)
-		err = -errno;
-	return err;
+	return err ? err : e;
 }

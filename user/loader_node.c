@@ -9,6 +9,9 @@
  * attached as cls_bpf filters through netlink instead; those cannot be
  * pinned, so the program is pinned as PINROOT/progs/tc-<dir>@<ifname> to
  * remember what `sluice unload` must detach.
+ *
+ * Every change goes through the load transaction (user/txn.h), so a failed
+ * step leaves the interfaces as they were.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -23,7 +26,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "loader.h"
+#include "loader_node.h"
 #include "pins.h"
 #include "publish.h"
 #include "util.h"
@@ -47,28 +50,16 @@ static int if_index(const char *ifname)
 	return (int)idx;
 }
 
-/* Update the pinned link at PATH to PROG, or create one with CREATE and
- * pin it. */
-static int link_pin_or_update(const char *path, int prog_fd, int ifindex,
-			      enum bpf_attach_type type, __u32 flags)
+int sl_node_check_ifaces(const struct sl_load_opts *o)
 {
-	LIBBPF_OPTS(bpf_link_create_opts, opts, .flags = flags);
-	int fd = access(path, F_OK) ? -1 : bpf_obj_get(path);
 	int err = 0;
 
-	if (fd >= 0) {
-		if (bpf_link_update(fd, prog_fd, NULL))
-			err = -errno;
-		close(fd);
-		if (!err || err != -ENOLINK)
-			return err;
-		unlink(path); /* the interface went away and came back */
-	}
-	fd = bpf_link_create(prog_fd, ifindex, type, &opts);
-	if (fd < 0)
-		return -errno;
-	err = bpf_obj_pin(fd, path) ? -errno : 0;
-	close(fd);
+	for (size_t i = 0; i < o->n_ifaces; i++)
+		if (if_index(o->ifaces[i]) < 0)
+			err = -ENODEV;
+	for (size_t i = 0; i < o->n_pod_ifaces; i++)
+		if (if_index(o->pod_ifaces[i]) < 0)
+			err = -ENODEV;
 	return err;
 }
 
@@ -84,199 +75,269 @@ static __u32 xdp_flags(enum sl_xdp_mode mode)
 	}
 }
 
-static int attach_xdp(const struct sl_load_opts *o, int prog_fd, const char *ifname)
+/* The fd of the pinned program NAME (the running version), or -1. */
+static int pinned_prog(struct sl_txn *t, const char *name)
 {
-	char path[4096], name[64];
-	int ifindex = if_index(ifname), err;
+	char path[4096];
 
-	if (ifindex < 0)
-		return ifindex;
+	if (sl_pin_path(path, sizeof(path), sl_txn_root(t), "progs", name))
+		return -1;
+	return bpf_obj_get(path);
+}
+
+static int attach_xdp(struct sl_txn *t, const struct sl_load_opts *o, struct bpf_program *prog,
+		      const char *ifname)
+{
+	struct sl_target tgt = { .type = BPF_XDP, .flags = xdp_flags(o->xdp_mode) };
+	char name[64];
+	int err;
+
+	tgt.fd_or_ifindex = if_index(ifname);
+	if (tgt.fd_or_ifindex < 0)
+		return tgt.fd_or_ifindex;
 	snprintf(name, sizeof(name), "xdp@%s", ifname);
-	err = sl_pin_path(path, sizeof(path), o->pin_root, "links", name);
-	if (!err)
-		err = link_pin_or_update(path, prog_fd, ifindex, BPF_XDP, xdp_flags(o->xdp_mode));
+	err = sl_txn_link(t, name, bpf_program__fd(prog),
+			  sl_txn_old_pin(t, "progs", bpf_program__name(prog)), &tgt);
 	if (err)
 		pr_warn("sluice: XDP on %s: %s\n", ifname, strerror(-err));
 	return err;
 }
 
 /* cls_bpf through netlink, for kernels without tcx. */
-static int attach_tc_legacy(const struct sl_load_opts *o, int prog_fd, int ifindex,
-			    const char *ifname, bool ingress)
+static int attach_tc_legacy(struct sl_txn *t, int prog_fd, int ifindex, const char *ifname,
+			    bool ingress)
 {
-	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
-		    .attach_point = ingress ? BPF_TC_INGRESS : BPF_TC_EGRESS);
-	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = SL_TC_HANDLE, .priority = SL_TC_PRIO,
-		    .prog_fd = prog_fd, .flags = BPF_TC_F_REPLACE);
-	char path[4096], name[64];
-	int err = bpf_tc_hook_create(&hook);
+	char name[64];
+	int old, err;
 
-	if (err && err != -EEXIST)
-		return err;
-	err = bpf_tc_attach(&hook, &opts);
+	snprintf(name, sizeof(name), "tc-%s@%s", ingress ? "in" : "out", ifname);
+	err = sl_txn_step("attach", name);
 	if (err)
 		return err;
-	snprintf(name, sizeof(name), "tc-%s@%s", ingress ? "in" : "out", ifname);
-	err = sl_pin_path(path, sizeof(path), o->pin_root, "progs", name);
-	if (!err && unlink(path) < 0 && errno != ENOENT)
-		err = -errno;
-	return err ? err : (bpf_obj_pin(prog_fd, path) ? -errno : 0);
+	old = pinned_prog(t, name);
+	err = sl_txn_tc_legacy(t, ifindex, ingress, prog_fd, old, SL_TC_HANDLE, SL_TC_PRIO);
+	if (old >= 0)
+		close(old);
+	return err ? err : sl_txn_pin(t, "progs", name, prog_fd);
 }
 
-static int attach_tc(const struct sl_load_opts *o, int prog_fd, const char *ifname,
-		     const char *hook, bool ingress)
+static void tc_source(struct sl_features *f, int tcx_err)
 {
-	char path[4096], name[64];
-	int ifindex = if_index(ifname), err;
+	if (!f)
+		return;
+	f->st[SL_FEAT_TC].source = tcx_err ? SL_FSRC_CLS_BPF : SL_FSRC_TCX;
+	if (tcx_err)
+		sl_feature_fail(f, SL_FEAT_TCX, -tcx_err);
+}
 
-	if (ifindex < 0)
-		return ifindex;
+static int attach_tc(struct sl_txn *t, int prog_fd, int old_fd, const char *ifname,
+		     const char *hook, bool ingress, struct sl_features *f)
+{
+	struct sl_target tgt = { .type = ingress ? BPF_TCX_INGRESS : BPF_TCX_EGRESS };
+	char name[64];
+	int err;
+
+	tgt.fd_or_ifindex = if_index(ifname);
+	if (tgt.fd_or_ifindex < 0)
+		return tgt.fd_or_ifindex;
 	snprintf(name, sizeof(name), "%s@%s", hook, ifname);
-	err = sl_pin_path(path, sizeof(path), o->pin_root, "links", name);
-	if (!err)
-		err = link_pin_or_update(path, prog_fd, ifindex,
-					 ingress ? BPF_TCX_INGRESS : BPF_TCX_EGRESS, 0);
+	err = sl_txn_link(t, name, prog_fd, old_fd, &tgt);
+	tc_source(f, err == -EINVAL || err == -EOPNOTSUPP ? err : 0);
 	if (err == -EINVAL || err == -EOPNOTSUPP)
-		err = attach_tc_legacy(o, prog_fd, ifindex, ifname, ingress);
+		err = attach_tc_legacy(t, prog_fd, tgt.fd_or_ifindex, ifname, ingress);
 	if (err)
 		pr_warn("sluice: TC %s on %s: %s\n", hook, ifname, strerror(-err));
 	return err;
 }
 
+/* One address NodePorts answer on, recorded (and its old value kept for
+ * undo). */
+static int node_addr(struct sl_txn *t, int fd, const struct ifaddrs *a)
+{
+	struct sl_node_addr k;
+	__u32 idx;
+	int err;
+
+	memset(&k, 0, sizeof(k));
+	if (a->ifa_addr->sa_family == AF_INET) {
+		k.family = SL_AF_INET;
+		k.addr[0] = ((struct sockaddr_in *)a->ifa_addr)->sin_addr.s_addr;
+	} else if (a->ifa_addr->sa_family == AF_INET6) {
+		k.family = SL_AF_INET6;
+		memcpy(k.addr, &((struct sockaddr_in6 *)a->ifa_addr)->sin6_addr, 16);
+	} else {
+		return 0;
+	}
+	idx = if_nametoindex(a->ifa_name);
+	err = sl_txn_save(t, fd, &k, sizeof(k), sizeof(idx));
+	if (!err && bpf_map_update_elem(fd, &k, &idx, BPF_ANY))
+		err = -errno;
+	return err;
+}
+
 /* The addresses NodePorts answer on: every address of the --iface
  * interfaces, as they are at load time. */
-static int write_node_addrs(const struct sl_load_opts *o, int fd)
+static int write_node_addrs(struct sl_txn *t, const struct sl_load_opts *o, int fd)
 {
 	struct ifaddrs *ifa, *a;
-	int err = 0;
+	int err = sl_txn_step("map", "sl_node_addrs");
 
+	if (err)
+		return err;
 	if (getifaddrs(&ifa) < 0)
 		return -errno;
-	for (a = ifa; a && !err; a = a->ifa_next) {
-		struct sl_node_addr k = { 0 };
-		__u32 idx;
-
-		if (!a->ifa_addr || !sl_str_in(a->ifa_name, o->ifaces, o->n_ifaces))
-			continue;
-		if (a->ifa_addr->sa_family == AF_INET) {
-			k.family = SL_AF_INET;
-			k.addr[0] = ((struct sockaddr_in *)a->ifa_addr)->sin_addr.s_addr;
-		} else if (a->ifa_addr->sa_family == AF_INET6) {
-			k.family = SL_AF_INET6;
-			memcpy(k.addr, &((struct sockaddr_in6 *)a->ifa_addr)->sin6_addr, 16);
-		} else {
-			continue;
-		}
-		idx = if_nametoindex(a->ifa_name);
-		if (bpf_map_update_elem(fd, &k, &idx, BPF_ANY))
-			err = -errno;
-	}
+	for (a = ifa; a && !err; a = a->ifa_next)
+		if (a->ifa_addr && sl_str_in(a->ifa_name, o->ifaces, o->n_ifaces))
+			err = node_addr(t, fd, a);
 	freeifaddrs(ifa);
 	return err;
 }
 
-static int load_xdp(const struct sl_load_opts *o)
-{
-	struct xdp_lb *skel = xdp_lb__open();
-	int err;
-
-	if (!skel)
-		return -errno;
-	skel->rodata->sl_debug = o->debug;
-	skel->rodata->xdp_redirect = o->xdp_redirect;
-	err = sl_load_pinned(skel->obj, o, skel->skeleton);
-	for (size_t i = 0; !err && !o->no_attach && i < o->n_ifaces; i++)
-		err = attach_xdp(o, bpf_program__fd(skel->progs.sl_xdp_lb), o->ifaces[i]);
-	if (!err && o->n_ifaces)
-		err = write_node_addrs(o, bpf_map__fd(skel->maps.sl_node_addrs));
-	xdp_lb__destroy(skel);
-	return err;
-}
-
-static int load_tc_nat(const struct sl_load_opts *o)
-{
-	struct tc_nat *skel = tc_nat__open();
-	int err;
-
-	if (!skel)
-		return -errno;
-	skel->rodata->sl_debug = o->debug;
-	err = sl_load_pinned(skel->obj, o, skel->skeleton);
-	for (size_t i = 0; !err && !o->no_attach && i < o->n_ifaces; i++)
-		err = attach_tc(o, bpf_program__fd(skel->progs.sl_tc_nat), o->ifaces[i],
-				"tc_nat", false);
-	tc_nat__destroy(skel);
-	return err;
-}
-
 /* A zeroed sl_pod_totals record for IFNAME, unless it has one. */
-static int pod_totals_init(int fd, const char *ifname)
+static int pod_totals_init(struct sl_txn *t, int fd, const char *ifname)
 {
-	int ncpu = libbpf_num_possible_cpus(), idx = if_index(ifname), err = 0;
+	int ncpu = libbpf_num_possible_cpus(), idx = if_index(ifname), err;
 	struct sl_pod_totals *zero;
+	char step[64];
 	__u32 key;
 
 	if (idx < 0)
 		return idx;
 	if (ncpu <= 0)
 		return -EINVAL;
+	snprintf(step, sizeof(step), "sl_pod_totals@%s", ifname);
+	err = sl_txn_step("map", step);
+	if (err)
+		return err;
 	zero = calloc((size_t)ncpu, sizeof(*zero));
 	if (!zero)
 		return -ENOMEM;
 	key = (__u32)idx;
-	if (bpf_map_update_elem(fd, &key, zero, BPF_NOEXIST) && errno != EEXIST)
+	err = sl_txn_save(t, fd, &key, sizeof(key), sizeof(*zero) * (size_t)ncpu);
+	if (!err && bpf_map_update_elem(fd, &key, zero, BPF_NOEXIST) && errno != EEXIST)
 		err = -errno;
 	free(zero);
 	return err;
 }
 
-static int load_tc_pod(const struct sl_load_opts *o)
+/* Programs of a feature the kernel lacks are not loaded (their maps and
+ * syscall programs still are); attaching them is refused earlier, by the
+ * feature check, when a load asks for them. */
+static void skip_unless(struct bpf_program *prog, const struct sl_features *f, unsigned id)
 {
-	struct tc_pod *skel = tc_pod__open();
+	if (f->st[id].status != SL_FS_AVAILABLE)
+		bpf_program__set_autoload(prog, false);
+}
+
+int sl_node_load(struct sl_txn *t, const struct sl_load_opts *o, const struct sl_features *f,
+		 struct sl_node_objs *n)
+{
 	int err;
 
-	if (!skel)
-		return -errno;
-	skel->rodata->sl_debug = o->debug;
-	err = sl_load_pinned(skel->obj, o, skel->skeleton);
-	for (size_t i = 0; !err && !o->no_attach && i < o->n_pod_ifaces; i++) {
-		const char *ifn = o->pod_ifaces[i];
-
-		/* The totals record marks a pod interface: XDP never redirects
-		 * to one (that would skip its policy), so it exists first. */
-		err = pod_totals_init(bpf_map__fd(skel->maps.sl_pod_totals), ifn);
-		if (!err)
-			err = attach_tc(o, bpf_program__fd(skel->progs.sl_tc_pod_from), ifn,
-					"tc_pod_from", true);
-		if (!err)
-			err = attach_tc(o, bpf_program__fd(skel->progs.sl_tc_pod_to), ifn,
-					"tc_pod_to", false);
-	}
-	tc_pod__destroy(skel);
-	return err;
-}
-
-int sl_load_node(const struct sl_load_opts *o)
-{
+	memset(n, 0, sizeof(*n));
+	n->pod = tc_pod__open();
+	n->nat = tc_nat__open();
+	n->xdp = xdp_lb__open();
+	if (!n->pod || !n->nat || !n->xdp)
+		return -errno ? -errno : -ENOMEM;
+	n->pod->rodata->sl_debug = o->debug;
+	n->nat->rodata->sl_debug = o->debug;
+	n->xdp->rodata->sl_debug = o->debug;
+	n->xdp->rodata->xdp_redirect = o->xdp_redirect;
+	skip_unless(n->pod->progs.sl_tc_pod_from, f, SL_FEAT_TC);
+	skip_unless(n->pod->progs.sl_tc_pod_to, f, SL_FEAT_TC);
+	skip_unless(n->nat->progs.sl_tc_nat, f, SL_FEAT_TC);
+	skip_unless(n->xdp->progs.sl_xdp_lb, f, SL_FEAT_XDP);
 	/* The pod hooks first: once XDP translates, the pods' policy must
 	 * already be enforced on the way in. */
-	int err = load_tc_pod(o);
-
+	err = sl_txn_load_obj(t, n->pod->obj, n->pod->skeleton);
 	if (!err)
-		err = load_tc_nat(o);
+		err = sl_txn_load_obj(t, n->nat->obj, n->nat->skeleton);
 	if (!err)
-		err = load_xdp(o);
+		err = sl_txn_load_obj(t, n->xdp->obj, n->xdp->skeleton);
 	return err;
 }
 
-int sl_attach_pods(const struct sl_load_opts *o)
+size_t sl_node_objects(const struct sl_node_objs *n, struct bpf_object **out, size_t max)
 {
-	int lock = sl_lock(o->pin_root), err;
+	size_t k = 0;
 
-	if (lock < 0)
-		return lock;
-	err = load_tc_pod(o);
-	sl_unlock(lock);
+	if (n->pod && k < max)
+		out[k++] = n->pod->obj;
+	if (n->nat && k < max)
+		out[k++] = n->nat->obj;
+	if (n->xdp && k < max)
+		out[k++] = n->xdp->obj;
+	return k;
+}
+
+/* The pod hooks on IFNAME: the totals record, then both directions. */
+static int attach_pod(struct sl_txn *t, int totals_fd, int from, int to, const char *ifn,
+		      struct sl_features *f)
+{
+	/* The totals record marks a pod interface: XDP never redirects to
+	 * one (that would skip its policy), so it exists first. */
+	int err = pod_totals_init(t, totals_fd, ifn);
+
+	if (!err)
+		err = attach_tc(t, from, sl_txn_old_pin(t, "progs", "sl_tc_pod_from"), ifn,
+				"tc_pod_from", true, f);
+	if (!err)
+		err = attach_tc(t, to, sl_txn_old_pin(t, "progs", "sl_tc_pod_to"), ifn,
+				"tc_pod_to", false, f);
+	return err;
+}
+
+int sl_node_attach(struct sl_txn *t, const struct sl_load_opts *o, struct sl_node_objs *n,
+		   struct sl_features *f)
+{
+	int totals = bpf_map__fd(n->pod->maps.sl_pod_totals), err = 0;
+
+	for (size_t i = 0; !err && i < o->n_pod_ifaces; i++)
+		err = attach_pod(t, totals, bpf_program__fd(n->pod->progs.sl_tc_pod_from),
+				 bpf_program__fd(n->pod->progs.sl_tc_pod_to), o->pod_ifaces[i], f);
+	for (size_t i = 0; !err && i < o->n_ifaces; i++)
+		err = attach_tc(t, bpf_program__fd(n->nat->progs.sl_tc_nat),
+				sl_txn_old_pin(t, "progs", "sl_tc_nat"), o->ifaces[i], "tc_nat", false,
+				f);
+	for (size_t i = 0; !err && i < o->n_ifaces; i++)
+		err = attach_xdp(t, o, n->xdp->progs.sl_xdp_lb, o->ifaces[i]);
+	if (!err && o->n_ifaces)
+		err = write_node_addrs(t, o, bpf_map__fd(n->xdp->maps.sl_node_addrs));
+	return err;
+}
+
+void sl_node_free(struct sl_node_objs *n)
+{
+	tc_pod__destroy(n->pod);
+	tc_nat__destroy(n->nat);
+	xdp_lb__destroy(n->xdp);
+	memset(n, 0, sizeof(*n));
+}
+
+int sl_node_attach_pods(struct sl_txn *t, const struct sl_load_opts *o)
+{
+	int from = pinned_prog(t, "sl_tc_pod_from"), to = pinned_prog(t, "sl_tc_pod_to");
+	char path[4096];
+	int totals = -1, err = 0;
+
+	if (from < 0 || to < 0) {
+		pr_warn("sluice: %s: the pod programs are not loaded (see `sluice status`)\n",
+			sl_txn_root(t));
+		err = -ENOENT;
+	}
+	if (!err && !sl_pin_path(path, sizeof(path), sl_txn_root(t), "maps", "sl_pod_totals"))
+		totals = bpf_obj_get(path);
+	if (!err && totals < 0)
+		err = -errno;
+	for (size_t i = 0; !err && i < o->n_pod_ifaces; i++)
+		err = attach_pod(t, totals, from, to, o->pod_ifaces[i], NULL);
+	if (from >= 0)
+		close(from);
+	if (to >= 0)
+		close(to);
+	if (totals >= 0)
+		close(totals);
 	return err;
 }
 
@@ -418,16 +479,11 @@ static void prune_totals(const char *root)
 	prune_pflows(root, gone, n);
 }
 
-void sl_prune_ifaces(const char *root)
+void sl_node_prune(const char *root)
 {
-	int lock = sl_lock(root);
-
-	if (lock < 0)
-		return;
 	prune_dir(root, "links");
 	prune_dir(root, "progs");
 	prune_totals(root);
-	sl_unlock(lock);
 }
 
 /* Detach a legacy cls_bpf filter remembered as progs/tc-<dir>@<ifname>. */

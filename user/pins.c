@@ -38,6 +38,7 @@ const char *const sl_map_names[SL_MAP__COUNT] = {
 	[SL_MAP_NP_PREFIXES] = "sl_np_prefixes",
 	[SL_MAP_NP_PORTS] = "sl_np_ports",
 	[SL_MAP_FE_PORTS] = "sl_fe_ports",
+	[SL_MAP_LOAD] = "sl_load",
 };
 
 int sl_pin_path(char *buf, size_t len, const char *root, const char *kind,

@@ -4,7 +4,8 @@
  *
  *   PINROOT/maps/<map name>     every map (BTF-described, bpftool-readable)
  *   PINROOT/links/<prog name>   one bpf_link per attached program
- *   PINROOT/progs/sl_outcome    the syscall program userspace runs
+ *   PINROOT/progs/<prog name>   every loaded program (syscall programs are run
+ *                               from here, pod hooks attached from here)
  *   PINROOT/.lock is not a file: mutations flock() the PINROOT directory.
  */
 #ifndef SLUICE_PINS_H
@@ -41,6 +42,7 @@ enum sl_map_id {
 	SL_MAP_NP_PREFIXES,
 	SL_MAP_NP_PORTS,
 	SL_MAP_FE_PORTS,
+	SL_MAP_LOAD,
 	SL_MAP__COUNT,
 };
 

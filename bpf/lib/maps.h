@@ -96,6 +96,13 @@ struct {
 
 /* Userspace only (see the top of the file). */
 struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sl_load_rec);
+} sl_load SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, SL_MAX_STORE_CHUNKS);

@@ -70,7 +70,9 @@ else fail agent_node/starts "generation $(gen), agent log: $(agent_log)"; exit 1
 
 # pod_links: the tc_pod link names `sluice status` lists, sorted, one line.
 pod_links() {
-	nsl status 2>/dev/null | awk '$1 ~ /^sl_tc_pod_/ {print $5}' | sort | tr '\n' ' '
+	nsl status -o json 2>/dev/null |
+		jq -r '.links[] | select((.name | startswith("tc_pod_")) and .status == "attached") | .name' |
+		sort | tr '\n' ' '
 }
 # links_are WANT: pod_links equals WANT.
 links_are() { [ "$(pod_links)" = "$1" ]; }

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Kernel features the data plane needs, probed at load time.
+ *
+ * A probe loads the smallest program of the type (or attach type) in
+ * question, the way libbpf's libbpf_probe_bpf_prog_type() and `bpftool
+ * feature probe` do, but keeps the kernel's errno: a kernel with lockdown
+ * and a container without CAP_PERFMON both refuse tracing programs with
+ * EPERM, and the operator needs to see which it was. Required features stop
+ * the load before anything is created; optional ones degrade by name and
+ * their state is recorded in the pinned sl_load record (include/sluice_abi.h)
+ * for `sluice status`, `sluice metrics` and `sluice flows`.
+ */
+#ifndef SLUICE_PROBE_H
+#define SLUICE_PROBE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <linux/types.h>
+
+#include "sluice_abi.h"
+
+/* What a load asks for: decides which features are required. */
+struct sl_feature_want {
+	bool node_ingress; /* --iface: XDP and TC */
+	bool pod_hooks; /* --pod-iface: TC */
+	bool live_flows; /* the iterator (everything but --no-attach loads) */
+};
+
+struct sl_features {
+	struct sl_feature_state st[SL_MAX_FEATURES];
+};
+
+/* The stable name of a feature ("live_flows"), NULL past the table. */
+const char *sl_feature_name(unsigned id);
+/* One line on what the feature gives ("live counters of open flows"). */
+const char *sl_feature_what(unsigned id);
+/* "iterator", "sockops", "tcx", "cls_bpf" (enum sl_feature_source). */
+const char *sl_feature_source_name(__u32 source);
+/* Is the feature required for a load that wants W? */
+bool sl_feature_required(unsigned id, const struct sl_feature_want *w);
+
+/* Probe every feature W needs (optional ones too). Fills F. Returns 0, or
+ * -errno of the first required feature that is unavailable (after printing
+ * one line per missing required feature). Warns once per unavailable
+ * optional feature. */
+int sl_features_probe(const struct sl_feature_want *w, struct sl_features *f);
+
+/* Record that feature ID is unavailable with ERR (positive errno), e.g. when
+ * its program failed to load although the probe passed. */
+void sl_feature_fail(struct sl_features *f, unsigned id, int err);
+
+/* "EPERM (Operation not permitted)" and, for EPERM, what usually causes it
+ * (lockdown, a missing capability) as seen on this machine. */
+const char *sl_feature_reason(unsigned id, int err, char *buf, size_t len);
+
+/* The effective capability set has CAP (linux/capability.h number)? */
+bool sl_cap_effective(int cap);
+
+#endif
