@@ -160,6 +160,15 @@ check_leftovers() {
 	fi
 }
 
+# What every test needs is prepared once, before the first test runs, so
+# that no test finds the machine half ready: bpffs where pins live.
+prepare() {
+	[ "$(stat -f -c %T /sys/fs/bpf 2>/dev/null)" = bpf_fs ] && return 0
+	mkdir -p /sys/fs/bpf && mount -t bpf bpf /sys/fs/bpf 2>/dev/null && return 0
+	echo "tests/run.sh: cannot mount bpffs at /sys/fs/bpf (run as root)" >&2
+}
+
+prepare
 run_units
 run_bpf_tables
 run_fuzz_corpus

@@ -34,6 +34,9 @@ void sl_prom_family(FILE *f, const char *name, const char *type, const char *hel
 /* NAME="VALUE" with escaping; a comma before it unless FIRST. */
 void sl_prom_label(FILE *f, const char *name, const char *v, bool first);
 
+/* Feature availability and load completeness (user/metrics_load.c). */
+void sl_metrics_load(FILE *f, const char *pin_root);
+
 struct sl_maps;
 /* Node-ingress and pod-interface families (user/metrics_node.c). */
 void sl_metrics_node(FILE *f, struct sl_maps *m);

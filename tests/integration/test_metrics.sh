@@ -6,8 +6,7 @@ set -u
 . "$(dirname "$0")/../lib/common.sh"
 t_init metrics
 require_kernel metrics/promtool metrics/opened-total metrics/closed-total
-command -v promtool >/dev/null || skip_all "promtool (Debian package prometheus)" \
-	metrics/promtool metrics/opened-total metrics/closed-total
+command -v promtool >/dev/null || setup_fail "promtool missing (Debian package prometheus, tools/install-deps.sh)"
 t_world
 
 {

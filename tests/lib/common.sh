@@ -64,8 +64,9 @@ t_init() {
 
 # --- the test world -------------------------------------------------------
 
-# bpffs is where every pin root lives; a machine that booted without it
-# mounted gets it mounted once (it is the standard location, shared by all).
+# bpffs is where every pin root lives; tests/run.sh mounts it before the
+# first test, and a test run on its own mounts it here (the standard
+# location, shared by all).
 ensure_bpffs() {
 	[ "$(stat -f -c %T /sys/fs/bpf 2>/dev/null)" = bpf_fs ] && return 0
 	mkdir -p /sys/fs/bpf 2>/dev/null
@@ -73,25 +74,43 @@ ensure_bpffs() {
 	[ "$(stat -f -c %T /sys/fs/bpf 2>/dev/null)" = bpf_fs ]
 }
 
-# Capability probes: skip (not fail) on kernels without what Sluice needs.
-# CASES are the test case names to report as skipped.
+# A test's own failure to set up is a FAIL of the test, never a skip.
+setup_fail() {
+	echo "FAIL $T_NAME: $1"
+	exit 1
+}
+
+# feature_missing FEATURE [sluice features ARGS]: prints "FEATURE (ERRNO)"
+# and succeeds when `sluice features` probes FEATURE as unavailable on this
+# kernel; fails (prints nothing) when it is available.
+feature_missing() {
+	local f=$1 line
+	shift
+	line=$("$SLUICE" features -o json "$@" 2>/dev/null |
+		jq -r --arg f "$f" '.features[] | select(.name == $f and .status != "available") |
+			"\(.name) [\(.what)]: \(.reason)"')
+	[ -n "$line" ] || return 1
+	echo "$line"
+}
+
+# Kernel probes: skip (not fail) on kernels without what Sluice needs;
+# everything else a test needs is prepared or is a failure.
 require_kernel() {
-	local probe
-	[ "$(id -u)" = 0 ] || skip_all "root privileges" "$@"
-	[ -n "$CG2" ] || skip_all "cgroup v2 mount" "$@"
-	ensure_bpffs || skip_all "bpffs at /sys/fs/bpf" "$@"
-	command -v ip >/dev/null || skip_all "iproute2" "$@"
-	probe=$(bpftool feature probe kernel 2>/dev/null)
-	if [ -n "$probe" ]; then
-		grep -q "program_type cgroup_sock_addr is available" <<<"$probe" ||
-			skip_all "BPF program type cgroup_sock_addr" "$@"
-		grep -q "program_type sock_ops is available" <<<"$probe" ||
-			skip_all "BPF program type sock_ops" "$@"
+	local f why
+	[ "$(id -u)" = 0 ] || setup_fail "needs root (BPF, cgroups, network namespaces)"
+	if [ -z "$CG2" ]; then
+		grep -qw cgroup2 /proc/filesystems || skip_all "cgroup2 (not in /proc/filesystems)" "$@"
+		setup_fail "cgroup2 is not mounted (mount -t cgroup2 none /sys/fs/cgroup/unified)"
 	fi
+	ensure_bpffs || setup_fail "cannot mount bpffs at /sys/fs/bpf"
+	command -v ip >/dev/null || setup_fail "iproute2 missing (tools/install-deps.sh)"
 	if [ ! -x "$SLUICE" ] || [ ! -x "$TOOLS/sl-client" ] || [ ! -x "$TOOLS/sl-server" ]; then
-		echo "FAIL $T_NAME: $SLUICE or $TOOLS/sl-* not built (run make)"
-		exit 1
+		setup_fail "$SLUICE or $TOOLS/sl-* not built (run make)"
 	fi
+	for f in sock_addr sock_release sockops sk_storage syscall_prog; do
+		why=$(feature_missing "$f") && skip_all "$why" "$@"
+	done
+	return 0
 }
 
 t_netns() {

@@ -83,17 +83,13 @@ cleanup() {
 # --- capability probes --------------------------------------------------------
 
 node_require() {
-	local probe
+	local f why
 	require_kernel "$@"
-	probe=$(bpftool feature probe kernel 2>/dev/null)
-	if [ -n "$probe" ]; then
-		grep -q "program_type xdp is available" <<<"$probe" ||
-			skip_all "BPF program type xdp" "$@"
-		grep -q "program_type sched_cls is available" <<<"$probe" ||
-			skip_all "BPF program type sched_cls" "$@"
-	fi
-	ip link add "sl$$v0" type veth peer name "sl$$v1" 2>/dev/null ||
-		skip_all "veth interfaces" "$@"
+	for f in xdp tc; do
+		why=$(feature_missing "$f" --iface) && skip_all "$why" "$@"
+	done
+	why=$(ip link add "sl$$v0" type veth peer name "sl$$v1" 2>&1) ||
+		skip_all "veth interfaces (ip link add: ${why//$'\n'/ })" "$@"
 	ip link del "sl$$v0" 2>/dev/null
 	[ -x "$TOOLS/sl-hold" ] || {
 		echo "FAIL $T_NAME: $TOOLS/sl-hold not built (run make)"

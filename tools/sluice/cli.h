@@ -32,6 +32,7 @@ void sl_live_close(struct sl_live *l);
 
 int cmd_get(struct sl_cli *c);
 int cmd_status(struct sl_cli *c);
+int cmd_features(struct sl_cli *c);
 int cmd_flows(struct sl_cli *c);
 int cmd_metrics(struct sl_cli *c);
 int cmd_ct(struct sl_cli *c);

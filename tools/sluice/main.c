@@ -30,7 +30,8 @@ static void usage(FILE *f)
 		"  apply    -f FILE|DIR|- [-f ...] [--dry-run]\n"
 		"  delete   -f FILE|DIR|- [-f ...] [--dry-run]\n"
 		"  get      services|endpoints|routes|policies [-o table|json]\n"
-		"  status\n"
+		"  status   [-o table|json]   the node as it is: whole or not, features, links\n"
+		"  features [-o table|json] [--iface] [--pod-iface]   probe this kernel, load nothing\n"
 		"  metrics\n"
 		"  flows    [-o table|json] [--follow] [--pods]\n"
 		"  ct       list [-o json] | gc [--tcp-idle S] [--udp-idle S] [--closed-idle S]\n"
@@ -452,7 +453,7 @@ static const struct {
 	{ "load", cmd_load },	    { "unload", cmd_unload }, { "apply", cmd_apply },
 	{ "delete", cmd_delete },   { "get", cmd_get },	      { "status", cmd_status },
 	{ "metrics", cmd_metrics }, { "flows", cmd_flows },   { "outcome", cmd_outcome },
-	{ "ct", cmd_ct },
+	{ "ct", cmd_ct },	    { "features", cmd_features },
 };
 
 int main(int argc, char **argv)

@@ -15,6 +15,8 @@
 
 #include "cli.h"
 #include "json.h"
+#include "nodestate.h"
+#include "probe.h"
 #include "util.h"
 
 const char *sl_lb_name(unsigned lb)
@@ -425,7 +427,16 @@ static const char *flow_state(__u32 s)
 	return s < 4 ? n[s] : "?";
 }
 
-static void print_flow(FILE *f, bool json, bool first, __u64 cookie, const struct sl_flow *fl)
+/* How current a flow's counters are (the "counters" field of -o json). */
+static const char *counters_kind(const struct sl_flow *fl, bool live)
+{
+	if (live)
+		return "live";
+	return fl->end_ns ? "final" : "at_established";
+}
+
+static void print_flow(FILE *f, bool json, bool first, __u64 cookie, const struct sl_flow *fl,
+		       bool live)
 {
 	char fe[128], ep[128];
 
@@ -441,11 +452,12 @@ static void print_flow(FILE *f, bool json, bool first, __u64 cookie, const struc
 	}
 	fprintf(f, "%s{\"cookie\":%llu,\"frontend\":\"%s\",\"endpoint\":\"%s\",\"state\":\"%s\","
 		   "\"bytes_sent\":%llu,\"bytes_received\":%llu,\"segs_in\":%llu,\"segs_out\":%llu,"
-		   "\"rto\":%u,\"start_ns\":%llu,\"end_ns\":%llu}",
+		   "\"rto\":%u,\"start_ns\":%llu,\"end_ns\":%llu,\"counters\":\"%s\"}",
 		first ? "" : ",", (unsigned long long)cookie, fe, ep, flow_state(fl->state),
 		(unsigned long long)fl->bytes_sent, (unsigned long long)fl->bytes_received,
 		(unsigned long long)fl->segs_in, (unsigned long long)fl->segs_out, fl->rto,
-		(unsigned long long)fl->start_ns, (unsigned long long)fl->end_ns);
+		(unsigned long long)fl->start_ns, (unsigned long long)fl->end_ns,
+		counters_kind(fl, live));
 }
 
 struct live_set {
@@ -461,8 +473,8 @@ static int cmp_live(const void *a, const void *b)
 }
 
 /* Live counters of every translated TCP socket, from the pinned iterator.
- * Missing iterator (an older load): an empty set, records alone are shown. */
-static void read_live(const char *root, struct live_set *ls)
+ * Returns 0 or -errno (no iterator link: the load degraded or is partial). */
+static int read_live(const char *root, struct live_set *ls)
 {
 	char path[4096];
 	size_t cap = 0, got = 0;
@@ -473,11 +485,11 @@ static void read_live(const char *root, struct live_set *ls)
 	sl_pin_path(path, sizeof(path), root, "links", "sl_flows_iter");
 	lfd = bpf_obj_get(path);
 	if (lfd < 0)
-		return;
+		return -errno;
 	ifd = bpf_iter_create(lfd);
 	close(lfd);
 	if (ifd < 0)
-		return;
+		return -errno;
 	for (;;) {
 		if (got + sizeof(*ls->v) > cap * sizeof(*ls->v)) {
 			struct sl_flow_live *nv = realloc(ls->v, (cap = cap ? 2 * cap : 256) * sizeof(*nv));
@@ -494,6 +506,36 @@ static void read_live(const char *root, struct live_set *ls)
 	close(ifd);
 	ls->n = got / sizeof(*ls->v);
 	qsort(ls->v, ls->n, sizeof(*ls->v), cmp_live);
+	return 0;
+}
+
+/* Where open flows come from on this node, and why not live when not. */
+struct flow_source {
+	bool live;
+	char why[320];
+};
+
+static void flow_source(const char *root, struct live_set *ls, struct flow_source *src)
+{
+	struct sl_load_rec rec;
+	const struct sl_feature_state *f = &rec.feat[SL_FEAT_LIVE_FLOWS];
+	char reason[256];
+	int err;
+
+	memset(src, 0, sizeof(*src));
+	memset(ls, 0, sizeof(*ls));
+	if (sl_read_load_rec(root, &rec) || f->source != SL_FSRC_ITER) {
+		snprintf(src->why, sizeof(src->why), "live_flows unavailable: %s",
+			 f->status == SL_FS_UNAVAILABLE
+				 ? sl_feature_reason(SL_FEAT_LIVE_FLOWS, f->err, reason, sizeof(reason))
+				 : "not loaded");
+		return;
+	}
+	err = read_live(root, ls);
+	src->live = !err;
+	if (err)
+		snprintf(src->why, sizeof(src->why), "the iterator link cannot be read: %s",
+			 strerror(-err));
 }
 
 /* An open connection, as a flow record. */
@@ -511,28 +553,46 @@ static void live_flow(const struct sl_flow_live *lv, struct sl_flow *fl)
 	fl->state = lv->flags & SL_SOCK_F_ESTABLISHED ? SL_FLOW_ESTABLISHED : SL_FLOW_CONNECTING;
 }
 
-/* Open connections (live, from their sockets), then the records of ended
- * ones (sl_flows, newest first is not guaranteed: LRU order). */
+static void flows_header(bool json, const struct flow_source *src)
+{
+	if (json) {
+		fprintf(stdout, "{\"live_counters\":{\"available\":%s,\"source\":\"%s\",\"reason\":",
+			src->live ? "true" : "false", src->live ? "iterator" : "sockops");
+		if (src->live)
+			fputs("null", stdout);
+		else
+			sl_json_str(stdout, src->why);
+		fputs("},\"flows\":[", stdout);
+		return;
+	}
+	if (!src->live)
+		fprintf(stderr, "sluice flows: live counters of open flows are unavailable (%s); open "
+				"flows are listed from sockops records, with counters as of ESTABLISHED\n",
+			src->why);
+	printf("%-20s %-24s %-24s %-12s %-12s %-12s %s\n", "COOKIE", "FRONTEND", "ENDPOINT", "STATE",
+	       "BYTES_SENT", "BYTES_RECV", "AGE_MS");
+}
+
+/* Open connections (live, from their sockets, where the iterator runs),
+ * then the records in sl_flows: ended connections, and open ones where
+ * sockops keeps them (no iterator). LRU order, not newest first. */
 static int dump_flows(struct sl_maps *m, const char *root, bool json)
 {
 	int fd = m->fd[SL_MAP_FLOWS];
 	__u64 key, next, *prev = NULL;
+	struct flow_source src;
 	struct live_set ls;
 	struct sl_flow fl;
 	bool first = true;
 
-	read_live(root, &ls);
-	if (json)
-		fputs("{\"flows\":[", stdout);
-	else
-		printf("%-20s %-24s %-24s %-12s %-12s %-12s %s\n", "COOKIE", "FRONTEND", "ENDPOINT",
-		       "STATE", "BYTES_SENT", "BYTES_RECV", "AGE_MS");
+	flow_source(root, &ls, &src);
+	flows_header(json, &src);
 	for (size_t i = 0; i < ls.n; i++) {
 		/* A socket past TCP_CLOSE (7) has its record in sl_flows. */
 		if (ls.v[i].tcp_state == 7)
 			continue;
 		live_flow(&ls.v[i], &fl);
-		print_flow(stdout, json, first, ls.v[i].cookie, &fl);
+		print_flow(stdout, json, first, ls.v[i].cookie, &fl, true);
 		first = false;
 	}
 	while (!bpf_map_get_next_key(fd, prev, &next)) {
@@ -540,7 +600,7 @@ static int dump_flows(struct sl_maps *m, const char *root, bool json)
 		prev = &key;
 		if (bpf_map_lookup_elem(fd, &key, &fl))
 			continue;
-		print_flow(stdout, json, first, key, &fl);
+		print_flow(stdout, json, first, key, &fl, false);
 		first = false;
 	}
 	if (json)

@@ -309,3 +309,63 @@ int cmd_status(struct sl_cli *c)
 	sl_node_state_free(&s);
 	return opt;
 }
+
+/* `sluice features [-o json] [--iface] [--pod-iface]`: what this kernel
+ * allows, probed now, with the kernel's errno; nothing is loaded. Tests
+ * use it to decide skips; operators to see what a load would degrade. */
+int cmd_features(struct sl_cli *c)
+{
+	static const struct option opts[] = { { "output", required_argument, NULL, 'o' },
+					      { "iface", no_argument, NULL, 'i' },
+					      { "pod-iface", no_argument, NULL, 'p' },
+					      { 0 } };
+	struct sl_feature_want w = { .live_flows = true };
+	struct sl_features f;
+	bool json = false;
+	char why[256];
+	int opt;
+
+	while ((opt = getopt_long(c->argc, c->argv, "o:", opts, NULL)) != -1) {
+		if (opt == 'o' && (!strcmp(optarg, "json") || !strcmp(optarg, "table")))
+			json = !strcmp(optarg, "json");
+		else if (opt == 'i')
+			w.node_ingress = true;
+		else if (opt == 'p')
+			w.pod_hooks = true;
+		else {
+			fprintf(stderr, "usage: sluice features [-o table|json] [--iface] [--pod-iface]\n");
+			return SL_EXIT_USAGE;
+		}
+	}
+	opt = sl_features_probe(&w, &f) ? SL_EXIT_FAIL : SL_EXIT_OK;
+	printf(json ? "{\"features\":[" : "%-13s %-12s %-9s %s\n", "FEATURE", "STATUS", "NEED",
+	       "REASON");
+	for (unsigned id = 0; id < SL_FEAT__COUNT; id++) {
+		const struct sl_feature_state *st = &f.st[id];
+		const char *en = st->err ? strerrorname_np(st->err) : NULL;
+		const char *reason = st->status == SL_FS_UNAVAILABLE
+					     ? sl_feature_reason(id, st->err, why, sizeof(why))
+					     : "";
+
+		if (!json) {
+			printf("%-13s %-12s %-9s %s\n", sl_feature_name(id), feat_status_name(st->status),
+			       sl_feature_required(id, &w) ? "required" : "optional", reason);
+			continue;
+		}
+		printf("%s{\"name\":\"%s\",\"status\":\"%s\",\"required\":%s,\"errno\":", id ? "," : "",
+		       sl_feature_name(id), feat_status_name(st->status),
+		       sl_feature_required(id, &w) ? "true" : "false");
+		if (en)
+			printf("\"%s\"", en);
+		else
+			fputs("null", stdout);
+		fputs(",\"reason\":", stdout);
+		sl_json_str(stdout, reason);
+		fputs(",\"what\":", stdout);
+		sl_json_str(stdout, sl_feature_what(id));
+		fputc('}', stdout);
+	}
+	if (json)
+		puts("]}");
+	return opt;
+}
