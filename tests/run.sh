@@ -29,6 +29,7 @@ BUILD=$(cd "$1" && pwd)
 PATTERN=${2:-}
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TIMEOUT=${TEST_TIMEOUT:-300}
+DEFAULT_TIMEOUT=$TIMEOUT
 PASSED=0 FAILED=0 SKIPPED=0 RAN_INTEGRATION=0
 OUT=$(mktemp /tmp/sluice-run.XXXXXX)
 SL_T_REGISTRY=$(mktemp /tmp/sluice-run-ids.XXXXXX)
@@ -124,15 +125,25 @@ run_fuzz_corpus() {
 	run_prog fuzz/policy-corpus "$bin" "$corpus"
 }
 
+# A test that needs longer than TEST_TIMEOUT says so in a line
+# "# sl-timeout: SECONDS" (never shorter than TEST_TIMEOUT).
+test_timeout() {
+	local t
+	t=$(sed -n 's/^# sl-timeout: \([0-9]\+\)$/\1/p' "$1" | head -n 1)
+	[ -n "$t" ] && [ "$t" -gt "$DEFAULT_TIMEOUT" ] && echo "$t" || echo "$DEFAULT_TIMEOUT"
+}
+
 run_integration() {
 	local t
 	for t in "$SRC"/tests/integration/test_*.sh; do
 		[ -f "$t" ] || continue
 		selected "integration/$(basename "$t" .sh)" || continue
 		RAN_INTEGRATION=1
+		TIMEOUT=$(test_timeout "$t")
 		run_prog "integration/$(basename "$t" .sh)" \
 			env BUILD="$BUILD" SLUICE="${SLUICE:-$BUILD/sluice-asan}" bash "$t"
 	done
+	TIMEOUT=$DEFAULT_TIMEOUT
 }
 
 # Every integration test must leave nothing behind; check it once at the end

@@ -246,7 +246,7 @@ _remove_cgroup() {
 }
 
 cleanup() {
-	local pids i
+	local pids i p
 	[ "$T_CLEANED" = 1 ] && return 0
 	T_CLEANED=1
 	trap - EXIT INT TERM
@@ -261,10 +261,12 @@ cleanup() {
 	done
 	_kill_pids KILL "${pids[@]}"
 	wait 2>/dev/null
-	if [ -e "$PIN" ]; then
-		[ -x "$SLUICE" ] && "$SLUICE" unload --pin-root "$PIN" >/dev/null 2>&1
-		rm -rf "$PIN"
-	fi
+	# The pin root, and any other pin root a test made beside it ($PIN-*).
+	for p in "$PIN" "$PIN"-*; do
+		[ -e "$p" ] || continue
+		[ -x "$SLUICE" ] && "$SLUICE" unload --pin-root "$p" >/dev/null 2>&1
+		rm -rf "$p"
+	done
 	_remove_cgroup
 	ip netns del "$NS" 2>/dev/null
 	rm -rf "$T_TMP"
