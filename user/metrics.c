@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "metrics.h"
+#include "nodestate.h"
 #include "publish.h"
 #include "util.h"
 
@@ -372,72 +373,32 @@ static void map_fill_family(FILE *f, struct sl_maps *m)
 	}
 }
 
-static __u32 link_attach_type(const struct bpf_link_info *li)
-{
-	switch (li->type) {
-	case BPF_LINK_TYPE_ITER:
-		return BPF_TRACE_ITER;
-	case BPF_LINK_TYPE_XDP:
-		return BPF_XDP;
-	case BPF_LINK_TYPE_TCX:
-		return li->tcx.attach_type;
-	default:
-		return 0;
-	}
-}
-
-/* Programs behind the pinned links (plus the pinned syscall program). */
+/* Programs behind the pinned links, named and counted from their pins
+ * under progs/ (sl_node_inspect): opening a program by the id a link
+ * reports (bpf_prog_get_fd_by_id) would need CAP_SYS_ADMIN, which neither
+ * the agent nor a reader has (docs/PRIVILEGES.md). */
 size_t sl_read_progs(const char *root, struct sl_prog_stat *out, size_t max)
 {
-	char dir[4096], path[4096 + 300];
-	struct dirent *de;
+	struct sl_node_state s;
 	size_t n = 0;
-	DIR *d;
 
-	sl_pin_path(dir, sizeof(dir), root, "links", NULL);
-	d = opendir(dir);
-	while (d && n < max && (de = readdir(d))) {
-		struct bpf_link_info li;
-		struct bpf_prog_info pi;
-		__u32 len = sizeof(li);
-		int lfd, pfd;
+	if (sl_node_inspect(root, &s))
+		return 0;
+	for (size_t i = 0; i < s.n_links && n < max; i++) {
+		const struct sl_link_state *l = &s.links[i];
 
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		lfd = bpf_obj_get(path);
-		memset(&li, 0, sizeof(li));
-		if (lfd < 0 || bpf_link_get_info_by_fd(lfd, &li, &len)) {
-			if (lfd >= 0)
-				close(lfd);
-			continue;
-		}
-		close(lfd);
-		pfd = bpf_prog_get_fd_by_id(li.prog_id);
-		len = sizeof(pi);
-		memset(&pi, 0, sizeof(pi));
-		if (pfd < 0 || bpf_prog_get_info_by_fd(pfd, &pi, &len)) {
-			if (pfd >= 0)
-				close(pfd);
-			continue;
-		}
-		close(pfd);
-		snprintf(out[n].name, sizeof(out[n].name), "%s", pi.name);
-		snprintf(out[n].link, sizeof(out[n].link), "%.63s", de->d_name);
-		out[n].run_cnt = pi.run_cnt;
-		out[n].run_time_ns = pi.run_time_ns;
-		out[n].id = pi.id;
-		if (li.type == BPF_LINK_TYPE_CGROUP) {
-			out[n].attach_type = li.cgroup.attach_type;
-			out[n].cgroup_id = li.cgroup.cgroup_id;
-		} else {
-			out[n].attach_type = link_attach_type(&li);
-			out[n].cgroup_id = 0;
-		}
+		if (!l->prog[0])
+			continue; /* missing, unreadable, or its program is not pinned */
+		snprintf(out[n].name, sizeof(out[n].name), "%s", l->prog);
+		snprintf(out[n].link, sizeof(out[n].link), "%.63s", l->name);
+		out[n].run_cnt = l->run_cnt;
+		out[n].run_time_ns = l->run_time_ns;
+		out[n].id = l->prog_id;
+		out[n].attach_type = l->attach_type;
+		out[n].cgroup_id = l->cgroup_id;
 		n++;
 	}
-	if (d)
-		closedir(d);
+	sl_node_state_free(&s);
 	return n;
 }
 
