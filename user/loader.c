@@ -417,7 +417,7 @@ static void warn_degraded(const struct sl_features *f, const struct sl_feature_w
 		if (warn[i] == SL_FEAT_TCX && !w->node_ingress && !w->pod_hooks)
 			continue;
 		pr_warn("sluice: warning: %s unavailable: %s; %s\n", sl_feature_name(warn[i]),
-			sl_feature_reason(warn[i], s, why, sizeof(why)),
+			sl_feature_reason(warn[i], s->err, why, sizeof(why)),
 			warn[i] == SL_FEAT_LIVE_FLOWS ? "open flows are listed from sockops records, "
 							"without live counters"
 			: warn[i] == SL_FEAT_TCX      ? "TC programs are attached as cls_bpf filters"

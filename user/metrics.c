@@ -373,10 +373,8 @@ static void map_fill_family(FILE *f, struct sl_maps *m)
 	}
 }
 
-/* Programs behind the pinned links, named and counted from their pins
- * under progs/ (sl_node_inspect): opening a program by the id a link
- * reports (bpf_prog_get_fd_by_id) would need CAP_SYS_ADMIN, which neither
- * the agent nor a reader has (docs/PRIVILEGES.md). */
+/* From the pins alone (programs are pinned under progs/), so that no
+ * program has to be opened by id, which needs CAP_SYS_ADMIN. */
 size_t sl_read_progs(const char *root, struct sl_prog_stat *out, size_t max)
 {
 	struct sl_node_state s;
@@ -387,8 +385,8 @@ size_t sl_read_progs(const char *root, struct sl_prog_stat *out, size_t max)
 	for (size_t i = 0; i < s.n_links && n < max; i++) {
 		const struct sl_link_state *l = &s.links[i];
 
-		if (!l->prog[0])
-			continue; /* missing, unreadable, or its program is not pinned */
+		if (l->status == SL_LINK_MISSING || !l->prog[0])
+			continue;
 		snprintf(out[n].name, sizeof(out[n].name), "%s", l->prog);
 		snprintf(out[n].link, sizeof(out[n].link), "%.63s", l->name);
 		out[n].run_cnt = l->run_cnt;

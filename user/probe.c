@@ -241,8 +241,8 @@ static const char *cause_text(unsigned id, __u32 cause, char *buf, size_t len)
 	return NULL;
 }
 
-const char *sl_feature_reason(unsigned id, const struct sl_feature_state *st, char *buf,
-			      size_t len)
+const char *sl_feature_state_reason(unsigned id, const struct sl_feature_state *st, char *buf,
+				    size_t len)
 {
 	const char *name = strerrorname_np(st->err);
 	char cause[256];
@@ -254,6 +254,14 @@ const char *sl_feature_reason(unsigned id, const struct sl_feature_state *st, ch
 		snprintf(buf, len, "%s (%s)%s%s", name ? name : "?", strerror(st->err), c ? ": " : "",
 			 c ? c : "");
 	return buf;
+}
+
+const char *sl_feature_reason(unsigned id, int err, char *buf, size_t len)
+{
+	struct sl_feature_state st = { .status = SL_FS_UNAVAILABLE, .err = err,
+				       .cause = cause_of(id, err) };
+
+	return sl_feature_state_reason(id, &st, buf, len);
 }
 
 const char *sl_load_missing_cap(const struct sl_feature_want *w, char *buf, size_t len)
@@ -497,7 +505,7 @@ int sl_features_probe(const struct sl_feature_want *w, struct sl_features *f)
 		if (sl_feature_required(id, w)) {
 			pr_warn("sluice: required kernel feature %s (%s) is unavailable: %s\n",
 				defs[id].name, defs[id].what,
-				sl_feature_reason(id, &f->st[id], why, sizeof(why)));
+				sl_feature_state_reason(id, &f->st[id], why, sizeof(why)));
 			first = first ? first : err;
 		}
 	}

@@ -53,11 +53,15 @@ int sl_features_probe(const struct sl_feature_want *w, struct sl_features *f);
 void sl_feature_fail(struct sl_features *f, unsigned id, int err);
 
 /* "EPERM (Operation not permitted): CAP_NET_ADMIN is not in the loader's
- * effective capability set (...)": the errno of ST and its recorded cause,
- * so that a reader with other capabilities than the loader's reports what
- * the loader saw. */
-const char *sl_feature_reason(unsigned id, const struct sl_feature_state *st, char *buf,
-			      size_t len);
+ * effective capability set (...)": ERR (positive errno) and its cause as
+ * this process sees it now (its capabilities, lockdown). For the process
+ * that probed or loaded: the loader, `sluice features`. */
+const char *sl_feature_reason(unsigned id, int err, char *buf, size_t len);
+/* The same from a recorded state (the load record): the cause the loader
+ * recorded, so that a reader with other capabilities than the loader's
+ * (`sluice status`, `flows`, `metrics`) reports what the loader saw. */
+const char *sl_feature_state_reason(unsigned id, const struct sl_feature_state *st, char *buf,
+				    size_t len);
 
 /* --- capabilities (docs/PRIVILEGES.md) ---------------------------------- */
 
