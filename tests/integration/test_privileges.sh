@@ -55,7 +55,7 @@ as() {
 
 # minus SET CAP: SET without CAP.
 minus() {
-	local out=() c
+	local out=() all=() c
 	IFS=, read -ra all <<<"$1"
 	for c in "${all[@]}"; do [ "$c" != "$2" ] && out+=("$c"); done
 	(IFS=,; echo "${out[*]}")
@@ -139,7 +139,7 @@ check_cmd() { # NAME CMD ARGS...: rc 0 with READ_SET
 }
 
 read_refused() { # MODE CMD ARGS...: every capability of READ_SET is needed
-	local mode=$1 cmd=$2 cap rc
+	local mode=$1 cmd=$2 cap rc caps=()
 	shift 2
 	IFS=, read -ra caps <<<"$READ_SET"
 	for cap in "${caps[@]}"; do
