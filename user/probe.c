@@ -19,29 +19,29 @@ enum need { NEED_ALWAYS, NEED_NODE, NEED_TC, NEED_OPTIONAL };
 /* NET: the program type is one of the kernel's is_net_admin_prog_type()
  * (CAP_NET_ADMIN to load); PERFMON: loading it needs CAP_PERFMON (the
  * tracing type, or Sluice's use of it: see probe_sockops()). */
-enum gate { GATE_BPF = 0, GATE_NET = 1, GATE_PERFMON = 2 };
+enum gate { GATE_NET = 1 << 0, GATE_PERFMON = 1 << 1 };
 
 static const struct feature_def {
 	const char *name;
 	const char *what;
 	enum need need;
-	unsigned gates; /* 1 << enum gate */
+	unsigned gates; /* enum gate bits; CAP_BPF gates them all */
 } defs[SL_FEAT__COUNT] = {
 	[SL_FEAT_SOCK_ADDR] = { "sock_addr", "socket load balancing at connect/sendmsg", NEED_ALWAYS,
-				1 << GATE_NET },
+				GATE_NET },
 	[SL_FEAT_SOCK_RELEASE] = { "sock_release", "connection accounting at close", NEED_ALWAYS,
-				   1 << GATE_NET },
+				   GATE_NET },
 	[SL_FEAT_SOCKOPS] = { "sockops", "TCP lifecycle: counters, limits, outlier ejection",
-			      NEED_ALWAYS, 1 << GATE_NET | 1 << GATE_PERFMON },
+			      NEED_ALWAYS, GATE_NET | GATE_PERFMON },
 	[SL_FEAT_SK_STORAGE] = { "sk_storage", "per-socket records", NEED_ALWAYS },
 	[SL_FEAT_SYSCALL_PROG] = { "syscall_prog",
 				   "outcome reports, CT garbage collection, policy re-judging",
 				   NEED_ALWAYS },
 	[SL_FEAT_LIVE_FLOWS] = { "live_flows", "live counters of open flows (tracing iterator)",
-				 NEED_OPTIONAL, 1 << GATE_PERFMON },
-	[SL_FEAT_XDP] = { "xdp", "node-ingress load balancing", NEED_NODE, 1 << GATE_NET },
+				 NEED_OPTIONAL, GATE_PERFMON },
+	[SL_FEAT_XDP] = { "xdp", "node-ingress load balancing", NEED_NODE, GATE_NET },
 	[SL_FEAT_TC] = { "tc", "reverse NAT, pod flow counters, NetworkPolicy", NEED_TC,
-			 1 << GATE_NET },
+			 GATE_NET },
 	[SL_FEAT_TCX] = { "tcx", "TC through links (else cls_bpf filters)", NEED_OPTIONAL },
 	[SL_FEAT_SET_RETVAL] = { "set_retval", "refused connects fail with ECONNREFUSED (else EPERM)",
 				 NEED_OPTIONAL },
@@ -94,21 +94,6 @@ bool sl_feature_required(unsigned id, const struct sl_feature_want *w)
 }
 
 /* --- capabilities ------------------------------------------------------------ */
-
-const char *sl_cap_name(enum sl_cap cap)
-{
-	switch (cap) {
-	case SL_CAP_NET_ADMIN:
-		return "CAP_NET_ADMIN";
-	case SL_CAP_SYS_ADMIN:
-		return "CAP_SYS_ADMIN";
-	case SL_CAP_PERFMON:
-		return "CAP_PERFMON";
-	case SL_CAP_BPF:
-		return "CAP_BPF";
-	}
-	return "CAP_?";
-}
 
 bool sl_cap_effective(int cap)
 {
@@ -187,15 +172,30 @@ static __u32 cause_of(unsigned id, int err)
 		return SL_FCAUSE_NONE;
 	if (!sl_cap_granted(SL_CAP_BPF))
 		return SL_FCAUSE_CAP_BPF;
-	if ((defs[id].gates & 1 << GATE_NET) && !sl_cap_granted(SL_CAP_NET_ADMIN) && !verifier)
+	if ((defs[id].gates & GATE_NET) && !sl_cap_granted(SL_CAP_NET_ADMIN) && !verifier)
 		return SL_FCAUSE_CAP_NET_ADMIN;
-	if ((defs[id].gates & 1 << GATE_PERFMON) && !sl_cap_granted(SL_CAP_PERFMON))
+	if ((defs[id].gates & GATE_PERFMON) && !sl_cap_granted(SL_CAP_PERFMON))
 		return SL_FCAUSE_CAP_PERFMON;
 	if (verifier)
 		return SL_FCAUSE_NONE;
 	if (in_user_ns())
 		return SL_FCAUSE_USERNS;
 	return lockdown_mode(mode, sizeof(mode)) ? SL_FCAUSE_LOCKDOWN : SL_FCAUSE_KERNEL;
+}
+
+/* The program types CAP_NET_ADMIN is needed for, by feature. */
+static const char *net_kind(unsigned id)
+{
+	switch (id) {
+	case SL_FEAT_XDP:
+		return "XDP";
+	case SL_FEAT_TC:
+		return "TC";
+	case SL_FEAT_SOCKOPS:
+		return "sockops";
+	default:
+		return "cgroup socket";
+	}
 }
 
 /* What CAP_PERFMON is needed for, by feature. */
@@ -219,7 +219,7 @@ static const char *cause_text(unsigned id, __u32 cause, char *buf, size_t len)
 	case SL_FCAUSE_CAP_NET_ADMIN:
 		snprintf(buf, len, "CAP_NET_ADMIN is not in the loader's effective capability set "
 				   "(needed to load %s programs)",
-			 id == SL_FEAT_XDP ? "XDP" : id == SL_FEAT_TC ? "TC" : id == SL_FEAT_SOCKOPS ? "sockops" : "cgroup socket");
+			 net_kind(id));
 		return buf;
 	case SL_FCAUSE_CAP_PERFMON:
 		snprintf(buf, len, "CAP_PERFMON is not in the loader's effective capability set (%s)",

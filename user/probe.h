@@ -74,8 +74,6 @@ enum sl_cap {
 	SL_CAP_BPF = 39,
 };
 
-/* "CAP_BPF". */
-const char *sl_cap_name(enum sl_cap cap);
 /* The effective capability set has CAP (a linux/capability.h number). */
 bool sl_cap_effective(int cap);
 /* The kernel grants what CAP guards: CAP itself or CAP_SYS_ADMIN, which
