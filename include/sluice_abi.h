@@ -603,11 +603,27 @@ enum sl_feature_source {
 	SL_FSRC_CLS_BPF = 4,
 };
 
+/* Why the kernel refused a feature, as the loading process saw it: its
+ * effective capabilities, its user namespace, lockdown. Recorded at load,
+ * because a reader (`sluice status`) has other capabilities than the
+ * loader had. 0 in records of loaders that did not know (layout unchanged:
+ * this was padding). docs/PRIVILEGES.md. */
+enum sl_feature_cause {
+	SL_FCAUSE_NONE = 0, /* not refused, or not known */
+	SL_FCAUSE_CAP_BPF = 1, /* neither CAP_BPF nor CAP_SYS_ADMIN */
+	SL_FCAUSE_CAP_NET_ADMIN = 2, /* a network program type without CAP_NET_ADMIN */
+	SL_FCAUSE_CAP_PERFMON = 3, /* tracing type, or a verifier check, without CAP_PERFMON */
+	SL_FCAUSE_USERNS = 4, /* capabilities held only in a user namespace */
+	SL_FCAUSE_LOCKDOWN = 5, /* kernel lockdown is active */
+	SL_FCAUSE_KERNEL = 6, /* EPERM with every capability: lockdown or a security module */
+	SL_FCAUSE_STATS_OFF = 7, /* kernel.bpf_stats_enabled is 0 */
+};
+
 struct sl_feature_state {
 	__u32 status; /* enum sl_feature_status */
 	__s32 err; /* the kernel's errno when UNAVAILABLE (positive), else 0 */
 	__u32 source; /* enum sl_feature_source */
-	__u32 pad;
+	__u32 cause; /* enum sl_feature_cause, when UNAVAILABLE */
 };
 
 enum sl_load_phase {

@@ -10,6 +10,7 @@
 #include <bpf/bpf.h>
 
 #include "pins.h"
+#include "probe.h"
 #include "util.h"
 
 const char *const sl_map_names[SL_MAP__COUNT] = {
@@ -59,6 +60,15 @@ void sl_maps_close(struct sl_maps *m)
 	}
 }
 
+/* A pin that exists and cannot be opened: say which privilege is missing. */
+static void warn_access(const char *path, int err)
+{
+	char hint[256];
+	const char *h = sl_pin_access_hint(err, path, hint, sizeof(hint));
+
+	pr_warn("sluice: %s: %s%s%s\n", path, strerror(-err), h ? ": " : "", h ? h : "");
+}
+
 int sl_maps_open(const char *root, struct sl_maps *m)
 {
 	char path[4096];
@@ -77,7 +87,7 @@ int sl_maps_open(const char *root, struct sl_maps *m)
 				pr_warn("sluice: %s: not loaded (run `sluice load --pin-root %s`)\n",
 					root, root);
 			else
-				pr_warn("sluice: %s: %s\n", path, strerror(-err));
+				warn_access(path, err);
 			goto fail;
 		}
 	}

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <linux/bpf.h>
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
@@ -13,30 +14,34 @@
 #include "probe.h"
 #include "util.h"
 
-#define CAP_NET_ADMIN_NR 12
-#define CAP_SYS_ADMIN_NR 21
-#define CAP_PERFMON_NR 38
-#define CAP_BPF_NR 39
-
 enum need { NEED_ALWAYS, NEED_NODE, NEED_TC, NEED_OPTIONAL };
+
+/* NET: the program type is one of the kernel's is_net_admin_prog_type()
+ * (CAP_NET_ADMIN to load); PERFMON: loading it needs CAP_PERFMON (the
+ * tracing type, or Sluice's use of it: see probe_sockops()). */
+enum gate { GATE_NET = 1 << 0, GATE_PERFMON = 1 << 1 };
 
 static const struct feature_def {
 	const char *name;
 	const char *what;
 	enum need need;
+	unsigned gates; /* enum gate bits; CAP_BPF gates them all */
 } defs[SL_FEAT__COUNT] = {
-	[SL_FEAT_SOCK_ADDR] = { "sock_addr", "socket load balancing at connect/sendmsg", NEED_ALWAYS },
-	[SL_FEAT_SOCK_RELEASE] = { "sock_release", "connection accounting at close", NEED_ALWAYS },
+	[SL_FEAT_SOCK_ADDR] = { "sock_addr", "socket load balancing at connect/sendmsg", NEED_ALWAYS,
+				GATE_NET },
+	[SL_FEAT_SOCK_RELEASE] = { "sock_release", "connection accounting at close", NEED_ALWAYS,
+				   GATE_NET },
 	[SL_FEAT_SOCKOPS] = { "sockops", "TCP lifecycle: counters, limits, outlier ejection",
-			      NEED_ALWAYS },
+			      NEED_ALWAYS, GATE_NET | GATE_PERFMON },
 	[SL_FEAT_SK_STORAGE] = { "sk_storage", "per-socket records", NEED_ALWAYS },
 	[SL_FEAT_SYSCALL_PROG] = { "syscall_prog",
 				   "outcome reports, CT garbage collection, policy re-judging",
 				   NEED_ALWAYS },
 	[SL_FEAT_LIVE_FLOWS] = { "live_flows", "live counters of open flows (tracing iterator)",
-				 NEED_OPTIONAL },
-	[SL_FEAT_XDP] = { "xdp", "node-ingress load balancing", NEED_NODE },
-	[SL_FEAT_TC] = { "tc", "reverse NAT, pod flow counters, NetworkPolicy", NEED_TC },
+				 NEED_OPTIONAL, GATE_PERFMON },
+	[SL_FEAT_XDP] = { "xdp", "node-ingress load balancing", NEED_NODE, GATE_NET },
+	[SL_FEAT_TC] = { "tc", "reverse NAT, pod flow counters, NetworkPolicy", NEED_TC,
+			 GATE_NET },
 	[SL_FEAT_TCX] = { "tcx", "TC through links (else cls_bpf filters)", NEED_OPTIONAL },
 	[SL_FEAT_SET_RETVAL] = { "set_retval", "refused connects fail with ECONNREFUSED (else EPERM)",
 				 NEED_OPTIONAL },
@@ -88,6 +93,8 @@ bool sl_feature_required(unsigned id, const struct sl_feature_want *w)
 	return id < SL_FEAT__COUNT && requested(id, w);
 }
 
+/* --- capabilities ------------------------------------------------------------ */
+
 bool sl_cap_effective(int cap)
 {
 	char line[256];
@@ -103,7 +110,28 @@ bool sl_cap_effective(int cap)
 			break;
 		}
 	fclose(f);
-	return found && cap < 64 && (eff >> cap & 1);
+	return found && cap >= 0 && cap < 64 && (eff >> cap & 1);
+}
+
+bool sl_cap_granted(enum sl_cap cap)
+{
+	return sl_cap_effective((int)cap) || sl_cap_effective(SL_CAP_SYS_ADMIN);
+}
+
+/* In a user namespace other than the initial one, capabilities count for
+ * that namespace only; bpf() checks them in the initial one (unless a BPF
+ * token delegates them). The initial namespace maps all 2^32 ids. */
+static bool in_user_ns(void)
+{
+	FILE *f = fopen("/proc/self/uid_map", "re");
+	unsigned long long inside, outside, count;
+	int n;
+
+	if (!f)
+		return false;
+	n = fscanf(f, "%llu %llu %llu", &inside, &outside, &count);
+	fclose(f);
+	return n == 3 && !(inside == 0 && outside == 0 && count == 4294967295ull);
 }
 
 /* The active lockdown mode ("integrity", "confidentiality"), or NULL when
@@ -127,39 +155,180 @@ static const char *lockdown_mode(char *buf, size_t len)
 	return strcmp(buf, "none") ? buf : NULL;
 }
 
-/* Why EPERM, as far as this process can tell. */
-static const char *eperm_cause(unsigned id, char *buf, size_t len)
+/* Why the kernel refused feature ID with ERR, judged in the loading process:
+ * the kernel's own order of checks (bpf_prog_load(): CAP_BPF, then
+ * CAP_NET_ADMIN for network types, CAP_PERFMON for tracing types, then
+ * security_bpf_prog_load() and the verifier). Without CAP_PERFMON the
+ * verifier refuses bpf_skc_to_tcp_sock (EINVAL) and pointer arithmetic
+ * (EACCES) in Sluice's programs, so those count for sockops too. */
+static __u32 cause_of(unsigned id, int err)
+{
+	char mode[32];
+	bool verifier = id == SL_FEAT_SOCKOPS && (err == EINVAL || err == EACCES);
+
+	if (id == SL_FEAT_PROG_STATS)
+		return err == ENODATA ? SL_FCAUSE_STATS_OFF : SL_FCAUSE_NONE;
+	if (id >= SL_FEAT__COUNT || (err != EPERM && !verifier))
+		return SL_FCAUSE_NONE;
+	if (!sl_cap_granted(SL_CAP_BPF))
+		return SL_FCAUSE_CAP_BPF;
+	if ((defs[id].gates & GATE_NET) && !sl_cap_granted(SL_CAP_NET_ADMIN) && !verifier)
+		return SL_FCAUSE_CAP_NET_ADMIN;
+	if ((defs[id].gates & GATE_PERFMON) && !sl_cap_granted(SL_CAP_PERFMON))
+		return SL_FCAUSE_CAP_PERFMON;
+	if (verifier)
+		return SL_FCAUSE_NONE;
+	if (in_user_ns())
+		return SL_FCAUSE_USERNS;
+	return lockdown_mode(mode, sizeof(mode)) ? SL_FCAUSE_LOCKDOWN : SL_FCAUSE_KERNEL;
+}
+
+/* The program types CAP_NET_ADMIN is needed for, by feature. */
+static const char *net_kind(unsigned id)
+{
+	switch (id) {
+	case SL_FEAT_XDP:
+		return "XDP";
+	case SL_FEAT_TC:
+		return "TC";
+	case SL_FEAT_SOCKOPS:
+		return "sockops";
+	default:
+		return "cgroup socket";
+	}
+}
+
+/* What CAP_PERFMON is needed for, by feature. */
+static const char *perfmon_use(unsigned id)
+{
+	return id == SL_FEAT_LIVE_FLOWS
+		       ? "needed to load tracing programs such as the live-flow iterator"
+		       : "needed by the verifier for Sluice's programs: sockops calls "
+			 "bpf_skc_to_tcp_sock, and without it the verifier's Spectre hardening "
+			 "refuses their pointer arithmetic";
+}
+
+static const char *cause_text(unsigned id, __u32 cause, char *buf, size_t len)
 {
 	char mode[32];
 
-	if (!sl_cap_effective(CAP_BPF_NR) && !sl_cap_effective(CAP_SYS_ADMIN_NR))
-		return "CAP_BPF is not in the effective capability set";
-	if (id == SL_FEAT_LIVE_FLOWS && !sl_cap_effective(CAP_PERFMON_NR) &&
-	    !sl_cap_effective(CAP_SYS_ADMIN_NR))
-		return "tracing programs need CAP_PERFMON, which is not in the effective set";
-	if (id != SL_FEAT_LIVE_FLOWS && !sl_cap_effective(CAP_NET_ADMIN_NR) &&
-	    !sl_cap_effective(CAP_SYS_ADMIN_NR))
-		return "network program types need CAP_NET_ADMIN, which is not in the effective set";
-	if (lockdown_mode(mode, sizeof(mode))) {
-		snprintf(buf, len, "kernel lockdown (%s) is active", mode);
+	switch (cause) {
+	case SL_FCAUSE_CAP_BPF:
+		return "CAP_BPF is not in the loader's effective capability set (needed to create "
+		       "maps and load programs)";
+	case SL_FCAUSE_CAP_NET_ADMIN:
+		snprintf(buf, len, "CAP_NET_ADMIN is not in the loader's effective capability set "
+				   "(needed to load %s programs)",
+			 net_kind(id));
 		return buf;
+	case SL_FCAUSE_CAP_PERFMON:
+		snprintf(buf, len, "CAP_PERFMON is not in the loader's effective capability set (%s)",
+			 perfmon_use(id));
+		return buf;
+	case SL_FCAUSE_USERNS:
+		return "the loader ran in a user namespace, whose capabilities do not count for "
+		       "bpf() without a BPF token";
+	case SL_FCAUSE_LOCKDOWN:
+		snprintf(buf, len, "kernel lockdown (%s) is active",
+			 lockdown_mode(mode, sizeof(mode)) ? mode : "as at load");
+		return buf;
+	case SL_FCAUSE_KERNEL:
+		return "refused before verification although the loader had CAP_BPF, CAP_NET_ADMIN "
+		       "and CAP_PERFMON: kernel lockdown or a security module";
+	case SL_FCAUSE_STATS_OFF:
+		return "kernel.bpf_stats_enabled is 0";
 	}
-	return "refused before verification: kernel lockdown or a security module";
+	return NULL;
+}
+
+const char *sl_feature_state_reason(unsigned id, const struct sl_feature_state *st, char *buf,
+				    size_t len)
+{
+	const char *name = strerrorname_np(st->err);
+	char cause[256];
+	const char *c = cause_text(id, st->cause, cause, sizeof(cause));
+
+	if (st->cause == SL_FCAUSE_STATS_OFF)
+		snprintf(buf, len, "%s", c);
+	else
+		snprintf(buf, len, "%s (%s)%s%s", name ? name : "?", strerror(st->err), c ? ": " : "",
+			 c ? c : "");
+	return buf;
 }
 
 const char *sl_feature_reason(unsigned id, int err, char *buf, size_t len)
 {
-	const char *name = strerrorname_np(err);
-	char cause[128];
+	struct sl_feature_state st = { .status = SL_FS_UNAVAILABLE, .err = err,
+				       .cause = cause_of(id, err) };
 
-	if (err == EPERM)
-		snprintf(buf, len, "%s (%s): %s", name ? name : "EPERM", strerror(err),
-			 eperm_cause(id, cause, sizeof(cause)));
-	else if (id == SL_FEAT_PROG_STATS && err == ENODATA)
-		snprintf(buf, len, "kernel.bpf_stats_enabled is 0");
+	return sl_feature_state_reason(id, &st, buf, len);
+}
+
+const char *sl_load_missing_cap(const struct sl_feature_want *w, char *buf, size_t len)
+{
+	const char *net = w->node_ingress || w->pod_hooks
+				  ? "needed to load and attach cgroup socket, sockops, XDP and TC programs"
+				  : "needed to load cgroup socket and sockops programs";
+
+	if (!sl_cap_granted(SL_CAP_BPF))
+		snprintf(buf, len, "CAP_BPF is not in the effective capability set (needed to create "
+				   "BPF maps and load BPF programs)");
+	else if (!sl_cap_granted(SL_CAP_NET_ADMIN))
+		snprintf(buf, len, "CAP_NET_ADMIN is not in the effective capability set (%s)", net);
+	else if (!sl_cap_granted(SL_CAP_PERFMON))
+		snprintf(buf, len, "CAP_PERFMON is not in the effective capability set (%s)",
+			 perfmon_use(SL_FEAT_SOCKOPS));
 	else
-		snprintf(buf, len, "%s (%s)", name ? name : "?", strerror(err));
+		return NULL;
 	return buf;
+}
+
+static int unpriv_bpf_disabled(void)
+{
+	FILE *f = fopen("/proc/sys/kernel/unprivileged_bpf_disabled", "re");
+	int v = -1;
+
+	if (f) {
+		if (fscanf(f, "%d", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+const char *sl_pin_access_hint(int err, const char *path, char *buf, size_t len)
+{
+	struct stat st;
+
+	if (err == -EPERM && !sl_cap_granted(SL_CAP_BPF)) {
+		/* Before Linux 6.5 bpf() itself refused every command to a
+		 * process without CAP_BPF while unprivileged BPF is off. */
+		snprintf(buf, len, "CAP_BPF is not in the effective capability set (this kernel "
+				   "wants it for every bpf() call while kernel.unprivileged_bpf_disabled "
+				   "is %d)",
+			 unpriv_bpf_disabled());
+		return buf;
+	}
+	if (err == -EACCES && !stat(path, &st)) {
+		snprintf(buf, len, "the pin is mode %04o and owned by uid %u, and this process is "
+				   "uid %u without CAP_DAC_OVERRIDE",
+			 st.st_mode & 07777, st.st_uid, geteuid());
+		return buf;
+	}
+	return NULL;
+}
+
+static int load_probe(enum bpf_prog_type type, enum bpf_attach_type eat, __u32 flags,
+		      __u32 btf_id, const struct bpf_insn *insns, size_t n)
+{
+	LIBBPF_OPTS(bpf_prog_load_opts, o, .expected_attach_type = eat, .prog_flags = flags,
+		    .attach_btf_id = btf_id);
+	int fd = bpf_prog_load(type, "sl_probe", "Dual BSD/GPL", insns, n, &o);
+
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	return 0;
 }
 
 /* The smallest program of TYPE: `r0 = RET; exit`. Returns 0 or -errno. */
@@ -167,20 +336,42 @@ static int probe_prog(enum bpf_prog_type type, enum bpf_attach_type eat, __u32 f
 		      __u32 btf_id, int ret)
 {
 	struct bpf_insn insns[2];
-	LIBBPF_OPTS(bpf_prog_load_opts, o, .expected_attach_type = eat, .prog_flags = flags,
-		    .attach_btf_id = btf_id);
-	int fd;
 
 	memset(insns, 0, sizeof(insns));
 	insns[0].code = BPF_ALU64 | BPF_MOV | BPF_K;
 	insns[0].dst_reg = BPF_REG_0;
 	insns[0].imm = ret;
 	insns[1].code = BPF_JMP | BPF_EXIT;
-	fd = bpf_prog_load(type, "sl_probe", "Dual BSD/GPL", insns, 2, &o);
-	if (fd < 0)
-		return -errno;
-	close(fd);
-	return 0;
+	return load_probe(type, eat, flags, btf_id, insns, 2);
+}
+
+/* sockops as bpf/sockops.bpf.c uses it: with bpf_skc_to_tcp_sock(skops->sk),
+ * which the kernel offers only to a loader with CAP_PERFMON (the verifier
+ * answers EINVAL otherwise). Without CAP_PERFMON the verifier also refuses
+ * pointer arithmetic in every Sluice program (Spectre v1 hardening), so
+ * this probe stands for that too and the load stops before the real
+ * programs fail with a verifier log. */
+static int probe_sockops(void)
+{
+	struct bpf_insn insns[5];
+
+	memset(insns, 0, sizeof(insns));
+	/* r1 = skops->sk */
+	insns[0].code = BPF_LDX | BPF_MEM | BPF_DW;
+	insns[0].dst_reg = BPF_REG_1;
+	insns[0].src_reg = BPF_REG_1;
+	insns[0].off = offsetof(struct bpf_sock_ops, sk);
+	/* if r1 == 0 goto r0 = 1 */
+	insns[1].code = BPF_JMP | BPF_JEQ | BPF_K;
+	insns[1].dst_reg = BPF_REG_1;
+	insns[1].off = 1;
+	insns[2].code = BPF_JMP | BPF_CALL;
+	insns[2].imm = BPF_FUNC_skc_to_tcp_sock;
+	insns[3].code = BPF_ALU64 | BPF_MOV | BPF_K;
+	insns[3].dst_reg = BPF_REG_0;
+	insns[3].imm = 1;
+	insns[4].code = BPF_JMP | BPF_EXIT;
+	return load_probe(BPF_PROG_TYPE_SOCK_OPS, 0, 0, 0, insns, 5);
 }
 
 /* The BTF id of a kernel function (the iterator target), 0 if absent. */
@@ -253,7 +444,7 @@ static int probe_one(unsigned id)
 	case SL_FEAT_SOCK_RELEASE:
 		return probe_prog(BPF_PROG_TYPE_CGROUP_SOCK, BPF_CGROUP_INET_SOCK_RELEASE, 0, 0, 1);
 	case SL_FEAT_SOCKOPS:
-		return probe_prog(BPF_PROG_TYPE_SOCK_OPS, 0, 0, 0, 1);
+		return probe_sockops();
 	case SL_FEAT_SK_STORAGE:
 		return probe_map(BPF_MAP_TYPE_SK_STORAGE);
 	case SL_FEAT_SYSCALL_PROG:
@@ -281,6 +472,7 @@ void sl_feature_fail(struct sl_features *f, unsigned id, int err)
 {
 	f->st[id].status = SL_FS_UNAVAILABLE;
 	f->st[id].err = err;
+	f->st[id].cause = cause_of(id, err);
 }
 
 /* Probing prints nothing of its own through libbpf: a refused probe is an
@@ -306,13 +498,14 @@ int sl_features_probe(const struct sl_feature_want *w, struct sl_features *f)
 			continue;
 		}
 		err = probe_one(id);
-		f->st[id].status = err ? SL_FS_UNAVAILABLE : SL_FS_AVAILABLE;
-		f->st[id].err = -err;
+		f->st[id].status = SL_FS_AVAILABLE;
 		if (!err)
 			continue;
+		sl_feature_fail(f, id, -err);
 		if (sl_feature_required(id, w)) {
 			pr_warn("sluice: required kernel feature %s (%s) is unavailable: %s\n",
-				defs[id].name, defs[id].what, sl_feature_reason(id, -err, why, sizeof(why)));
+				defs[id].name, defs[id].what,
+				sl_feature_state_reason(id, &f->st[id], why, sizeof(why)));
 			first = first ? first : err;
 		}
 	}

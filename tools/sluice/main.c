@@ -18,6 +18,7 @@
 #include "apply.h"
 #include "cli.h"
 #include "loader.h"
+#include "probe.h"
 #include "util.h"
 
 static void usage(FILE *f)
@@ -101,6 +102,18 @@ static int parse_xdp_mode(const char *s, enum sl_xdp_mode *m)
 	return 0;
 }
 
+/* A load that failed for want of a capability says which one last, where
+ * an operator looks first (docs/PRIVILEGES.md). */
+static void print_load_error(const struct sl_load_opts *o, int err)
+{
+	struct sl_feature_want w = { .node_ingress = o->n_ifaces > 0,
+				     .pod_hooks = o->n_pod_ifaces > 0 };
+	char why[512];
+	const char *cap = sl_load_missing_cap(&w, why, sizeof(why));
+
+	fprintf(stderr, "sluice load: %s\n", cap ? cap : strerror(-err));
+}
+
 static int cmd_load(struct sl_cli *c)
 {
 	static const struct option opts[] = {
@@ -164,7 +177,7 @@ static int cmd_load(struct sl_cli *c)
 	}
 	err = sl_load(&o);
 	if (err) {
-		fprintf(stderr, "sluice load: %s\n", strerror(-err));
+		print_load_error(&o, err);
 		return SL_EXIT_FAIL;
 	}
 	printf("loaded: pin root %s\n", c->pin_root);
@@ -181,7 +194,13 @@ static int cmd_unload(struct sl_cli *c)
 	}
 	err = sl_unload(c->pin_root);
 	if (err && err != -ENOENT) {
-		fprintf(stderr, "sluice unload: %s\n", strerror(-err));
+		/* The one privilege unload may lack: netlink, to remove the
+		 * cls_bpf filters of kernels without tcx. */
+		fprintf(stderr, "sluice unload: %s%s\n", strerror(-err),
+			err == -EPERM && !sl_cap_granted(SL_CAP_NET_ADMIN)
+				? ": CAP_NET_ADMIN is not in the effective capability set (needed "
+				  "to remove cls_bpf filters on kernels without tcx)"
+				: "");
 		return SL_EXIT_FAIL;
 	}
 	return SL_EXIT_OK;
@@ -435,7 +454,12 @@ static int cmd_outcome(struct sl_cli *c)
 	sl_pin_path(path, sizeof(path), c->pin_root, "progs", "sl_outcome");
 	fd = bpf_obj_get(path);
 	if (fd < 0 || bpf_prog_test_run_opts(fd, &run)) {
-		fprintf(stderr, "sluice outcome: %s: %s\n", path, strerror(errno));
+		int e = errno;
+		char hint[256];
+		const char *h = sl_pin_access_hint(-e, path, hint, sizeof(hint));
+
+		fprintf(stderr, "sluice outcome: %s: %s%s%s\n", path, strerror(e), h ? ": " : "",
+			h ? h : "");
 		return SL_EXIT_FAIL;
 	}
 	if (ctx.result < 0) {

@@ -102,7 +102,7 @@ static void text_features(const struct sl_node_state *s)
 		if (f->source)
 			printf(" source %s", sl_feature_source_name(f->source));
 		if (f->status == SL_FS_UNAVAILABLE)
-			printf(" - %s", sl_feature_reason(id, f->err, why, sizeof(why)));
+			printf(" - %s", sl_feature_state_reason(id, f, why, sizeof(why)));
 		printf("\n");
 	}
 }
@@ -220,7 +220,7 @@ static void json_features(FILE *f, const struct sl_node_state *s)
 			fputs("null", f);
 		fputs(",\"reason\":", f);
 		if (st->status == SL_FS_UNAVAILABLE)
-			sl_json_str(f, sl_feature_reason(id, st->err, why, sizeof(why)));
+			sl_json_str(f, sl_feature_state_reason(id, st, why, sizeof(why)));
 		else
 			fputs("null", f);
 		fputs(",\"what\":", f);
