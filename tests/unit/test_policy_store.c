@@ -216,6 +216,49 @@ static void random_object(struct sbuf *b, unsigned i, const char *nl)
 	}
 }
 
+/* A Service in flow style on one line: a document of its own after
+ * "--- ", or an item of a kind: List. */
+static void flow_object(struct sbuf *b, unsigned i)
+{
+	sb_printf(b, "{apiVersion: v1, kind: Service, metadata: {name: flow%u, "
+		  "namespace: ns%u, annotations: {a: ", i, rnd(3));
+	dq_value(b);
+	sb_printf(b, "}}, spec: {ports: [{port: %u}]}}", 90 + rnd(3));
+}
+
+/* A kind: List of flow-style items. */
+static void list_doc(struct sbuf *b, unsigned i, const char *nl)
+{
+	uint32_t n = 1 + rnd(3), k;
+
+	sb_printf(b, "apiVersion: v1%skind: List%sitems:%s", nl, nl, nl);
+	for (k = 0; k < n; k++) {
+		sb_puts(b, rnd(2) ? "- " : "  - ");
+		flow_object(b, 10 * i + k);
+		sb_puts(b, nl);
+	}
+}
+
+/* A comment: plain, hostile (printable only, or the source is rejected),
+ * or a marker the user wrote, under any file name. */
+static void comment(struct sbuf *b, const char *nl)
+{
+	char *f;
+
+	switch (rnd(3)) {
+	case 0:
+		sb_printf(b, "# a comment \\ \xc3\xa9%s", nl);
+		break;
+	case 1:
+		sb_printf(b, "   # indented \xe2\x80\xae comment%s", nl);
+		break;
+	default:
+		f = random_file_name();
+		sb_printf(b, "# sluice-source: %s line %u%s", f, 1 + rnd(rnd(2) ? 1000 : 0x7fffffff), nl);
+		free(f);
+	}
+}
+
 static char *random_source(size_t *len)
 {
 	static const char *const nls[] = { "\n", "\r\n", "\r", "\xc2\x85", "\xe2\x80\xa8" };
@@ -223,16 +266,30 @@ static char *random_source(size_t *len)
 	struct sbuf b = { 0 };
 	uint32_t n = 1 + rnd(5), i;
 
-	sb_puts(&b, "");
+	sb_puts(&b, rnd(10) ? "" : "\xef\xbb\xbf"); /* a BOM */
 	for (i = 0; i < n; i++) {
-		sb_printf(&b, "---%s", nl);
-		if (rnd(5) == 0) { /* a marker the user wrote: any name */
-			char *f = random_file_name();
-
-			sb_printf(&b, "# sluice-source: %s line %u%s", f, 1 + rnd(1000), nl);
-			free(f);
+		if (rnd(5) == 0)
+			comment(&b, nl);
+		if (i && rnd(12) == 0) /* a document may start with a BOM too */
+			sb_puts(&b, "\xef\xbb\xbf");
+		switch (rnd(8)) {
+		case 0:
+			sb_puts(&b, "--- ");
+			flow_object(&b, i);
+			sb_puts(&b, nl);
+			break;
+		case 1:
+			sb_printf(&b, "---%s", nl);
+			list_doc(&b, i, nl);
+			break;
+		default:
+			sb_printf(&b, "---%s", nl);
+			if (rnd(5) == 0)
+				comment(&b, nl);
+			random_object(&b, i, nl);
 		}
-		random_object(&b, i, nl);
+		if (rnd(6) == 0)
+			sb_printf(&b, "...%s", nl);
 	}
 	*len = b.n;
 	return b.p;

@@ -485,8 +485,10 @@ static char *slice_text(const struct conv *c, const struct node *n)
 		b--;
 	t = slp_xcalloc(e - b + 2, 1);
 	/* One blank per character before N (continuation bytes dropped), so
-	 * the column libyaml reports stays the same. */
-	for (i = b; i < n->off && i < e; i++) {
+	 * the column libyaml reports stays the same. The stream's leading BOM
+	 * is no column (libyaml's reader drops it); a BOM further on is. */
+	i = b == 0 && c->len >= 3 && !memcmp(c->src, "\xef\xbb\xbf", 3) && n->off >= 3 ? 3 : b;
+	for (; i < n->off && i < e; i++) {
 		unsigned char ch = (unsigned char)c->src[i];
 
 		if ((ch & 0xc0) != 0x80)
