@@ -479,6 +479,13 @@ static void test_names_rejected(void)
 	CHECK(r == -1 && strstr(t, "n.yaml:3:33: error: metadata.namespace: invalid "
 				   "namespace \"Shop\": must be an RFC 1123 label"), "got %s", t);
 	free(t);
+	t = load_msgs("n.yaml", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  labels:\n"
+				"    app: \"x\\e[0m\"\n    bad key: v\n", &r);
+	CHECK(r == -1 && strstr(t, "n.yaml:6:10: error: metadata.labels.app: invalid label "
+				   "value \"x\\x1b[0m\": empty, or at most 63") &&
+	      strstr(t, "n.yaml:7:5: error: metadata.labels.bad key: invalid label key "
+			"\"bad key\""), "got %s", t);
+	free(t);
 	t = load_msgs("n.yaml", "apiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
 				"metadata: {name: dr}\nspec: {host: a, subsets: [{name: V_1}]}\n", &r);
 	CHECK(r == -1 && strstr(t, "n.yaml:4:34: error: spec.subsets[0].name: invalid "

@@ -136,6 +136,31 @@ static void check_name(const struct object *o, const struct node *n, const char 
 			    stored ? " (kept: the stored policy holds it)" : "");
 }
 
+/* metadata.labels as the API server checks them (ValidateLabels): labels
+ * are matched by selectors and shown in `get endpoints`. */
+static void check_labels(const struct object *o, const struct node *meta, bool stored,
+			 struct sl_diags *d)
+{
+	const struct node *l = slp_map_get(meta, "labels");
+	int sev = stored ? SL_SEV_WARNING : SL_SEV_ERROR;
+	char path[320];
+	size_t i;
+
+	for (i = 0; l && l->type == T_MAP && i < l->n; i++) {
+		snprintf(path, sizeof(path), "metadata.labels.%s", l->keys[i]->s);
+		if (!slp_label_key_ok(l->keys[i]->s))
+			slp_diag_at(d, sev, o, l->keys[i], path, "invalid label key \"%s\": "
+				    "an optional DNS subdomain prefix and '/', then at most 63 "
+				    "characters of letters, digits, '-', '_' and '.', starting and "
+				    "ending with a letter or digit", l->keys[i]->s);
+		else if (slp_node_str(l->vals[i]) && !slp_label_value_ok(l->vals[i]->s))
+			slp_diag_at(d, sev, o, l->vals[i], path, "invalid label value \"%s\": "
+				    "empty, or at most 63 characters of letters, digits, '-', '_' "
+				    "and '.', starting and ending with a letter or digit",
+				    l->vals[i]->s);
+	}
+}
+
 /* Identity of a document. Returns the kind id, a KIND_* code, or -100 on
  * error (diagnosed). STORED: read from the node's store. */
 static int doc_identity(struct object *o, bool stored, struct sl_diags *d)
@@ -183,6 +208,7 @@ static int doc_identity(struct object *o, bool stored, struct sl_diags *d)
 	o->has_ns = nsn && slp_node_str(nsn) && *nsn->s;
 	if (o->has_ns && id != K_NAMESPACE)
 		check_name(o, nsn, "metadata.namespace", "namespace", NAME_LABEL, stored, d);
+	check_labels(o, meta, stored, d);
 	/* A Namespace is cluster-scoped: its identity has no namespace, as
 	 * in Kubernetes, which ignores metadata.namespace on such objects. */
 	if (id == K_NAMESPACE) {
