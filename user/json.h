@@ -5,7 +5,8 @@
 
 #include <stdio.h>
 
-/* Writes S as a JSON string literal, quotes included. */
+/* Writes S as a JSON string literal, quotes included; always valid UTF-8
+ * JSON (invalid bytes become U+FFFD, see json.c). */
 void sl_json_str(FILE *f, const char *s);
 
 #endif

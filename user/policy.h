@@ -176,4 +176,30 @@ char *sl_policy_serialize(const struct sl_policy *p, size_t *len);
  * subset", so a name that hashes to 0 maps to 1. */
 uint32_t sl_subset_tag(const char *subset);
 
+/* Same compiled tables (every array, every field; policies by content). */
+bool sl_tables_equal(const struct sl_tables *a, const struct sl_tables *b);
+
+/* ---- text from input (user/policy/escape.c) ----------------------------
+ * Every string that came from input (file names, object names, values, and
+ * messages quoting them) is printed through these: control characters,
+ * invalid UTF-8, line separators and bidi controls come out as \n, \xHH,
+ * \uHHHH; a backslash as \\. sl_unesc_dup() reverses sl_esc_dup() exactly.
+ */
+void sl_fputs_esc(FILE *f, const char *s);
+/* S escaped into BUF (LEN bytes, cut at a whole character); returns BUF. */
+const char *sl_esc_buf(char *buf, size_t len, const char *s);
+char *sl_esc_dup(const char *s); /* malloc'd */
+char *sl_unesc_dup(const char *s, size_t n); /* malloc'd */
+/* One UTF-8 character at S (N bytes): its length, or 0 if S does not start
+ * with valid UTF-8 (RFC 3629: no overlongs, no surrogates). */
+size_t sl_utf8_decode(const char *s, size_t n, uint32_t *cp);
+/* A code point that must not reach a terminal as is (see escape.c). */
+bool sl_cp_unsafe(uint32_t cp);
+
+/* The source name under which callers load the node's stored policy. An
+ * object whose name breaks the naming rules (docs/POLICY.md) is an error
+ * in any other source but only a warning here: an earlier version may have
+ * stored it, and the node must stay manageable. */
+#define SL_STORE_SOURCE "<applied>"
+
 #endif /* SLUICE_POLICY_H */

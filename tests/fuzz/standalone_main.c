@@ -5,6 +5,11 @@
  * LLVMFuzzerTestOneInput once, printing "ok fuzz-corpus/FILE" per file. With
  * ASan/UBSan this turns the seed corpus into a regression test; a crash
  * aborts the run, so the last line printed names the input before it.
+ *
+ * An input that takes longer than FUZZ_INPUT_LIMIT_MS (default 2000 ms,
+ * generous for a sanitizer build on a busy machine) fails: pathological
+ * inputs (deep nesting, huge sources) must be rejected in linear time, and
+ * a seed of such a case is a regression test of that too.
  */
 #include <dirent.h>
 #include <stdint.h>
@@ -12,14 +17,31 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static double limit_ms(void)
+{
+	const char *e = getenv("FUZZ_INPUT_LIMIT_MS");
+
+	return e && atof(e) > 0 ? atof(e) : 2000;
+}
 
 static int run_file(const char *path)
 {
 	FILE *f = fopen(path, "rb");
 	const char *base = strrchr(path, '/');
 	uint8_t *buf;
+	double t0, ms;
 	long n;
 
 	if (!f) {
@@ -37,8 +59,15 @@ static int run_file(const char *path)
 		return 1;
 	}
 	fclose(f);
+	t0 = now_ms();
 	LLVMFuzzerTestOneInput(buf, (size_t)(n > 0 ? n : 0));
+	ms = now_ms() - t0;
 	free(buf);
+	if (ms > limit_ms()) {
+		printf("FAIL fuzz-corpus/%s: took %.0f ms (limit %.0f ms)\n",
+		       base ? base + 1 : path, ms, limit_ms());
+		return 1;
+	}
 	printf("ok fuzz-corpus/%s\n", base ? base + 1 : path);
 	return 0;
 }

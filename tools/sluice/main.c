@@ -328,7 +328,10 @@ static int read_inputs(const struct sl_inputs *in, struct sl_source *src, char *
 
 		bufs[i] = sl_read_file(path, &src[i].len);
 		if (!bufs[i]) {
-			fprintf(stderr, "%s: %s\n", path, strerror(errno));
+			int e = errno;
+
+			sl_fputs_esc(stderr, path); /* a directory's file names are input */
+			fprintf(stderr, ": %s\n", strerror(e));
 			return -1;
 		}
 		src[i].name = strcmp(path, "-") ? path : "<stdin>";

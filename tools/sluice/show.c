@@ -237,25 +237,38 @@ static void get_services_json(struct sl_live *l, FILE *f)
 	fputs("]}\n", f);
 }
 
+/* Table cells that hold input (names, subsets, summaries) are escaped
+ * (sl_esc_buf): a control character must not reach the terminal. */
+static const char *ns_name(const char *ns, const char *name, char *buf, size_t len)
+{
+	char tmp[2 * SL_NAME_LEN + 2];
+
+	snprintf(tmp, sizeof(tmp), "%s/%s", ns, name);
+	return sl_esc_buf(buf, len, tmp);
+}
+
 static void get_services_table(struct sl_live *l, FILE *f)
 {
-	char buf[128];
+	char buf[128], name[512], sub[256];
 
 	fprintf(f, "%-32s %-24s %-14s %-8s %s\n", "SERVICE", "FRONTEND", "LB", "PATH", "ROUTES");
 	for (size_t i = 0; i < l->tables.n_svcs; i++) {
 		const struct sl_table_svc *s = &l->tables.svcs[i];
-		char name[160];
 
-		snprintf(name, sizeof(name), "%s/%s", s->meta.ns, s->meta.name);
-		fprintf(f, "%-32s %-24s %-14s %-8s ", name, sl_fmt_l4(&s->fe, true, buf, sizeof(buf)),
+		fprintf(f, "%-32s %-24s %-14s %-8s ", ns_name(s->meta.ns, s->meta.name, name, sizeof(name)),
+			sl_fmt_l4(&s->fe, true, buf, sizeof(buf)),
 			s->val.n_groups ? sl_lb_name(s->val.groups[0].lb) : "-",
 			s->val.flags & SL_SVC_F_HANDOFF ? "proxy" : "kernel");
 		for (unsigned g = 0; g < s->val.n_groups; g++)
-			fprintf(f, "%s%s=%u%%(%u)", g ? " " : "", s->subset[g][0] ? s->subset[g] : "*",
+			fprintf(f, "%s%s=%u%%(%u)", g ? " " : "",
+				s->subset[g][0] ? sl_esc_buf(sub, sizeof(sub), s->subset[g]) : "*",
 				s->val.groups[g].weight, s->val.groups[g].count);
 		fputc('\n', f);
-		if (s->val.flags & SL_SVC_F_HANDOFF)
-			fprintf(f, "    handed to the proxy: %s\n", s->handoff_why);
+		if (s->val.flags & SL_SVC_F_HANDOFF) {
+			fputs("    handed to the proxy: ", f);
+			sl_fputs_esc(f, s->handoff_why);
+			fputc('\n', f);
+		}
 		ingress_of(l, i, f, false);
 	}
 }
@@ -267,7 +280,7 @@ static bool ejected(const struct sl_ep_state *st)
 
 static void get_endpoints_json(struct sl_live *l, FILE *f)
 {
-	char fe[128], ep[128];
+	char fe[128], ep[128], name[2 * SL_NAME_LEN + 2];
 
 	fprintf(f, "{\"generation\":%u,\"endpoints\":[", l->cfg.generation);
 	for (size_t i = 0; i < l->tables.n_backends; i++) {
@@ -276,9 +289,11 @@ static void get_endpoints_json(struct sl_live *l, FILE *f)
 		struct sl_ep_state st;
 
 		ep_state(l, b, &st);
-		fprintf(f, "%s{\"service\":\"%s/%s\",\"frontend\":\"%s\",\"address\":\"%s\",\"subset\":",
-			i ? "," : "", s->meta.ns, s->meta.name, sl_fmt_l4(&s->fe, true, fe, sizeof(fe)),
-			sl_fmt_l4(&b->be.ep, false, ep, sizeof(ep)));
+		snprintf(name, sizeof(name), "%s/%s", s->meta.ns, s->meta.name);
+		fprintf(f, "%s{\"service\":", i ? "," : "");
+		sl_json_str(f, name);
+		fprintf(f, ",\"frontend\":\"%s\",\"address\":\"%s\",\"subset\":",
+			sl_fmt_l4(&s->fe, true, fe, sizeof(fe)), sl_fmt_l4(&b->be.ep, false, ep, sizeof(ep)));
 		sl_json_str(f, s->subset[b->group]);
 		fprintf(f, ",\"weight\":%u,\"workload\":", b->be.weight);
 		sl_json_str(f, b->meta.workload);
@@ -306,12 +321,12 @@ static void get_endpoints_table(struct sl_live *l, FILE *f)
 		const struct sl_table_backend *b = &l->tables.backends[i];
 		const struct sl_table_svc *s = &l->tables.svcs[b->svc];
 		struct sl_ep_state st;
-		char name[160];
+		char name[512], sub[256];
 
 		ep_state(l, b, &st);
-		snprintf(name, sizeof(name), "%s/%s", s->meta.ns, s->meta.name);
-		fprintf(f, "%-32s %-10s %-24s %-6u %-7lld %-8llu %-8llu %s\n", name,
-			s->subset[b->group][0] ? s->subset[b->group] : "-",
+		fprintf(f, "%-32s %-10s %-24s %-6u %-7lld %-8llu %-8llu %s\n",
+			ns_name(s->meta.ns, s->meta.name, name, sizeof(name)),
+			s->subset[b->group][0] ? sl_esc_buf(sub, sizeof(sub), s->subset[b->group]) : "-",
 			sl_fmt_l4(&b->be.ep, false, ep, sizeof(ep)), b->be.weight,
 			(long long)st.active, (unsigned long long)st.opened,
 			(unsigned long long)st.connect_fail, ejected(&st) ? "ejected" : "ok");
@@ -320,7 +335,7 @@ static void get_endpoints_table(struct sl_live *l, FILE *f)
 
 static void get_routes(struct sl_live *l, FILE *f, bool json)
 {
-	char buf[128];
+	char buf[128], sub[256];
 	bool first = true;
 
 	if (json)
@@ -337,7 +352,8 @@ static void get_routes(struct sl_live *l, FILE *f, bool json)
 			sl_fmt_l4(&s->fe, true, buf, sizeof(buf));
 			if (!json) {
 				fprintf(f, "%-24s %-10s %-7u %-14s %-9u %u\n", buf,
-					s->subset[g][0] ? s->subset[g] : "*", gr->weight,
+					s->subset[g][0] ? sl_esc_buf(sub, sizeof(sub), s->subset[g]) : "*",
+					gr->weight,
 					sl_lb_name(gr->lb), gr->count, gr->max_conns);
 				continue;
 			}
@@ -362,13 +378,16 @@ static void get_policies(struct sl_live *l, FILE *f, bool json)
 		fprintf(f, "%-24s %-32s %-40s %s\n", "KIND", "NAME", "SUMMARY", "SERVICES");
 	for (size_t i = 0; i < l->tables.n_policies; i++) {
 		const struct sl_table_policy *p = &l->tables.policies[i];
-		char name[160];
+		char name[160], ename[640], summary[1024];
 
 		snprintf(name, sizeof(name), "%s/%s", p->ns, p->name);
 		if (!json) {
-			fprintf(f, "%-24s %-32s %-40s", p->kind, name, p->summary);
-			for (size_t j = 0; j < p->n_svcs; j++)
-				fprintf(f, "%s%s", j ? "," : " ", l->tables.svcs[p->svcs[j]].host);
+			fprintf(f, "%-24s %-32s %-40s", p->kind, ns_name(p->ns, p->name, ename, sizeof(ename)),
+				sl_esc_buf(summary, sizeof(summary), p->summary));
+			for (size_t j = 0; j < p->n_svcs; j++) {
+				fputs(j ? "," : " ", f);
+				sl_fputs_esc(f, l->tables.svcs[p->svcs[j]].host);
+			}
 			fputc('\n', f);
 			continue;
 		}

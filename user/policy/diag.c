@@ -34,6 +34,8 @@ static const char *sev_name(enum sl_severity s)
 	}
 }
 
+/* File, path and message carry input (file names, keys, quoted values):
+ * escaped, so that one diagnostic is one line and holds no control codes. */
 void sl_diags_print(const struct sl_diags *d, FILE *out)
 {
 	const struct sl_diag *g;
@@ -41,14 +43,16 @@ void sl_diags_print(const struct sl_diags *d, FILE *out)
 
 	for (i = 0; i < d->n; i++) {
 		g = &d->v[i];
+		sl_fputs_esc(out, g->file);
 		if (g->line > 0)
-			fprintf(out, "%s:%d:%d: ", g->file, g->line, g->col);
-		else
-			fprintf(out, "%s: ", g->file);
-		fprintf(out, "%s: ", sev_name(g->sev));
-		if (g->path && *g->path)
-			fprintf(out, "%s: ", g->path);
-		fprintf(out, "%s\n", g->msg);
+			fprintf(out, ":%d:%d", g->line, g->col);
+		fprintf(out, ": %s: ", sev_name(g->sev));
+		if (g->path && *g->path) {
+			sl_fputs_esc(out, g->path);
+			fputs(": ", out);
+		}
+		sl_fputs_esc(out, g->msg);
+		fputc('\n', out);
 	}
 }
 

@@ -238,3 +238,59 @@ bool slp_str_seq_has(const struct node *seq, const char *s)
 			return true;
 	return false;
 }
+
+/* One label of [a-z0-9-] starting and ending alphanumeric (RFC 1035: a
+ * letter first), N > 0 bytes. Locale-free, unlike islower(). */
+static bool dns_label_chars(const char *s, size_t n, bool rfc1035)
+{
+	size_t i;
+
+	if (!n || s[0] == '-' || s[n - 1] == '-' || (rfc1035 && (s[0] < 'a' || s[0] > 'z')))
+		return false;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+			return false;
+	return true;
+}
+
+/* k8s.io/apimachinery IsDNS1123Subdomain: at most 253 bytes of labels
+ * joined by '.'; the labels themselves have no length limit there. */
+bool slp_dns_subdomain_ok(const char *s, size_t n)
+{
+	const char *dot;
+
+	if (!n || n > 253)
+		return false;
+	while ((dot = memchr(s, '.', n))) {
+		if (!dns_label_chars(s, (size_t)(dot - s), false))
+			return false;
+		n -= (size_t)(dot - s) + 1;
+		s = dot + 1;
+	}
+	return dns_label_chars(s, n, false);
+}
+
+const char *slp_name_check(const char *s, int rule)
+{
+	size_t n = strlen(s);
+
+	switch (rule) {
+	case NAME_LABEL:
+		if (n <= 63 && dns_label_chars(s, n, false))
+			return NULL;
+		return "must be an RFC 1123 label: at most 63 characters of lower-case "
+		       "letters, digits and '-', starting and ending with a letter or digit";
+	case NAME_LABEL_1035:
+		if (n <= 63 && dns_label_chars(s, n, true))
+			return NULL;
+		return "must be an RFC 1035 label: at most 63 characters of lower-case "
+		       "letters, digits and '-', starting with a letter and ending with "
+		       "a letter or digit";
+	default:
+		if (slp_dns_subdomain_ok(s, n))
+			return NULL;
+		return "must be an RFC 1123 subdomain: at most 253 characters of "
+		       "lower-case letters, digits, '-' and '.', each dot-separated part "
+		       "starting and ending with a letter or digit";
+	}
+}

@@ -11,7 +11,8 @@
  *   netcheck.c / netpol.c  Namespace and NetworkPolicy: checks, compile
  *   selector.c Kubernetes label selectors
  *   diag.c    struct sl_diags
- *   helpers.c durations, addresses, labels, hashing
+ *   escape.c  input text made safe for terminals and the store
+ *   helpers.c durations, addresses, labels, hashing, DNS names
  */
 #ifndef SLUICE_POLICY_INTERNAL_H
 #define SLUICE_POLICY_INTERNAL_H
@@ -75,6 +76,9 @@ struct docs {
 };
 
 /* yaml.c */
+/* The store's per-object marker comment (written by policy.c, read by
+ * yaml.c): "# sluice-source: NAME line L". */
+#define SLP_SRC_MARKER "# sluice-source: "
 int slp_yaml_parse_source(const char *name, const char *src, size_t len,
 		      struct docs *out, struct sl_diags *d);
 void slp_docs_free(struct docs *ds);
@@ -123,6 +127,7 @@ enum kind_id {
 #define KIND_BAD_VERSION -3 /* known kind, unsupported version: error */
 int slp_kind_lookup(const char *api, const char *kind);
 const char *slp_kind_name(int id);
+int slp_kind_name_rule(int id); /* enum name_rule of metadata.name */
 /* Validate an object against its kind's field table. */
 void slp_schema_validate(const struct object *o, int id, struct sl_diags *d);
 
@@ -170,6 +175,15 @@ uint32_t slp_fnv1a32(const void *p, size_t n, uint32_t h);
 /* Every key of SEL is in LABELS with the same value (NULL SEL: true). */
 bool slp_labels_match(const struct node *labels, const struct node *sel);
 void slp_labels_fmt(const struct node *labels, char *buf, size_t len);
+/* Kubernetes name syntax (k8s.io/apimachinery/pkg/util/validation). */
+enum name_rule {
+	NAME_SUBDOMAIN, /* IsDNS1123Subdomain: most objects */
+	NAME_LABEL, /* IsDNS1123Label: namespaces, Istio subset names */
+	NAME_LABEL_1035, /* IsDNS1035Label: Services */
+};
+bool slp_dns_subdomain_ok(const char *s, size_t n);
+/* NULL when S obeys RULE, else the rule in words, for a message. */
+const char *slp_name_check(const char *s, int rule);
 char *slp_xstrdup(const char *s);
 void *slp_xcalloc(size_t n, size_t sz);
 void *slp_xrealloc(void *p, size_t n, size_t sz);

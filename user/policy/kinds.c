@@ -611,6 +611,10 @@ static void check_dr(struct kctx *c)
 		s = subs->vals[i];
 		snprintf(path, sizeof(path), "spec.subsets[%zu].name", i);
 		nm = need(c, s, "name", path);
+		/* Istio's rule; subset names are `get` columns and metric labels. */
+		if (slp_node_str(nm) && slp_name_check(nm->s, NAME_LABEL))
+			KERR(c, nm, path, "invalid subset name \"%s\": %s", nm->s,
+			     slp_name_check(nm->s, NAME_LABEL));
 		for (j = 0; nm && nm->s && j < i; j++)
 			if (str_is(slp_map_get(subs->vals[j], "name"), nm->s))
 				KERR(c, nm, path, "duplicate subset \"%s\" (also "

@@ -121,12 +121,53 @@ static const char *ident_field(const struct object *o, const struct node *parent
 	return n->s;
 }
 
+/* Names follow Kubernetes' rules (schema.c, per kind): they become table
+ * rows, metric labels and `get` columns, and "../x" or an escape sequence
+ * has no business there. An earlier version stored names unchecked; in the
+ * stored policy a bad one is a warning, so the node stays manageable. */
+static void check_name(const struct object *o, const struct node *n, const char *path,
+		       const char *what, int rule, bool stored, struct sl_diags *d)
+{
+	const char *why = slp_name_check(n->s, rule);
+
+	if (why)
+		slp_diag_at(d, stored ? SL_SEV_WARNING : SL_SEV_ERROR, o, n, path,
+			    "invalid %s \"%s\": %s%s", what, n->s, why,
+			    stored ? " (kept: the stored policy holds it)" : "");
+}
+
+/* metadata.labels as the API server checks them (ValidateLabels): labels
+ * are matched by selectors and shown in `get endpoints`. */
+static void check_labels(const struct object *o, const struct node *meta, bool stored,
+			 struct sl_diags *d)
+{
+	const struct node *l = slp_map_get(meta, "labels");
+	int sev = stored ? SL_SEV_WARNING : SL_SEV_ERROR;
+	char path[320];
+	size_t i;
+
+	for (i = 0; l && l->type == T_MAP && i < l->n; i++) {
+		snprintf(path, sizeof(path), "metadata.labels.%s", l->keys[i]->s);
+		if (!slp_label_key_ok(l->keys[i]->s))
+			slp_diag_at(d, sev, o, l->keys[i], path, "invalid label key \"%s\": "
+				    "an optional DNS subdomain prefix and '/', then at most 63 "
+				    "characters of letters, digits, '-', '_' and '.', starting and "
+				    "ending with a letter or digit", l->keys[i]->s);
+		else if (slp_node_str(l->vals[i]) && !slp_label_value_ok(l->vals[i]->s))
+			slp_diag_at(d, sev, o, l->vals[i], path, "invalid label value \"%s\": "
+				    "empty, or at most 63 characters of letters, digits, '-', '_' "
+				    "and '.', starting and ending with a letter or digit",
+				    l->vals[i]->s);
+	}
+}
+
 /* Identity of a document. Returns the kind id, a KIND_* code, or -100 on
- * error (diagnosed). */
-static int doc_identity(struct object *o, struct sl_diags *d)
+ * error (diagnosed). STORED: read from the node's store. */
+static int doc_identity(struct object *o, bool stored, struct sl_diags *d)
 {
 	const struct node *meta, *nsn;
 	const char *api, *kind, *name;
+	char what[64];
 	int id;
 
 	if (o->root->type != T_MAP) {
@@ -159,9 +200,15 @@ static int doc_identity(struct object *o, struct sl_diags *d)
 	name = ident_field(o, meta, "name", "metadata.name", d);
 	if (!name)
 		return -100;
+	snprintf(what, sizeof(what), "%s name", kind);
+	check_name(o, slp_map_get(meta, "name"), "metadata.name", what,
+		   slp_kind_name_rule(id), stored, d);
 	o->name = slp_xstrdup(name);
 	nsn = slp_map_get(meta, "namespace");
 	o->has_ns = nsn && slp_node_str(nsn) && *nsn->s;
+	if (o->has_ns && id != K_NAMESPACE)
+		check_name(o, nsn, "metadata.namespace", "namespace", NAME_LABEL, stored, d);
+	check_labels(o, meta, stored, d);
 	/* A Namespace is cluster-scoped: its identity has no namespace, as
 	 * in Kubernetes, which ignores metadata.namespace on such objects. */
 	if (id == K_NAMESPACE) {
@@ -190,7 +237,8 @@ static void skip_note(const struct object *o, int id, struct sl_diags *d)
 
 /* Turn a parsed document into an object (taking its tree and text), or
  * NULL when it is skipped or wrong. */
-static struct object *doc_object(struct doc *dc, int *idp, struct sl_diags *d)
+static struct object *doc_object(struct doc *dc, bool stored, int *idp,
+				  struct sl_diags *d)
 {
 	struct object *o = slp_xcalloc(1, sizeof(*o));
 
@@ -200,7 +248,7 @@ static struct object *doc_object(struct doc *dc, int *idp, struct sl_diags *d)
 	o->line = dc->line;
 	dc->root = NULL;
 	dc->file = dc->text = NULL;
-	*idp = doc_identity(o, d);
+	*idp = doc_identity(o, stored, d);
 	o->id = *idp;
 	if (*idp < 0) {
 		if (*idp != -100)
@@ -222,6 +270,7 @@ int sl_policy_load(struct sl_policy *p, const char *name, const char *src,
 {
 	struct sl_diags tmp, *d = diags_or(dd, &tmp);
 	size_t err0 = d->n_errors, i, n_new = 0;
+	bool stored = name && !strcmp(name, SL_STORE_SOURCE);
 	struct object **nv;
 	struct docs ds;
 	int id, ret = 0;
@@ -232,7 +281,7 @@ int sl_policy_load(struct sl_policy *p, const char *name, const char *src,
 	}
 	nv = slp_xcalloc(ds.n, sizeof(*nv));
 	for (i = 0; i < ds.n; i++) {
-		struct object *o = doc_object(&ds.v[i], &id, d);
+		struct object *o = doc_object(&ds.v[i], stored, &id, d);
 
 		if (!o)
 			continue;
@@ -275,7 +324,9 @@ int sl_policy_remove(struct sl_policy *p, const char *name, const char *src,
 	}
 	nv = slp_xcalloc(ds.n, sizeof(*nv));
 	for (i = 0; i < ds.n; i++) {
-		struct object *o = doc_object(&ds.v[i], &id, d);
+		/* No name rules: what is not there cannot be removed anyway,
+		 * and an object stored before the rules must stay removable. */
+		struct object *o = doc_object(&ds.v[i], true, &id, d);
 
 		if (o)
 			nv[n_new++] = o;
@@ -303,21 +354,21 @@ int sl_policy_remove(struct sl_policy *p, const char *name, const char *src,
 }
 
 /* See the format in yaml.c: a marker comment per object carries its
- * original file name and line, so diagnostics survive the store. */
+ * original file name and line, so diagnostics survive the store. The name
+ * is escaped (escape.c): a file name is any bytes but NUL and '/', and a
+ * YAML comment holds only printable UTF-8 up to the next line break. The
+ * object's text needs nothing: libyaml accepted it as it stands. */
 char *sl_policy_serialize(const struct sl_policy *p, size_t *len)
 {
-	char *buf = NULL, *f, *q;
+	char *buf = NULL, *f;
 	size_t n = 0, i;
 	FILE *m = open_memstream(&buf, &n);
 
 	if (!m)
 		return NULL;
 	for (i = 0; i < p->n; i++) {
-		f = slp_xstrdup(p->v[i]->file);
-		for (q = f; *q; q++)
-			if (*q == '\n' || *q == '\r')
-				*q = '?';
-		fprintf(m, "---\n# sluice-source: %s line %d\n%s", f, p->v[i]->line,
+		f = sl_esc_dup(p->v[i]->file);
+		fprintf(m, "---\n" SLP_SRC_MARKER "%s line %d\n%s", f, p->v[i]->line,
 			p->v[i]->text);
 		free(f);
 	}
@@ -328,4 +379,32 @@ char *sl_policy_serialize(const struct sl_policy *p, size_t *len)
 	if (len)
 		*len = n;
 	return buf;
+}
+
+static bool policy_rows_equal(const struct sl_table_policy *a, const struct sl_table_policy *b)
+{
+	return !strcmp(a->kind, b->kind) && !strcmp(a->ns, b->ns) &&
+	       !strcmp(a->name, b->name) && !strcmp(a->summary, b->summary) &&
+	       a->n_svcs == b->n_svcs &&
+	       (!a->n_svcs || !memcmp(a->svcs, b->svcs, a->n_svcs * sizeof(*a->svcs)));
+}
+
+/* Rows are built in zeroed memory (strings padded with NULs), so bytes
+ * compare; policy rows hold a pointer and compare by content. */
+#define ROWS_EQUAL(a, b, v, n) \
+	((a)->n == (b)->n && (!(a)->n || !memcmp((a)->v, (b)->v, (a)->n * sizeof(*(a)->v))))
+
+bool sl_tables_equal(const struct sl_tables *a, const struct sl_tables *b)
+{
+	size_t i;
+
+	if (!ROWS_EQUAL(a, b, svcs, n_svcs) || !ROWS_EQUAL(a, b, backends, n_backends) ||
+	    !ROWS_EQUAL(a, b, ingress, n_ingress) || !ROWS_EQUAL(a, b, np_pods, n_np_pods) ||
+	    !ROWS_EQUAL(a, b, np_prefixes, n_np_prefixes) ||
+	    !ROWS_EQUAL(a, b, np_portsets, n_np_portsets) || a->n_policies != b->n_policies)
+		return false;
+	for (i = 0; i < a->n_policies; i++)
+		if (!policy_rows_equal(&a->policies[i], &b->policies[i]))
+			return false;
+	return true;
 }

@@ -508,24 +508,29 @@ struct kind_ent {
 	int id;
 	const char *const *versions;
 	const struct fspec *fields;
+	int name_rule; /* enum name_rule: what Kubernetes checks metadata.name with */
 };
 
 #define NET_V ENUM("v1", "v1beta1", "v1alpha3")
 #define SEC_V ENUM("v1", "v1beta1")
 
+/* Name rules as the API server has them: ValidateServiceName (RFC 1035
+ * label), ValidateNamespaceName (RFC 1123 label); ValidatePodName,
+ * ValidateEndpointSliceName, ValidateNetworkPolicyName and every custom
+ * resource (the Istio kinds) take RFC 1123 subdomains. */
 static const struct kind_ent kinds[] = {
-	{ "", "Service", K_SERVICE, ENUM("v1"), svc_f },
-	{ "", "Pod", K_POD, ENUM("v1"), pod_f },
-	{ "", "Namespace", K_NAMESPACE, ENUM("v1"), ns_f },
-	{ "discovery.k8s.io", "EndpointSlice", K_ENDPOINTSLICE, ENUM("v1"), es_f },
-	{ "networking.k8s.io", "NetworkPolicy", K_NETPOL, ENUM("v1"), np_f },
-	{ "networking.istio.io", "ServiceEntry", K_SERVICEENTRY, NET_V, se_f },
-	{ "networking.istio.io", "WorkloadEntry", K_WORKLOADENTRY, NET_V, we_f },
-	{ "networking.istio.io", "VirtualService", K_VIRTUALSERVICE, NET_V, vs_f },
-	{ "networking.istio.io", "DestinationRule", K_DESTINATIONRULE, NET_V, dr_f },
-	{ "security.istio.io", "PeerAuthentication", K_PEERAUTHN, SEC_V, pa_f },
-	{ "security.istio.io", "AuthorizationPolicy", K_AUTHZ, SEC_V, ap_f },
-	{ "security.istio.io", "RequestAuthentication", K_REQAUTHN, SEC_V, ra_f },
+	{ "", "Service", K_SERVICE, ENUM("v1"), svc_f, NAME_LABEL_1035 },
+	{ "", "Pod", K_POD, ENUM("v1"), pod_f, NAME_SUBDOMAIN },
+	{ "", "Namespace", K_NAMESPACE, ENUM("v1"), ns_f, NAME_LABEL },
+	{ "discovery.k8s.io", "EndpointSlice", K_ENDPOINTSLICE, ENUM("v1"), es_f, NAME_SUBDOMAIN },
+	{ "networking.k8s.io", "NetworkPolicy", K_NETPOL, ENUM("v1"), np_f, NAME_SUBDOMAIN },
+	{ "networking.istio.io", "ServiceEntry", K_SERVICEENTRY, NET_V, se_f, NAME_SUBDOMAIN },
+	{ "networking.istio.io", "WorkloadEntry", K_WORKLOADENTRY, NET_V, we_f, NAME_SUBDOMAIN },
+	{ "networking.istio.io", "VirtualService", K_VIRTUALSERVICE, NET_V, vs_f, NAME_SUBDOMAIN },
+	{ "networking.istio.io", "DestinationRule", K_DESTINATIONRULE, NET_V, dr_f, NAME_SUBDOMAIN },
+	{ "security.istio.io", "PeerAuthentication", K_PEERAUTHN, SEC_V, pa_f, NAME_SUBDOMAIN },
+	{ "security.istio.io", "AuthorizationPolicy", K_AUTHZ, SEC_V, ap_f, NAME_SUBDOMAIN },
+	{ "security.istio.io", "RequestAuthentication", K_REQAUTHN, SEC_V, ra_f, NAME_SUBDOMAIN },
 };
 
 /* Core kinds and API groups that hold no data-plane policy. */
@@ -580,14 +585,24 @@ int slp_kind_lookup(const char *api, const char *kind)
 	return KIND_UNKNOWN;
 }
 
-const char *slp_kind_name(int id)
+static const struct kind_ent *kind_ent(int id)
 {
 	size_t i;
 
 	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
 		if (kinds[i].id == id)
-			return kinds[i].kind;
-	return "?";
+			return &kinds[i];
+	return NULL;
+}
+
+const char *slp_kind_name(int id)
+{
+	return kind_ent(id) ? kind_ent(id)->kind : "?";
+}
+
+int slp_kind_name_rule(int id)
+{
+	return kind_ent(id) ? kind_ent(id)->name_rule : NAME_SUBDOMAIN;
 }
 
 /* ---- validator ----------------------------------------------------------- */
@@ -815,16 +830,11 @@ static void v_value(struct vctx *c, const struct node *n, const struct fspec *f)
 void slp_schema_validate(const struct object *o, int id, struct sl_diags *d)
 {
 	struct vctx c = { .o = o, .d = d };
-	const struct fspec top = { .name = "", .type = FT_MAP };
-	size_t i;
+	const struct kind_ent *k = kind_ent(id);
+	struct fspec top = { .name = "", .type = FT_MAP };
 
-	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
-		if (kinds[i].id != id)
-			continue;
-		struct fspec t = top;
-
-		t.sub = kinds[i].fields;
-		v_one(&c, o->root, &t);
+	if (!k)
 		return;
-	}
+	top.sub = k->fields;
+	v_one(&c, o->root, &top);
 }

@@ -80,35 +80,13 @@ static bool name_ok(const char *s, size_t n)
 	return true;
 }
 
-/* A DNS subdomain: lower-case labels of [a-z0-9-], dot separated. */
-static bool dns_ok(const char *s, size_t n)
-{
-	size_t i, lab = 0;
-
-	if (!n || n > 253)
-		return false;
-	for (i = 0; i <= n; i++) {
-		if (i == n || s[i] == '.') {
-			if (!lab || s[i - 1] == '-' || lab > 63)
-				return false;
-			lab = 0;
-			continue;
-		}
-		if (!(islower((unsigned char)s[i]) || isdigit((unsigned char)s[i]) ||
-		      s[i] == '-') || (!lab && s[i] == '-'))
-			return false;
-		lab++;
-	}
-	return true;
-}
-
 bool slp_label_key_ok(const char *k)
 {
 	const char *slash = strchr(k, '/');
 
 	if (!slash)
 		return name_ok(k, strlen(k));
-	return dns_ok(k, (size_t)(slash - k)) && name_ok(slash + 1, strlen(slash + 1));
+	return slp_dns_subdomain_ok(k, (size_t)(slash - k)) && name_ok(slash + 1, strlen(slash + 1));
 }
 
 bool slp_label_value_ok(const char *v)

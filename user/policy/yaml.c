@@ -11,10 +11,13 @@
  *     <the object's original text, columns preserved>
  *
  * and this file reads such a comment as "the next line is line L of NAME".
- * Lines after it are offset accordingly, until the next such comment.
+ * Lines after it are offset accordingly, until the next such comment. NAME
+ * is escaped (escape.c), so any file name survives as a YAML comment.
  */
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
@@ -22,7 +25,6 @@
 #include "internal.h"
 
 #define MAX_DEPTH 64
-#define SRC_MARKER "# sluice-source: "
 
 struct linemap_ent {
 	int src_line; /* line of the marker comment (1-based) */
@@ -120,34 +122,47 @@ static bool break_before(const char *src, size_t b)
 	       (u[b - 1] == 0xa8 || u[b - 1] == 0xa9);
 }
 
+/* The line number after " line " in a marker: 1..INT_MAX, digits only. */
+static int marker_line(const char *p, size_t n)
+{
+	long long l = 0;
+	size_t i;
+
+	if (!n || n > 10)
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return 0;
+		l = l * 10 + (p[i] - '0');
+	}
+	return l <= INT_MAX ? (int)l : 0;
+}
+
+/* A marker "# sluice-source: NAME line L" (policy.c writes them): NAME is
+ * escaped (escape.c); the last " line " counts, as NAME may hold it. */
 static void linemap_add(struct conv *c, const char *p, size_t n, int line, size_t *cap)
 {
+	size_t ml = strlen(SLP_SRC_MARKER), i, lw = SIZE_MAX;
 	struct linemap_ent *e;
-	const char *lw = NULL;
-	char *file;
-	long l;
+	int l;
 
-	if (n <= strlen(SRC_MARKER) || strncmp(p, SRC_MARKER, strlen(SRC_MARKER)))
+	if (n <= ml || strncmp(p, SLP_SRC_MARKER, ml))
 		return;
-	file = strndup(p + strlen(SRC_MARKER), n - strlen(SRC_MARKER));
-	if (!file)
-		abort();
-	for (char *q = file; (q = strstr(q, " line ")); q++)
-		lw = q;
-	l = lw ? strtol(lw + 6, NULL, 10) : 0;
-	if (!lw || l <= 0 || l >= 100000000) {
-		free(file);
+	p += ml;
+	n -= ml;
+	for (i = 0; i + 6 <= n; i++)
+		if (!memcmp(p + i, " line ", 6))
+			lw = i;
+	if (lw == SIZE_MAX || !(l = marker_line(p + lw + 6, n - lw - 6)))
 		return;
-	}
-	file[lw - file] = 0;
 	if (c->n_map == *cap) {
 		*cap = *cap ? *cap * 2 : 8;
 		c->map = slp_xrealloc(c->map, *cap, sizeof(*c->map));
 	}
 	e = &c->map[c->n_map++];
 	e->src_line = line;
-	e->file = file;
-	e->orig_line = (int)l;
+	e->file = sl_unesc_dup(p, lw);
+	e->orig_line = l;
 }
 
 static void linemap_build(struct conv *c)
@@ -182,11 +197,17 @@ static const struct linemap_ent *linemap_find(const struct conv *c, int src_line
 	return lo ? &c->map[lo - 1] : NULL;
 }
 
+/* Saturating at INT_MAX, so that a line written back into a marker reads
+ * back as itself (L + k saturated, stored, + j saturated = L + k + j). */
 static int map_line(const struct conv *c, int src_line)
 {
 	const struct linemap_ent *e = linemap_find(c, src_line);
+	long long l;
 
-	return e ? e->orig_line + (src_line - e->src_line - 1) : src_line;
+	if (!e)
+		return src_line;
+	l = (long long)e->orig_line + (src_line - e->src_line - 1);
+	return l < INT_MAX ? (int)l : INT_MAX;
 }
 
 static const char *map_file(const struct conv *c, int src_line)
@@ -381,6 +402,20 @@ static struct node *conv_map(struct conv *c, const yaml_node_t *yn, int depth)
 	return n;
 }
 
+/* A tag other than the default of the node's kind, or NULL. Tags are not
+ * supported: an object's text is stored without its document's %TAG
+ * directives (a "!e!x" would not read back), and the compiler types
+ * values itself (YAML 1.2 core schema), so "!!int" would be ignored. */
+static const char *explicit_tag(const yaml_node_t *yn)
+{
+	const char *t = (const char *)yn->tag,
+		   *def = yn->type == YAML_SCALAR_NODE ? YAML_DEFAULT_SCALAR_TAG :
+			  yn->type == YAML_SEQUENCE_NODE ? YAML_DEFAULT_SEQUENCE_TAG :
+							   YAML_DEFAULT_MAPPING_TAG;
+
+	return t && strcmp(t, def) ? t : NULL;
+}
+
 static struct node *conv_node(struct conv *c, int idx, int depth)
 {
 	yaml_node_t *yn = yaml_document_get_node(c->doc, idx);
@@ -395,6 +430,11 @@ static struct node *conv_node(struct conv *c, int idx, int depth)
 		return NULL;
 	}
 	c->seen[i] = 1;
+	if (explicit_tag(yn)) {
+		conv_error(c, yn->start_mark, "YAML tags are not supported (%s)",
+			   explicit_tag(yn));
+		return NULL;
+	}
 	if (depth > MAX_DEPTH) {
 		conv_error(c, yn->start_mark, "%s", "nesting too deep");
 		return NULL;
@@ -445,8 +485,10 @@ static char *slice_text(const struct conv *c, const struct node *n)
 		b--;
 	t = slp_xcalloc(e - b + 2, 1);
 	/* One blank per character before N (continuation bytes dropped), so
-	 * the column libyaml reports stays the same. */
-	for (i = b; i < n->off && i < e; i++) {
+	 * the column libyaml reports stays the same. The stream's leading BOM
+	 * is no column (libyaml's reader drops it); a BOM further on is. */
+	i = b == 0 && c->len >= 3 && !memcmp(c->src, "\xef\xbb\xbf", 3) && n->off >= 3 ? 3 : b;
+	for (; i < n->off && i < e; i++) {
 		unsigned char ch = (unsigned char)c->src[i];
 
 		if ((ch & 0xc0) != 0x80)
