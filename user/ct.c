@@ -5,7 +5,8 @@
  * and deletes every tracked flow idle longer than its timeout, in the
  * kernel, so that closing is atomic with the XDP and TC programs that close
  * entries on FIN and RST. sl_pflows_revoke re-opens the NetworkPolicy
- * verdict of every pod flow after a policy change.
+ * verdict of every pod flow after a policy change. sl_outcome takes one
+ * request outcome the proxy (or `sluice outcome`) reports for an endpoint.
  */
 #include <errno.h>
 #include <string.h>
@@ -51,4 +52,9 @@ int sl_pflows_revoke(const char *pin_root, __u64 *revoked)
 
 	*revoked = c.revoked;
 	return err;
+}
+
+int sl_outcome_report(const char *pin_root, struct sl_outcome_ctx *ctx)
+{
+	return run_syscall(pin_root, "sl_outcome", ctx, sizeof(*ctx));
 }

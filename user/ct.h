@@ -26,4 +26,8 @@ int sl_ct_gc(const char *pin_root, const struct sl_ct_gc_opts *o, struct sl_ct_g
 /* Run the pinned sl_pflows_revoke program once. */
 int sl_pflows_revoke(const char *pin_root, __u64 *revoked);
 
+/* Run the pinned sl_outcome program once; ctx->result gets its answer
+ * (1 ejected, 0 recorded, -errno). */
+int sl_outcome_report(const char *pin_root, struct sl_outcome_ctx *ctx);
+
 #endif

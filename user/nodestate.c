@@ -323,8 +323,10 @@ static void check_strays(struct sl_node_state *s)
 		__u32 ids[64], cnt = 64;
 		LIBBPF_OPTS(bpf_prog_query_opts, q, .prog_ids = ids, .count = cnt);
 
-		if (bpf_prog_query_opts(fd, cgroup_types[t], &q))
+		if (bpf_prog_query_opts(fd, cgroup_types[t], &q)) {
+			s->stray_unchecked |= errno == EPERM;
 			continue;
+		}
 		for (__u32 i = 0; i < q.count && i < 64; i++)
 			if (rec_has(&s->rec, ids[i]) && !linked(s, ids[i]) && s->n_stray < 16) {
 				s->stray[s->n_stray++] = ids[i];
@@ -481,6 +483,11 @@ int sl_detach_leftovers(const struct sl_load_rec *r)
 		s.rec = *r;
 		check_strays(&s);
 		left = (__u32)s.n_stray;
+		if (s.stray_unchecked) {
+			pr_warn("sluice: cannot check %s for programs left attached (querying a "
+				"cgroup needs CAP_NET_ADMIN)\n", r->cgroup);
+			return 0;
+		}
 	}
 	if (!left)
 		return 0;

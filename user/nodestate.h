@@ -50,6 +50,7 @@ struct sl_node_state {
 	size_t n_progs;
 	__u32 stray[16]; /* programs of the record attached to its cgroup with no pin */
 	size_t n_stray;
+	bool stray_unchecked; /* the cgroup could not be queried (no CAP_NET_ADMIN) */
 	char problems[2048]; /* why not complete, one reason per line */
 };
 

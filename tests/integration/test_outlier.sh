@@ -10,11 +10,15 @@
 # second ejection lasts twice as long (baseEjectionTime x times ejected).
 # Part 2: 4 endpoints, 2 dead, maxEjectionPercent 25: only one is ejected,
 # the other dead one keeps being picked.
+# Part 3: outcomes reported from userspace (`sluice outcome`, the path the
+# proxy takes): two 5xx in a row eject a live endpoint of a third service
+# with consecutive5xxErrors 2; connections then avoid it.
 set -u
 . "$(dirname "$0")/../lib/common.sh"
 t_init outlier
 require_kernel outlier/ejected-after-3 outlier/no-traffic-while-ejected \
-	outlier/returns outlier/multiplier-ejected outlier/multiplier-duration outlier/max-ejection-percent outlier/other-dead-still-picked
+	outlier/returns outlier/multiplier-ejected outlier/multiplier-duration outlier/max-ejection-percent outlier/other-dead-still-picked \
+	outlier/reported-5xx-ejects outlier/reported-ejected-avoided
 t_world
 
 {
@@ -36,8 +40,17 @@ t_world
       interval: 10s
       baseEjectionTime: 300s
       maxEjectionPercent: 25"
+	yaml_service rep 10.96.0.30 80 8080
+	yaml_pod rep-1 rep 127.0.3.1
+	yaml_pod rep-2 rep 127.0.3.2
+	yaml_dr rep ROUND_ROBIN "    outlierDetection:
+      consecutive5xxErrors: 2
+      interval: 10s
+      baseEjectionTime: 300s
+      maxEjectionPercent: 50"
 } >"$T_TMP/policy.yaml"
-start_server eps 127.0.1.1:8080=A 127.0.2.1:8080=P1 127.0.2.2:8080=P2
+start_server eps 127.0.1.1:8080=A 127.0.2.1:8080=P1 127.0.2.2:8080=P2 127.0.3.1:8080=R1 \
+	127.0.3.2:8080=R2
 apply_or_die outlier/ejected-after-3 "$T_TMP/policy.yaml"
 
 ep() { # FIELD ADDRESS for service web
@@ -81,4 +94,11 @@ client -j -w 1000 -n 40 10.96.0.20:80 >"$T_TMP/p2.json" 2>/dev/null
 f=$(jq -r .failed "$T_TMP/p2.json")
 if [ "$f" -ge 1 ]; then ok outlier/other-dead-still-picked
 else fail outlier/other-dead-still-picked "no failed connect in 40: the second dead endpoint was ejected too"; fi
+
+r=$(for _ in 1 2; do sl outcome --service 10.96.0.30:80 --endpoint 127.0.3.1:8080 5xx 2>&1; done | tr '\n' ' ')
+ej=$(sl get endpoints -o json | jq -r '[.endpoints[] | select(.address == "127.0.3.1:8080") | .ejected][0]')
+check_eq outlier/reported-5xx-ejects "$r/$ej" "recorded ejected /true" "outcome answers / R1 ejected"
+client -j -w 1000 -n 20 10.96.0.30:80 >"$T_TMP/rep.json" 2>/dev/null
+check_eq outlier/reported-ejected-avoided "$(count R1 "$T_TMP/rep.json")/$(count R2 "$T_TMP/rep.json")" "0/20" \
+	"connections to R1/R2 after the ejection"
 t_done

@@ -17,6 +17,7 @@
 
 #include "apply.h"
 #include "cli.h"
+#include "ct.h"
 #include "loader.h"
 #include "probe.h"
 #include "util.h"
@@ -433,11 +434,8 @@ static int cmd_outcome(struct sl_cli *c)
 		{ 0 },
 	};
 	struct sl_outcome_ctx ctx = { 0 };
-	LIBBPF_OPTS(bpf_test_run_opts, run, .ctx_in = &ctx, .ctx_size_in = sizeof(ctx),
-		    .ctx_out = &ctx, .ctx_size_out = sizeof(ctx));
 	bool have_s = false, have_e = false;
-	char path[4096];
-	int opt, fd, oc;
+	int opt, oc, err;
 
 	while ((opt = getopt_long(c->argc, c->argv, "", opts, NULL)) != -1) {
 		if (opt == 's')
@@ -454,15 +452,9 @@ static int cmd_outcome(struct sl_cli *c)
 	}
 	ctx.ep.proto = ctx.fe.proto;
 	ctx.outcome = (__u32)oc;
-	sl_pin_path(path, sizeof(path), c->pin_root, "progs", "sl_outcome");
-	fd = bpf_obj_get(path);
-	if (fd < 0 || bpf_prog_test_run_opts(fd, &run)) {
-		int e = errno;
-		char hint[256];
-		const char *h = sl_pin_access_hint(-e, path, hint, sizeof(hint));
-
-		fprintf(stderr, "sluice outcome: %s: %s%s%s\n", path, strerror(e), h ? ": " : "",
-			h ? h : "");
+	err = sl_outcome_report(c->pin_root, &ctx);
+	if (err) {
+		fprintf(stderr, "sluice outcome: %s/progs/sl_outcome: %s\n", c->pin_root, strerror(-err));
 		return SL_EXIT_FAIL;
 	}
 	if (ctx.result < 0) {

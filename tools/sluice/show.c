@@ -546,7 +546,7 @@ static void flow_source(const char *root, struct live_set *ls, struct flow_sourc
 	if (sl_read_load_rec(root, &rec) || f->source != SL_FSRC_ITER) {
 		snprintf(src->why, sizeof(src->why), "live_flows unavailable: %s",
 			 f->status == SL_FS_UNAVAILABLE
-				 ? sl_feature_reason(SL_FEAT_LIVE_FLOWS, f->err, reason, sizeof(reason))
+				 ? sl_feature_state_reason(SL_FEAT_LIVE_FLOWS, f, reason, sizeof(reason))
 				 : "not loaded");
 		return;
 	}
