@@ -56,24 +56,25 @@ gen() { sl get services -o json 2>/dev/null | jq -r '.generation // 0'; }
 svcs() { sl get services -o json 2>/dev/null | jq -r '[.services[].name] | unique | sort | join(",")'; }
 eps() { sl get endpoints -o json 2>/dev/null | jq -r '[.endpoints[].address] | sort | join(",")'; }
 agent_log() { tail -n 3 "$T_TMP/agent.log" | tr '\n' ' '; }
-until_ok() { # SECONDS CMD...: poll CMD every 50 ms
-	local n=$(($1 * 20))
+until_ok() { # SECONDS CMD...: poll CMD every 50 ms for SECONDS (a deadline:
+	local end=$((SECONDS + $1)) # a CMD that hangs until curl's timeout counts)
 	shift
-	while ! "$@"; do ((n-- > 0)) || return 1; sleep 0.05; done
+	while ! "$@"; do ((SECONDS < end)) || return 1; sleep 0.05; done
 }
 metric_is() { [ "$(metric "$1")" = "$2" ]; }
 ready() { [ "$(code /readyz)" = 200 ]; }
 state() { echo "gen=$(gen) svcs=$(svcs) eps=$(eps) rejected=$(metric sluice_agent_policy_rejected) reads=$(metric "$READS")"; }
 
-if until_ok 20 ready && [ "$(svcs)" = web ]; then ok agent_files/starts
-else fail agent_files/starts "$(state), /readyz $(probe /readyz), log: $(agent_log)"; exit 1; fi
+web_live() { [ "$(svcs)" = web ]; }
+if until_ok 20 web_live; then ok agent_files/starts
+else fail agent_files/starts "$(state), log: $(agent_log)"; exit 1; fi
 
 # The db service comes from a second entry; it is live before each case
 # breaks that entry.
-add_db() { # how: link | file
-	if [ "$1" = link ]; then ln -sfn "$EXT/db.yaml" "$CONF/zz-db.yaml"
+add_db() { # CASE link|file
+	if [ "$2" = link ]; then ln -sfn "$EXT/db.yaml" "$CONF/zz-db.yaml"
 	else cp "$EXT/db.yaml" "$CONF/zz-db.tmp" && mv "$CONF/zz-db.tmp" "$CONF/zz-db.yaml"; fi
-	until_ok 10 db_live || fail agent_files/starts "db not applied: $(state), log: $(agent_log)"
+	until_ok 10 db_live || fail "agent_files/$1" "db not applied first: $(state), log: $(agent_log)"
 }
 db_live() { [ "$(svcs)" = db,web ] && [ "$(metric sluice_agent_policy_rejected)" = 0 ] && ready; }
 reads_above() { local r; r=$(metric "$READS"); [ -n "$r" ] && [ "$r" -gt "$1" ]; }
@@ -109,11 +110,11 @@ fixed_case() {
 	else fail "agent_files/$name" "$(state), /readyz $(probe /readyz)"; fi
 }
 
-add_db link
+add_db dangling-symlink link
 rejected_case dangling-symlink zz-db.yaml "No such file or directory" ln -sfn "$EXT/gone.yaml" "$CONF/zz-db.yaml"
 fixed_case dangling-fixed rm "$CONF/zz-db.yaml"
 
-add_db file
+add_db directory file
 rejected_case directory zz-dir.yaml "a directory, not a regular file" mkdir "$CONF/zz-dir.yaml"
 fixed_case directory-fixed rmdir "$CONF/zz-dir.yaml"
 

@@ -63,16 +63,16 @@ metric() {
 srv_conns() { in_ns ss -Htn state established "( sport = :$PORT )" | wc -l; }
 conns_at_most() { [ "$(srv_conns)" -le "$1" ]; }
 agent_log() { tail -n 4 "$T_TMP/agent.log" | tr '\n' ' '; }
-until_ok() { # SECONDS CMD...: poll CMD every 50 ms
-	local n=$(($1 * 20))
+until_ok() { # SECONDS CMD...: poll CMD every 50 ms for SECONDS (a deadline:
+	local end=$((SECONDS + $1)) # a CMD that hangs until curl's timeout counts)
 	shift
-	while ! "$@"; do ((n-- > 0)) || return 1; sleep 0.05; done
+	while ! "$@"; do ((SECONDS < end)) || return 1; sleep 0.05; done
 }
-ready() { [ "$(code /readyz)" = 200 ]; }
 gen_above() { local g; g=$(metric sluice_agent_policy_generation); [ -n "$g" ] && [ "$g" -gt "$1" ]; }
+serving() { [ "$(sl get services -o json 2>/dev/null | jq -r '.services | length')" = 1 ] && [ "$(code /metrics)" = 200 ]; }
 
-if until_ok 20 ready; then ok agent_http/starts
-else fail agent_http/starts "/readyz $(code /readyz): $(cat "$T_TMP/body"), log: $(agent_log)"; exit 1; fi
+if until_ok 20 serving; then ok agent_http/starts
+else fail agent_http/starts "/metrics $(code /metrics), log: $(agent_log)"; exit 1; fi
 
 # --- paths, methods, format ------------------------------------------------
 got=""

@@ -191,6 +191,7 @@ static int start(struct cmdline *c)
 	}
 	a->st.start_ns = sl_now_real_ns();
 	status_publish(&a->st);
+	status_heartbeat(); /* alive from here on, the first apply included */
 	return agent_loop_init(a);
 }
 
