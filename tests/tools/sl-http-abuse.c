@@ -18,6 +18,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 
 #include "sl_tool.h"
 
@@ -83,6 +84,18 @@ static void parse(int argc, char **argv, struct opts *o)
 		sl_die("one ADDR:PORT expected");
 	if (o->n[K_IDLE] + o->n[K_SLOW] + o->n[K_NOREAD] > MAX_CONNS)
 		sl_die("at most %d connections", MAX_CONNS);
+}
+
+/* One descriptor per connection: a default soft limit of 1,024 is short. */
+static void fit_fd_limit(size_t n)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur >= n + 64)
+		return;
+	rl.rlim_cur = rl.rlim_max < n + 64 ? rl.rlim_max : n + 64;
+	if (setrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur < n + 64)
+		sl_die("open-file limit %llu is below %zu connections", (unsigned long long)rl.rlim_cur, n);
 }
 
 static int start_connect(const struct opts *o, struct conn *c)
@@ -222,6 +235,7 @@ int main(int argc, char **argv)
 	parse(argc, argv, &o);
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
+	fit_fd_limit((size_t)(o.n[K_IDLE] + o.n[K_SLOW] + o.n[K_NOREAD]));
 	cs = calloc(MAX_CONNS, sizeof(*cs));
 	if (!cs)
 		sl_die("out of memory");
