@@ -46,6 +46,7 @@ LIB_SAN_OBJS := $(patsubst %.c,$(O)/san/%.o,$(LIB_SRCS))
 CLI_SRCS := $(wildcard tools/sluice/*.c)
 CLI_OBJS := $(patsubst %.c,$(O)/obj/%.o,$(CLI_SRCS))
 CLI_SAN_OBJS := $(patsubst %.c,$(O)/san/%.o,$(CLI_SRCS))
+AGENT_OBJS := $(patsubst %.c,$(O)/obj/%.o,$(wildcard tools/sluiced/*.c))
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(O)/tests/unit/%,$(UNIT_SRCS))
@@ -110,9 +111,10 @@ $(O)/sluice: $(CLI_OBJS) $(O)/libsluice.a
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(CFLAGS_REL) $^ $(LDLIBS) -o $@
 
-$(O)/sluiced: $(O)/obj/tools/sluiced.o $(O)/libsluice.a
+# The agent alone serves HTTP (libmicrohttpd, tools/sluiced/http.c).
+$(O)/sluiced: $(AGENT_OBJS) $(O)/libsluice.a
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(CFLAGS_REL) $^ $(LDLIBS) -o $@
+	$(Q)$(CC) $(CFLAGS_REL) $^ $(LDLIBS) -lmicrohttpd -o $@
 
 $(O)/sluice-asan: $(CLI_SAN_OBJS) $(O)/libsluice-san.a
 	$(call msg,LD,$@)

@@ -13,6 +13,29 @@
 #include "util.h"
 
 int sl_verbosity = SL_LOG_WARN;
+static sl_log_sink_fn *log_sink;
+
+void sl_log_set_sink(sl_log_sink_fn *sink)
+{
+	log_sink = sink;
+}
+
+static void log_v(enum sl_log_level lvl, const char *fmt, va_list ap)
+{
+	if (log_sink)
+		log_sink(lvl, fmt, ap);
+	else
+		vfprintf(stderr, fmt, ap);
+}
+
+static void log_f(enum sl_log_level lvl, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_v(lvl, fmt, ap);
+	va_end(ap);
+}
 
 void sl_log(enum sl_log_level lvl, const char *fmt, ...)
 {
@@ -21,7 +44,7 @@ void sl_log(enum sl_log_level lvl, const char *fmt, ...)
 	if ((int)lvl > sl_verbosity)
 		return;
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	log_v(lvl, fmt, ap);
 	va_end(ap);
 }
 
@@ -40,9 +63,12 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 		vsnprintf(buf, sizeof(buf), fmt, ap);
 		if (strstr(buf, "Exclusivity flag on") && sl_verbosity < SL_LOG_INFO)
 			return 0;
-		return fputs(buf, stderr);
+		log_f(SL_LOG_WARN, "%s", buf);
+		return 0;
 	}
-	return vfprintf(stderr, fmt, ap);
+	log_v(level == LIBBPF_WARN ? SL_LOG_WARN : level == LIBBPF_INFO ? SL_LOG_INFO : SL_LOG_DEBUG,
+	      fmt, ap);
+	return 0;
 }
 
 void sl_libbpf_logging(void)

@@ -3,6 +3,7 @@
 #ifndef SLUICE_UTIL_H
 #define SLUICE_UTIL_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -19,6 +20,13 @@ void sl_log(enum sl_log_level lvl, const char *fmt, ...)
 #define pr_warn(...) sl_log(SL_LOG_WARN, __VA_ARGS__)
 #define pr_info(...) sl_log(SL_LOG_INFO, __VA_ARGS__)
 #define pr_debug(...) sl_log(SL_LOG_DEBUG, __VA_ARGS__)
+
+/* Where sl_log (and libbpf through sl_libbpf_logging) writes: stderr as is
+ * unless a long-lived process installs its own sink (the agent stamps each
+ * line with the time and the level). Called only for messages that pass
+ * sl_verbosity. */
+typedef void sl_log_sink_fn(enum sl_log_level lvl, const char *fmt, va_list ap);
+void sl_log_set_sink(sl_log_sink_fn *sink);
 
 /* Route libbpf's printer into sl_log. Verifier logs always go through at
  * warning level, whole, because a rejected program is unusable without it. */
