@@ -129,7 +129,7 @@ step "Least connections: hold 30 connections open and look at the endpoints"
 PIDS+=($!)
 for _ in $(seq 50); do [ -s "$TMP/held" ] && break; sleep 0.1; done
 sl get endpoints
-if [ "$(sl flows -o json | jq -r .live_counters.available)" = true ]; then
+if [ "$("$SLUICE" --pin-root "$PIN" flows -o json | jq -r .live_counters.available)" = true ]; then
 	echo "per-flow counters of the held connections (live, read from the sockets):"
 else
 	echo "per-flow records of the held connections; this kernel refuses the tracing iterator,"

@@ -8,6 +8,7 @@
 #include <bpf/bpf.h>
 
 #include "health.h"
+#include "nodestate.h"
 #include "pins.h"
 #include "publish.h"
 
@@ -84,10 +85,30 @@ static int open_pin(const char *root, const char *kind, const char *name, char *
 	return fd;
 }
 
+/* The node-state check every tool shares (user/nodestate.c): maps, the
+ * load record, programs, cgroup links, per-interface pairs. */
+static bool node_complete(const char *pin_root, char *why, size_t len)
+{
+	struct sl_node_state s;
+	bool ok;
+
+	if (sl_node_inspect(pin_root, &s)) {
+		snprintf(why, len, "%s: not loaded", pin_root);
+		return false;
+	}
+	ok = s.complete;
+	if (!ok)
+		snprintf(why, len, "%.*s", (int)strcspn(s.problems, "\n"), s.problems);
+	sl_node_state_free(&s);
+	return ok;
+}
+
 bool node_pins_whole(const char *pin_root, const struct node_expect *e, char *why, size_t len)
 {
 	int fd;
 
+	if (!node_complete(pin_root, why, len))
+		return false;
 	for (int i = 0; i < SL_MAP__COUNT; i++) {
 		if ((fd = open_pin(pin_root, "maps", sl_map_names[i], why, len)) < 0)
 			return false;

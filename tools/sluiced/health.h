@@ -25,9 +25,9 @@ int node_expect_snapshot(const char *pin_root, const char *const *ifaces, size_t
 			 struct node_expect *e);
 void node_expect_free(struct node_expect *e);
 
-/* Are the pins whole: every map under maps/, every expected link under
- * links/? A stand-in until the node-state check of user/ (sl_node_check())
- * exists; it is the only caller to change then. False with WHY. */
+/* Are the pins whole: the node complete as `sluice status` judges it
+ * (user/nodestate.h), and every link the agent's load pinned still there?
+ * False with WHY. */
 bool node_pins_whole(const char *pin_root, const struct node_expect *e, char *why, size_t len);
 
 /* Is every expected link attached (not defunct: its cgroup or interface

@@ -30,6 +30,7 @@
 #include "agent.h"
 #include "log.h"
 #include "pins.h"
+#include "probe.h"
 #include "util.h"
 
 #define HTTP_MAX_CONNS 2048
@@ -181,7 +182,12 @@ static int start(struct cmdline *c)
 	a->lo = &c->lo;
 	err = sl_load(&c->lo);
 	if (err) {
-		log_error("load: %s", strerror(-err));
+		struct sl_feature_want w = { .node_ingress = c->lo.n_ifaces > 0,
+					     .pod_hooks = c->lo.n_pod_ifaces > 0 };
+		char why[512];
+		const char *cap = sl_load_missing_cap(&w, why, sizeof(why));
+
+		log_error("load: %s", cap ? cap : strerror(-err));
 		return err;
 	}
 	err = node_expect_snapshot(a->pin_root, c->lo.ifaces, c->lo.n_ifaces, &a->expect);
