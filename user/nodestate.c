@@ -255,6 +255,8 @@ static void expect_link(struct sl_node_state *s, const char *link, const char *w
 			(unsigned long long)l->cgroup_id, (unsigned long long)s->rec.cgroup_id);
 	} else if (l->status == SL_LINK_UNREADABLE) {
 		problem(s, "pin links/%s is not a readable link", link);
+	} else if (l->status == SL_LINK_DETACHED && l->attach_type != BPF_XDP && !strchr(link, '@')) {
+		problem(s, "link %s is detached from its cgroup", link);
 	}
 	if (l)
 		l->required = true;

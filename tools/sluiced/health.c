@@ -107,8 +107,6 @@ bool node_pins_whole(const char *pin_root, const struct node_expect *e, char *wh
 {
 	int fd;
 
-	if (!node_complete(pin_root, why, len))
-		return false;
 	for (int i = 0; i < SL_MAP__COUNT; i++) {
 		if ((fd = open_pin(pin_root, "maps", sl_map_names[i], why, len)) < 0)
 			return false;
@@ -161,7 +159,7 @@ bool node_programs_attached(const char *pin_root, const struct node_expect *e, c
 			return false;
 		}
 	}
-	return true;
+	return node_complete(pin_root, why, len);
 }
 
 int node_live_generation(const char *pin_root, uint32_t *gen)

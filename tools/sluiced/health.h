@@ -25,13 +25,13 @@ int node_expect_snapshot(const char *pin_root, const char *const *ifaces, size_t
 			 struct node_expect *e);
 void node_expect_free(struct node_expect *e);
 
-/* Are the pins whole: the node complete as `sluice status` judges it
- * (user/nodestate.h), and every link the agent's load pinned still there?
- * False with WHY. */
+/* Are the pins whole: every map under maps/, every expected link under
+ * links/? False with WHY. */
 bool node_pins_whole(const char *pin_root, const struct node_expect *e, char *why, size_t len);
 
 /* Is every expected link attached (not defunct: its cgroup or interface
- * still there)? False with WHY. */
+ * still there), and the node complete as `sluice status` judges it
+ * (user/nodestate.h: programs, record, per-interface pairs)? False with WHY. */
 bool node_programs_attached(const char *pin_root, const struct node_expect *e, char *why,
 			    size_t len);
 
