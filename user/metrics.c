@@ -326,21 +326,7 @@ int sl_percpu_sum(int fd, const void *key, __u64 *out, size_t n)
 /* Entries of a map: a key walk (there is no O(1) count for hash maps). */
 long sl_map_entries(int fd, __u32 key_size)
 {
-	char *a = malloc(key_size), *b = malloc(key_size);
-	void *prev = NULL;
-	long n = 0;
-
-	while (a && b && !bpf_map_get_next_key(fd, prev, b)) {
-		char *t = a;
-
-		a = b;
-		b = t;
-		prev = a;
-		n++;
-	}
-	free(a);
-	free(b);
-	return n;
+	return sl_map_count(fd, key_size);
 }
 
 static void map_fill_family(FILE *f, struct sl_maps *m)
