@@ -14,6 +14,7 @@
  * pinned by another build may differ.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,26 +51,28 @@ void sl_fmt_services(const struct sl_tables *t, const size_t *idx, size_t n, cha
 		snprintf(buf, len, "no service");
 }
 
+static int cmp_l4(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct sl_l4addr));
+}
+
 /* Endpoint metadata entries of service I: one per distinct endpoint (an
- * endpoint in two groups has one entry). */
-static size_t svc_meta_entries(const struct sl_tables *t, size_t i)
+ * endpoint in two groups has one entry). BUF has room for every row of a
+ * service. */
+static size_t svc_meta_entries(const struct sl_tables *t, size_t i, struct sl_l4addr *buf)
 {
 	const struct sl_svc_val *v = &t->svcs[i].val;
-	size_t n = 0;
+	size_t n = 0, d = 0;
 
-	for (unsigned g = 0; g < v->n_groups && g < SL_MAX_GROUPS; g++) {
-		for (__u32 r = 0; r < v->groups[g].count; r++) {
-			const struct sl_l4addr *ep = &t->backends[v->groups[g].first + r].be.ep;
-			bool seen = false;
-
-			for (unsigned h = 0; h <= g && !seen; h++)
-				for (__u32 q = 0; q < (h == g ? r : v->groups[h].count) && !seen; q++)
-					seen = !memcmp(&t->backends[v->groups[h].first + q].be.ep, ep,
-						       sizeof(*ep));
-			n += !seen;
-		}
-	}
-	return n;
+	for (unsigned g = 0; g < v->n_groups && g < SL_MAX_GROUPS; g++)
+		for (__u32 r = 0; r < v->groups[g].count && n < SL_MAX_GROUPS * SL_MAX_GROUP_BACKENDS; r++)
+			buf[n++] = t->backends[v->groups[g].first + r].be.ep;
+	if (v->n_groups < 2)
+		return n; /* a group's endpoints are distinct */
+	qsort(buf, n, sizeof(*buf), cmp_l4);
+	for (size_t k = 0; k < n; k++)
+		d += !k || memcmp(&buf[k - 1], &buf[k], sizeof(*buf));
+	return d;
 }
 
 enum count_kind { C_SERVICES, C_EP_META, C_INGRESS, C_NP_PODS, C_NP_PREFIXES, C_NP_PORTSETS };
@@ -93,18 +96,27 @@ static const struct {
 static size_t slot_entries(const struct sl_tables *t, enum count_kind k, size_t avail,
 			   size_t *who, size_t *n_who)
 {
+	struct sl_l4addr *buf;
 	size_t n = 0;
 
 	if (!t)
 		return 0;
 	switch (k) {
 	case C_SERVICES:
+		for (size_t i = 0; i < t->n_svcs; i++)
+			if (who && ++n > avail)
+				who[(*n_who)++] = i;
+		return t->n_svcs;
 	case C_EP_META:
+		buf = malloc(SL_MAX_GROUPS * SL_MAX_GROUP_BACKENDS * sizeof(*buf));
+		if (!buf)
+			return SIZE_MAX; /* reported as not fitting, which is safe */
 		for (size_t i = 0; i < t->n_svcs; i++) {
-			n += k == C_SERVICES ? 1 : svc_meta_entries(t, i);
+			n += svc_meta_entries(t, i, buf);
 			if (who && n > avail)
 				who[(*n_who)++] = i;
 		}
+		free(buf);
 		return n;
 	case C_INGRESS:
 		for (size_t i = avail; who && i < t->n_ingress; i++)
