@@ -159,14 +159,18 @@ int sl_state_precreate(struct sl_maps *m, const struct sl_tables *t, const size_
 	return err;
 }
 
-/* Delete the record at KEY unless it still counts connections. */
-static bool reap_one(struct sl_maps *m, const struct state_kind *k, const void *key)
+/* Does the record at KEY count no connection (and exist)? */
+static bool idle(struct sl_maps *m, const struct state_kind *k, const void *key)
 {
 	__s64 v[sizeof(struct sl_ep_state) / sizeof(__s64)];
 
-	if (bpf_map_lookup_elem(m->fd[k->id], key, v) || v[0] > 0)
-		return false;
-	return !sl_map_del(m->fd[k->id], key);
+	return !bpf_map_lookup_elem(m->fd[k->id], key, v) && v[0] <= 0;
+}
+
+/* Delete the record at KEY unless it still counts connections. */
+static bool reap_one(struct sl_maps *m, const struct state_kind *k, const void *key)
+{
+	return idle(m, k, key) && !sl_map_del(m->fd[k->id], key);
 }
 
 void sl_state_reap_svc(struct sl_maps *m, const struct sl_tables *old, size_t oi,
@@ -190,25 +194,36 @@ void sl_state_reap_svc(struct sl_maps *m, const struct sl_tables *old, size_t oi
 	free(keep.v);
 }
 
+struct unowned {
+	const struct keyset *owned;
+	struct sl_maps *m;
+	const struct state_kind *kind;
+	size_t *removed;
+};
+
+static bool unowned_idle(const void *key, const void *ctx)
+{
+	const struct unowned *u = ctx;
+
+	if (keyset_has(u->owned, key) || !idle(u->m, u->kind, key))
+		return false;
+	(*u->removed)++;
+	return true;
+}
+
 int sl_state_reap_all(struct sl_maps *m, const struct sl_tables *t, size_t *removed)
 {
 	int err = 0;
 
 	for (size_t k = 0; !err && k < sizeof(kinds) / sizeof(kinds[0]); k++) {
-		const struct state_kind *sk = &kinds[k];
 		struct keyset owned;
-		size_t n = 0;
-		char *keys;
+		struct unowned u = { &owned, m, &kinds[k], removed };
 
-		err = keyset_of(sk, t, &owned);
-		keys = err ? NULL : sl_map_keys(m->fd[sk->id], sk->ksz, &n);
-		if (!err && !keys)
-			err = -ENOMEM;
-		for (size_t j = 0; !err && j < n; j++)
-			if (!keyset_has(&owned, keys + j * sk->ksz) &&
-			    reap_one(m, sk, keys + j * sk->ksz))
-				(*removed)++;
-		free(keys);
+		/* The publisher's one key-walk-then-delete helper, as for
+		 * slots: only the test differs. */
+		err = keyset_of(&kinds[k], t, &owned);
+		if (!err)
+			err = sl_clear_where(m->fd[kinds[k].id], kinds[k].ksz, unowned_idle, &u);
 		free(owned.v);
 	}
 	return err;
