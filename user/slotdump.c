@@ -101,11 +101,14 @@ static __u64 fnv64(__u64 h, const void *p, size_t n)
 
 #define FNV64_INIT 0xcbf29ce484222325ull
 
+/* A slot without store chunks holds the empty policy (nothing was applied
+ * yet), as sl_read_store() says. */
 static void store_json(struct dp *d, const char *src, size_t len, int err)
 {
-	if (err)
-		snprintf(d->store, sizeof(d->store), "{\"error\":\"%s\"}",
-			 err == -ENOENT ? "none" : "unreadable");
+	if (err == -ENOENT)
+		store_json(d, "", 0, 0);
+	else if (err)
+		snprintf(d->store, sizeof(d->store), "{\"error\":\"unreadable\"}");
 	else
 		snprintf(d->store, sizeof(d->store), "{\"bytes\":%zu,\"digest\":\"%016llx\"}", len,
 			 (unsigned long long)fnv64(FNV64_INIT, src, len));
