@@ -28,10 +28,18 @@ struct sl_apply_result {
 };
 
 /* Returns 0 on success; -EINVAL when the input was rejected (D holds the
- * errors, no map was changed); another -errno on a system failure. Takes
- * and releases the pin-root lock. */
+ * errors, no map was changed); another -errno on a system failure. The
+ * sources are parsed before the pin-root lock is taken; the rest runs
+ * under it. DRY_RUN runs every check an apply runs (the compiler's limits,
+ * the store size, every map's capacity) and writes nothing. */
 int sl_apply(const char *pin_root, const struct sl_source *src, size_t n,
 	     enum sl_apply_mode mode, bool dry_run, struct sl_diags *d,
 	     struct sl_apply_result *r);
+
+/* Repair an interrupted apply (sl_publish_repair) under the pin-root lock;
+ * WAIT false gives -EWOULDBLOCK instead of waiting while an apply runs.
+ * Returns 1 when it repaired something, 0 when nothing needed it. For the
+ * agent (at start and on every periodic tick) and `sluice status`. */
+int sl_repair(const char *pin_root, bool wait);
 
 #endif

@@ -31,6 +31,7 @@
 #include "loader_node.h"
 #include "nodestate.h"
 #include "pins.h"
+#include "publish.h"
 #include "txn.h"
 #include "util.h"
 #include "sock_lb.skel.h"
@@ -318,6 +319,27 @@ static void attach_iter(struct sl_txn *t, struct objs *ob, struct sl_features *f
 	bpf_link__destroy(link); /* the pin holds it */
 }
 
+/* --- the policy slots ---------------------------------------------------------- */
+
+/* An apply interrupted before this load (killed mid-write) left the
+ * inactive slot half written: rewrite it from the store now, under the
+ * load's lock, before this node is declared whole (docs/APPLY.md). */
+static int repair_policy(const char *root)
+{
+	struct sl_maps m;
+	int err = sl_txn_step("map", "repair");
+
+	if (!err)
+		err = sl_maps_open(root, &m);
+	if (err)
+		return err;
+	err = sl_publish_repair(&m);
+	sl_maps_close(&m);
+	if (err > 0)
+		pr_warn("sluice: repaired the policy slot an interrupted apply left half written\n");
+	return err < 0 ? err : 0;
+}
+
 /* --- the whole sequence ------------------------------------------------------ */
 
 static __u64 cgroup_id_of(const char *path)
@@ -396,6 +418,8 @@ static int load_in(struct sl_txn *t, const struct sl_load_opts *o, int cgfd, con
 	 * sockops must then keep the open-flow records. */
 	if (!err && flows_source(f))
 		err = init_config(t, cfd, o, f, "sl_config:flows");
+	if (!err)
+		err = repair_policy(o->pin_root);
 	if (!err)
 		err = record_done(rfd, &rec, &ob, f);
 out:

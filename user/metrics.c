@@ -45,7 +45,9 @@ struct scrape {
 	struct sl_config cfg;
 };
 
-static void svc_meta(struct sl_maps *m, __u32 slot, const struct sl_l4addr *fe,
+/* Names of the service at FE in SLOT; false when no service of the live
+ * policy has that frontend. */
+static bool svc_meta(struct sl_maps *m, __u32 slot, const struct sl_l4addr *fe,
 		     struct sl_svc_meta *out)
 {
 	struct sl_meta_key k;
@@ -53,10 +55,21 @@ static void svc_meta(struct sl_maps *m, __u32 slot, const struct sl_l4addr *fe,
 	memset(&k, 0, sizeof(k));
 	k.fe = *fe;
 	k.slot = slot;
-	if (bpf_map_lookup_elem(m->fd[SL_MAP_SVC_META], &k, out)) {
-		snprintf(out->name, sizeof(out->name), "unknown");
-		snprintf(out->ns, sizeof(out->ns), "unknown");
-	}
+	return !bpf_map_lookup_elem(m->fd[SL_MAP_SVC_META], &k, out);
+}
+
+/* Does the live policy have group TAG at FE? */
+static bool group_live(struct sl_maps *m, __u32 slot, const struct sl_group_key *g)
+{
+	struct sl_svc_key k = { .fe = g->fe, .slot = slot };
+	struct sl_svc_val v;
+
+	if (bpf_map_lookup_elem(m->fd[SL_MAP_SERVICES], &k, &v))
+		return false;
+	for (unsigned i = 0; i < v.n_groups && i < SL_MAX_GROUPS; i++)
+		if (v.groups[i].tag == g->tag)
+			return true;
+	return false;
 }
 
 /* One zeroed record appended to a growing array, or NULL. */
@@ -101,15 +114,17 @@ static int collect_eps(struct sl_maps *m, struct scrape *s)
 		k = next;
 		prev = &k;
 		r->key = k;
-		if (bpf_map_lookup_elem(fd, &k, &r->st))
-			continue;
-		svc_meta(m, s->cfg.active_slot, &k.fe, &r->svc);
 		memset(&mk, 0, sizeof(mk));
 		mk.fe = k.fe;
 		mk.ep = k.ep;
 		mk.slot = s->cfg.active_slot;
-		if (bpf_map_lookup_elem(m->fd[SL_MAP_EP_META], &mk, &r->ep))
-			snprintf(r->ep.workload, sizeof(r->ep.workload), "unknown");
+		/* A record no object owns any more (an endpoint that left
+		 * with connections still open) has no series: its names are
+		 * gone, and a series per leftover would grow without bound. */
+		if (bpf_map_lookup_elem(fd, &k, &r->st) ||
+		    !svc_meta(m, s->cfg.active_slot, &k.fe, &r->svc) ||
+		    bpf_map_lookup_elem(m->fd[SL_MAP_EP_META], &mk, &r->ep))
+			continue;
 		s->n_eps++;
 	}
 	/* By frontend: stable output, and subset_name() can search. */
@@ -161,9 +176,9 @@ static int collect_groups(struct sl_maps *m, struct scrape *s)
 		k = next;
 		prev = &k;
 		r->key = k;
-		if (bpf_map_lookup_elem(fd, &k, &r->st))
+		if (bpf_map_lookup_elem(fd, &k, &r->st) || !group_live(m, s->cfg.active_slot, &k) ||
+		    !svc_meta(m, s->cfg.active_slot, &k.fe, &r->svc))
 			continue;
-		svc_meta(m, s->cfg.active_slot, &k.fe, &r->svc);
 		subset_name(s, &k, r->subset);
 		s->n_grps++;
 	}
@@ -327,21 +342,7 @@ int sl_percpu_sum(int fd, const void *key, __u64 *out, size_t n)
 /* Entries of a map: a key walk (there is no O(1) count for hash maps). */
 long sl_map_entries(int fd, __u32 key_size)
 {
-	char *a = malloc(key_size), *b = malloc(key_size);
-	void *prev = NULL;
-	long n = 0;
-
-	while (a && b && !bpf_map_get_next_key(fd, prev, b)) {
-		char *t = a;
-
-		a = b;
-		b = t;
-		prev = a;
-		n++;
-	}
-	free(a);
-	free(b);
-	return n;
+	return sl_map_count(fd, key_size);
 }
 
 static void map_fill_family(FILE *f, struct sl_maps *m)

@@ -49,6 +49,10 @@ struct sl_diags {
 void sl_diags_free(struct sl_diags *d);
 /* "FILE:LINE:COL: error: PATH: MSG" (or warning/note), one per line. */
 void sl_diags_print(const struct sl_diags *d, FILE *out);
+/* Add one message from outside the compiler (the publisher's capacity
+ * checks). LINE 0: not tied to a position ("FILE: error: PATH: MSG"). */
+void sl_diags_add(struct sl_diags *d, enum sl_severity sev, const char *file, int line,
+		  const char *path, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
 struct sl_compile_opts {
 	/* CIDR that VIPs are allocated from for Services without clusterIP,
@@ -162,6 +166,27 @@ int sl_policy_remove(struct sl_policy *p, const char *name, const char *src,
 
 /* Number of objects held (for reports). */
 size_t sl_policy_count(const struct sl_policy *p);
+
+/* Parse SRC and add the identities of the objects it holds (kind,
+ * namespace, name; no validation of the rest) to P, for
+ * sl_policy_subtract(). Returns 0 or -1 (P unchanged). */
+int sl_policy_load_names(struct sl_policy *p, const char *name, const char *src, size_t len,
+			 struct sl_diags *d);
+/* Move every object of SRC into DST, replacing those of the same identity.
+ * SRC is left empty. */
+void sl_policy_merge(struct sl_policy *dst, struct sl_policy *src);
+/* Remove from DST the objects NAMES names; an absent one is a warning. */
+void sl_policy_subtract(struct sl_policy *dst, const struct sl_policy *names,
+			struct sl_diags *d);
+
+/* Object I of P (in serialization order), for messages about the set. */
+struct sl_object_info {
+	const char *kind, *ns, *name;
+	const char *file; /* where it was applied from */
+	int line;
+	size_t bytes; /* of its YAML text */
+};
+bool sl_policy_object(const struct sl_policy *p, size_t i, struct sl_object_info *out);
 
 /* Validate the whole object set and compile it. Returns 0, or -1 with at
  * least one error in D (then OUT is empty). Warnings may accompany 0. */

@@ -1,117 +1,32 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The publication protocol (docs/APPLY.md), step by step:
+ *
+ *   1. mark the inactive slot unsynced (config write), unless it already is
+ *   2. write the inactive slot: incrementally (only the services that
+ *      differ, removals first) when it is known to equal the live one, else
+ *      whole; then the node tables and the store; then the state records
+ *      of new endpoints and groups
+ *   3. switch: one config write sets active_slot and bumps generation
+ *   4. replay the change on the other slot, copy the store, remove state
+ *      records that nothing owns any more
+ *   5. mark the slots synced (config write)
+ *
+ * A kill before 3 leaves the old policy live and the inactive slot marked
+ * unsynced; a kill after 3 leaves the new policy live and the other slot
+ * marked unsynced. Either way the next apply rewrites that slot whole, and
+ * sl_publish_repair() does the same without a new policy.
+ */
 #include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 #include <bpf/bpf.h>
 
 #include "publish.h"
 #include "util.h"
 
-int sl_read_config(struct sl_maps *m, struct sl_config *cfg)
-{
-	__u32 zero = 0;
-
-	if (bpf_map_lookup_elem(m->fd[SL_MAP_CONFIG], &zero, cfg))
-		return -errno;
-	if (cfg->magic != SL_ABI_MAGIC || cfg->abi_version != SL_ABI_VERSION)
-		return -EPROTO;
-	return 0;
-}
-
-void sl_node_compile_opts(const struct sl_config *cfg, struct sl_compile_opts *o)
-{
-	sl_compile_opts_default(o);
-	if (cfg->svc_cidr4_len) {
-		o->svc_cidr4 = cfg->svc_cidr4;
-		o->svc_cidr4_len = cfg->svc_cidr4_len;
-	}
-}
-
-/* Every key of a map, collected first so that deleting some of them
- * afterwards never makes get_next_key restart. malloc'd; NULL on ENOMEM. */
-void *sl_map_keys(int fd, size_t key_size, size_t *n)
-{
-	size_t cap = 1024;
-	char *keys = malloc(cap * key_size), *prev = NULL;
-
-	*n = 0;
-	while (keys) {
-		if (*n == cap) {
-			char *nk = realloc(keys, 2 * cap * key_size);
-
-			if (!nk) {
-				free(keys);
-				return NULL;
-			}
-			keys = nk;
-			cap *= 2;
-		}
-		prev = *n ? keys + (*n - 1) * key_size : NULL;
-		if (bpf_map_get_next_key(fd, prev, keys + *n * key_size))
-			break;
-		(*n)++;
-	}
-	return keys;
-}
-
-int sl_clear_where(int fd, size_t key_size, bool (*match)(const void *key, const void *ctx),
-		   const void *ctx)
-{
-	size_t n;
-	char *keys = sl_map_keys(fd, key_size, &n);
-	int err = keys ? 0 : -ENOMEM;
-
-	for (size_t i = 0; !err && i < n; i++) {
-		char *k = keys + i * key_size;
-
-		if (match(k, ctx) && bpf_map_delete_elem(fd, k) && errno != ENOENT)
-			err = -errno;
-	}
-	free(keys);
-	return err;
-}
-
-struct slot_field {
-	size_t off; /* of the key's __u32 slot field */
-	__u32 slot;
-};
-
-static bool slot_is(const void *key, const void *ctx)
-{
-	const struct slot_field *f = ctx;
-	__u32 s;
-
-	memcpy(&s, (const char *)key + f->off, sizeof(s));
-	return s == f->slot;
-}
-
-/* Delete every key of a hash map whose slot field (a __u32 at SLOT_OFF)
- * equals SLOT. */
-int sl_clear_slot(int fd, size_t key_size, size_t slot_off, __u32 slot)
-{
-	struct slot_field f = { slot_off, slot };
-
-	return sl_clear_where(fd, key_size, slot_is, &f);
-}
-
-/* Batch update with a per-element fallback (batch ops need 5.6+). */
-int sl_put_many(int fd, const void *keys, const void *vals, size_t n,
-		size_t ksz, size_t vsz)
-{
-	__u32 count = (__u32)n;
-	const char *k = keys, *v = vals;
-
-	if (!n)
-		return 0;
-	if (!bpf_map_update_batch(fd, keys, vals, &count, NULL))
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (bpf_map_update_elem(fd, k + i * ksz, v + i * vsz, BPF_ANY))
-			return -errno;
-	return 0;
-}
+/* ---- whole-slot writes ------------------------------------------------ */
 
 static int write_backends(struct sl_maps *m, const struct sl_tables *t, __u32 slot)
 {
@@ -126,7 +41,7 @@ static int write_backends(struct sl_maps *m, const struct sl_tables *t, __u32 sl
 			vals[i] = t->backends[i].be;
 		}
 		err = sl_put_many(m->fd[SL_MAP_BACKENDS], keys, vals, n, sizeof(*keys),
-			       sizeof(*vals));
+				  sizeof(*vals));
 	}
 	free(keys);
 	free(vals);
@@ -152,12 +67,12 @@ static int write_services(struct sl_maps *m, const struct sl_tables *t, __u32 sl
 			metas[i] = t->svcs[i].meta;
 		}
 		err = sl_put_many(m->fd[SL_MAP_SVC_META], mkeys, metas, n, sizeof(*mkeys),
-			       sizeof(*metas));
+				  sizeof(*metas));
 		/* Services last: nothing reads this slot yet, but keep the
 		 * order a reader would need anyway. */
 		if (!err)
-			err = sl_put_many(m->fd[SL_MAP_SERVICES], keys, vals, n,
-				       sizeof(*keys), sizeof(*vals));
+			err = sl_put_many(m->fd[SL_MAP_SERVICES], keys, vals, n, sizeof(*keys),
+					  sizeof(*vals));
 	}
 	free(keys);
 	free(vals);
@@ -183,192 +98,37 @@ static int write_ep_meta(struct sl_maps *m, const struct sl_tables *t, __u32 slo
 		/* The same endpoint can sit in two groups of a service: the
 		 * first row's metadata wins, which a batch update also gives. */
 		err = sl_put_many(m->fd[SL_MAP_EP_META], keys, vals, n, sizeof(*keys),
-			       sizeof(*vals));
+				  sizeof(*vals));
 	}
 	free(keys);
 	free(vals);
 	return err;
 }
 
-/* State records exist before the first connection, so that metrics and
- * `sluice get endpoints` show every endpoint from the start. */
-static int precreate_svc(struct sl_maps *m, const struct sl_tables *t, size_t i)
+/* Clear the slot (removals before additions, so a slot never holds more
+ * than its share of a map), then write T into it. */
+static int full_slot(struct sl_maps *m, __u32 slot, const struct sl_tables *t)
 {
-	const struct sl_table_svc *s = &t->svcs[i];
-	struct sl_ep_state zero_ep = { 0 };
-	struct sl_group_state zero_g = { 0 };
-
-	for (unsigned g = 0; g < s->val.n_groups; g++) {
-		const struct sl_group *gr = &s->val.groups[g];
-		struct sl_group_key gk;
-
-		memset(&gk, 0, sizeof(gk));
-		gk.fe = s->fe;
-		gk.tag = gr->tag;
-		if (bpf_map_update_elem(m->fd[SL_MAP_GROUP_STATE], &gk, &zero_g, BPF_NOEXIST) &&
-		    errno != EEXIST)
-			return -errno;
-		for (__u32 k = 0; k < gr->count; k++) {
-			struct sl_ep_key ek;
-
-			memset(&ek, 0, sizeof(ek));
-			ek.fe = s->fe;
-			ek.ep = t->backends[gr->first + k].be.ep;
-			if (bpf_map_update_elem(m->fd[SL_MAP_EP_STATE], &ek, &zero_ep, BPF_NOEXIST) &&
-			    errno != EEXIST)
-				return -errno;
-		}
-	}
-	return 0;
-}
-
-static int precreate_state(struct sl_maps *m, const struct sl_tables *t)
-{
-	int err = 0;
-
-	for (size_t i = 0; !err && i < t->n_svcs; i++)
-		err = precreate_svc(m, t, i);
-	return err;
-}
-
-static int write_store(struct sl_maps *m, const char *src, size_t len, __u32 slot,
-		       struct sl_config *cfg)
-{
-	uLongf clen = compressBound(len);
-	Bytef *buf = malloc(clen ? clen : 1);
-	struct sl_store_val *val = malloc(sizeof(*val));
-	int err = 0;
-	__u32 chunks;
-
-	if (!buf || !val) {
-		err = -ENOMEM;
-		goto out;
-	}
-	if (compress2(buf, &clen, (const Bytef *)src, len, Z_BEST_SPEED) != Z_OK) {
-		err = -EIO;
-		goto out;
-	}
-	chunks = (__u32)((clen + SL_STORE_CHUNK - 1) / SL_STORE_CHUNK);
-	if (chunks > SL_MAX_STORE_CHUNKS / 2) {
-		pr_warn("sluice: compressed policy is %lu bytes; the store holds %u\n",
-			(unsigned long)clen, SL_MAX_STORE_CHUNKS / 2 * SL_STORE_CHUNK);
-		err = -E2BIG;
-		goto out;
-	}
-	for (__u32 i = 0; i < chunks; i++) {
-		struct sl_store_key k = { .slot = slot, .chunk = i };
-		size_t off = (size_t)i * SL_STORE_CHUNK;
-		size_t n = clen - off < SL_STORE_CHUNK ? clen - off : SL_STORE_CHUNK;
-
-		memset(val, 0, sizeof(*val));
-		memcpy(val->data, buf + off, n);
-		if (bpf_map_update_elem(m->fd[SL_MAP_STORE], &k, val, BPF_ANY)) {
-			err = -errno;
-			goto out;
-		}
-	}
-	cfg->store_chunks = chunks;
-	cfg->store_bytes = (__u32)clen;
-	cfg->store_raw_bytes = (__u32)len;
-out:
-	free(buf);
-	free(val);
-	return err;
-}
-
-int sl_read_store(struct sl_maps *m, char **src, size_t *len, struct sl_config *cfg)
-{
-	struct sl_store_val *val = NULL;
-	Bytef *cbuf = NULL;
-	char *out = NULL;
-	uLongf rlen;
 	int err;
 
-	err = sl_read_config(m, cfg);
-	if (err)
-		return err;
-	out = malloc((size_t)cfg->store_raw_bytes + 1);
-	cbuf = malloc((size_t)cfg->store_chunks * SL_STORE_CHUNK + 1);
-	val = malloc(sizeof(*val));
-	if (!out || !cbuf || !val) {
-		err = -ENOMEM;
-		goto fail;
-	}
-	for (__u32 i = 0; i < cfg->store_chunks; i++) {
-		struct sl_store_key k = { .slot = cfg->active_slot, .chunk = i };
-
-		if (bpf_map_lookup_elem(m->fd[SL_MAP_STORE], &k, val)) {
-			err = -errno;
-			goto fail;
-		}
-		memcpy(cbuf + (size_t)i * SL_STORE_CHUNK, val->data, SL_STORE_CHUNK);
-	}
-	rlen = cfg->store_raw_bytes;
-	if (cfg->store_chunks &&
-	    (uncompress((Bytef *)out, &rlen, cbuf, cfg->store_bytes) != Z_OK ||
-	     rlen != cfg->store_raw_bytes)) {
-		err = -EBADMSG;
-		goto fail;
-	}
-	out[cfg->store_chunks ? rlen : 0] = 0;
-	*src = out;
-	*len = cfg->store_chunks ? rlen : 0;
-	free(cbuf);
-	free(val);
-	return 0;
-fail:
-	free(out);
-	free(cbuf);
-	free(val);
+	err = sl_clear_slot(m->fd[SL_MAP_SERVICES], sizeof(struct sl_svc_key),
+			    offsetof(struct sl_svc_key, slot), slot);
+	if (!err)
+		err = sl_clear_slot(m->fd[SL_MAP_SVC_META], sizeof(struct sl_meta_key),
+				    offsetof(struct sl_meta_key, slot), slot);
+	if (!err)
+		err = sl_clear_slot(m->fd[SL_MAP_EP_META], sizeof(struct sl_meta_key),
+				    offsetof(struct sl_meta_key, slot), slot);
+	if (!err)
+		err = write_backends(m, t, slot);
+	if (!err)
+		err = write_ep_meta(m, t, slot);
+	if (!err)
+		err = write_services(m, t, slot);
 	return err;
 }
 
-static int cmp_ep_key(const void *a, const void *b)
-{
-	return memcmp(a, b, sizeof(struct sl_ep_key));
-}
-
-/* Forget state of endpoints that left the policy once nothing holds them:
- * a record with live connections stays until they close. */
-static size_t reap_state(struct sl_maps *m, const struct sl_tables *t)
-{
-	int fd = m->fd[SL_MAP_EP_STATE];
-	struct sl_ep_key k, next, *dead = NULL, *live;
-	struct sl_ep_state st;
-	size_t n = 0, cap = 0;
-	void *prev = NULL;
-
-	live = calloc(t->n_backends ? t->n_backends : 1, sizeof(*live));
-	if (!live)
-		return 0;
-	for (size_t i = 0; i < t->n_backends; i++) {
-		live[i].fe = t->svcs[t->backends[i].svc].fe;
-		live[i].ep = t->backends[i].be.ep;
-	}
-	qsort(live, t->n_backends, sizeof(*live), cmp_ep_key);
-	while (!bpf_map_get_next_key(fd, prev, &next)) {
-		k = next;
-		prev = &k;
-		if (bpf_map_lookup_elem(fd, &k, &st) || st.active > 0 ||
-		    bsearch(&k, live, t->n_backends, sizeof(*live), cmp_ep_key))
-			continue;
-		if (n == cap) {
-			struct sl_ep_key *nd = realloc(dead, (cap = cap ? 2 * cap : 64) * sizeof(*dead));
-
-			if (!nd)
-				break;
-			dead = nd;
-		}
-		dead[n++] = k;
-	}
-	for (size_t i = 0; i < n; i++)
-		bpf_map_delete_elem(fd, &dead[i]);
-	free(dead);
-	free(live);
-	return n;
-}
-
-/* ---- incremental publishing ------------------------------------------ */
+/* ---- incremental writes ----------------------------------------------- */
 
 struct svc_ref {
 	const struct sl_tables *t;
@@ -426,10 +186,7 @@ static bool svc_same(const struct svc_ref *o, const struct svc_ref *n)
 	return !memcmp(&va, &vb, sizeof(va));
 }
 
-enum diff_op { D_PUT, D_DEL };
-
 struct diff {
-	enum diff_op op;
 	const struct svc_ref *old; /* NULL for a new service */
 	const struct svc_ref *new; /* NULL for a removed one */
 };
@@ -461,12 +218,12 @@ static int plan_diff(const struct sl_tables *old, const struct sl_tables *new, s
 		int c = i == old->n_svcs ? 1 : j == new->n_svcs ? -1 : cmp_fe(&p->o[i], &p->n[j]);
 
 		if (c < 0)
-			p->v[p->len++] = (struct diff){ D_DEL, &p->o[i++], NULL };
+			p->v[p->len++] = (struct diff){ &p->o[i++], NULL };
 		else if (c > 0)
-			p->v[p->len++] = (struct diff){ D_PUT, NULL, &p->n[j++] };
+			p->v[p->len++] = (struct diff){ NULL, &p->n[j++] };
 		else {
 			if (!svc_same(&p->o[i], &p->n[j]))
-				p->v[p->len++] = (struct diff){ D_PUT, &p->o[i], &p->n[j] };
+				p->v[p->len++] = (struct diff){ &p->o[i], &p->n[j] };
 			i++;
 			j++;
 		}
@@ -485,43 +242,52 @@ static bool row_in(const struct svc_ref *r, const struct sl_l4addr *ep)
 	return false;
 }
 
-/* Drop the slot's metadata (and, once, the idle state) of endpoints of OLD
- * that NEW (NULL: the service is gone) no longer has. */
-static void drop_rows(struct sl_maps *m, __u32 slot, const struct svc_ref *old,
-		      const struct svc_ref *new, bool reap, size_t *reaped)
+static struct sl_meta_key meta_key(const struct sl_l4addr *fe, const struct sl_l4addr *ep,
+				   __u32 slot)
 {
-	const struct sl_svc_val *v = &old->t->svcs[old->i].val;
+	struct sl_meta_key k;
 
-	for (unsigned g = 0; g < v->n_groups; g++) {
-		for (__u32 k = 0; k < v->groups[g].count; k++) {
-			const struct sl_backend *be = &old->t->backends[v->groups[g].first + k].be;
-			struct sl_meta_key mk;
-			struct sl_ep_key ek;
-			struct sl_ep_state st;
+	memset(&k, 0, sizeof(k));
+	k.fe = *fe;
+	if (ep)
+		k.ep = *ep;
+	k.slot = slot;
+	return k;
+}
 
-			if (new && row_in(new, &be->ep))
-				continue;
-			memset(&mk, 0, sizeof(mk));
-			mk.fe = old->t->svcs[old->i].fe;
-			mk.ep = be->ep;
-			mk.slot = slot;
-			bpf_map_delete_elem(m->fd[SL_MAP_EP_META], &mk);
-			if (!reap)
-				continue;
-			memset(&ek, 0, sizeof(ek));
-			ek.fe = mk.fe;
-			ek.ep = be->ep;
-			if (!bpf_map_lookup_elem(m->fd[SL_MAP_EP_STATE], &ek, &st) && st.active <= 0 &&
-			    !bpf_map_delete_elem(m->fd[SL_MAP_EP_STATE], &ek))
-				(*reaped)++;
+/* Removals of one diff: the service's entries when it is gone, and the
+ * endpoint metadata NEW no longer has. */
+static int remove_old(struct sl_maps *m, __u32 slot, const struct diff *d)
+{
+	const struct sl_table_svc *s = &d->old->t->svcs[d->old->i];
+	const struct sl_svc_val *v = &s->val;
+	int err = 0;
+
+	if (!d->new) {
+		struct sl_svc_key k = { .fe = s->fe, .slot = slot };
+		struct sl_meta_key mk = meta_key(&s->fe, NULL, slot);
+
+		err = sl_map_del(m->fd[SL_MAP_SERVICES], &k);
+		if (!err)
+			err = sl_map_del(m->fd[SL_MAP_SVC_META], &mk);
+	}
+	for (unsigned g = 0; !err && g < v->n_groups; g++) {
+		for (__u32 k = 0; !err && k < v->groups[g].count; k++) {
+			const struct sl_backend *be = &d->old->t->backends[v->groups[g].first + k].be;
+			struct sl_meta_key mk = meta_key(&s->fe, &be->ep, slot);
+
+			if (!d->new || !row_in(d->new, &be->ep))
+				err = sl_map_del(m->fd[SL_MAP_EP_META], &mk);
 		}
 	}
+	return err;
 }
 
 static int put_rows(struct sl_maps *m, __u32 slot, const struct svc_ref *r, struct sl_svc_val *v,
 		    const struct sl_svc_val *phys, __u32 *hwm)
 {
 	const struct sl_tables *t = r->t;
+	int err = 0;
 
 	for (unsigned g = 0; g < v->n_groups; g++) {
 		__u32 cnt = v->groups[g].count, src = v->groups[g].first, first;
@@ -534,201 +300,242 @@ static int put_rows(struct sl_maps *m, __u32 slot, const struct svc_ref *r, stru
 			first = *hwm;
 			*hwm += cnt;
 		}
-		for (__u32 k = 0; k < cnt; k++) {
+		for (__u32 k = 0; !err && k < cnt; k++) {
 			__u32 key = slot * SL_MAX_BACKENDS + first + k;
 			const struct sl_table_backend *b = &t->backends[src + k];
-			struct sl_meta_key mk;
+			struct sl_meta_key mk = meta_key(&t->svcs[r->i].fe, &b->be.ep, slot);
 
-			if (bpf_map_update_elem(m->fd[SL_MAP_BACKENDS], &key, &b->be, BPF_ANY))
-				return -errno;
-			memset(&mk, 0, sizeof(mk));
-			mk.fe = t->svcs[r->i].fe;
-			mk.ep = b->be.ep;
-			mk.slot = slot;
-			if (bpf_map_update_elem(m->fd[SL_MAP_EP_META], &mk, &b->meta, BPF_ANY))
-				return -errno;
+			err = sl_map_put(m->fd[SL_MAP_BACKENDS], &key, &b->be, BPF_ANY);
+			if (!err)
+				err = sl_map_put(m->fd[SL_MAP_EP_META], &mk, &b->meta, BPF_ANY);
 		}
+		if (err)
+			return err;
 		v->groups[g].first = first;
 	}
 	return 0;
 }
 
-static int apply_put(struct sl_maps *m, __u32 slot, __u32 *hwm, const struct diff *d)
+static int put_new(struct sl_maps *m, __u32 slot, __u32 *hwm, const struct diff *d)
 {
 	const struct sl_table_svc *s = &d->new->t->svcs[d->new->i];
 	struct sl_svc_val v = s->val, phys, *pp = NULL;
-	struct sl_svc_key k;
-	struct sl_meta_key mk;
+	struct sl_svc_key k = { .fe = s->fe, .slot = slot };
+	struct sl_meta_key mk = meta_key(&s->fe, NULL, slot);
 	int err;
 
-	memset(&k, 0, sizeof(k));
-	k.fe = s->fe;
-	k.slot = slot;
 	if (d->old && !bpf_map_lookup_elem(m->fd[SL_MAP_SERVICES], &k, &phys))
 		pp = &phys;
 	/* Rows first, the service entry last: in the inactive slot order does
 	 * not matter for readers, but it keeps a half-done write harmless. */
 	err = put_rows(m, slot, d->new, &v, pp, hwm);
-	if (err)
-		return err;
-	memset(&mk, 0, sizeof(mk));
-	mk.fe = s->fe;
-	mk.slot = slot;
-	if (bpf_map_update_elem(m->fd[SL_MAP_SVC_META], &mk, &s->meta, BPF_ANY) ||
-	    bpf_map_update_elem(m->fd[SL_MAP_SERVICES], &k, &v, BPF_ANY))
-		return -errno;
-	return 0;
+	if (!err)
+		err = sl_map_put(m->fd[SL_MAP_SVC_META], &mk, &s->meta, BPF_ANY);
+	if (!err)
+		err = sl_map_put(m->fd[SL_MAP_SERVICES], &k, &v, BPF_ANY);
+	return err;
 }
 
-static int apply_del(struct sl_maps *m, __u32 slot, const struct diff *d)
-{
-	const struct sl_table_svc *s = &d->old->t->svcs[d->old->i];
-	struct sl_svc_key k;
-	struct sl_meta_key mk;
-
-	memset(&k, 0, sizeof(k));
-	k.fe = s->fe;
-	k.slot = slot;
-	memset(&mk, 0, sizeof(mk));
-	mk.fe = s->fe;
-	mk.slot = slot;
-	if ((bpf_map_delete_elem(m->fd[SL_MAP_SERVICES], &k) && errno != ENOENT) ||
-	    (bpf_map_delete_elem(m->fd[SL_MAP_SVC_META], &mk) && errno != ENOENT))
-		return -errno;
-	return 0;
-}
-
-/* Replay PLAN on SLOT. REAP: also forget idle state of removed endpoints
- * (done once, on the second replay, after the switch). */
-static int diff_slot(struct sl_maps *m, __u32 slot, __u32 *hwm, const struct plan *p, bool reap,
-		     size_t *reaped)
+/* Replay PLAN on SLOT, which holds what PLAN's old side describes. Every
+ * removal comes before any addition, so the slot never holds more entries
+ * than the larger of the two policies needs. */
+static int diff_slot(struct sl_maps *m, __u32 slot, __u32 *hwm, const struct plan *p)
 {
 	int err = 0;
 
-	for (size_t i = 0; !err && i < p->len; i++) {
-		const struct diff *d = &p->v[i];
-
-		if (d->op == D_DEL) {
-			err = apply_del(m, slot, d);
-			drop_rows(m, slot, d->old, NULL, reap, reaped);
-			continue;
-		}
-		err = apply_put(m, slot, hwm, d);
-		if (!err && !reap)
-			err = precreate_svc(m, d->new->t, d->new->i);
-		if (!err && d->old)
-			drop_rows(m, slot, d->old, d->new, reap, reaped);
-	}
+	for (size_t i = 0; !err && i < p->len; i++)
+		if (p->v[i].old)
+			err = remove_old(m, slot, &p->v[i]);
+	for (size_t i = 0; !err && i < p->len; i++)
+		if (p->v[i].new)
+			err = put_new(m, slot, hwm, &p->v[i]);
 	return err;
 }
 
-/* ---- whole-slot publishing ------------------------------------------- */
-
-static int full_slot(struct sl_maps *m, __u32 slot, const struct sl_tables *t)
-{
-	int err;
-
-	err = sl_clear_slot(m->fd[SL_MAP_SERVICES], sizeof(struct sl_svc_key),
-			 offsetof(struct sl_svc_key, slot), slot);
-	if (!err)
-		err = sl_clear_slot(m->fd[SL_MAP_SVC_META], sizeof(struct sl_meta_key),
-				 offsetof(struct sl_meta_key, slot), slot);
-	if (!err)
-		err = sl_clear_slot(m->fd[SL_MAP_EP_META], sizeof(struct sl_meta_key),
-				 offsetof(struct sl_meta_key, slot), slot);
-	if (!err)
-		err = write_backends(m, t, slot);
-	if (!err)
-		err = write_ep_meta(m, t, slot);
-	if (!err)
-		err = write_services(m, t, slot);
-	return err;
-}
+/* ---- the protocol ----------------------------------------------------- */
 
 static int write_config(struct sl_maps *m, const struct sl_config *cfg)
 {
 	__u32 zero = 0;
 
-	return bpf_map_update_elem(m->fd[SL_MAP_CONFIG], &zero, cfg, BPF_ANY) ? -errno : 0;
+	return sl_map_put(m->fd[SL_MAP_CONFIG], &zero, cfg, BPF_ANY);
 }
 
-static int clear_store_slot(struct sl_maps *m, __u32 slot)
+bool sl_slots_synced(const struct sl_config *cfg)
 {
-	return sl_clear_slot(m->fd[SL_MAP_STORE], sizeof(struct sl_store_key),
-			  offsetof(struct sl_store_key, slot), slot);
+	return cfg->synced_gen == cfg->generation;
 }
 
-/* Write one slot: incrementally when possible, else whole. */
+/* Step 1: from here on a crash must leave the inactive slot marked. */
+static int mark_unsynced(struct sl_maps *m, struct sl_config *cfg)
+{
+	if (!sl_slots_synced(cfg))
+		return 0;
+	cfg->synced_gen = cfg->generation - 1;
+	return write_config(m, cfg);
+}
+
+/* Write SLOT: incrementally when *INCR (falling back to a whole rewrite
+ * when the slot runs out of backend rows), else whole. */
 static int write_slot(struct sl_maps *m, struct sl_config *cfg, __u32 slot, const struct plan *p,
-		      const struct sl_tables *new, bool *incremental, bool second, size_t *reaped)
+		      const struct sl_tables *new, bool *incr)
 {
 	int err = -ENOSPC;
 
-	if (*incremental) {
+	if (*incr) {
 		__u32 hwm = cfg->backend_hwm[slot];
 
-		err = diff_slot(m, slot, &hwm, p, second, reaped);
+		err = diff_slot(m, slot, &hwm, p);
 		if (!err)
 			cfg->backend_hwm[slot] = hwm;
 	}
 	if (err == -ENOSPC) {
 		/* Out of rows (or not incremental): compact by rewriting. */
-		if (*incremental && !second)
-			*incremental = false;
+		*incr = false;
 		err = full_slot(m, slot, new);
 		if (!err)
 			cfg->backend_hwm[slot] = (__u32)new->n_backends;
-		if (!err && !second)
-			err = precreate_state(m, new);
 	}
 	return err;
 }
 
+/* State records of what SLOT's write added (every service when the write
+ * was whole). */
+static int precreate(struct sl_maps *m, const struct plan *p, const struct sl_tables *new,
+		     bool incr)
+{
+	size_t *idx, n = 0;
+	int err;
+
+	if (!incr)
+		return sl_state_precreate(m, new, NULL, 0);
+	idx = calloc(p->len + 1, sizeof(*idx));
+	if (!idx)
+		return -ENOMEM;
+	for (size_t i = 0; i < p->len; i++)
+		if (p->v[i].new)
+			idx[n++] = p->v[i].new->i;
+	err = sl_state_precreate(m, new, idx, n);
+	free(idx);
+	return err;
+}
+
+static void reap(struct sl_maps *m, const struct plan *p, const struct sl_tables *new, bool incr,
+		 size_t *removed)
+{
+	if (!incr) {
+		sl_state_reap_all(m, new, removed);
+		return;
+	}
+	for (size_t i = 0; i < p->len; i++)
+		if (p->v[i].old)
+			sl_state_reap_svc(m, p->v[i].old->t, p->v[i].old->i, new,
+					  p->v[i].new ? (ssize_t)p->v[i].new->i : -1, removed);
+}
+
+/* A write that failed because a map was full becomes an error that names
+ * the map (nothing live changed: this is before the switch). */
+static int name_full_map(struct sl_maps *m, const struct sl_tables *old,
+			 const struct sl_tables *new, int err, struct sl_diags *d)
+{
+	int fd = sl_mapio_failed_fd();
+
+	if (err != -E2BIG && err != -ENOSPC)
+		return err;
+	/* Records made for NEW are not owned by what stays live. */
+	sl_state_reap_all(m, old, &(size_t){ 0 });
+	if (sl_publish_check(m, old, new, true, d))
+		return -EINVAL;
+	for (int i = 0; i < SL_MAP__COUNT; i++)
+		if (m->fd[i] == fd)
+			sl_diags_add(d, SL_SEV_ERROR, "<policy>", 0, sl_map_names[i],
+				     "map full (%u entries) while writing the inactive slot",
+				     sl_map_capacity(fd));
+	return -EINVAL;
+}
+
+/* Steps 1-2 (see the top of the file). */
+static int write_inactive(struct sl_maps *m, struct sl_config *cfg, const struct plan *p,
+			  const struct sl_tables *new, const struct sl_store_blob *store,
+			  bool *incr, struct sl_publish_report *r)
+{
+	__u32 slot = !cfg->active_slot;
+	uint64_t t0 = sl_now_mono_ns();
+	int err = mark_unsynced(m, cfg);
+
+	if (!err)
+		err = write_slot(m, cfg, slot, p, new, incr);
+	if (!err)
+		err = sl_publish_node(m, new, slot, cfg->active_slot, &r->node);
+	r->write_ms = sl_ms_since(t0);
+	t0 = sl_now_mono_ns();
+	if (!err)
+		err = sl_store_write(m, slot, store, cfg);
+	r->store_ms = sl_ms_since(t0);
+	if (!err)
+		err = precreate(m, p, new, *incr);
+	return err;
+}
+
+/* Steps 4-5. Failures here leave the new policy live and the other slot
+ * marked unsynced, which the next apply repairs. */
+static int sync_other(struct sl_maps *m, struct sl_config *cfg, const struct plan *p,
+		      const struct sl_tables *new, const struct sl_store_blob *store,
+		      bool incr, struct sl_publish_report *r)
+{
+	__u32 other = !cfg->active_slot;
+	struct sl_node_report ignored;
+	uint64_t t0 = sl_now_mono_ns();
+	int err = write_slot(m, cfg, other, p, new, &incr);
+
+	if (!err)
+		err = sl_publish_node(m, new, other, cfg->active_slot, &ignored);
+	if (!err)
+		err = sl_store_write(m, other, store, &(struct sl_config){ 0 });
+	if (!err) {
+		reap(m, p, new, incr, &r->stale_removed);
+		cfg->synced_gen = cfg->generation;
+		err = write_config(m, cfg);
+	}
+	r->sync_ms = sl_ms_since(t0);
+	return err;
+}
+
 int sl_publish(struct sl_maps *m, const struct sl_tables *old, const struct sl_tables *new,
-	       const char *src, size_t src_len, struct sl_publish_report *r)
+	       const struct sl_store_blob *store, struct sl_diags *d,
+	       struct sl_publish_report *r)
 {
 	struct sl_tables empty = { 0 };
 	struct sl_config cfg;
 	struct plan p = { 0 };
 	uint64_t t0;
-	__u32 slot;
 	bool incr;
 	int err;
 
 	memset(r, 0, sizeof(*r));
+	sl_mapio_begin();
 	err = sl_read_config(m, &cfg);
-	if (err)
-		return err;
-	slot = cfg.active_slot ? 0 : 1;
-	/* Incremental only when the inactive slot is known to hold what is
-	 * live (the last apply finished its replay). */
-	incr = cfg.synced_gen == cfg.generation;
-	err = plan_diff(old ? old : &empty, new, &p);
+	if (!err)
+		err = plan_diff(old ? old : &empty, new, &p);
 	if (err)
 		goto out;
-	if (!old || p.len * 4 > new->n_svcs + 16)
-		incr = false; /* a big change: batch writes of everything are faster */
 	r->changed = p.len;
-
-	t0 = sl_now_mono_ns();
-	err = write_slot(m, &cfg, slot, &p, new, &incr, false, &r->stale_removed);
-	if (!err)
-		err = sl_publish_node(m, new, slot, cfg.active_slot, &r->node);
+	/* Incremental only when the inactive slot is known to hold what is
+	 * live, and the change is small (batch writes of everything are
+	 * faster than many single updates). */
+	incr = sl_slots_synced(&cfg) && old && p.len * 4 <= new->n_svcs + 16;
+	if (sl_publish_check(m, old, new, !incr, d)) {
+		err = -EINVAL;
+		goto out;
+	}
+	err = write_inactive(m, &cfg, &p, new, store, &incr, r);
 	r->node.np_changed = !sl_np_same(old, new);
-	if (err)
-		goto dirty;
-	r->write_ms = sl_ms_since(t0);
-
+	if (err) {
+		err = name_full_map(m, old, new, err, d);
+		goto out;
+	}
 	t0 = sl_now_mono_ns();
-	err = clear_store_slot(m, slot);
-	if (!err)
-		err = write_store(m, src, src_len, slot, &cfg);
-	if (err)
-		goto dirty;
-	r->store_ms = sl_ms_since(t0);
-
-	t0 = sl_now_mono_ns();
-	cfg.active_slot = slot;
+	cfg.active_slot = !cfg.active_slot;
 	cfg.generation++;
 	cfg.applied_ns = sl_now_real_ns();
 	err = write_config(m, &cfg);
@@ -736,34 +543,67 @@ int sl_publish(struct sl_maps *m, const struct sl_tables *old, const struct sl_t
 		goto out;
 	r->flip_ms = sl_ms_since(t0);
 	r->generation = cfg.generation;
-	r->slot = slot;
+	r->slot = cfg.active_slot;
 	r->incremental = incr;
-
-	/* Bring the now-inactive slot up to date so the next apply can be
-	 * incremental too. A failure here leaves synced_gen behind, which
-	 * only makes the next apply a whole-slot one. */
-	t0 = sl_now_mono_ns();
-	err = write_slot(m, &cfg, !slot, &p, new, &incr, true, &r->stale_removed);
-	if (!err) {
-		if (!incr)
-			r->stale_removed += reap_state(m, new);
-		cfg.synced_gen = cfg.generation;
-		err = write_config(m, &cfg);
-	}
-	r->sync_ms = sl_ms_since(t0);
 	r->n_services = new->n_svcs;
 	r->n_backends = new->n_backends;
 	r->store_bytes = cfg.store_bytes;
 	r->store_raw_bytes = cfg.store_raw_bytes;
+	err = sync_other(m, &cfg, &p, new, store, incr, r);
 out:
 	plan_free(&p);
 	return err;
-dirty:
-	/* The inactive slot is half written: it no longer equals the live
-	 * one, so the next apply must rewrite it whole. Nothing live changed. */
-	if (!sl_read_config(m, &cfg) && cfg.synced_gen == cfg.generation) {
-		cfg.synced_gen = cfg.generation - 1;
-		write_config(m, &cfg);
+}
+
+/* ---- repair ----------------------------------------------------------- */
+
+static int repair_slot(struct sl_maps *m, struct sl_config *cfg, const struct sl_tables *t,
+		       const char *src, size_t len)
+{
+	__u32 other = !cfg->active_slot;
+	struct sl_store_blob b = { 0 };
+	struct sl_node_report ignored;
+	int err = sl_store_pack(src, len, &b);
+
+	if (!err)
+		err = full_slot(m, other, t);
+	if (!err)
+		err = sl_publish_node(m, t, other, cfg->active_slot, &ignored);
+	if (!err)
+		err = sl_store_write(m, other, &b, &(struct sl_config){ 0 });
+	if (!err)
+		err = sl_state_precreate(m, t, NULL, 0);
+	if (!err)
+		err = sl_state_reap_all(m, t, &(size_t){ 0 });
+	if (!err) {
+		cfg->backend_hwm[other] = (__u32)t->n_backends;
+		cfg->synced_gen = cfg->generation;
+		err = write_config(m, cfg);
 	}
-	goto out;
+	sl_store_blob_free(&b);
+	return err;
+}
+
+int sl_publish_repair(struct sl_maps *m)
+{
+	struct sl_policy *p = NULL;
+	struct sl_tables t = { 0 };
+	struct sl_config cfg;
+	char *src = NULL;
+	size_t len = 0;
+	int err = sl_read_config(m, &cfg);
+
+	if (err || sl_slots_synced(&cfg))
+		return err;
+	sl_mapio_begin();
+	err = sl_store_compile(m, &cfg, &p, &t, &src, &len);
+	if (!err)
+		err = repair_slot(m, &cfg, &t, src, len);
+	free(src);
+	if (!err)
+		pr_info("sluice: repaired slot %u: an apply was interrupted before generation %u "
+			"was synced\n", !cfg.active_slot, cfg.generation);
+	sl_tables_free(&t);
+	sl_policy_free(p);
+	return err ? err : 1;
 }

@@ -1,14 +1,25 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * Publishing compiled tables into the pinned maps, atomically.
+ * Publishing compiled tables into the pinned maps, atomically and crash
+ * consistently (the protocol: docs/APPLY.md).
  *
- * Policy maps (sl_services, sl_backends, sl_svc_meta, sl_ep_meta, sl_store)
- * hold two slots. An apply writes the inactive slot while the programs read
- * the active one, then flips sl_config.active_slot (and bumps the
- * generation) with one map update. A reader sees the whole old policy or the
- * whole new one. active_slot only ever holds 0 or 1, so even a torn read of
- * the 64-byte config value yields a valid slot. State that must survive
- * applies (sl_ep_state, sl_group_state) is keyed by address, not by slot.
+ * Policy maps (sl_services, sl_backends, sl_svc_meta, sl_ep_meta, sl_store,
+ * the node-ingress and NetworkPolicy tables) hold two slots. An apply
+ * writes the inactive slot while the programs read the active one, then
+ * flips sl_config.active_slot (and bumps the generation) with one map
+ * update. A reader sees the whole old policy or the whole new one.
+ * active_slot only ever holds 0 or 1, so even a torn read of the config
+ * value yields a valid slot.
+ *
+ * sl_config.synced_gen == generation says "the inactive slot equals the
+ * active one". It is cleared before the inactive slot is touched and set
+ * again only when both slots hold the new policy, so a process killed at
+ * any point leaves either a slot known to be whole or one known to be
+ * unsynced, which the next apply (or sl_publish_repair) rewrites whole.
+ *
+ * State that must survive applies (sl_ep_state, sl_group_state) is keyed
+ * by address, not by slot; records of endpoints and groups that left the
+ * policy are removed once no connection holds them.
  */
 #ifndef SLUICE_PUBLISH_H
 #define SLUICE_PUBLISH_H
@@ -16,9 +27,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
+#include "mapio.h"
 #include "pins.h"
 #include "policy.h"
+#include "store.h"
 
 struct sl_node_report {
 	size_t n_ingress, n_rings, n_cells;
@@ -31,58 +45,95 @@ struct sl_publish_report {
 	uint32_t generation;
 	uint32_t slot;
 	double write_ms; /* writing the inactive slot (policy maps) */
-	double store_ms; /* compressing and writing the policy store */
+	double store_ms; /* writing the policy store */
 	double flip_ms; /* the config update */
 	double sync_ms; /* replaying the change on the other slot */
 	bool incremental; /* only changed services were written */
 	size_t changed; /* services written or removed */
 	size_t n_services, n_backends;
 	size_t store_bytes, store_raw_bytes;
-	size_t stale_removed; /* state records of endpoints no longer present */
+	size_t stale_removed; /* state records of endpoints and groups no longer present */
 	struct sl_node_report node; /* node-ingress and NetworkPolicy tables */
 };
 
 /* The caller holds the pin-root lock. NEW is what to publish; OLD, when
  * not NULL, is what is live now (the stored policy compiled again), which
- * lets the publisher write only what changed. SRC is the serialized policy
- * that produced NEW (stored compressed so later CLIs can read it back).
+ * lets the publisher write only what changed. STORE is the compressed
+ * policy that produced NEW (sl_store_fits() must hold).
  *
- * Writes go to the inactive slot, then one config update switches slots,
- * then the same changes are replayed on the other slot so the next apply
- * can again be incremental. Backend rows of a slot are placed by a bump
- * allocator (sl_config.backend_hwm); when it runs out, or when the slots are
- * not known to be equal, the slot is rewritten whole. */
+ * Returns 0; -EINVAL when a map turned out to be full (D names the map,
+ * the sizes and the services; nothing live changed); another -errno on a
+ * system failure (nothing live changed unless r->generation is set). */
 int sl_publish(struct sl_maps *m, const struct sl_tables *old, const struct sl_tables *new,
-	       const char *src, size_t src_len, struct sl_publish_report *r);
+	       const struct sl_store_blob *store, struct sl_diags *d,
+	       struct sl_publish_report *r);
 
-/* The serialized policy of the active slot (malloc'd, NUL-terminated; an
- * empty string when nothing was applied yet) and the config record. */
-int sl_read_store(struct sl_maps *m, char **src, size_t *len, struct sl_config *cfg);
+/* Would NEW fit in the maps next to OLD (what is live)? Checks every
+ * policy map from counts, before anything is written; STATE_WALK also
+ * counts the state maps (a key walk: sl_ep_state, sl_group_state), which
+ * `--dry-run` and whole-slot publications do. Adds one error per full map
+ * to D (the map, the entries needed and free, and the services that need
+ * them) and returns -EINVAL, else 0. */
+int sl_publish_check(struct sl_maps *m, const struct sl_tables *old, const struct sl_tables *new,
+		     bool state_walk, struct sl_diags *d);
 
-int sl_read_config(struct sl_maps *m, struct sl_config *cfg);
+/* Does the inactive slot equal the active one? False after an apply that
+ * was interrupted (killed, or failed) before it finished. */
+bool sl_slots_synced(const struct sl_config *cfg);
 
-/* Compile options of this node: defaults plus the service CIDR that
- * `sluice load --svc-cidr` recorded in the config. */
-void sl_node_compile_opts(const struct sl_config *cfg, struct sl_compile_opts *o);
+/* Bring the inactive slot back to the active policy after an interrupted
+ * apply: compile the store of the active slot, rewrite the inactive slot
+ * whole from it, remove state records nothing owns. The caller holds the
+ * pin-root lock. Returns 1 when it repaired something, 0 when the slots
+ * were in sync, or -errno. `sluice load` calls it after loading; the agent
+ * and `sluice status` through sl_repair() (apply.h). */
+int sl_publish_repair(struct sl_maps *m);
+
+/* ---- between the publisher's own files --------------------------------- */
 
 /* Node-ingress and NetworkPolicy tables (user/publish_node.c): writes them
- * into SLOT (the inactive one) before the flip. ACTIVE is the live slot,
- * read for the current Maglev ring sizes so that they stay stable. */
-int sl_publish_node(struct sl_maps *m, const struct sl_tables *t, __u32 slot, __u32 active,
+ * whole into SLOT. LIVE is the slot whose Maglev ring sizes are kept (the
+ * active one), so sizes stay stable across applies and equal in both slots. */
+int sl_publish_node(struct sl_maps *m, const struct sl_tables *t, __u32 slot, __u32 live,
 		    struct sl_node_report *r);
+
+/* Maglev cells T's rings need, with the ring sizes of slot LIVE kept. */
+size_t sl_ring_cells(struct sl_maps *m, const struct sl_tables *t, __u32 live);
+
+/* Maglev entries of service S of T, whose group G's rows start at row
+ * FIRST[G] of a slot (EPS has room for SL_MAX_GROUPS *
+ * SL_MAX_GROUP_BACKENDS). 0 for a service XDP does not balance. */
+struct sl_maglev_ep;
+size_t sl_ring_eps(const struct sl_tables *t, size_t s, const __u32 *first,
+		   struct sl_maglev_ep *eps);
+
+/* The port bitmap of T's node-ingress frontends, as slot 0 of sl_fe_ports
+ * holds it. */
+void sl_fe_port_bitmap(const struct sl_tables *t, __u64 words[2 * SL_FE_PORT_WORDS]);
 
 /* Do A and B hold the same NetworkPolicy tables? (A may be NULL: no.) */
 bool sl_np_same(const struct sl_tables *a, const struct sl_tables *b);
 
-/* Helpers shared by the publishers. */
-/* Every key of a map (malloc'd array of *N keys; NULL on ENOMEM). */
-void *sl_map_keys(int fd, size_t key_size, size_t *n);
-/* Delete every key for which MATCH(key, CTX) holds. */
-int sl_clear_where(int fd, size_t key_size, bool (*match)(const void *key, const void *ctx),
-		   const void *ctx);
-/* Delete every key of a hash map whose __u32 at SLOT_OFF equals SLOT. */
-int sl_clear_slot(int fd, size_t key_size, size_t slot_off, __u32 slot);
-/* Batch update with a per-element fallback (batch ops need 5.6+). */
-int sl_put_many(int fd, const void *keys, const void *vals, size_t n, size_t ksz, size_t vsz);
+/* Endpoint and group state (user/publish_state.c). */
+/* Create zeroed records for the services IDX[0..N) of T (IDX NULL: every
+ * service). The kernel would create them on first use; they are made up
+ * front so that metrics show every endpoint at once. */
+int sl_state_precreate(struct sl_maps *m, const struct sl_tables *t, const size_t *idx,
+		       size_t n);
+/* Remove idle records of service OI of OLD that service NI of NEW (-1:
+ * none, the service is gone) no longer has. Adds to *REMOVED. */
+void sl_state_reap_svc(struct sl_maps *m, const struct sl_tables *old, size_t oi,
+		       const struct sl_tables *new, ssize_t ni, size_t *removed);
+/* Remove every idle record that T does not own (a key walk). */
+int sl_state_reap_all(struct sl_maps *m, const struct sl_tables *t, size_t *removed);
+/* The state-map part of sl_publish_check(). */
+int sl_state_check(struct sl_maps *m, const struct sl_tables *old, const struct sl_tables *new,
+		   struct sl_diags *d);
+
+/* Capacity of a pinned map (max_entries), 0 if unknown. */
+__u32 sl_map_capacity(int fd);
+/* "Service ns/a, Service ns/b and 3 more" for the services I[0..N) of T. */
+void sl_fmt_services(const struct sl_tables *t, const size_t *idx, size_t n, char *buf,
+		     size_t len);
 
 #endif

@@ -6,9 +6,11 @@
  * so XDP and TC switch to the new frontends, rings and policies in the same
  * instant as the socket hooks.
  *
- * Unlike the service tables these are rewritten whole on every apply: their
+ * Unlike the service tables these are rewritten whole on every apply (their
  * size is proportional to node-ingress frontends and NetworkPolicy, not to
- * the mesh, and a whole rewrite needs no replay into the other slot.
+ * the mesh), into the inactive slot before the switch and into the other
+ * slot after it, with the ring sizes of the live slot, so both slots hold
+ * the same tables (docs/APPLY.md).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -24,7 +26,7 @@ struct rings {
 	__u32 *off; /* per service: ring offset, UINT32_MAX = none yet */
 	__u32 *size;
 	__u32 *cells; /* the slot's cells, 0 .. used */
-	__u32 used;
+	__u32 used, cap;
 };
 
 /* The ring size the live slot uses for this frontend, 0 if none. */
@@ -38,21 +40,14 @@ static __u32 live_size(struct sl_maps *m, const struct sl_l4addr *fe, __u32 acti
 	return v.ring_size;
 }
 
-/* Maglev entries of one service. The rows are those of SLOT as the service
- * map holds them (an incremental publish places rows anywhere in the slot),
- * the endpoints and weights those of the compiled table. */
-static ssize_t ring_eps(struct sl_maps *m, const struct sl_tables *t, size_t s, __u32 slot,
-			struct sl_maglev_ep *eps)
+size_t sl_ring_eps(const struct sl_tables *t, size_t s, const __u32 *first,
+		   struct sl_maglev_ep *eps)
 {
 	const struct sl_svc_val *tv = &t->svcs[s].val;
-	struct sl_svc_key k = { .fe = t->svcs[s].fe, .slot = slot };
-	struct sl_svc_val live;
 	size_t n = 0;
 
 	if (tv->flags & SL_SVC_F_HANDOFF)
 		return 0; /* XDP cannot hand off: refused, see docs/KERNEL.md */
-	if (bpf_map_lookup_elem(m->fd[SL_MAP_SERVICES], &k, &live))
-		return -errno;
 	for (__u16 g = 0; g < tv->n_groups && g < SL_MAX_GROUPS; g++) {
 		const struct sl_group *tg = &tv->groups[g];
 
@@ -64,11 +59,60 @@ static ssize_t ring_eps(struct sl_maps *m, const struct sl_tables *t, size_t s, 
 			eps[n++] = (struct sl_maglev_ep){
 				.key = sl_maglev_key(&be->ep, sizeof(be->ep), tg->tag),
 				.weight = (double)tg->weight * be->weight / tg->total,
-				.cell = (live.groups[g].first + i) | (__u32)g << SL_MAGLEV_GROUP_SHIFT,
+				.cell = (first[g] + i) | (__u32)g << SL_MAGLEV_GROUP_SHIFT,
 			};
 		}
 	}
-	return (ssize_t)n;
+	return n;
+}
+
+/* Maglev entries of one service. The rows are those of SLOT as the service
+ * map holds them (an incremental publish places rows anywhere in the slot),
+ * the endpoints and weights those of the compiled table. */
+static ssize_t ring_eps(struct sl_maps *m, const struct sl_tables *t, size_t s, __u32 slot,
+			struct sl_maglev_ep *eps)
+{
+	struct sl_svc_key k = { .fe = t->svcs[s].fe, .slot = slot };
+	struct sl_svc_val live;
+	__u32 first[SL_MAX_GROUPS];
+
+	if (t->svcs[s].val.flags & SL_SVC_F_HANDOFF)
+		return 0;
+	if (bpf_map_lookup_elem(m->fd[SL_MAP_SERVICES], &k, &live))
+		return -errno;
+	for (unsigned g = 0; g < SL_MAX_GROUPS; g++)
+		first[g] = live.groups[g].first;
+	return (ssize_t)sl_ring_eps(t, s, first, eps);
+}
+
+/* Endpoints of service S that get ring cells (a count, no slot needed). */
+static size_t ring_members(const struct sl_tables *t, size_t s)
+{
+	const struct sl_svc_val *tv = &t->svcs[s].val;
+	size_t n = 0;
+
+	if (tv->flags & SL_SVC_F_HANDOFF)
+		return 0;
+	for (__u16 g = 0; g < tv->n_groups && g < SL_MAX_GROUPS; g++)
+		if (tv->groups[g].weight && tv->groups[g].total)
+			n += tv->groups[g].count;
+	return n;
+}
+
+size_t sl_ring_cells(struct sl_maps *m, const struct sl_tables *t, __u32 live)
+{
+	bool *seen = calloc(t->n_svcs + 1, sizeof(*seen));
+	size_t cells = 0;
+
+	for (size_t i = 0; seen && i < t->n_ingress; i++) {
+		size_t s = t->ingress[i].svc, n = ring_members(t, s);
+
+		if (n && !seen[s]) /* frontends of one service share its ring */
+			cells += sl_maglev_size(n, live_size(m, &t->ingress[i].fe, live));
+		seen[s] = true;
+	}
+	free(seen);
+	return seen ? cells : SIZE_MAX;
 }
 
 static int build_ring(struct sl_maps *m, const struct sl_tables *t, const struct sl_table_ingress *in,
@@ -89,9 +133,9 @@ static int build_ring(struct sl_maps *m, const struct sl_tables *t, const struct
 		goto out;
 	}
 	size = sl_maglev_size((size_t)n, live_size(m, &in->fe, active));
-	if ((uint64_t)r->used + size > SL_MAX_MAGLEV_CELLS) {
-		pr_warn("sluice: node ingress needs more than %u Maglev cells\n",
-			SL_MAX_MAGLEV_CELLS);
+	if ((uint64_t)r->used + size > r->cap) {
+		/* sl_publish_check() rejected this already; cap was sized by
+		 * the same computation. */
 		err = -ENOSPC;
 		goto out;
 	}
@@ -154,17 +198,23 @@ static int write_ingress(struct sl_maps *m, const struct sl_tables *t, const str
 	return err;
 }
 
-/* The slot's port bitmap: every frontend's port, NodePorts included. */
-static int write_fe_ports(struct sl_maps *m, const struct sl_tables *t, __u32 slot)
+void sl_fe_port_bitmap(const struct sl_tables *t, __u64 words[2 * SL_FE_PORT_WORDS])
 {
-	__u64 words[2 * SL_FE_PORT_WORDS] = { 0 };
-	__u32 keys[2 * SL_FE_PORT_WORDS];
-
+	memset(words, 0, 2 * SL_FE_PORT_WORDS * sizeof(*words));
 	for (size_t i = 0; i < t->n_ingress; i++) {
 		__u16 port = ntohs(t->ingress[i].fe.port);
 
 		words[sl_fe_port_word(0, t->ingress[i].fe.proto, port)] |= 1ull << (port % 64);
 	}
+}
+
+/* The slot's port bitmap: every frontend's port, NodePorts included. */
+static int write_fe_ports(struct sl_maps *m, const struct sl_tables *t, __u32 slot)
+{
+	__u64 words[2 * SL_FE_PORT_WORDS];
+	__u32 keys[2 * SL_FE_PORT_WORDS];
+
+	sl_fe_port_bitmap(t, words);
 	for (__u32 i = 0; i < 2 * SL_FE_PORT_WORDS; i++)
 		keys[i] = slot * 2 * SL_FE_PORT_WORDS + i;
 	return sl_put_many(m->fd[SL_MAP_FE_PORTS], keys, words, 2 * SL_FE_PORT_WORDS,
@@ -178,9 +228,12 @@ static int publish_ingress(struct sl_maps *m, const struct sl_tables *t, __u32 s
 	size_t ns = t->n_svcs ? t->n_svcs : 1;
 	int err = -ENOMEM;
 
+	size_t need = sl_ring_cells(m, t, active);
+
+	r.cap = need < SL_MAX_MAGLEV_CELLS ? (__u32)need : SL_MAX_MAGLEV_CELLS;
 	r.off = malloc(ns * sizeof(*r.off));
 	r.size = calloc(ns, sizeof(*r.size));
-	r.cells = malloc(SL_MAX_MAGLEV_CELLS * sizeof(*r.cells));
+	r.cells = malloc((r.cap ? r.cap : 1) * sizeof(*r.cells));
 	if (!r.off || !r.size || !r.cells)
 		goto out;
 	memset(r.off, 0xff, ns * sizeof(*r.off));
@@ -248,8 +301,7 @@ static int write_np_pods(struct sl_maps *m, const struct sl_tables *t, __u32 slo
 		};
 
 		k.slot = slot;
-		if (bpf_map_update_elem(m->fd[SL_MAP_NP_PODS], &k, &v, BPF_ANY))
-			err = -errno;
+		err = sl_map_put(m->fd[SL_MAP_NP_PODS], &k, &v, BPF_ANY);
 	}
 	return err;
 }
@@ -266,8 +318,7 @@ static int write_np_prefixes(struct sl_maps *m, const struct sl_tables *t, __u32
 		struct sl_np_lpm_val v = { .portset = with_slot(t->np_prefixes[i].val.portset, slot) };
 
 		k.set = with_slot(k.set, slot);
-		if (bpf_map_update_elem(fd, &k, &v, BPF_ANY))
-			err = -errno;
+		err = sl_map_put(fd, &k, &v, BPF_ANY);
 	}
 	return err;
 }
@@ -280,8 +331,7 @@ static int write_np_ports(struct sl_maps *m, const struct sl_tables *t, __u32 sl
 	for (size_t i = 0; !err && i < t->n_np_portsets; i++) {
 		__u32 id = with_slot(t->np_portsets[i].id, slot);
 
-		if (bpf_map_update_elem(fd, &id, &t->np_portsets[i].ports, BPF_ANY))
-			err = -errno;
+		err = sl_map_put(fd, &id, &t->np_portsets[i].ports, BPF_ANY);
 	}
 	return err;
 }

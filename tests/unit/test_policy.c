@@ -474,11 +474,11 @@ static const struct cerr_case compile_errors[] = {
 	{ "too-many-services",
 	  "apiVersion: v1\nkind: Service\nmetadata: {name: web2, namespace: shop}\n"
 	  "spec:\n  ports: [{port: 80}]\n",
-	  1, 0, "case.yaml:3:18: error: metadata.name: too many services: 2 frontends, the limit is 1 (this is where the limit is crossed)\n" },
+	  1, 0, "case.yaml:3:18: error: metadata.name: too many services: 2 frontends (ports x addresses), the limit is 1 (SL_MAX_SERVICES, one slot of sl_services); this is where the limit is crossed\n" },
 	{ "too-many-endpoints",
 	  "apiVersion: v1\nkind: Pod\nmetadata: {name: web-3, namespace: shop, labels: {app: web}}\n"
 	  "status: {podIP: 10.1.0.3}\n",
-	  0, 2, "base.yaml:3:18: error: metadata.name: too many endpoints: 3 backend rows, the limit is 2 (this is where the limit is crossed)\n" },
+	  0, 2, "base.yaml:3:18: error: metadata.name: too many endpoints: at least 3 backend rows, the limit is 2 (SL_MAX_BACKENDS, one slot of sl_backends); this is where the limit is crossed\n" },
 	{ "second-virtualservice",
 	  "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: web-a, namespace: shop}\n"
 	  "spec:\n  hosts: [web]\n  tcp:\n  - route:\n    - destination: {host: web}\n"

@@ -31,6 +31,8 @@ int sl_live_open(const char *pin_root, struct sl_live *l);
 void sl_live_close(struct sl_live *l);
 
 int cmd_get(struct sl_cli *c);
+/* `get dataplane` (dataplane.c), else cmd_get. */
+int cmd_get_any(struct sl_cli *c);
 int cmd_status(struct sl_cli *c);
 int cmd_features(struct sl_cli *c);
 int cmd_flows(struct sl_cli *c);

@@ -32,6 +32,7 @@ static void usage(FILE *f)
 		"  apply    -f FILE|DIR|- [-f ...] [--dry-run]\n"
 		"  delete   -f FILE|DIR|- [-f ...] [--dry-run]\n"
 		"  get      services|endpoints|routes|policies [-o table|json]\n"
+		"  get      dataplane [--slot active|inactive|0|1] [-o json] [--verify]\n"
 		"  status   [-o table|json]   the node as it is: whole or not, features, links\n"
 		"  features [-o table|json] [--iface] [--pod-iface]   probe this kernel, load nothing\n"
 		"  metrics\n"
@@ -470,7 +471,7 @@ static const struct {
 	int (*fn)(struct sl_cli *c);
 } commands[] = {
 	{ "load", cmd_load },	    { "unload", cmd_unload }, { "apply", cmd_apply },
-	{ "delete", cmd_delete },   { "get", cmd_get },	      { "status", cmd_status },
+	{ "delete", cmd_delete },   { "get", cmd_get_any },	      { "status", cmd_status },
 	{ "metrics", cmd_metrics }, { "flows", cmd_flows },   { "outcome", cmd_outcome },
 	{ "ct", cmd_ct },	    { "features", cmd_features },
 };

@@ -17,6 +17,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "apply.h"
 #include "cli.h"
 #include "json.h"
 #include "metrics.h"
@@ -86,6 +87,22 @@ static bool read_cfg(const char *root, struct sl_config *c)
 	return ok;
 }
 
+/* The policy slots: in sync, or left half written by an interrupted apply,
+ * which status repairs (docs/APPLY.md) unless an apply is running. */
+static const char *check_slots(const char *root, const struct sl_config *c)
+{
+	int r;
+
+	if (c->magic != SL_ABI_MAGIC || sl_slots_synced(c))
+		return "synced";
+	r = sl_repair(root, false);
+	if (r > 0)
+		return "repaired";
+	if (r == -EWOULDBLOCK)
+		return "apply in progress";
+	return r ? "unsynced (repair failed)" : "synced";
+}
+
 /* --- text ------------------------------------------------------------------ */
 
 static void text_features(const struct sl_node_state *s)
@@ -148,7 +165,8 @@ static void text_maps(const char *root)
 	sl_maps_close(&m);
 }
 
-static void text_status(const char *root, const struct sl_node_state *s, const struct sl_config *c)
+static void text_status(const char *root, const struct sl_node_state *s, const struct sl_config *c,
+			const char *slots)
 {
 	char t0[64], t1[64];
 
@@ -173,6 +191,7 @@ static void text_status(const char *root, const struct sl_node_state *s, const s
 	when(c->applied_ns, t0, sizeof(t0));
 	printf("generation: %u (slot %u), applied %s, policy store %u bytes (%u raw)\n",
 	       c->generation, c->active_slot, t0, c->store_bytes, c->store_raw_bytes);
+	printf("slots:      %s\n", slots);
 	if (s->have_rec)
 		text_features(s);
 	text_links(s);
@@ -250,7 +269,8 @@ static void json_links(FILE *f, const struct sl_node_state *s)
 	fputc(']', f);
 }
 
-static void json_status(const char *root, const struct sl_node_state *s, const struct sl_config *c)
+static void json_status(const char *root, const struct sl_node_state *s, const struct sl_config *c,
+			const char *slots)
 {
 	FILE *f = stdout;
 
@@ -265,8 +285,8 @@ static void json_status(const char *root, const struct sl_node_state *s, const s
 		s->rec.pid, s->loader_running ? "true" : "false",
 		(unsigned long long)s->rec.started_ns, (unsigned long long)s->rec.finished_ns);
 	sl_json_str(f, s->rec.cgroup);
-	fprintf(f, ",\"cgroup_id\":%llu},\"generation\":%u,\"features\":",
-		(unsigned long long)s->rec.cgroup_id, c->generation);
+	fprintf(f, ",\"cgroup_id\":%llu},\"generation\":%u,\"slots\":\"%s\",\"features\":",
+		(unsigned long long)s->rec.cgroup_id, c->generation, slots);
 	json_features(f, s);
 	fputs(",\"links\":", f);
 	json_links(f, s);
@@ -285,6 +305,7 @@ int cmd_status(struct sl_cli *c)
 	static const struct option opts[] = { { "output", required_argument, NULL, 'o' }, { 0 } };
 	struct sl_node_state s;
 	struct sl_config cfg;
+	const char *slots;
 	bool json = false;
 	int opt;
 
@@ -301,10 +322,11 @@ int cmd_status(struct sl_cli *c)
 		return SL_EXIT_FAIL;
 	}
 	read_cfg(c->pin_root, &cfg);
+	slots = check_slots(c->pin_root, &cfg);
 	if (json)
-		json_status(c->pin_root, &s, &cfg);
+		json_status(c->pin_root, &s, &cfg, slots);
 	else
-		text_status(c->pin_root, &s, &cfg);
+		text_status(c->pin_root, &s, &cfg, slots);
 	opt = s.complete ? SL_EXIT_OK : SL_EXIT_FAIL;
 	sl_node_state_free(&s);
 	return opt;

@@ -27,6 +27,7 @@
 #include <sys/timerfd.h>
 
 #include "agent.h"
+#include "apply.h"
 #include "log.h"
 #include "pins.h"
 
@@ -195,6 +196,18 @@ static void ct_gc(struct agent *a)
 			  r.removed, r.scanned, r.released);
 }
 
+/* An apply another writer left half done (killed mid-write) is repaired
+ * here at the latest; never waits for a running apply. */
+static void repair(struct agent *a)
+{
+	int r = sl_repair(a->pin_root, false);
+
+	if (r > 0)
+		log_warn("repaired the policy slot an interrupted apply left half written");
+	else if (r < 0 && r != -EWOULDBLOCK)
+		log_warn("repairing the policy slots: %s", strerror(-r));
+}
+
 static void on_tick(struct agent *a)
 {
 	uint64_t now = sl_now_mono_ns();
@@ -212,6 +225,7 @@ static void on_tick(struct agent *a)
 		a->last_gc = now;
 		ct_gc(a);
 	}
+	repair(a);
 }
 
 static int add_fd(struct agent *a, int fd, enum ev what)

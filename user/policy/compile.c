@@ -193,6 +193,11 @@ struct cc {
 	struct index pod_labels; /* "ns/key=value" -> Pod, for selectors */
 	struct sl_tables *t;
 	size_t cap_svcs, cap_be;
+	/* Capacity (check_capacity()): backend rows counted, the frontend
+	 * whose rows crossed max_backends, and whether a check from counts
+	 * already failed (then no table is built). */
+	size_t rows, cross_fe;
+	bool over;
 };
 
 #define CERR(c, o, n, path, ...) slp_diag_at((c)->d, SL_SEV_ERROR, o, n, path, __VA_ARGS__)
@@ -718,14 +723,16 @@ static void se_eps(struct cc *c, struct svc *s, struct sport *sp, int fam)
 	}
 }
 
+static void check_rows_so_far(struct cc *c, const struct svc *s, size_t *rows);
+
 static void build_endpoints(struct cc *c)
 {
 	const struct ient *e;
 	char key[300];
-	size_t i, j, k, n;
+	size_t i, j, k, n, rows = 0;
 	int fam;
 
-	for (i = 0; i < c->n_svcs; i++) {
+	for (i = 0; i < c->n_svcs && !c->over; i++) {
 		struct svc *s = &c->svcs[i];
 
 		fam = s->n_vips ? s->vips[0].family : SL_AF_INET;
@@ -743,6 +750,7 @@ static void build_endpoints(struct cc *c)
 				pod_eps(c, s, sp, fam);
 			eps_finish(sp);
 		}
+		check_rows_so_far(c, s, &rows);
 	}
 }
 
@@ -1121,8 +1129,14 @@ static struct sport *dest_port(struct cc *c, const struct fe_ctx *f,
 	return NULL;
 }
 
+/* Rows past the limit are counted, not kept: a rejected policy costs
+ * memory in proportion to the limit, not to what it asks for. */
 static void be_push(struct cc *c, const struct sl_table_backend *b)
 {
+	if (++c->rows == (size_t)c->o->max_backends + 1)
+		c->cross_fe = c->t->n_svcs - 1;
+	if (c->rows > c->o->max_backends)
+		return;
 	if (c->t->n_backends == c->cap_be) {
 		c->cap_be = c->cap_be ? c->cap_be * 2 : 256;
 		c->t->backends = slp_xrealloc(c->t->backends, c->cap_be, sizeof(*c->t->backends));
@@ -1490,30 +1504,55 @@ static void check_duplicates(struct cc *c)
 
 /* ---- capacity ------------------------------------------------------------- */
 
+#define CAP_SERVICES "too many services: %zu frontends (ports x addresses), the limit is %u " \
+	"(SL_MAX_SERVICES, one slot of sl_services); this is where the limit is crossed"
+#define CAP_ROWS "too many endpoints: %s%zu backend rows, the limit is %u (SL_MAX_BACKENDS, " \
+	"one slot of sl_backends); this is where the limit is crossed"
+
+static void cap_error(struct cc *c, const struct svc *s, const char *fmt, const char *pre,
+		      size_t n, uint32_t limit)
+{
+	const struct node *at = slp_path_get(s->obj->root, "metadata.name");
+
+	if (pre)
+		CERR(c, s->obj, at, "metadata.name", fmt, pre, n, limit);
+	else
+		CERR(c, s->obj, at, "metadata.name", fmt, n, limit);
+	c->over = true;
+}
+
+/* Frontends from counts, before any table is built. */
+static void check_frontends(struct cc *c)
+{
+	const struct svc *cross = NULL;
+	size_t n = 0;
+
+	for (size_t i = 0; i < c->n_svcs; i++) {
+		n += c->svcs[i].n_ports * c->svcs[i].n_vips;
+		if (!cross && n > c->o->max_services)
+			cross = &c->svcs[i];
+	}
+	if (cross)
+		cap_error(c, cross, CAP_SERVICES, NULL, n, c->o->max_services);
+}
+
+/* After building S's endpoints: a service no VirtualService routes gets
+ * exactly its endpoints as rows on each of its frontends, which bounds the
+ * rows from below while endpoints are still being collected. */
+static void check_rows_so_far(struct cc *c, const struct svc *s, size_t *rows)
+{
+	if (vs_for_svc(c, s))
+		return;
+	for (size_t j = 0; j < s->n_ports; j++)
+		*rows += s->ports[j].n_eps * s->n_vips;
+	if (*rows > c->o->max_backends)
+		cap_error(c, s, CAP_ROWS, "at least ", *rows, c->o->max_backends);
+}
+
 static void check_capacity(struct cc *c)
 {
-	const struct svc *s;
-	size_t i;
-
-	if (c->t->n_svcs > c->o->max_services) {
-		s = svc_of_fe(c, c->o->max_services);
-		CERR(c, s->obj, slp_path_get(s->obj->root, "metadata.name"), "metadata.name",
-		     "too many services: %zu frontends, the limit is %u (this is where "
-		     "the limit is crossed)", c->t->n_svcs, c->o->max_services);
-	}
-	if (c->t->n_backends <= c->o->max_backends)
-		return;
-	for (i = 0; i < c->t->n_svcs; i++) {
-		const struct sl_svc_val *v = &c->t->svcs[i].val;
-		const struct sl_group *g = &v->groups[v->n_groups ? v->n_groups - 1 : 0];
-
-		if (g->first + g->count > c->o->max_backends)
-			break;
-	}
-	s = svc_of_fe(c, i < c->t->n_svcs ? i : c->t->n_svcs - 1);
-	CERR(c, s->obj, slp_path_get(s->obj->root, "metadata.name"), "metadata.name",
-	     "too many endpoints: %zu backend rows, the limit is %u (this is where "
-	     "the limit is crossed)", c->t->n_backends, c->o->max_backends);
+	if (c->rows > c->o->max_backends)
+		cap_error(c, svc_of_fe(c, c->cross_fe), CAP_ROWS, "", c->rows, c->o->max_backends);
 }
 
 /* ---- 6. policies ---------------------------------------------------------- */
@@ -1672,11 +1711,15 @@ int sl_policy_compile(const struct sl_policy *p, const struct sl_compile_opts *o
 	collect(&c);
 	build_services(&c);
 	alloc_vips(&c);
-	build_endpoints(&c);
 	index_drs(&c);
 	index_vss(&c);
 	for (i = 0; i < c.nby[K_VIRTUALSERVICE]; i++)
 		check_vs_routes(&c, c.by[K_VIRTUALSERVICE][i]);
+	/* Capacity from counts first: an oversize policy is rejected before
+	 * its endpoints and rows are built. */
+	check_frontends(&c);
+	if (!c.over)
+		build_endpoints(&c);
 	if (c.d->n_errors == err0) {
 		build_frontends(&c);
 		check_duplicates(&c);

@@ -103,3 +103,13 @@ void slp_diag_at(struct sl_diags *d, enum sl_severity sev, const struct object *
 	slp_diag_addv(d, sev, o->file, line, col, path, fmt, ap);
 	va_end(ap);
 }
+
+void sl_diags_add(struct sl_diags *d, enum sl_severity sev, const char *file, int line,
+		  const char *path, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	slp_diag_addv(d, sev, file, line, 1, path, fmt, ap);
+	va_end(ap);
+}

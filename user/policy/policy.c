@@ -103,6 +103,80 @@ static void policy_upsert(struct sl_policy *p, struct object *o)
 	p->n++;
 }
 
+/* ---- whole-set operations: an apply parses its inputs into a set of
+ * their own before it takes the pin-root lock, then merges that set into
+ * the applied one. */
+
+/* Both sets are sorted by identity: one linear merge, SRC winning ties. */
+void sl_policy_merge(struct sl_policy *dst, struct sl_policy *src)
+{
+	size_t i = 0, j = 0, n = 0, cap = dst->n + src->n + 1;
+	struct object **v = slp_xcalloc(cap, sizeof(*v));
+
+	while (i < dst->n || j < src->n) {
+		int c = i == dst->n ? 1 : j == src->n ? -1 :
+			obj_cmp(dst->v[i]->kind, dst->v[i]->ns, dst->v[i]->name, src->v[j]);
+
+		if (c == 0)
+			object_free(dst->v[i++]);
+		v[n++] = c < 0 ? dst->v[i++] : src->v[j++];
+	}
+	free(dst->v);
+	dst->v = v;
+	dst->n = n;
+	dst->cap = cap;
+	src->n = 0;
+}
+
+static int cmp_position(const void *a, const void *b)
+{
+	const struct object *x = *(const struct object *const *)a;
+	const struct object *y = *(const struct object *const *)b;
+	int r = strcmp(x->file, y->file);
+
+	return r ? r : (x->line > y->line) - (x->line < y->line);
+}
+
+void sl_policy_subtract(struct sl_policy *dst, const struct sl_policy *names,
+			struct sl_diags *d)
+{
+	const struct object **absent = slp_xcalloc(names->n + 1, sizeof(*absent));
+	size_t n_absent = 0;
+
+	for (size_t i = 0; i < names->n; i++) {
+		const struct object *o = names->v[i];
+		bool found;
+		size_t j = policy_find(dst, o->kind, o->ns, o->name, &found);
+
+		if (!found) {
+			absent[n_absent++] = o;
+			continue;
+		}
+		object_free(dst->v[j]);
+		memmove(&dst->v[j], &dst->v[j + 1], (dst->n - j - 1) * sizeof(*dst->v));
+		dst->n--;
+	}
+	/* Warnings in the order the user wrote the objects. */
+	qsort(absent, n_absent, sizeof(*absent), cmp_position);
+	for (size_t i = 0; i < n_absent; i++)
+		slp_diag_at(d, SL_SEV_WARNING, absent[i], slp_map_get(absent[i]->root, "metadata"),
+			    "metadata.name", "%s %s%s%s is not present", absent[i]->kind,
+			    absent[i]->ns, *absent[i]->ns ? "/" : "", absent[i]->name);
+	free(absent);
+}
+
+bool sl_policy_object(const struct sl_policy *p, size_t i, struct sl_object_info *out)
+{
+	const struct object *o;
+
+	if (!p || i >= p->n)
+		return false;
+	o = p->v[i];
+	*out = (struct sl_object_info){ o->kind, o->ns, o->name, o->file, o->line,
+					strlen(o->text) };
+	return true;
+}
+
 /* A required identity string: present and a string, else an error. */
 static const char *ident_field(const struct object *o, const struct node *parent,
 			       const char *key, const char *path, struct sl_diags *d)
@@ -308,14 +382,13 @@ int sl_policy_load(struct sl_policy *p, const char *name, const char *src,
 	return ret;
 }
 
-int sl_policy_remove(struct sl_policy *p, const char *name, const char *src,
-		     size_t len, struct sl_diags *dd)
+int sl_policy_load_names(struct sl_policy *p, const char *name, const char *src, size_t len,
+			 struct sl_diags *dd)
 {
 	struct sl_diags tmp, *d = diags_or(dd, &tmp);
-	size_t err0 = d->n_errors, i, j, n_new = 0;
+	size_t err0 = d->n_errors, i, n_new = 0;
 	struct object **nv;
 	struct docs ds;
-	bool found;
 	int id;
 
 	if (slp_yaml_parse_source(name, src, len, &ds, d)) {
@@ -332,25 +405,27 @@ int sl_policy_remove(struct sl_policy *p, const char *name, const char *src,
 			nv[n_new++] = o;
 	}
 	slp_docs_free(&ds);
-	for (i = 0; i < n_new && d->n_errors == err0; i++) {
-		struct object *o = nv[i];
-
-		j = policy_find(p, o->kind, o->ns, o->name, &found);
-		if (!found) {
-			slp_diag_at(d, SL_SEV_WARNING, o, slp_map_get(o->root, "metadata"),
-				"metadata.name", "%s %s%s%s is not present", o->kind,
-				o->ns, *o->ns ? "/" : "", o->name);
-			continue;
-		}
-		object_free(p->v[j]);
-		memmove(&p->v[j], &p->v[j + 1], (p->n - j - 1) * sizeof(*p->v));
-		p->n--;
+	for (i = 0; i < n_new; i++) {
+		if (d->n_errors == err0)
+			policy_upsert(p, nv[i]);
+		else
+			object_free(nv[i]);
 	}
-	for (i = 0; i < n_new; i++)
-		object_free(nv[i]);
 	free(nv);
 	sl_diags_free(&tmp);
 	return d->n_errors > err0 ? -1 : 0;
+}
+
+int sl_policy_remove(struct sl_policy *p, const char *name, const char *src,
+		     size_t len, struct sl_diags *d)
+{
+	struct sl_policy *names = sl_policy_new();
+	int ret = names ? sl_policy_load_names(names, name, src, len, d) : -1;
+
+	if (!ret)
+		sl_policy_subtract(p, names, d);
+	sl_policy_free(names);
+	return ret;
 }
 
 /* See the format in yaml.c: a marker comment per object carries its

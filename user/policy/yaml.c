@@ -24,7 +24,11 @@
 
 #include "internal.h"
 
-#define MAX_DEPTH 64
+#define MAX_DEPTH 64 /* nesting of collections, checked as libyaml reads */
+/* A source bigger than this is refused before libyaml sees it. Kubernetes
+ * objects are at most ~1.5 MiB each (etcd's request limit); this leaves
+ * room for a whole cluster's policy in one file. */
+#define MAX_SOURCE_BYTES (256u << 20)
 
 struct linemap_ent {
 	int src_line; /* line of the marker comment (1-based) */
@@ -38,8 +42,6 @@ struct conv {
 	size_t len;
 	struct linemap_ent *map;
 	size_t n_map;
-	yaml_document_t *doc;
-	unsigned char *seen; /* per libyaml node: already converted (alias) */
 	struct sl_diags *d;
 	int errors;
 	/* libyaml's mark.index counts characters, not bytes: byte offset of
@@ -310,145 +312,226 @@ static int resolve_plain(const char *s)
 	return T_STR;
 }
 
-/* ---- conversion -------------------------------------------------------- */
+/* ---- trees from parser events ------------------------------------------ */
 
-static struct node *conv_node(struct conv *c, int idx, int depth);
+/*
+ * The tree is built from libyaml's event stream, not from the document
+ * yaml_parser_load() would build first, so that the limits act while
+ * libyaml reads: nesting deeper than MAX_DEPTH ends the parse at the event
+ * that crosses it. libyaml's scanner does work proportional to the open
+ * flow levels for every token, so loading first made 200 KB of unclosed
+ * '[' cost about a minute before the depth could even be looked at.
+ */
 
-static struct node *new_node(struct conv *c, const yaml_node_t *yn, int type)
+struct open_coll {
+	struct node *n; /* attached to its parent (or the root) already */
+	size_t cap; /* of n->vals (and n->keys) */
+	struct node *key; /* T_MAP: a key waiting for its value */
+};
+
+struct anchor {
+	char *name;
+	yaml_mark_t mark;
+};
+
+struct build {
+	struct open_coll open[MAX_DEPTH + 1];
+	int depth; /* open collections */
+	struct node *root;
+	struct anchor *anchors;
+	size_t n_anchors, cap_anchors;
+};
+
+static struct node *new_node(struct conv *c, yaml_mark_t start, yaml_mark_t end, int type)
 {
 	struct node *n = slp_xcalloc(1, sizeof(*n));
-	int sl = (int)yn->start_mark.line + 1;
+	int sl = (int)start.line + 1;
 
 	n->type = (uint8_t)type;
 	n->line = map_line(c, sl);
 	n->sline = sl;
-	n->col = (int)yn->start_mark.column + 1;
-	n->off = byte_off(c, yn->start_mark.index);
-	n->end = byte_off(c, yn->end_mark.index);
+	n->col = (int)start.column + 1;
+	n->off = byte_off(c, start.index);
+	n->end = byte_off(c, end.index);
 	return n;
 }
 
-static struct node *conv_scalar(struct conv *c, const yaml_node_t *yn)
+static void node_error(struct conv *c, const struct node *n, const char *fmt, const char *arg)
 {
-	char *s = strndup((const char *)yn->data.scalar.value, yn->data.scalar.length);
+	slp_diag_add(c->d, SL_SEV_ERROR, map_file(c, n->sline), n->line, n->col, "", fmt, arg);
+	c->errors++;
+}
+
+static void remember_anchor(struct build *b, const yaml_char_t *name, yaml_mark_t mark)
+{
+	if (!name)
+		return;
+	if (b->n_anchors == b->cap_anchors) {
+		b->cap_anchors = b->cap_anchors ? 2 * b->cap_anchors : 8;
+		b->anchors = slp_xrealloc(b->anchors, b->cap_anchors, sizeof(*b->anchors));
+	}
+	b->anchors[b->n_anchors++] = (struct anchor){ slp_xstrdup((const char *)name), mark };
+}
+
+/* An alias is reported where its anchor is, like a node seen twice. */
+static void on_alias(struct conv *c, struct build *b, const yaml_event_t *ev)
+{
+	yaml_mark_t m = ev->start_mark;
+
+	for (size_t i = b->n_anchors; i-- > 0;)
+		if (!strcmp(b->anchors[i].name, (const char *)ev->data.alias.anchor)) {
+			m = b->anchors[i].mark;
+			break;
+		}
+	conv_error(c, m, "%s", "YAML aliases are not supported");
+}
+
+static void push_child(struct open_coll *o, struct node *key, struct node *val)
+{
+	struct node *n = o->n;
+
+	if (n->n == o->cap) {
+		o->cap = o->cap ? 2 * o->cap : 4;
+		n->vals = slp_xrealloc(n->vals, o->cap, sizeof(*n->vals));
+		if (n->type == T_MAP)
+			n->keys = slp_xrealloc(n->keys, o->cap, sizeof(*n->keys));
+	}
+	if (key)
+		n->keys[n->n] = key;
+	n->vals[n->n++] = val;
+}
+
+/* Attach N where the parse is: the root, the next item of a sequence, a
+ * mapping's next key or the value of its pending key. Takes N. */
+static int attach(struct conv *c, struct build *b, struct node *n)
+{
+	struct open_coll *o = b->depth ? &b->open[b->depth - 1] : NULL;
+
+	if (b->depth > MAX_DEPTH) {
+		node_error(c, n, "%s", "nesting too deep");
+		slp_node_free(n);
+		return -1;
+	}
+	if (!o) {
+		b->root = n;
+	} else if (o->n->type == T_SEQ) {
+		push_child(o, NULL, n);
+	} else if (o->key) {
+		push_child(o, o->key, n);
+		o->key = NULL;
+	} else if (n->type == T_SEQ || n->type == T_MAP) {
+		node_error(c, n, "%s", "mapping keys must be scalars");
+		slp_node_free(n);
+		return -1;
+	} else {
+		o->key = n;
+	}
+	return 0;
+}
+
+/* An explicit tag other than the default of the node's kind is refused:
+ * an object's text is stored without its document's %TAG directives (a
+ * "!e!x" would not read back), and the compiler types values itself (YAML
+ * 1.2 core schema), so "!!int" would be ignored. Reported; the node is
+ * still attached, so the rest of the document keeps its shape. */
+static void check_tag(struct conv *c, const yaml_event_t *ev, const yaml_char_t *tag,
+		      const char *def)
+{
+	if (tag && strcmp((const char *)tag, def))
+		conv_error(c, ev->start_mark, "YAML tags are not supported (%s)",
+			   (const char *)tag);
+}
+
+static void on_scalar(struct conv *c, struct build *b, const yaml_event_t *ev)
+{
+	char *s = strndup((const char *)ev->data.scalar.value, ev->data.scalar.length);
+	const yaml_char_t *tag = ev->data.scalar.tag;
 	struct node *n;
 
 	if (!s)
 		abort();
-	n = new_node(c, yn, yn->data.scalar.style == YAML_PLAIN_SCALAR_STYLE ?
-				    resolve_plain(s) : T_STR);
+	check_tag(c, ev, tag, YAML_DEFAULT_SCALAR_TAG);
+	/* A plain scalar is typed by the core schema; an explicit "!!str"
+	 * keeps it a string, as a quoted one. */
+	n = new_node(c, ev->start_mark, ev->end_mark,
+		     ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && !tag ? resolve_plain(s) : T_STR);
 	n->s = s;
-	return n;
+	remember_anchor(b, ev->data.scalar.anchor, ev->start_mark);
+	attach(c, b, n);
 }
 
-static struct node *conv_seq(struct conv *c, const yaml_node_t *yn, int depth)
+static void on_start(struct conv *c, struct build *b, const yaml_event_t *ev, int type)
 {
-	yaml_node_item_t *it = yn->data.sequence.items.start;
-	size_t cnt = (size_t)(yn->data.sequence.items.top - it), i;
-	struct node *n = new_node(c, yn, T_SEQ);
+	struct node *n = new_node(c, ev->start_mark, ev->end_mark, type);
 
-	n->vals = slp_xcalloc(cnt, sizeof(*n->vals));
-	for (i = 0; i < cnt; i++) {
-		n->vals[i] = conv_node(c, it[i], depth + 1);
-		if (!n->vals[i])
-			break;
-		n->n++;
-	}
-	return n;
+	if (type == T_MAP)
+		check_tag(c, ev, ev->data.mapping_start.tag, YAML_DEFAULT_MAPPING_TAG);
+	else
+		check_tag(c, ev, ev->data.sequence_start.tag, YAML_DEFAULT_SEQUENCE_TAG);
+	remember_anchor(b, type == T_MAP ? ev->data.mapping_start.anchor :
+					   ev->data.sequence_start.anchor, ev->start_mark);
+	if (attach(c, b, n))
+		return;
+	b->open[b->depth++] = (struct open_coll){ n, 0, NULL };
 }
 
-static bool dup_key(const struct node *m, const char *k)
+static int cmp_key_at(const void *a, const void *b, void *keys)
 {
-	size_t i;
+	struct node **k = keys;
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	int r = strcmp(k[x]->s, k[y]->s);
 
-	for (i = 0; i < m->n; i++)
-		if (!strcmp(m->keys[i]->s, k))
-			return true;
-	return false;
+	return r ? r : (x > y) - (x < y);
 }
 
-static struct node *conv_map(struct conv *c, const yaml_node_t *yn, int depth)
+/* The first key (in document order) that repeats an earlier one. Sorting
+ * keeps a mapping with many keys from costing a comparison per pair. */
+static void check_dup_keys(struct conv *c, const struct node *m)
 {
-	yaml_node_pair_t *pr = yn->data.mapping.pairs.start;
-	size_t cnt = (size_t)(yn->data.mapping.pairs.top - pr), i;
-	struct node *n = new_node(c, yn, T_MAP), *k, *v;
-	yaml_node_t *kn;
+	size_t *idx, first = SIZE_MAX;
 
-	n->keys = slp_xcalloc(cnt, sizeof(*n->keys));
-	n->vals = slp_xcalloc(cnt, sizeof(*n->vals));
-	for (i = 0; i < cnt; i++) {
-		kn = yaml_document_get_node(c->doc, pr[i].key);
-		if (!kn || kn->type != YAML_SCALAR_NODE) {
-			conv_error(c, kn ? kn->start_mark : yn->start_mark,
-				   "%s", "mapping keys must be scalars");
-			break;
-		}
-		k = conv_node(c, pr[i].key, depth + 1);
-		if (!k)
-			break;
-		if (dup_key(n, k->s)) {
-			conv_error(c, kn->start_mark, "duplicate key \"%s\"", k->s);
-			slp_node_free(k);
-			break;
-		}
-		v = conv_node(c, pr[i].value, depth + 1);
-		if (!v) {
-			slp_node_free(k);
-			break;
-		}
-		n->keys[n->n] = k;
-		n->vals[n->n++] = v;
-	}
-	return n;
+	if (m->n < 2)
+		return;
+	idx = slp_xcalloc(m->n, sizeof(*idx));
+	for (size_t i = 0; i < m->n; i++)
+		idx[i] = i;
+	qsort_r(idx, m->n, sizeof(*idx), cmp_key_at, m->keys);
+	for (size_t i = 1; i < m->n; i++)
+		if (!strcmp(m->keys[idx[i]]->s, m->keys[idx[i - 1]]->s) && idx[i] < first &&
+		    (i < 2 || strcmp(m->keys[idx[i]]->s, m->keys[idx[i - 2]]->s)))
+			first = idx[i];
+	if (first != SIZE_MAX)
+		node_error(c, m->keys[first], "duplicate key \"%s\"", m->keys[first]->s);
+	free(idx);
 }
 
-/* A tag other than the default of the node's kind, or NULL. Tags are not
- * supported: an object's text is stored without its document's %TAG
- * directives (a "!e!x" would not read back), and the compiler types
- * values itself (YAML 1.2 core schema), so "!!int" would be ignored. */
-static const char *explicit_tag(const yaml_node_t *yn)
+static void on_end(struct conv *c, struct build *b, const yaml_event_t *ev)
 {
-	const char *t = (const char *)yn->tag,
-		   *def = yn->type == YAML_SCALAR_NODE ? YAML_DEFAULT_SCALAR_TAG :
-			  yn->type == YAML_SEQUENCE_NODE ? YAML_DEFAULT_SEQUENCE_TAG :
-							   YAML_DEFAULT_MAPPING_TAG;
+	struct open_coll *o;
 
-	return t && strcmp(t, def) ? t : NULL;
+	if (!b->depth)
+		return;
+	o = &b->open[--b->depth];
+	o->n->end = byte_off(c, ev->end_mark.index);
+	if (o->n->type == T_MAP)
+		check_dup_keys(c, o->n);
 }
 
-static struct node *conv_node(struct conv *c, int idx, int depth)
+static void build_reset(struct build *b)
 {
-	yaml_node_t *yn = yaml_document_get_node(c->doc, idx);
-	size_t i;
+	for (int i = 0; i < b->depth; i++)
+		slp_node_free(b->open[i].key);
+	slp_node_free(b->root);
+	b->depth = 0;
+	b->root = NULL;
+}
 
-	if (!yn)
-		return NULL;
-	i = (size_t)(yn - c->doc->nodes.start);
-	if (c->seen[i]) {
-		conv_error(c, yn->start_mark, "%s",
-			   "YAML aliases are not supported");
-		return NULL;
-	}
-	c->seen[i] = 1;
-	if (explicit_tag(yn)) {
-		conv_error(c, yn->start_mark, "YAML tags are not supported (%s)",
-			   explicit_tag(yn));
-		return NULL;
-	}
-	if (depth > MAX_DEPTH) {
-		conv_error(c, yn->start_mark, "%s", "nesting too deep");
-		return NULL;
-	}
-	switch (yn->type) {
-	case YAML_SCALAR_NODE:
-		return conv_scalar(c, yn);
-	case YAML_SEQUENCE_NODE:
-		return conv_seq(c, yn, depth);
-	case YAML_MAPPING_NODE:
-		return conv_map(c, yn, depth);
-	default:
-		return NULL;
-	}
+static void build_free(struct build *b)
+{
+	build_reset(b);
+	for (size_t i = 0; i < b->n_anchors; i++)
+		free(b->anchors[i].name);
+	free(b->anchors);
 }
 
 void slp_node_free(struct node *n)
@@ -572,35 +655,69 @@ static void parser_error(struct conv *c, const yaml_parser_t *yp)
 	conv_error(c, m, "%s", buf);
 }
 
-static int load_one(struct conv *c, yaml_parser_t *yp, struct docs *ds, bool *done)
-{
-	yaml_document_t doc;
-	yaml_node_t *rn;
-	struct node *root;
+static void add_doc(struct conv *c, struct docs *ds, struct node *root);
 
-	if (!yaml_parser_load(yp, &doc)) {
-		parser_error(c, yp);
-		return -1;
-	}
-	rn = yaml_document_get_root_node(&doc);
-	if (!rn) {
-		*done = true;
-		yaml_document_delete(&doc);
-		return 0;
-	}
-	c->doc = &doc;
-	c->seen = slp_xcalloc((size_t)(doc.nodes.top - doc.nodes.start), 1);
-	root = conv_node(c, 1, 0);
-	free(c->seen);
-	c->seen = NULL;
-	yaml_document_delete(&doc);
+static void on_document_end(struct conv *c, struct build *b, struct docs *ds)
+{
+	struct node *root = b->root;
+
+	b->root = NULL;
 	if (!root)
-		return -1;
+		return;
 	if (root->type == T_NULL) /* empty document */
 		slp_node_free(root);
 	else
 		add_doc(c, ds, root);
-	return 0;
+}
+
+/* One event; false at the end of the stream. */
+static bool on_event(struct conv *c, struct build *b, struct docs *ds, const yaml_event_t *ev)
+{
+	switch (ev->type) {
+	case YAML_STREAM_END_EVENT:
+		return false;
+	case YAML_DOCUMENT_END_EVENT:
+		on_document_end(c, b, ds);
+		break;
+	case YAML_SCALAR_EVENT:
+		on_scalar(c, b, ev);
+		break;
+	case YAML_SEQUENCE_START_EVENT:
+		on_start(c, b, ev, T_SEQ);
+		break;
+	case YAML_MAPPING_START_EVENT:
+		on_start(c, b, ev, T_MAP);
+		break;
+	case YAML_SEQUENCE_END_EVENT:
+	case YAML_MAPPING_END_EVENT:
+		on_end(c, b, ev);
+		break;
+	case YAML_ALIAS_EVENT:
+		on_alias(c, b, ev);
+		break;
+	default:
+		break;
+	}
+	return true;
+}
+
+/* Parse every document, stopping at the first error. */
+static void parse_stream(struct conv *c, yaml_parser_t *yp, struct docs *ds)
+{
+	struct build b;
+	yaml_event_t ev;
+	bool more = true;
+
+	memset(&b, 0, sizeof(b));
+	while (more && !c->errors) {
+		if (!yaml_parser_parse(yp, &ev)) {
+			parser_error(c, yp);
+			break;
+		}
+		more = on_event(c, &b, ds, &ev);
+		yaml_event_delete(&ev);
+	}
+	build_free(&b);
 }
 
 int slp_yaml_parse_source(const char *name, const char *src, size_t len,
@@ -608,7 +725,6 @@ int slp_yaml_parse_source(const char *name, const char *src, size_t len,
 {
 	struct conv c = { .name = name, .src = src, .len = len, .d = d };
 	yaml_parser_t yp;
-	bool done = false;
 	size_t i;
 
 	memset(out, 0, sizeof(*out));
@@ -619,14 +735,18 @@ int slp_yaml_parse_source(const char *name, const char *src, size_t len,
 		slp_diag_add(d, SL_SEV_ERROR, name, 1, 1, "", "UTF-16 input not supported: use UTF-8");
 		return -1;
 	}
+	if (len > MAX_SOURCE_BYTES) {
+		slp_diag_add(d, SL_SEV_ERROR, name, 0, 0, "",
+			     "%zu bytes: a policy source may be at most %u MiB", len,
+			     MAX_SOURCE_BYTES >> 20);
+		return -1;
+	}
 	linemap_build(&c);
 	charmap_build(&c);
 	if (!yaml_parser_initialize(&yp))
 		abort();
 	yaml_parser_set_input_string(&yp, (const unsigned char *)src, len);
-	while (!done && !c.errors)
-		if (load_one(&c, &yp, out, &done))
-			break;
+	parse_stream(&c, &yp, out);
 	yaml_parser_delete(&yp);
 	for (i = 0; i < c.n_map; i++)
 		free(c.map[i].file);
