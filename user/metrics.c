@@ -18,8 +18,12 @@
 #include <dirent.h>
 #include <unistd.h>
 
+#include "mapio.h"
 #include "metrics.h"
+#include "metrics_load.h"
+#include "metrics_node.h"
 #include "nodestate.h"
+#include "prom.h"
 #include "publish.h"
 #include "util.h"
 
@@ -185,25 +189,6 @@ static int collect_groups(struct sl_maps *m, struct scrape *s)
 	return 0;
 }
 
-void sl_prom_label(FILE *f, const char *name, const char *v, bool first)
-{
-	fprintf(f, "%s%s=\"", first ? "" : ",", name);
-	for (; *v; v++) {
-		if (*v == '"' || *v == '\\')
-			fputc('\\', f);
-		if (*v == '\n')
-			fputs("\\n", f);
-		else
-			fputc(*v, f);
-	}
-	fputc('"', f);
-}
-
-void sl_prom_family(FILE *f, const char *name, const char *type, const char *help)
-{
-	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
 static void istio_labels(FILE *f, const struct ep_rec *e)
 {
 	char host[256];
@@ -317,34 +302,7 @@ static void datapath_family(FILE *f, struct sl_maps *m)
 			(unsigned long long)v[i]);
 }
 
-int sl_percpu_sum(int fd, const void *key, __u64 *out, size_t n)
-{
-	int ncpu = libbpf_num_possible_cpus();
-	__u64 *per;
-
-	memset(out, 0, n * sizeof(*out));
-	if (ncpu <= 0)
-		return -EINVAL;
-	per = calloc((size_t)ncpu * n, sizeof(*per));
-	if (!per)
-		return -ENOMEM;
-	if (bpf_map_lookup_elem(fd, key, per)) {
-		free(per);
-		return -errno;
-	}
-	for (int c = 0; c < ncpu; c++)
-		for (size_t i = 0; i < n; i++)
-			out[i] += per[(size_t)c * n + i];
-	free(per);
-	return 0;
-}
-
 /* Entries of a map: a key walk (there is no O(1) count for hash maps). */
-long sl_map_entries(int fd, __u32 key_size)
-{
-	return sl_map_count(fd, key_size);
-}
-
 static void map_fill_family(FILE *f, struct sl_maps *m)
 {
 	static const enum sl_map_id ids[] = { SL_MAP_SERVICES, SL_MAP_EP_STATE, SL_MAP_GROUP_STATE,
@@ -362,7 +320,7 @@ static void map_fill_family(FILE *f, struct sl_maps *m)
 		if (bpf_map_get_info_by_fd(m->fd[ids[i]], &info, &len))
 			continue;
 		fprintf(f, "sluice_map_entries{map=\"%s\"} %ld\n", sl_map_names[ids[i]],
-			sl_map_entries(m->fd[ids[i]], info.key_size));
+			sl_map_count(m->fd[ids[i]], info.key_size));
 	}
 	sl_prom_family(f, "sluice_map_capacity", "gauge", "Maximum entries of a pinned map.");
 	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
