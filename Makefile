@@ -43,6 +43,12 @@ SKELS += $(patsubst bench/bpf/%.bpf.c,$(O)/bench/bpf/%.skel.h,$(BENCH_BPF_SRCS))
 LIB_SRCS := $(wildcard user/*.c user/policy/*.c)
 LIB_OBJS := $(patsubst %.c,$(O)/obj/%.o,$(LIB_SRCS))
 LIB_SAN_OBJS := $(patsubst %.c,$(O)/san/%.o,$(LIB_SRCS))
+# The node proxy's library: the only code that links OpenSSL and nghttp2
+# (DESIGN.md). The CLI links it for `sluice ca`; nothing in user/ uses it.
+PROXY_SRCS := $(wildcard user/proxy/*.c)
+PROXY_OBJS := $(patsubst %.c,$(O)/obj/%.o,$(PROXY_SRCS))
+PROXY_SAN_OBJS := $(patsubst %.c,$(O)/san/%.o,$(PROXY_SRCS))
+PROXY_LDLIBS := -lssl -lcrypto -lnghttp2
 CLI_SRCS := $(wildcard tools/sluice/*.c)
 CLI_OBJS := $(patsubst %.c,$(O)/obj/%.o,$(CLI_SRCS))
 CLI_SAN_OBJS := $(patsubst %.c,$(O)/san/%.o,$(CLI_SRCS))
@@ -58,7 +64,7 @@ BENCH_BINS := $(patsubst bench/%.c,$(O)/bench/%,$(BENCH_SRCS))
 FUZZ_SRCS := $(filter-out tests/fuzz/standalone_main.c,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(O)/tests/fuzz/%_standalone,$(FUZZ_SRCS))
 
-all: $(O)/sluice $(O)/sluice-asan $(O)/sluiced $(UNIT_BINS) $(BPFT_BINS) $(TOOL_BINS) $(BENCH_BINS) $(FUZZ_BINS)
+all: $(O)/sluice $(O)/sluice-asan $(O)/sluiced $(O)/sluice-proxy $(O)/sluice-proxy-asan $(UNIT_BINS) $(BPFT_BINS) $(TOOL_BINS) $(BENCH_BINS) $(FUZZ_BINS)
 
 # vmlinux.h from the running kernel's BTF; a failed dump leaves no file.
 $(O)/vmlinux.h:
@@ -106,17 +112,34 @@ $(O)/libsluice-san.a: $(LIB_SAN_OBJS)
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(O)/sluice: $(CLI_OBJS) $(O)/libsluice.a
+$(O)/libsluice-proxy.a: $(PROXY_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(O)/libsluice-proxy-san.a: $(PROXY_SAN_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(O)/sluice: $(CLI_OBJS) $(O)/libsluice-proxy.a $(O)/libsluice.a
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(CFLAGS_REL) $^ $(LDLIBS) -o $@
+	$(Q)$(CC) $(CFLAGS_REL) $^ $(PROXY_LDLIBS) $(LDLIBS) -o $@
+
+$(O)/sluice-proxy: $(O)/obj/tools/sluice-proxy.o $(O)/libsluice-proxy.a $(O)/libsluice.a
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(CFLAGS_REL) $^ $(PROXY_LDLIBS) $(LDLIBS) -o $@
+
+# The proxy under ASan/UBSan, as the integration tests run it.
+$(O)/sluice-proxy-asan: $(O)/san/tools/sluice-proxy.o $(O)/libsluice-proxy-san.a $(O)/libsluice-san.a
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(CFLAGS_SAN) $^ $(PROXY_LDLIBS) $(LDLIBS) -o $@
 
 $(O)/sluiced: $(O)/obj/tools/sluiced.o $(O)/libsluice.a
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(CFLAGS_REL) $^ $(LDLIBS) -o $@
 
-$(O)/sluice-asan: $(CLI_SAN_OBJS) $(O)/libsluice-san.a
+$(O)/sluice-asan: $(CLI_SAN_OBJS) $(O)/libsluice-proxy-san.a $(O)/libsluice-san.a
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(CFLAGS_SAN) $^ $(LDLIBS) -o $@
+	$(Q)$(CC) $(CFLAGS_SAN) $^ $(PROXY_LDLIBS) $(LDLIBS) -o $@
 
 $(O)/tests/unit/%: $(O)/san/tests/unit/%.o $(O)/libsluice-san.a
 	$(call msg,LD,$@)

@@ -35,6 +35,7 @@ static void usage(FILE *f)
 		"  flows    [-o table|json] [--follow] [--pods]\n"
 		"  ct       list [-o json] | gc [--tcp-idle S] [--udp-idle S] [--closed-idle S]\n"
 		"  outcome  --service VIP:PORT[/PROTO] --endpoint ADDR:PORT success|5xx|gateway|connect-fail\n"
+		"  ca       init|issue|rotate|serve (sluice ca -h)\n"
 		"Every command takes --pin-root DIR (default %s).\n",
 		SL_DEFAULT_PIN_ROOT);
 }
@@ -452,7 +453,7 @@ static const struct {
 	{ "load", cmd_load },	    { "unload", cmd_unload }, { "apply", cmd_apply },
 	{ "delete", cmd_delete },   { "get", cmd_get },	      { "status", cmd_status },
 	{ "metrics", cmd_metrics }, { "flows", cmd_flows },   { "outcome", cmd_outcome },
-	{ "ct", cmd_ct },
+	{ "ct", cmd_ct },	    { "ca", cmd_ca },
 };
 
 int main(int argc, char **argv)
