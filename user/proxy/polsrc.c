@@ -5,9 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pins.h"
 #include "proxy/polsrc.h"
-#include "publish.h"
 #include "util.h"
 
 static int load_one(struct sl_policy *p, const char *path, struct sl_diags *d)
@@ -56,30 +54,6 @@ struct sl_policy *sl_policy_from_path(const char *path, struct sl_diags *d)
 		sl_policy_free(p);
 		return NULL;
 	}
-	return p;
-}
-
-struct sl_policy *sl_policy_from_pins(const char *pin_root, uint32_t *generation,
-				      struct sl_diags *d)
-{
-	struct sl_maps m;
-	struct sl_config cfg;
-	struct sl_policy *p = NULL;
-	char *src = NULL;
-	size_t len = 0;
-
-	if (sl_maps_open(pin_root, &m))
-		return NULL;
-	if (!sl_read_store(&m, &src, &len, &cfg)) {
-		p = sl_policy_new();
-		if (p && len && sl_policy_load(p, "<applied>", src, len, d)) {
-			sl_policy_free(p);
-			p = NULL;
-		}
-		*generation = cfg.generation;
-	}
-	free(src);
-	sl_maps_close(&m);
 	return p;
 }
 

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* Where the proxy and the CA read policy from: YAML files, or the policy
- * applied under a pin root (the same one `sluice apply` stored). */
+/* Policy from YAML files, for `ca serve` and a proxy without a pin root. */
 #ifndef SLUICE_PROXY_POLSRC_H
 #define SLUICE_PROXY_POLSRC_H
 
@@ -10,9 +9,6 @@
 
 /* A file, or every *.yaml / *.yml of a directory (sorted). */
 struct sl_policy *sl_policy_from_path(const char *path, struct sl_diags *d);
-/* The policy applied under PIN_ROOT and its generation. */
-struct sl_policy *sl_policy_from_pins(const char *pin_root, uint32_t *generation,
-				      struct sl_diags *d);
 /* Parse a duration "90s", "10m", "24h", "7d" (or plain seconds); -1 on error. */
 long sl_parse_secs(const char *s);
 
