@@ -366,13 +366,34 @@ void px_conn_stream_data(struct px_conn *c, const uint8_t *p, size_t n)
 	}
 	memcpy(b->data + b->off + b->len, p, n);
 	b->len += n;
-	conn_interest(c);
+	px_conn_defer_kick(c);
 }
 
 void px_conn_stream_eof(struct px_conn *c)
 {
 	stream_in(c)->eof = true;
-	conn_interest(c);
+	px_conn_defer_kick(c);
+}
+
+void px_conn_defer_kick(struct px_conn *c)
+{
+	if (c->kick_queued || c->state == PX_C_CLOSED)
+		return;
+	c->kick_queued = true;
+	c->kick_next = c->w->kicks;
+	c->w->kicks = c;
+}
+
+/* Before the reaper: a connection closed since it was queued is skipped. */
+void px_conn_run_kicks(struct px_worker *w)
+{
+	struct px_conn *c;
+
+	while ((c = w->kicks)) {
+		w->kicks = c->kick_next;
+		c->kick_queued = false;
+		px_conn_kick(c);
+	}
 }
 
 ssize_t px_conn_stream_read(struct px_conn *c, uint8_t *out, size_t n, uint32_t *flags)
@@ -381,6 +402,10 @@ ssize_t px_conn_stream_read(struct px_conn *c, uint8_t *out, size_t n, uint32_t 
 	struct px_buf *b = &d->buf;
 	size_t k = b->len < n ? b->len : n;
 
+	/* A client's CONNECT asks for data at once: nothing to send until the
+	 * tunnel is open (px_conn_kick resumes it). */
+	if (c->state == PX_C_OPENING)
+		return NGHTTP2_ERR_DEFERRED;
 	if (c->state != PX_C_OPEN)
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 	memcpy(out, b->data + b->off, k);
@@ -412,7 +437,7 @@ void px_conn_stream_closed(struct px_conn *c, uint32_t error_code)
 	if (error_code || !stream_out(c)->done || !stream_in(c)->eof)
 		conn_end(c, true);
 	else
-		conn_interest(c);
+		px_conn_defer_kick(c);
 }
 
 /* An upstream socket is connecting: wait for it (EPOLLOUT) until DEADLINE. */

@@ -129,7 +129,14 @@ static int ssl_write_some(struct px_sess *s, const uint8_t *p, size_t n, size_t 
 		return 0;
 	}
 	r = SSL_get_error(s->ssl, r);
-	return r == SSL_ERROR_WANT_WRITE || r == SSL_ERROR_WANT_READ ? 0 : -1;
+	if (r != SSL_ERROR_WANT_WRITE && r != SSL_ERROR_WANT_READ) {
+		char e[SL_ERR_LEN];
+
+		sl_pki_ossl_err(e, sizeof(e), "SSL_write");
+		pr_debug("proxy: %s (SSL error %d, errno %d)\n", e, r, errno);
+		return -1;
+	}
+	return 0;
 }
 
 static int keep_out(struct px_sess *s, const uint8_t *p, size_t n)
@@ -156,8 +163,15 @@ void px_sess_flush(struct px_sess *s)
 
 	if (s->dead || s->state != PX_S_OPEN)
 		return;
+	if (s->busy) { /* nghttp2 must not be re-entered from its callbacks */
+		s->flush_pending = true;
+		return;
+	}
+	s->flush_pending = false;
 	while (!s->out_len) {
+		s->busy++;
 		n = nghttp2_session_mem_send(s->ng, &p);
+		s->busy--;
 		if (n < 0) {
 			sess_fail(s, nghttp2_strerror((int)n));
 			return;
@@ -203,7 +217,9 @@ static void sess_read(struct px_sess *s)
 				sess_fail(s, r == SSL_ERROR_ZERO_RETURN ? "peer closed" : "TLS read failed");
 			return;
 		}
+		s->busy++;
 		k = nghttp2_session_mem_recv(s->ng, buf, (size_t)r);
+		s->busy--;
 		if (k < 0) {
 			sess_fail(s, nghttp2_strerror((int)k));
 			return;
@@ -643,6 +659,9 @@ struct px_sess *px_sess_server(struct px_worker *w, int fd)
 		sess_fail(s, "SSL_new");
 		return NULL;
 	}
+	/* the server context is the SNI dispatcher's; the modes that the
+	 * write path relies on are set on the connection itself */
+	SSL_set_mode(s->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_set_accept_state(s->ssl);
 	handshake(s);
 	return s;

@@ -154,6 +154,7 @@ static void *worker_main(void *arg)
 			else if (ev->magic == PX_MAGIC_CONN || ev->magic == PX_MAGIC_SESS)
 				ev->fn(ev, evs[i].events);
 		}
+		px_conn_run_kicks(w);
 		px_conn_reap(w);
 		px_sess_reap(w);
 		if (px->draining && !paused) {

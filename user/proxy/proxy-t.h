@@ -108,6 +108,8 @@ struct px_conn {
 	int status; /* client tunnel: the :status the peer answered */
 	struct px_labels lab;
 	struct px_conn *next, *prev; /* the worker's list */
+	struct px_conn *kick_next; /* on the worker's kick list */
+	bool kick_queued;
 };
 
 enum px_sess_state { PX_S_CONNECTING, PX_S_HANDSHAKE, PX_S_OPEN, PX_S_CLOSING };
@@ -124,6 +126,8 @@ struct px_sess {
 	char *out; /* mem_send bytes that SSL_write has not taken */
 	size_t out_off, out_len, out_cap;
 	bool goaway; /* the peer is going away: no new streams on it */
+	int busy; /* inside nghttp2 (mem_recv/mem_send): flush later */
+	bool flush_pending;
 	uint64_t idle_since_ns; /* client: no stream since then */
 	/* client sessions: the pool key */
 	struct sl_l4addr peer; /* the other node's HBONE address */

@@ -70,6 +70,7 @@ struct px_worker {
 	struct px_sess *sesss; /* every live session */
 	struct px_conn *dead_conns; /* freed at the end of the loop turn */
 	struct px_sess *dead_sess;
+	struct px_conn *kicks; /* to kick at the end of the loop turn */
 	int n_conns, n_sess;
 	uint32_t rr;
 	uint64_t now_ns;
@@ -136,6 +137,9 @@ void px_conn_stream_eof(struct px_conn *c);
 ssize_t px_conn_stream_read(struct px_conn *c, uint8_t *out, size_t n, uint32_t *flags);
 void px_conn_stream_closed(struct px_conn *c, uint32_t error_code);
 void px_conn_reap(struct px_worker *w);
+/* From nghttp2 callbacks: kick C once the callbacks have returned. */
+void px_conn_defer_kick(struct px_conn *c);
+void px_conn_run_kicks(struct px_worker *w);
 
 /* outbound.c: a connection the kernel handed to us */
 void px_outbound_accept(struct px_worker *w, int fd);
