@@ -29,17 +29,19 @@ static int usage(void)
 		"usage: sluice ca init   --dir DIR [--trust-domain TD]\n"
 		"       sluice ca issue  --dir DIR (--ns NS --sa SA | --node NAME) --out OUTDIR\n"
 		"                        [--ttl DUR] [--expired]\n"
-		"       sluice ca rotate --dir DIR [--retire]\n"
+		"       sluice ca rotate --dir DIR [--activate | --retire]\n"
 		"       sluice ca serve  --dir DIR --listen IP:PORT --policy FILE|DIR\n"
 		"                        [--ttl DUR] [--ready FILE]\n"
+		"       sluice ca fetch  --ca IP:PORT --node-cert DIR --ns NS --sa SA --out OUTDIR\n"
+		"                        (what a node proxy does, by hand)\n"
 		"DUR: 90s, 30m, 24h, 7d. Certificates default to 24h.\n");
 	return SL_EXIT_USAGE;
 }
 
 struct ca_args {
-	const char *dir, *td, *ns, *sa, *node, *out, *listen, *policy, *ready;
+	const char *dir, *td, *ns, *sa, *node, *out, *listen, *policy, *ready, *ca, *node_cert;
 	long ttl_s;
-	bool retire, expired;
+	bool retire, activate, expired;
 };
 
 static int parse_args(struct sl_cli *c, struct ca_args *a)
@@ -54,9 +56,12 @@ static int parse_args(struct sl_cli *c, struct ca_args *a)
 		{ "ttl", required_argument, NULL, 'T' },
 		{ "expired", no_argument, NULL, 'E' },
 		{ "retire", no_argument, NULL, 'R' },
+		{ "activate", no_argument, NULL, 'A' },
 		{ "listen", required_argument, NULL, 'l' },
 		{ "policy", required_argument, NULL, 'p' },
 		{ "ready", required_argument, NULL, 'r' },
+		{ "ca", required_argument, NULL, 'c' },
+		{ "node-cert", required_argument, NULL, 'C' },
 		{ 0 },
 	};
 	int opt;
@@ -74,13 +79,16 @@ static int parse_args(struct sl_cli *c, struct ca_args *a)
 		case 'o': a->out = optarg; break;
 		case 'E': a->expired = true; break;
 		case 'R': a->retire = true; break;
+		case 'A': a->activate = true; break;
 		case 'l': a->listen = optarg; break;
 		case 'p': a->policy = optarg; break;
 		case 'r': a->ready = optarg; break;
+		case 'c': a->ca = optarg; break;
+		case 'C': a->node_cert = optarg; break;
 		case 'T':
 			a->ttl_s = sl_parse_secs(optarg);
-			if (a->ttl_s < 60) {
-				fprintf(stderr, "sluice ca: --ttl %s: a duration of at least 60s\n",
+			if (a->ttl_s < 10) {
+				fprintf(stderr, "sluice ca: --ttl %s: a duration of at least 10s\n",
 					optarg);
 				return -1;
 			}
@@ -89,7 +97,7 @@ static int parse_args(struct sl_cli *c, struct ca_args *a)
 			return -1;
 		}
 	}
-	if (!a->dir || optind < c->argc) {
+	if ((!a->dir && !a->ca) || optind < c->argc) {
 		fprintf(stderr, "sluice ca: --dir DIR is required\n");
 		return -1;
 	}
@@ -151,14 +159,23 @@ static int ca_issue(struct ca_args *a)
 
 static int ca_rotate(struct ca_args *a)
 {
+	static const char *const done[] = {
+		[SL_CA_ADD_ROOT] = "new root added to the trust bundle; the current root still "
+				   "signs (activate it after every node renewed once)",
+		[SL_CA_ACTIVATE] = "the newest root signs from now on; the older ones stay trusted",
+		[SL_CA_RETIRE] = "retired every root but the signing one",
+	};
+	enum sl_ca_rotate step = a->retire ? SL_CA_RETIRE :
+				 a->activate ? SL_CA_ACTIVATE : SL_CA_ADD_ROOT;
 	char err[SL_ERR_LEN];
 
-	if (sl_ca_rotate(a->dir, a->retire, err, sizeof(err))) {
+	if (a->retire && a->activate)
+		return usage();
+	if (sl_ca_rotate(a->dir, step, err, sizeof(err))) {
 		fprintf(stderr, "sluice ca rotate: %s\n", err);
 		return SL_EXIT_FAIL;
 	}
-	printf(a->retire ? "retired every root but the current one\n" :
-			   "new root added and signing; the previous roots stay trusted\n");
+	printf("%s\n", done[step]);
 	return SL_EXIT_OK;
 }
 
@@ -265,6 +282,7 @@ static void serve_one(SSL_CTX *ctx, struct sl_ca *ca, int fd, const struct ca_ar
 	if (!cc.mesh) {
 		fprintf(stderr, "ca: node %s: refused: the policy at %s does not compile\n",
 			peer.node, a->policy);
+		sl_diags_print(&d, stderr);
 		SSL_write(ssl, "ERR policy unavailable\n", 23);
 		goto out;
 	}
@@ -289,17 +307,61 @@ out:
 	close(fd);
 }
 
+static long long state_mtime(const char *dir)
+{
+	char path[2100];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/state", dir);
+	if (stat(path, &st))
+		return -1;
+	return (long long)st.st_mtim.tv_sec * 1000000000ll + st.st_mtim.tv_nsec;
+}
+
+/* (Re)open the CA when `ca rotate` changed it: the signing root and the
+ * bundle that node certificates are verified with follow at once. */
+static int ca_reload(struct sl_ca *ca, SSL_CTX **ctx, const char *dir, long long *seen)
+{
+	long long t = state_mtime(dir);
+	char err[SL_ERR_LEN];
+	struct sl_ca nca;
+	SSL_CTX *nctx;
+
+	if (t == *seen)
+		return 0;
+	if (sl_ca_open(&nca, dir, err, sizeof(err))) {
+		fprintf(stderr, "ca: %s\n", err);
+		return *ctx ? 0 : -1; /* keep serving with what we had */
+	}
+	nctx = server_ctx(&nca, err, sizeof(err));
+	if (!nctx) {
+		fprintf(stderr, "ca: %s\n", err);
+		sl_ca_close(&nca);
+		return *ctx ? 0 : -1;
+	}
+	if (*ctx) {
+		sl_ca_close(ca);
+		SSL_CTX_free(*ctx);
+		fprintf(stderr, "ca: reloaded %s (root %d signs, %d trusted)\n", dir, nca.current,
+			nca.n_trusted);
+	}
+	*ca = nca;
+	*ctx = nctx;
+	*seen = t;
+	return 0;
+}
+
 static int ca_serve(struct ca_args *a)
 {
-	char err[SL_ERR_LEN];
 	struct sl_ca ca;
-	SSL_CTX *ctx;
+	SSL_CTX *ctx = NULL;
+	long long seen = -2;
 	int lfd, fd;
 
 	if (!a->listen || !a->policy)
 		return usage();
-	if (sl_ca_open(&ca, a->dir, err, sizeof(err)) || !(ctx = server_ctx(&ca, err, sizeof(err)))) {
-		fprintf(stderr, "sluice ca serve: %s\n", err);
+	if (ca_reload(&ca, &ctx, a->dir, &seen)) {
+		fprintf(stderr, "sluice ca serve: cannot open the CA in %s\n", a->dir);
 		return SL_EXIT_FAIL;
 	}
 	lfd = listen_on(a->listen);
@@ -317,13 +379,58 @@ static int ca_serve(struct ca_args *a)
 		a->listen, a->ttl_s);
 	while (!stop) {
 		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-		if (fd >= 0)
-			serve_one(ctx, &ca, fd, a);
+		if (fd < 0)
+			continue;
+		ca_reload(&ca, &ctx, a->dir, &seen);
+		serve_one(ctx, &ca, fd, a);
 	}
 	close(lfd);
 	SSL_CTX_free(ctx);
 	sl_ca_close(&ca);
 	return SL_EXIT_OK;
+}
+
+static int ca_fetch(struct ca_args *a)
+{
+	struct sl_ident node = { 0 }, got = { 0 };
+	char err[SL_ERR_LEN], path[4096];
+	int rc = SL_EXIT_FAIL;
+
+	if (!a->ca || !a->node_cert || !a->ns || !a->sa || !a->out)
+		return usage();
+	struct sl_spiffe_id want;
+
+	if (sl_ident_load(&node, a->node_cert, err, sizeof(err))) {
+		fprintf(stderr, "sluice ca fetch: %s\n", err);
+		goto out;
+	}
+	sl_spiffe_workload(&want, node.id.td, a->ns, a->sa);
+	if (sl_ca_fetch(a->ca, &node, &want, &got, err, sizeof(err))) {
+		fprintf(stderr, "sluice ca fetch: %s\n", err);
+		goto out;
+	}
+	if (mkdir(a->out, 0755) && errno != EEXIST) {
+		fprintf(stderr, "sluice ca fetch: %s: %s\n", a->out, strerror(errno));
+		goto out;
+	}
+	snprintf(path, sizeof(path), "%s/key.pem", a->out);
+	if (sl_pki_write_key(path, got.key, err, sizeof(err)))
+		goto werr;
+	snprintf(path, sizeof(path), "%s/cert.pem", a->out);
+	if (sl_pki_write_certs(path, &got.cert, 1, err, sizeof(err)))
+		goto werr;
+	snprintf(path, sizeof(path), "%s/root.pem", a->out);
+	if (sl_pki_write_certs(path, got.bundle, got.n_bundle, err, sizeof(err)))
+		goto werr;
+	printf("fetched spiffe://%s/ns/%s/sa/%s into %s\n", got.id.td, got.id.ns, got.id.sa, a->out);
+	rc = SL_EXIT_OK;
+	goto out;
+werr:
+	fprintf(stderr, "sluice ca fetch: %s\n", err);
+out:
+	sl_ident_free(&node);
+	sl_ident_free(&got);
+	return rc;
 }
 
 int cmd_ca(struct sl_cli *c)
@@ -335,6 +442,7 @@ int cmd_ca(struct sl_cli *c)
 	if (c->argc < 2)
 		return usage();
 	sub = c->argv[1];
+	signal(SIGPIPE, SIG_IGN); /* a peer that hangs up is an error, not a kill */
 	sub_cli.argv++;
 	sub_cli.argc--;
 	if (parse_args(&sub_cli, &a))
@@ -347,5 +455,7 @@ int cmd_ca(struct sl_cli *c)
 		return ca_rotate(&a);
 	if (!strcmp(sub, "serve"))
 		return ca_serve(&a);
+	if (!strcmp(sub, "fetch"))
+		return ca_fetch(&a);
 	return usage();
 }

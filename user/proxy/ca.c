@@ -212,7 +212,17 @@ static int retire(struct sl_ca *ca, char *err, size_t errlen)
 	return write_bundle(ca, err, errlen) || write_state(ca, err, errlen);
 }
 
-int sl_ca_rotate(const char *dir, bool do_retire, char *err, size_t errlen)
+static int newest(const struct sl_ca *ca)
+{
+	int n = ca->current;
+
+	for (int i = 0; i < ca->n_trusted; i++)
+		if (ca->trusted[i] > n)
+			n = ca->trusted[i];
+	return n;
+}
+
+int sl_ca_rotate(const char *dir, enum sl_ca_rotate step, char *err, size_t errlen)
 {
 	struct sl_ca ca;
 	int next, rc;
@@ -221,21 +231,25 @@ int sl_ca_rotate(const char *dir, bool do_retire, char *err, size_t errlen)
 	snprintf(ca.dir, sizeof(ca.dir), "%s", dir);
 	if (read_td(&ca, err, errlen) || read_state(&ca, err, errlen))
 		return -1;
-	if (do_retire)
+	if (step == SL_CA_RETIRE)
 		return retire(&ca, err, errlen);
+	if (step == SL_CA_ACTIVATE) {
+		if (newest(&ca) == ca.current) {
+			snprintf(err, errlen, "no newer root to activate (run `ca rotate` first)");
+			return -1;
+		}
+		ca.current = newest(&ca);
+		return write_state(&ca, err, errlen);
+	}
 	if (ca.n_trusted == SL_CA_MAX_ROOTS) {
 		snprintf(err, errlen, "%d roots trusted: retire the old ones first",
 			 ca.n_trusted);
 		return -1;
 	}
-	next = ca.current + 1;
-	for (int i = 0; i < ca.n_trusted; i++)
-		if (ca.trusted[i] >= next)
-			next = ca.trusted[i] + 1;
+	next = newest(&ca) + 1;
 	rc = make_root(&ca, next, err, errlen);
 	if (rc)
 		return rc;
-	ca.current = next;
 	ca.trusted[ca.n_trusted++] = next;
 	/* Bundle first: a reader that sees the new state must find the root. */
 	return write_bundle(&ca, err, errlen) || write_state(&ca, err, errlen);

@@ -8,8 +8,13 @@
  *   DIR/root-N.key         root N's key (0600); removed when N is retired
  *   DIR/bundle.pem         every trusted root: what workloads verify with
  *
- * `ca rotate` adds root N+1 and makes it the signer while N stays trusted;
- * `ca rotate --retire` drops every root but the current one.
+ * Rotation has three steps, so that no workload ever meets a certificate
+ * signed by a root it does not trust yet:
+ *   `ca rotate`             adds root N+1 to the bundle; N still signs
+ *   `ca rotate --activate`  (after every node renewed once: half a
+ *                           certificate lifetime) N+1 signs
+ *   `ca rotate --retire`    (after every certificate of N expired or was
+ *                           renewed) drops every root but the signing one
  */
 #ifndef SLUICE_PROXY_CA_H
 #define SLUICE_PROXY_CA_H
@@ -37,8 +42,8 @@ struct sl_ca {
 int sl_ca_init(const char *dir, const char *td, char *err, size_t errlen);
 int sl_ca_open(struct sl_ca *ca, const char *dir, char *err, size_t errlen);
 void sl_ca_close(struct sl_ca *ca);
-/* Add a root (retire == false) or drop all but the current (retire). */
-int sl_ca_rotate(const char *dir, bool retire, char *err, size_t errlen);
+enum sl_ca_rotate { SL_CA_ADD_ROOT, SL_CA_ACTIVATE, SL_CA_RETIRE };
+int sl_ca_rotate(const char *dir, enum sl_ca_rotate step, char *err, size_t errlen);
 
 /* A certificate for ID and PUB, signed by the current root. */
 X509 *sl_ca_sign(struct sl_ca *ca, EVP_PKEY *pub, const struct sl_spiffe_id *id,

@@ -73,7 +73,14 @@ long sl_ca_answer(const struct sl_ca_ctx *c, const char *node, const char *req, 
 		return n;
 	}
 	sl_spiffe_fmt(&id, uri, sizeof(uri));
-	if (!sl_mesh_sa_on_node(c->mesh, node, id.ns, id.sa)) {
+	if (id.kind == SL_ID_NODE && strcmp(id.node, node)) {
+		snprintf(log, log_len, "node %s: refused %s: a node renews only its own identity",
+			 node, uri);
+		*ans = err_answer("a node renews only its own identity", ans_len);
+		EVP_PKEY_free(pub);
+		return n;
+	}
+	if (id.kind == SL_ID_WORKLOAD && !sl_mesh_sa_on_node(c->mesh, node, id.ns, id.sa)) {
 		snprintf(log, log_len,
 			 "node %s: refused %s: no workload of that service account is placed on "
 			 "node %s", node, uri, node);
@@ -220,10 +227,9 @@ static int parse_answer(const char *ans, size_t len, EVP_PKEY *key, struct sl_id
 	return 0;
 }
 
-int sl_ca_fetch(const char *addr, const struct sl_ident *node_id, const char *ns,
-		const char *sa, struct sl_ident *out, char *err, size_t errlen)
+int sl_ca_fetch(const char *addr, const struct sl_ident *node_id,
+		const struct sl_spiffe_id *want, struct sl_ident *out, char *err, size_t errlen)
 {
-	struct sl_spiffe_id want;
 	SSL_CTX *ctx = sl_tls_ctx(node_id, false, NULL, err, errlen);
 	EVP_PKEY *key = sl_pki_keygen();
 	char *csr = NULL, *ans = NULL, hdr[32];
@@ -231,8 +237,7 @@ int sl_ca_fetch(const char *addr, const struct sl_ident *node_id, const char *ns
 	SSL *ssl = NULL;
 	int fd = -1, rc = -1, h;
 
-	sl_spiffe_workload(&want, node_id->id.td, ns, sa);
-	if (!ctx || !key || !(csr = sl_csr_make(key, &want, &csr_len)))
+	if (!ctx || !key || !(csr = sl_csr_make(key, want, &csr_len)))
 		goto out;
 	fd = dial(addr, err, errlen);
 	if (fd < 0)

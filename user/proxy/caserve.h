@@ -28,10 +28,10 @@ long sl_ca_answer(const struct sl_ca_ctx *c, const char *node, const char *req, 
 		  char **ans, size_t *ans_len, char *log, size_t log_len);
 
 /* A node's request: connect to ADDR (IP:PORT), authenticate with NODE_ID,
- * require the server to be spiffe://TD/sluice/node/sluice-ca, ask for
- * NS/SA. On success *OUT holds a fresh key, the certificate and the bundle
- * the CA sent. */
-int sl_ca_fetch(const char *addr, const struct sl_ident *node_id, const char *ns,
-		const char *sa, struct sl_ident *out, char *err, size_t errlen);
+ * require the server to be spiffe://TD/sluice/node/sluice-ca, ask for WANT
+ * (a workload placed on this node, or this node's own identity, renewed).
+ * On success *OUT holds a fresh key, the certificate and the CA's bundle. */
+int sl_ca_fetch(const char *addr, const struct sl_ident *node_id,
+		const struct sl_spiffe_id *want, struct sl_ident *out, char *err, size_t errlen);
 
 #endif

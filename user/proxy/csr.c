@@ -58,13 +58,16 @@ static int csr_uri(X509_REQ *req, struct sl_spiffe_id *id, char *why, size_t wl)
 		rc = sl_spiffe_parse((const char *)ASN1_STRING_get0_data(g->d.uniformResourceIdentifier),
 				     (size_t)ASN1_STRING_length(g->d.uniformResourceIdentifier), id);
 	}
+	/* roots are named like nodes (root-N): no node may ask for that name */
+	bool root_name = !rc && id->kind == SL_ID_NODE && !strncmp(id->node, "root-", 5);
+
 	if (n_uri != 1 || n_other)
 		snprintf(why, wl, "the CSR must name exactly one URI and no other subjectAltName");
-	else if (rc || id->kind != SL_ID_WORKLOAD)
-		snprintf(why, wl, "the CSR's URI is not a SPIFFE workload identity");
+	else if (rc || root_name || !strcmp(id->node, "sluice-ca"))
+		snprintf(why, wl, "the CSR's URI is not a SPIFFE workload or node identity");
 	GENERAL_NAMES_free(names);
 	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
-	return n_uri == 1 && !n_other && !rc && id->kind == SL_ID_WORKLOAD ? 0 : -1;
+	return n_uri == 1 && !n_other && !rc && !root_name && strcmp(id->node, "sluice-ca") ? 0 : -1;
 }
 
 static bool key_is_p256(EVP_PKEY *k)

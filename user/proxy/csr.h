@@ -8,7 +8,8 @@
  *            or  "ERR <reason>\n"
  *
  * The CSR must be signed by its own key (P-256) and name exactly one SPIFFE
- * workload URI in its subjectAltName; everything else in it is ignored by
+ * URI in its subjectAltName: a workload's, or the asking node's own (a node
+ * renews its identity the same way); everything else in it is ignored by
  * design (the CA builds the certificate from the checked identity alone).
  * These functions parse bytes from the network: tests/fuzz/fuzz_csr.c.
  */

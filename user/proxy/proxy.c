@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 
@@ -179,6 +180,7 @@ static int setup(struct px *px)
 			return -1;
 		}
 		px->have_node_id = true;
+		px->node_renew_at = (long)time(NULL) + sl_pki_cert_left(px->node_id.cert) / 2;
 	}
 	if (px_srv_base_init(px))
 		return -1;

@@ -96,6 +96,7 @@ struct px {
 	int handoff_fd; /* pinned sl_handoff map, -1 without a pin root */
 	struct sl_ident node_id; /* with --ca */
 	bool have_node_id;
+	long node_renew_at; /* CLOCK_REALTIME seconds */
 	pthread_t certs_th;
 };
 

@@ -274,8 +274,10 @@ static int ident_install(struct px *px, const char *ns, const char *sa, struct s
 	slot->cli = cli;
 	slot->srv = srv;
 	slot->expires = now + left;
-	/* renew at half-life: notBefore + lifetime / 2 */
-	slot->renew_at = now + left - life / 2;
+	/* Half-life from now: certificates arrive fresh from the CA, and the
+	 * back-dated notBefore (clock skew) is not part of the lifetime. */
+	slot->renew_at = now + left / 2;
+	(void)life;
 	sl_spiffe_principal(&id->id, slot->principal, sizeof(slot->principal));
 	pthread_mutex_unlock(&px->lock);
 	pr_info("proxy: identity %s ready (expires in %lds)\n", slot->principal, left);
@@ -329,7 +331,10 @@ static void ident_obtain(struct px *px, const char *ns, const char *sa)
 	} else {
 		if (!due(px, ns, sa, NULL))
 			return;
-		rc = sl_ca_fetch(px->o.ca_addr, &px->node_id, ns, sa, &id, err, sizeof(err));
+		struct sl_spiffe_id want;
+
+		sl_spiffe_workload(&want, px->o.trust_domain, ns, sa);
+		rc = sl_ca_fetch(px->o.ca_addr, &px->node_id, &want, &id, err, sizeof(err));
 	}
 	if (rc) {
 		pr_warn("proxy: identity %s/%s: %s\n", ns, sa, err);
@@ -343,12 +348,53 @@ static void ident_obtain(struct px *px, const char *ns, const char *sa)
 	sl_ident_free(&id);
 }
 
+static int write_ident(const struct sl_ident *id, const char *dir, char *err, size_t errlen)
+{
+	char path[4200];
+
+	snprintf(path, sizeof(path), "%s/key.pem", dir);
+	if (sl_pki_write_key(path, id->key, err, errlen))
+		return -1;
+	snprintf(path, sizeof(path), "%s/root.pem", dir);
+	if (sl_pki_write_certs(path, id->bundle, id->n_bundle, err, errlen))
+		return -1;
+	/* cert last: key and cert match again once it is in place */
+	snprintf(path, sizeof(path), "%s/cert.pem", dir);
+	return sl_pki_write_certs(path, &id->cert, 1, err, errlen);
+}
+
+/* The node's own identity renews like a workload's, at half-life, and is
+ * written back to --node-cert so that a restart starts from the fresh one.
+ * Only the certificate thread uses px->node_id. */
+static void node_renew(struct px *px)
+{
+	struct sl_ident id = { 0 };
+	char err[SL_ERR_LEN];
+	long now = (long)time(NULL), left;
+
+	if (!px->have_node_id || now < px->node_renew_at)
+		return;
+	if (sl_ca_fetch(px->o.ca_addr, &px->node_id, &px->node_id.id, &id, err, sizeof(err))) {
+		pr_warn("proxy: renewing the node identity: %s\n", err);
+		return;
+	}
+	if (write_ident(&id, px->o.node_cert_dir, err, sizeof(err)))
+		pr_warn("proxy: writing the node identity: %s\n", err);
+	left = sl_pki_cert_left(id.cert);
+	sl_ident_free(&px->node_id);
+	px->node_id = id;
+	px->node_renew_at = now + left / 2;
+	pr_info("proxy: node identity renewed (expires in %lds)\n", left);
+}
+
 /* Every service account with a workload on this node gets an identity. */
 int px_idents_refresh(struct px *px, bool force)
 {
-	struct px_state *st = px_state_get(px);
+	struct px_state *st;
 
 	(void)force;
+	node_renew(px);
+	st = px_state_get(px);
 	if (!st)
 		return -1;
 	for (size_t i = 0; i < sl_mesh_n_workloads(st->mesh); i++) {
