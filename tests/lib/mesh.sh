@@ -205,7 +205,9 @@ mesh_proxy() {
 	args=("$@")
 	[ ${#args[@]} -eq 0 ] && args=(--certs "$T_TMP/certs-$n")
 	rm -f "$T_TMP/$tag.ready"
-	in_n "$NS-$n" "$PROXY_BIN" ${MESH_PROXY_V:-} --node "node-$n" --pin-root "$PIN-$n" --outbound "$ip:15001" \
+	# nsenter itself in the background (not a function): $! is the proxy,
+	# and a signal for it never reaches a subshell with the test's traps
+	nsenter --net="/run/netns/$NS-$n" -- "$PROXY_BIN" ${MESH_PROXY_V:-} --node "node-$n" --pin-root "$PIN-$n" --outbound "$ip:15001" \
 		--hbone "$ip:15008" --mark "$MARK" --peer node-a="$IP_A" --peer node-b="$IP_B" \
 		--metrics "$T_TMP/metrics-$n.prom" --ready "$T_TMP/$tag.ready" "${args[@]}" \
 		>>"$T_TMP/$tag.out" 2>&1 &
@@ -220,7 +222,7 @@ mesh_proxy() {
 pod_server() { # TAG POD LISTENER...
 	local tag=$1 pod=$2
 	shift 2
-	in_n "$NS-$pod" "$TOOLS/sl-server" -r "$T_TMP/$tag.ready" -l "$T_TMP/$tag.log" "$@" \
+	nsenter --net="/run/netns/$NS-$pod" -- "$TOOLS/sl-server" -r "$T_TMP/$tag.ready" -l "$T_TMP/$tag.log" "$@" \
 		>"$T_TMP/$tag.out" 2>&1 &
 	T_PIDS+=("$!")
 	eval "PID_$tag=$!"

@@ -359,6 +359,15 @@ static int on_data(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8_t
 	return 0;
 }
 
+static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
+{
+	struct px_sess *s = ud;
+
+	if (s->server && f->hd.type == NGHTTP2_HEADERS && (f->hd.flags & NGHTTP2_FLAG_END_STREAM))
+		nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_NO_ERROR);
+	return 0;
+}
+
 static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t err, void *ud)
 {
 	struct px_req *r = stream_req(ng, id);
@@ -395,6 +404,7 @@ nghttp2_session_callbacks *px_hbone_callbacks(void)
 	nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
 	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data);
 	nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+	nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
 	return cb;
 }
 
@@ -457,9 +467,10 @@ int px_sess_respond(struct px_sess *s, int32_t id, int status, struct px_conn *c
 	snprintf(code, sizeof(code), "%03d", status);
 	if (c)
 		nghttp2_session_set_stream_user_data(s->ng, id, c);
+	/* A refusal ends the stream with its HEADERS; on_frame_send then resets
+	 * it so that the client stops sending (an RST submitted now would
+	 * overtake the HEADERS). */
 	rc = nghttp2_submit_response(s->ng, id, nv, 1, status == 200 ? &dp : NULL);
-	if (!rc && status != 200)
-		nghttp2_submit_rst_stream(s->ng, NGHTTP2_FLAG_NONE, id, NGHTTP2_NO_ERROR);
 	px_sess_flush(s);
 	return rc ? -1 : 0;
 }
