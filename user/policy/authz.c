@@ -47,6 +47,7 @@ struct actx {
 	const struct object *o;
 	struct sl_diags *d;
 	bool deny;
+	const char *action; /* for messages */
 };
 
 static void get_strs(struct actx *c, const struct node *n, struct strs *out)
@@ -108,6 +109,15 @@ static void get_ports(struct actx *c, const struct node *n, const char *path,
 	}
 }
 
+/* Not silently ignored: the rule fails closed, and the author is told. */
+static void http_warn(struct actx *c, const struct node *at, const char *path, const char *what)
+{
+	slp_diag_at(c->d, SL_SEV_WARNING, c->o, at, path,
+		    "%s, which the proxy does not evaluate yet: this %s rule %s", what, c->action,
+		    c->deny ? "applies on its L4 fields alone (it denies more)" :
+			      "never matches (it allows nothing)");
+}
+
 /* A warning per HTTP-only field; true when there was one. */
 static bool http_fields(struct actx *c, const struct node *n, const char *const *names,
 			size_t nn, const char *path)
@@ -122,11 +132,7 @@ static bool http_fields(struct actx *c, const struct node *n, const char *const 
 			continue;
 		any = true;
 		snprintf(p, sizeof(p), "%s.%s", path, names[i]);
-		slp_diag_at(c->d, SL_SEV_WARNING, c->o, f, p,
-			    "needs HTTP, which the L4 proxy does not evaluate yet: this %s rule %s",
-			    c->deny ? "DENY" : "ALLOW/AUDIT",
-			    c->deny ? "is evaluated on its L4 fields alone (denies more)" :
-				      "never matches (allows nothing)");
+		http_warn(c, f, p, "needs HTTP");
 	}
 	return any;
 }
@@ -181,11 +187,10 @@ static void build_when(struct actx *c, const struct node *n, const char *path,
 	if (w->key < 0) {
 		*http = true;
 		snprintf(p, sizeof(p), "%s.key", path);
-		slp_diag_at(c->d, SL_SEV_WARNING, c->o, slp_map_get(n, "key"), p,
-			    "'%s' needs HTTP (or is not an L4 attribute): this %s rule %s", k,
-			    c->deny ? "DENY" : "ALLOW/AUDIT",
-			    c->deny ? "is evaluated on its L4 fields alone (denies more)" :
-				      "never matches (allows nothing)");
+		char what[160];
+
+		snprintf(what, sizeof(what), "'%.100s' is not an L4 attribute", k);
+		http_warn(c, slp_map_get(n, "key"), p, what);
 		return;
 	}
 	get_strs(c, slp_map_get(n, "values"), &w->values);
@@ -270,6 +275,7 @@ void slp_authz_build(struct sl_mesh *m, const struct object *o, struct sl_diags 
 	ap->o = o;
 	ap->action = !strcmp(a, "DENY") ? A_DENY : !strcmp(a, "AUDIT") ? A_AUDIT : A_ALLOW;
 	c.deny = ap->action == A_DENY;
+	c.action = a;
 	ap->selector = slp_path_get(o->root, "spec.selector.matchLabels");
 	if (ap->selector && (ap->selector->type != T_MAP || !ap->selector->n))
 		ap->selector = NULL;

@@ -158,6 +158,11 @@ struct sl_mesh *sl_mesh_build(const struct sl_policy *p, const char *td, struct 
 	return m;
 }
 
+void slp_mesh_check(const struct sl_policy *p, struct sl_diags *d)
+{
+	sl_mesh_free(sl_mesh_build(p, NULL, d));
+}
+
 void sl_mesh_free(struct sl_mesh *m)
 {
 	if (!m)
