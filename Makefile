@@ -167,9 +167,23 @@ $(O)/tests/fuzz/%_standalone: $(O)/san/tests/fuzz/%.o $(O)/san/tests/fuzz/standa
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS_SAN) $^ $(LDLIBS) -o $@
 
+# Fuzz targets of the proxy's parsers link the proxy library (a static
+# pattern rule wins over the generic one above).
+PROXY_FUZZ := $(filter $(O)/tests/fuzz/fuzz_hbone_standalone $(O)/tests/fuzz/fuzz_csr_standalone,$(FUZZ_BINS))
+$(PROXY_FUZZ): $(O)/tests/fuzz/%_standalone: $(O)/san/tests/fuzz/%.o $(O)/san/tests/fuzz/standalone_main.o $(O)/libsluice-proxy-san.a $(O)/libsluice-san.a
+	$(call msg,LD,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS_SAN) $^ $(PROXY_LDLIBS) $(LDLIBS) -o $@
+
 # libFuzzer builds (clang), not part of `all`: make fuzz; then run
 # build/fuzz/fuzz_policy tests/fuzz/corpus/policy
 fuzz: $(patsubst tests/fuzz/%.c,$(O)/fuzz/%,$(FUZZ_SRCS))
+$(O)/fuzz/fuzz_hbone $(O)/fuzz/fuzz_csr: $(O)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(PROXY_SRCS) | $(SKELS)
+	$(call msg,FUZZ,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CLANG) -std=gnu11 -g -O1 -Iinclude -Iuser -I$(O)/bpf -D_GNU_SOURCE \
+		-fsanitize=fuzzer,address,undefined $< $(LIB_SRCS) $(PROXY_SRCS) \
+		$(PROXY_LDLIBS) $(LDLIBS) -o $@
 $(O)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) | $(SKELS)
 	$(call msg,FUZZ,$@)
 	@mkdir -p $(@D)

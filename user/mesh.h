@@ -54,6 +54,11 @@ bool sl_mesh_sa_on_node(const struct sl_mesh *m, const char *node, const char *n
 enum sl_mtls_mode sl_mesh_mtls(const struct sl_mesh *m, const struct sl_mesh_wl *w,
 			       uint16_t port, char *why, size_t why_len);
 
+/* The ports that some applying PeerAuthentication's portLevelMtls names
+ * for W (at most MAX, sorted, unique); the count. */
+size_t sl_mesh_mtls_ports(const struct sl_mesh *m, const struct sl_mesh_wl *w, uint16_t *ports,
+			  size_t max);
+
 /* One connection as L4 authorization sees it. */
 struct sl_authz_req {
 	const struct sl_mesh_wl *dst;

@@ -244,6 +244,42 @@ static int pa_mode(const struct object *pa, uint16_t port)
 	return mode >= 0 ? mode : mode_of(slp_node_str(slp_path_get(pa->root, "spec.mtls.mode")));
 }
 
+static void add_port(uint16_t *ports, size_t *n, size_t max, long long v)
+{
+	size_t i;
+
+	if (v < 1 || v > 65535)
+		return;
+	for (i = 0; i < *n; i++)
+		if (ports[i] == v)
+			return;
+	if (*n < max)
+		ports[(*n)++] = (uint16_t)v;
+}
+
+static int cmp_u16(const void *a, const void *b)
+{
+	return (int)*(const uint16_t *)a - (int)*(const uint16_t *)b;
+}
+
+size_t sl_mesh_mtls_ports(const struct sl_mesh *m, const struct sl_mesh_wl *w, uint16_t *ports,
+			  size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < m->n_pas; i++) {
+		const struct object *pa = m->pas[i];
+		const struct node *pl = slp_path_get(pa->root, "spec.portLevelMtls");
+
+		if (!slp_mesh_pol_applies(pa, match_labels(pa), w))
+			continue;
+		for (size_t j = 0; pl && pl->type == T_MAP && j < pl->n; j++)
+			add_port(ports, &n, max, strtoll(pl->keys[j]->s ?: "0", NULL, 10));
+	}
+	qsort(ports, n, sizeof(*ports), cmp_u16);
+	return n;
+}
+
 static const char *const mode_names[] = { "PERMISSIVE", "STRICT", "DISABLE" };
 
 /* Levels: 0 workload selector, 1 the workload's namespace, 2 mesh (root

@@ -93,6 +93,30 @@ static void sess_fail(struct px_sess *s, const char *why)
 	w->dead_sess = s;
 }
 
+static void req_free(struct px_sess *s, struct px_req *r)
+{
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		s->reqs = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+	free(r);
+}
+
+/* nghttp2_session_del() calls no callback: requests still open are ours. */
+void px_hbone_session_free(struct px_sess *s)
+{
+	while (s->reqs)
+		req_free(s, s->reqs);
+	nghttp2_session_del(s->ng);
+	s->ng = NULL;
+	free(s->out);
+	free(s->waiting);
+	s->out = NULL;
+	s->waiting = NULL;
+}
+
 void px_sess_reap(struct px_worker *w)
 {
 	struct px_sess *s;
@@ -103,9 +127,7 @@ void px_sess_reap(struct px_worker *w)
 			SSL_free(s->ssl);
 		if (s->fd >= 0)
 			close(s->fd);
-		nghttp2_session_del(s->ng);
-		free(s->out);
-		free(s->waiting);
+		px_hbone_session_free(s);
 		s->ev.magic = PX_MAGIC_DEAD;
 		free(s);
 	}
@@ -256,6 +278,10 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *u
 	if (!r)
 		return NGHTTP2_ERR_CALLBACK_FAILURE;
 	r->magic = PX_MAGIC_REQ;
+	r->next = s->reqs;
+	if (s->reqs)
+		s->reqs->prev = r;
+	s->reqs = r;
 	nghttp2_session_set_stream_user_data(ng, f->hd.stream_id, r);
 	return 0;
 }
@@ -306,7 +332,7 @@ static void request_done(struct px_sess *s, int32_t id, const nghttp2_frame *f)
 	if (f->hd.flags & NGHTTP2_FLAG_END_STREAM)
 		r->bad = true; /* a CONNECT that ends its stream carries nothing */
 	px_hbone_request(s, id, r);
-	free(r);
+	req_free(s, r);
 }
 
 static void response_done(struct px_sess *s, struct px_conn *c)
@@ -373,9 +399,9 @@ static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t err, void *
 	struct px_req *r = stream_req(ng, id);
 	struct px_conn *c = stream_conn(ng, id);
 
-	(void)ud;
 	nghttp2_session_set_stream_user_data(ng, id, NULL);
-	free(r);
+	if (r)
+		req_free(ud, r);
 	if (c)
 		px_conn_stream_closed(c, err);
 	return 0;

@@ -22,5 +22,7 @@ void px_hbone_request(struct px_sess *s, int32_t stream_id, const struct px_req 
 nghttp2_session_callbacks *px_hbone_callbacks(void);
 /* nghttp2 session of S (server or client per s->server) with our settings. */
 int px_hbone_session_init(struct px_sess *s);
+/* Free what px_hbone_session_init and the traffic allocated. */
+void px_hbone_session_free(struct px_sess *s);
 
 #endif

@@ -139,6 +139,7 @@ struct px_sess {
 	int n_streams;
 	uint64_t deadline_ns;
 	bool dead;
+	struct px_req *reqs; /* requests whose headers are still arriving */
 	struct px_conn **waiting; /* conns queued until the handshake is done */
 	size_t n_waiting, cap_waiting;
 	struct px_sess *next, *prev;
@@ -150,7 +151,8 @@ struct px_req {
 	char method[16];
 	char authority[128];
 	char forwarded[128]; /* "for=" of a Forwarded header: the client's address */
-	bool bad; /* a pseudo-header CONNECT must not have, or a duplicate */
+	bool bad;
+	struct px_req *next, *prev; /* the session's list: freed with it */ /* a pseudo-header CONNECT must not have, or a duplicate */
 };
 
 struct px_listener {

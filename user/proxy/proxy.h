@@ -124,6 +124,9 @@ int px_idents_refresh(struct px *px, bool force);
 int px_srv_base_init(struct px *px);
 const struct px_peer *px_peer_of(const struct px *px, const char *node);
 
+/* mtls_map.c: PeerAuthentication STRICT into the pinned sl_mtls map. */
+int px_mtls_publish(struct px *px, const struct px_state *st);
+
 /* conn.c */
 struct px_conn *px_conn_new(struct px_worker *w);
 void px_conn_open(struct px_conn *c); /* both sides ready: start relaying */

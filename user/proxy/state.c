@@ -108,6 +108,12 @@ static int reload_locked(struct px *px, const struct sl_config *cfg)
 	}
 	if (!st)
 		return -1;
+	/* the kernel enforces STRICT for this generation before we decide
+	 * anything under it; a failure to write is a failure to load */
+	if (px_mtls_publish(px, st)) {
+		state_free(st);
+		return -1;
+	}
 	if (px->st && --px->st->refs == 0)
 		state_free(px->st);
 	px->st = st;
