@@ -271,6 +271,12 @@ static int pump(struct px_conn *c, struct px_dir *d)
 
 void px_conn_kick(struct px_conn *c)
 {
+	if (c->state == PX_C_OPENING && c->retry) {
+		c->retry = false;
+		if (px_tunnel_open(c->w, c))
+			px_conn_abort(c, "no session to retry the CONNECT on");
+		return;
+	}
 	if (c->state != PX_C_OPEN)
 		return;
 	if (pump(c, &c->ab) || pump(c, &c->ba)) {
@@ -434,6 +440,12 @@ void px_conn_stream_closed(struct px_conn *c, uint32_t error_code)
 	s->kind = PX_SIDE_NONE;
 	s->sess->n_streams--;
 	s->sess = NULL;
+	if (!c->inbound && c->state == PX_C_OPENING && error_code == NGHTTP2_REFUSED_STREAM &&
+	    c->retries++ < 3) {
+		c->retry = true;
+		px_conn_defer_kick(c);
+		return;
+	}
 	if (error_code || !stream_out(c)->done || !stream_in(c)->eof)
 		conn_end(c, true);
 	else

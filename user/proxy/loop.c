@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * Workers and their epoll loops; sockets. One worker per core (or
- * --workers); each waits on the two shared listening sockets with
- * EPOLLEXCLUSIVE so that one accept wakes one worker, and owns every
+ * --workers); each waits on the two shared listening sockets and owns every
  * connection and session it accepted or opened.
  */
 #include <errno.h>
@@ -114,9 +113,13 @@ static void listener_event(struct px_ev *ev, uint32_t events)
 	(void)ev;
 }
 
+/* Not EPOLLEXCLUSIVE: during a hand-over the old process still waits on the
+ * same sockets without accepting, and an exclusive wake-up that lands there
+ * would leave a connection queued until the next one arrives. Every worker
+ * wakes; the ones that lose the race get EAGAIN. */
 static void add_listener(struct px_worker *w, struct px_listener *l)
 {
-	struct epoll_event e = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = &l->ev };
+	struct epoll_event e = { .events = EPOLLIN, .data.ptr = &l->ev };
 
 	if (l->fd >= 0 && epoll_ctl(w->epfd, EPOLL_CTL_ADD, l->fd, &e))
 		pr_warn("proxy: epoll listener: %s\n", strerror(errno));
@@ -130,6 +133,16 @@ static void pause_listeners(struct px_worker *w)
 		epoll_ctl(w->epfd, EPOLL_CTL_DEL, px->out_l.fd, NULL);
 	if (px->hb_l.fd >= 0)
 		epoll_ctl(w->epfd, EPOLL_CTL_DEL, px->hb_l.fd, NULL);
+}
+
+/* Done draining: no connection left and peers had time to act on our
+ * GOAWAY (sent within a second of the hand-over; a CONNECT they sent before
+ * seeing it is still served), or the deadline passed. */
+bool px_drained(const struct px *px, bool idle)
+{
+	uint64_t now = px_now();
+
+	return (idle && now > px->drain_started_ns + 3000000000ull) || now > px->drain_deadline_ns;
 }
 
 static void *worker_main(void *arg)
@@ -168,7 +181,7 @@ static void *worker_main(void *arg)
 			px_conn_reap(w);
 			px_sess_reap(w);
 		}
-		if (px->draining && (!w->n_conns || w->now_ns > px->drain_deadline_ns))
+		if (px->draining && px_drained(px, !w->n_conns))
 			break;
 	}
 	return NULL;

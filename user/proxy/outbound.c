@@ -154,21 +154,29 @@ static int go_direct(struct px_worker *w, int fd, const struct route *r, bool mt
 	return 0;
 }
 
+/* Put C's tunnel on the pooled session for its identities (a new one when
+ * none is usable). Also the retry of a CONNECT that a peer going away
+ * refused before it saw it (REFUSED_STREAM after GOAWAY, e.g. during the
+ * peer's upgrade): that request never reached a workload, so it is safe
+ * to send again. */
+int px_tunnel_open(struct px_worker *w, struct px_conn *c)
+{
+	SSL_CTX *ctx = px_ident_ctx(w->px, c->src_ns, c->src_sa, false);
+	struct px_sess *s;
+
+	if (!ctx)
+		return -1;
+	s = px_sess_client(w, &c->hbone_peer, c->lab.src, c->lab.dst, ctx);
+	SSL_CTX_free(ctx); /* the session's SSL holds its own reference */
+	return s ? px_sess_open_tunnel(s, c) : -1;
+}
+
 static int go_tunnel(struct px_worker *w, int fd, const struct route *r)
 {
 	const struct px_peer *peer = px_peer_of(w->px, r->dw->node);
-	SSL_CTX *ctx;
-	struct px_sess *s;
 	struct px_conn *c;
 
 	if (!peer)
-		return -1;
-	ctx = px_ident_ctx(w->px, r->sw->ns, r->sw->sa, false);
-	if (!ctx)
-		return -1;
-	s = px_sess_client(w, &peer->addr, r->src_p, r->dst_p, ctx);
-	SSL_CTX_free(ctx); /* the session's SSL holds its own reference */
-	if (!s)
 		return -1;
 	c = px_conn_new(w);
 	if (!c)
@@ -176,8 +184,11 @@ static int go_tunnel(struct px_worker *w, int fd, const struct route *r)
 	c->a.kind = PX_SIDE_FD;
 	c->a.fd = fd;
 	labels(c, r, true);
+	c->hbone_peer = peer->addr;
+	snprintf(c->src_ns, sizeof(c->src_ns), "%s", r->sw->ns);
+	snprintf(c->src_sa, sizeof(c->src_sa), "%s", r->sw->sa);
 	c->deadline_ns = px_now() + (uint64_t)w->px->o.connect_timeout_ms * 1000000ull;
-	if (px_sess_open_tunnel(s, c)) {
+	if (px_tunnel_open(w, c)) {
 		c->a.fd = -1; /* the caller resets fd */
 		c->a.kind = PX_SIDE_NONE;
 		px_conn_abort(c, "opening the tunnel");

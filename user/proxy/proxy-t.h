@@ -103,6 +103,10 @@ struct px_conn {
 	struct px_side a, b; /* a: who started it, b: where it goes */
 	struct sl_l4addr upstream; /* the endpoint (the CONNECT authority) */
 	struct sl_l4addr source; /* the client's address (port 0) */
+	struct sl_l4addr hbone_peer; /* outbound tunnel: the destination node */
+	char src_ns[64], src_sa[64]; /* outbound tunnel: our identity for it */
+	int retries; /* CONNECTs refused unseen by a peer going away */
+	bool retry; /* retry the CONNECT at the next kick */
 	struct px_dir ab, ba;
 	uint64_t deadline_ns; /* PX_C_OPENING: give up at this time */
 	int status; /* client tunnel: the :status the peer answered */

@@ -130,7 +130,8 @@ static void control_accept(struct px *px, int ctl)
 	if (c < 0)
 		return;
 	if (read(c, buf, 9) == 9 && !memcmp(buf, "TAKEOVER\n", 9) && !send_fds(c, fds, 2)) {
-		px->drain_deadline_ns = px_now() + (uint64_t)px->o.drain_s * 1000000000ull;
+		px->drain_started_ns = px_now();
+		px->drain_deadline_ns = px->drain_started_ns + (uint64_t)px->o.drain_s * 1000000000ull;
 		px->draining = 1;
 		pr_info("proxy: listening sockets handed over; draining for up to %ds\n",
 			px->o.drain_s);
@@ -210,7 +211,7 @@ static void main_loop(struct px *px, int ctl)
 
 			for (int i = 0; i < px->nw; i++)
 				alive += px->w[i].n_conns > 0;
-			if (!alive || px_now() > px->drain_deadline_ns)
+			if (px_drained(px, !alive))
 				break;
 		}
 	}

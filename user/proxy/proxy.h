@@ -91,6 +91,7 @@ struct px {
 	volatile int stop; /* SIGTERM: stop now */
 	volatile int draining; /* handed over: accept nothing, finish tunnels */
 	uint64_t drain_deadline_ns;
+	uint64_t drain_started_ns;
 	struct sl_maps maps; /* with a pin root */
 	bool have_maps;
 	int handoff_fd; /* pinned sl_handoff map, -1 without a pin root */
@@ -110,6 +111,7 @@ int px_socket_for(const struct sl_l4addr *a, struct sockaddr_storage *ss, sockle
 int px_connect(struct px *px, const struct sl_l4addr *a);
 void px_fmt(const struct sl_l4addr *a, char *buf, size_t len);
 int px_workers_start(struct px *px);
+bool px_drained(const struct px *px, bool idle);
 void px_workers_join(struct px *px);
 void px_listener_init(struct px_listener *l, int fd, bool hbone);
 int px_listen(const char *addr);
@@ -147,6 +149,7 @@ void px_conn_run_kicks(struct px_worker *w);
 
 /* outbound.c: a connection the kernel handed to us */
 void px_outbound_accept(struct px_worker *w, int fd);
+int px_tunnel_open(struct px_worker *w, struct px_conn *c);
 
 /* inbound.c: a CONNECT on an HBONE server session */
 int px_inbound_connect(struct px_sess *s, int32_t stream_id, const char *authority);
