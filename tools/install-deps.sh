@@ -7,7 +7,8 @@ set -euo pipefail
 
 PKGS_MAIN=(clang llvm make gcc pkg-config libelf-dev zlib1g-dev libyaml-dev
            libssl-dev libclang-rt-14-dev iproute2 iptables prometheus
-           jq util-linux procps ethtool)
+           jq util-linux procps ethtool
+           libnghttp2-dev python3-h2 tcpdump haproxy)
 # linux-libc-dev >= 6.6 for the tcx and live-frames UAPI (BPF_TCX_INGRESS,
 # BPF_F_TEST_XDP_LIVE_FRAMES); bookworm's own is 6.1.
 PKGS_BPO=(libbpf-dev bpftool linux-libc-dev)

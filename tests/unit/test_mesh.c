@@ -235,6 +235,36 @@ out:
 	fx_free(&f);
 }
 
+static const char svc_target[] =
+	"apiVersion: v1\nkind: Service\nmetadata: {name: api-svc, namespace: app}\n"
+	"spec:\n  selector: {app: api}\n  ports: [{port: 80}]\n---\n"
+	"apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\n"
+	"metadata: {name: by-ref, namespace: app}\n"
+	"spec:\n  targetRefs: [{kind: Service, group: \"\", name: api-svc}]\n"
+	"  rules: [{from: [{source: {namespaces: [web]}}]}]\n";
+
+static void t_target_refs(void)
+{
+	static const char gw[] =
+		"apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\n"
+		"metadata: {name: gw, namespace: app}\n"
+		"spec:\n  targetRefs: [{kind: Gateway, group: gateway.networking.k8s.io, name: g}]\n";
+	struct fx f;
+	char why[160];
+
+	CHECK(!fx_build(&f, svc_target), "build");
+	CHECK(authz(&f, "10.244.2.2", 80, "10.1.0.1", "ops", "x", why) == SL_AUTHZ_DENY,
+	      "api (behind api-svc) is targeted: ops denied (%s)", why);
+	CHECK(authz(&f, "10.244.2.2", 80, "10.1.0.1", "web", "x", why) == SL_AUTHZ_ALLOW,
+	      "web allowed (%s)", why);
+	CHECK(authz(&f, "10.244.2.3", 80, "10.1.0.1", "ops", "x", why) == SL_AUTHZ_ALLOW,
+	      "db is not behind api-svc (%s)", why);
+	fx_free(&f);
+	CHECK(fx_build(&f, gw) && f.d.n_errors == 1, "a Gateway target is an error");
+out:
+	fx_free(&f);
+}
+
 static void t_str_match(void)
 {
 	CHECK(sl_mesh_str_match("*", "x") && !sl_mesh_str_match("*", ""), "*");
@@ -252,6 +282,7 @@ int main(void)
 	run("mesh/authz-istio-semantics", t_authz);
 	run("mesh/authz-http-fails-closed", t_http_fails_closed);
 	run("mesh/authz-custom-rejected", t_custom_rejected);
+	run("mesh/authz-target-refs", t_target_refs);
 	run("mesh/string-match", t_str_match);
 	return failures ? 1 : 0;
 }

@@ -243,8 +243,14 @@ static void build_targets(struct actx *c, struct az_policy *ap)
 		const char *kind = slp_node_str(slp_map_get(r, "kind")) ?: "";
 		const char *group = slp_node_str(slp_map_get(r, "group")) ?: "";
 		const char *name = slp_node_str(slp_map_get(r, "name"));
+		const char *ns = slp_node_str(slp_map_get(r, "namespace"));
 
 		snprintf(p, sizeof(p), "spec.targetRefs[%zu]", i);
+		if (ns && strcmp(ns, c->o->ns)) {
+			slp_diag_at(c->d, SL_SEV_ERROR, c->o, slp_map_get(r, "namespace"), p,
+				    "a policy targets only its own namespace (%s)", c->o->ns);
+			continue;
+		}
 		if (strcmp(kind, "Service") || group[0] || !name) {
 			slp_diag_at(c->d, SL_SEV_ERROR, c->o, r, p,
 				    "only a core Service (group \"\", kind Service, name) can be "
