@@ -471,7 +471,7 @@ static const struct fspec policy_ref_f[] = {
 };
 
 static const struct fspec ap_spec_f[] = {
-	F_M("selector", selector_f), F_REJ("targetRef", NOT_SUP " (use targetRefs)"),
+	F_M("selector", selector_f), F_REJ("targetRef", NOT_SUP),
 	F_ML("targetRefs", policy_ref_f),
 	F_E("action", ENUM("ALLOW", "DENY", "AUDIT", "CUSTOM")),
 	F_REJ("provider", NOT_SUP " (CUSTOM actions need an external authorizer)"),
