@@ -157,6 +157,12 @@ $(O)/tests/tools/%: $(O)/obj/tests/tools/%.o $(O)/libsluice.a
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS_REL) $^ $(LDLIBS) -o $@
 
+# The TLS client of bench/run-proxy.sh links OpenSSL.
+$(O)/bench/sl-bench-tunnel: $(O)/obj/bench/sl-bench-tunnel.o
+	$(call msg,LD,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS_REL) $^ -lssl -lcrypto -o $@
+
 $(O)/bench/%: $(O)/obj/bench/%.o $(O)/libsluice.a
 	$(call msg,LD,$@)
 	@mkdir -p $(@D)
