@@ -9,13 +9,14 @@ set -u
 . "$(dirname "$0")/../lib/common.sh"
 t_init mtls
 CASES=(mtls/allowed mtls/denied-other-sa mtls/wire-is-tls mtls/one-session
-	mtls/bulk-half-close mtls/metrics-principals mtls/handshake-metrics)
+	mtls/bulk-half-close mtls/same-node-allowed mtls/same-node-denied
+	mtls/metrics-principals mtls/handshake-metrics)
 . "$T_LIB/mesh.sh"
 mesh_require "${CASES[@]}"
 command -v tcpdump >/dev/null || skip_all "tcpdump" "${CASES[@]}"
 mesh_world
 mesh_certs a nodejs-app api-client other
-mesh_certs b nodejs-app nodejs-api
+mesh_certs b nodejs-app nodejs-api api-client other
 pod_server srv b1 "$POD_B1:8080=hello-b1"
 # one worker per proxy: "one HTTP/2 connection per node pair" is then exact
 mesh_proxy a pxa --workers 1 --certs "$T_TMP/certs-a"
@@ -52,6 +53,12 @@ pod_client a1 -j -n 2 -b 2000000 10.96.0.21:81 >"$T_TMP/bulk.json" 2>"$T_TMP/bul
 check_eq mtls/bulk-half-close "$(jq -r '"\(.ok) \(.bytes_sent) \(.bytes_received >= .bytes_sent)"' "$T_TMP/bulk.json")" \
 	"2 4000000 true" "echo through the tunnel ($(head -c 300 "$T_TMP/bulk.err"))"
 
+# Same node: both workloads on node b. No wire, but identities and policy.
+pod_client b2 -j -n 4 "$VIP:80" >"$T_TMP/s1.json" 2>"$T_TMP/s1.err"
+check_eq mtls/same-node-allowed "$(count hello-b1 "$T_TMP/s1.json")" 4 "api-client-2 on node b ($(head -c 200 "$T_TMP/s1.err"))"
+pod_client b3 -j -n 2 -w 2000 "$VIP:80" >"$T_TMP/s2.json" 2>"$T_TMP/s2.err"
+check_eq mtls/same-node-denied "$(jq -r '"\(.ok)/\(.failed)"' "$T_TMP/s2.json")" 0/2 "other-2 on node b"
+
 sleep 0.5
 kill -INT "$PID_dump" 2>/dev/null
 wait "$PID_dump" 2>/dev/null
@@ -78,8 +85,8 @@ src='source_principal="cluster.local/ns/nodejs-app/sa/api-client"'
 dst='destination_principal="cluster.local/ns/nodejs-app/sa/nodejs-api"'
 check_eq mtls/metrics-principals \
 	"$(mesh_metric b istio_tcp_connections_opened_total "$src.*$dst.*mutual_tls") $(mesh_metric a istio_tcp_connections_closed_total "$src")" \
-	"7 7" "opened on b / closed on a for api-client -> nodejs-api"
+	"11 7" "opened on b (7 over HBONE, 4 from node b itself) / closed on a for api-client -> nodejs-api"
 check_eq mtls/handshake-metrics \
 	"$(mesh_metric b sluice_proxy_handshakes_total 'side="server",result="ok"') $(mesh_metric b sluice_proxy_authz_total 'deny')" \
-	"2 3" "server handshakes ok / authorization denials on b"
+	"2 5" "server handshakes ok / authorization denials on b (3 HBONE, 2 same node)"
 t_done

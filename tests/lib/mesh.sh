@@ -17,6 +17,8 @@
 #   proxy :15001 (hand-off), :15008    proxy :15001 (hand-off), :15008
 #     pa1 -- pod a1 10.244.1.2 (sa api-client)   pb1 -- pod b1 10.244.2.2
 #     pa2 -- pod a2 10.244.1.3 (sa other)             (sa nodejs-api, :8080)
+#                                                pb2 -- pod b2 10.244.2.3 (sa api-client)
+#                                                pb3 -- pod b3 10.244.2.4 (sa other)
 #
 # Nodes route each other's pod /24 over the wire; pods route everything to
 # their node. Pods of node N are processes in pod netns and in cgroup
@@ -36,6 +38,8 @@ IP_W=10.10.0.254
 POD_A1=10.244.1.2
 POD_A2=10.244.1.3
 POD_B1=10.244.2.2
+POD_B2=10.244.2.3
+POD_B3=10.244.2.4
 CA_DIR=$T_TMP/ca
 CA_ADDR=$IP_W:15012
 
@@ -145,6 +149,18 @@ kind: Pod
 metadata: {name: other-1, namespace: nodejs-app, labels: {app: other}}
 spec: {serviceAccountName: other, nodeName: $node_a}
 status: {phase: Running, podIP: $POD_A2}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: api-client-2, namespace: nodejs-app, labels: {app: api-client}}
+spec: {serviceAccountName: api-client, nodeName: node-b}
+status: {phase: Running, podIP: $POD_B2}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: other-2, namespace: nodejs-app, labels: {app: other}}
+spec: {serviceAccountName: other, nodeName: node-b}
+status: {phase: Running, podIP: $POD_B3}
 Y
 }
 
@@ -178,7 +194,8 @@ mesh_world() {
 	{ _mesh_node a "$IP_A" && _mesh_node b "$IP_B"; } || { fail "$T_NAME" "nodes"; exit 1; }
 	ip -n "$NS-a" route add 10.244.2.0/24 via "$IP_B"
 	ip -n "$NS-b" route add 10.244.1.0/24 via "$IP_A"
-	{ _mesh_pod a 1 "$POD_A1" && _mesh_pod a 2 "$POD_A2" && _mesh_pod b 1 "$POD_B1"; } ||
+	{ _mesh_pod a 1 "$POD_A1" && _mesh_pod a 2 "$POD_A2" && _mesh_pod b 1 "$POD_B1" &&
+		_mesh_pod b 2 "$POD_B2" && _mesh_pod b 3 "$POD_B3"; } ||
 		{ fail "$T_NAME" "pods"; exit 1; }
 	_mesh_load a "$IP_A" "${MESH_LOAD_ARGS_A[@]}"
 	_mesh_load b "$IP_B" "${MESH_LOAD_ARGS_B[@]}"

@@ -71,6 +71,8 @@ static int dir_prepare(struct px_conn *c, struct px_dir *d)
 		fcntl(d->pipe[1], F_SETPIPE_SZ, PIPE_CAP);
 		return 0;
 	}
+	if (dir_to(c, d)->kind == PX_SIDE_STREAM)
+		return 0; /* read by the stream's provider, no buffer */
 	if (!d->buf.data && !(d->buf.data = malloc(PX_BUF)))
 		return -1;
 	return 0;
@@ -93,7 +95,9 @@ static void conn_interest(struct px_conn *c)
 		if (c->state == PX_C_OPENING) {
 			want = s == &c->b ? EPOLLOUT : 0; /* connect() completion */
 		} else if (c->state == PX_C_OPEN) {
-			if (!rd[i]->eof && has_room(rd[i], piped))
+			bool to_stream = (s == &c->a ? &c->b : &c->a)->kind == PX_SIDE_STREAM;
+
+			if (!rd[i]->eof && (to_stream ? rd[i]->want_read : has_room(rd[i], piped)))
 				want |= EPOLLIN;
 			if (pending(wr[i]))
 				want |= EPOLLOUT;
@@ -207,26 +211,6 @@ static int pump_splice(struct px_dir *d, int from, int to)
 	return 0;
 }
 
-static int read_into(struct px_dir *d, int fd)
-{
-	struct px_buf *b = &d->buf;
-	ssize_t n;
-
-	if (b->off && b->off + b->len == PX_BUF) {
-		memmove(b->data, b->data + b->off, b->len);
-		b->off = 0;
-	}
-	while (!d->eof && b->off + b->len < PX_BUF) {
-		n = read(fd, b->data + b->off + b->len, PX_BUF - b->off - b->len);
-		if (n == 0)
-			d->eof = true;
-		if (n <= 0)
-			return io_err(n) ? -1 : 0;
-		b->len += (size_t)n;
-	}
-	return 0;
-}
-
 static int write_from(struct px_conn *c, struct px_dir *d, int fd)
 {
 	struct px_side *from = dir_from(c, d);
@@ -254,11 +238,11 @@ static int pump(struct px_conn *c, struct px_dir *d)
 	if (from->kind == PX_SIDE_FD && to->kind == PX_SIDE_FD) {
 		if (pump_splice(d, from->fd, to->fd))
 			return -1;
-	} else if (from->kind == PX_SIDE_FD) {
-		if (read_into(d, from->fd))
-			return -1;
-		if (to->kind == PX_SIDE_STREAM && (d->buf.len || d->eof))
+	} else if (from->kind == PX_SIDE_FD && to->kind == PX_SIDE_STREAM) {
+		if (d->want_read) { /* readable again: the provider reads */
+			d->want_read = false;
 			px_sess_resume(to->sess, to->stream_id);
+		}
 	} else if (to->kind == PX_SIDE_FD && write_from(c, d, to->fd)) {
 		return -1;
 	}
@@ -302,6 +286,11 @@ void px_conn_open(struct px_conn *c)
 	}
 	c->state = PX_C_OPEN;
 	px_metrics_conn(c->w, &c->lab, true, 0, 0);
+	/* the provider deferred while the tunnel was opening */
+	if (c->a.kind == PX_SIDE_STREAM)
+		px_sess_resume(c->a.sess, c->a.stream_id);
+	if (c->b.kind == PX_SIDE_STREAM)
+		px_sess_resume(c->b.sess, c->b.stream_id);
 	px_conn_kick(c);
 }
 
@@ -360,8 +349,29 @@ void px_conn_stream_data(struct px_conn *c, const uint8_t *p, size_t n)
 	struct px_dir *d = stream_in(c);
 	struct px_buf *b = &d->buf;
 
+	struct px_side *to = c->inbound ? &c->b : &c->a;
+
 	if (c->state != PX_C_OPEN || !b->data)
 		return;
+	/* Nothing queued: straight to the socket, no copy; the window opens for
+	 * what it took. The rest waits in the buffer. */
+	if (!b->len && to->kind == PX_SIDE_FD) {
+		ssize_t k = write(to->fd, p, n);
+
+		if (k > 0) {
+			struct px_side *from = c->inbound ? &c->a : &c->b;
+
+			d->bytes += (size_t)k;
+			px_sess_consume(from->sess, from->stream_id, (size_t)k);
+			p += k;
+			n -= (size_t)k;
+		} else if (io_err(k)) {
+			px_conn_abort(c, "socket error");
+			return;
+		}
+		if (!n)
+			return;
+	}
 	if (b->off + b->len + n > PX_BUF) {
 		memmove(b->data, b->data + b->off, b->len);
 		b->off = 0;
@@ -402,32 +412,38 @@ void px_conn_run_kicks(struct px_worker *w)
 	}
 }
 
+/* The stream's data provider: read the socket straight into the frame
+ * nghttp2 is building. Nothing there: wait for EPOLLIN (conn_interest),
+ * then px_conn_kick resumes the provider. A socket error fails the stream,
+ * which resets it and ends the connection (px_conn_stream_closed). */
 ssize_t px_conn_stream_read(struct px_conn *c, uint8_t *out, size_t n, uint32_t *flags)
 {
 	struct px_dir *d = stream_out(c);
-	struct px_buf *b = &d->buf;
-	size_t k = b->len < n ? b->len : n;
+	struct px_side *from = c->inbound ? &c->b : &c->a;
+	ssize_t k;
 
 	/* A client's CONNECT asks for data at once: nothing to send until the
-	 * tunnel is open (px_conn_kick resumes it). */
+	 * tunnel is open (px_conn_open resumes it). */
 	if (c->state == PX_C_OPENING)
 		return NGHTTP2_ERR_DEFERRED;
-	if (c->state != PX_C_OPEN)
+	if (c->state != PX_C_OPEN || from->kind != PX_SIDE_FD)
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-	memcpy(out, b->data + b->off, k);
-	b->off += k;
-	b->len -= k;
-	d->bytes += k;
-	if (!b->len)
-		b->off = 0;
-	if (!b->len && d->eof) {
-		*flags |= NGHTTP2_DATA_FLAG_EOF;
-		d->done = true;
+	k = d->eof ? 0 : read(from->fd, out, n);
+	if (k > 0) {
+		d->bytes += (size_t)k;
+		return k;
 	}
-	if (!k && !d->eof)
+	if (k < 0 && !io_err(k)) {
+		d->want_read = true;
+		conn_interest(c);
 		return NGHTTP2_ERR_DEFERRED;
-	conn_interest(c);
-	return (ssize_t)k;
+	}
+	if (k < 0)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	d->eof = true;
+	d->done = true;
+	*flags |= NGHTTP2_DATA_FLAG_EOF;
+	return 0;
 }
 
 /* A stream closes cleanly once both END_STREAMs have passed; bytes that

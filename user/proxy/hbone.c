@@ -419,6 +419,26 @@ static ssize_t data_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t l
 	return px_conn_stream_read(c, buf, len, flags);
 }
 
+/* A DATA frame's header (9 bytes) and payload in one TLS record: at most
+ * 16384 bytes of plaintext, or every frame would cost a second record. */
+static ssize_t data_len(nghttp2_session *ng, uint8_t type, int32_t id, int32_t swin, int32_t cwin,
+			uint32_t max, void *ud)
+{
+	ssize_t n = 16384 - 9;
+
+	(void)ng;
+	(void)type;
+	(void)id;
+	(void)ud;
+	if (n > swin)
+		n = swin;
+	if (n > cwin)
+		n = cwin;
+	if ((uint32_t)n > max)
+		n = (ssize_t)max;
+	return n;
+}
+
 nghttp2_session_callbacks *px_hbone_callbacks(void)
 {
 	nghttp2_session_callbacks *cb;
@@ -431,6 +451,7 @@ nghttp2_session_callbacks *px_hbone_callbacks(void)
 	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data);
 	nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
 	nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
+	nghttp2_session_callbacks_set_data_source_read_length_callback(cb, data_len);
 	return cb;
 }
 
@@ -699,6 +720,8 @@ struct px_sess *px_sess_server(struct px_worker *w, int fd)
 	/* the server context is the SNI dispatcher's; the modes that the
 	 * write path relies on are set on the connection itself */
 	SSL_set_mode(s->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_set_read_ahead(s->ssl, 1);
+	SSL_set_default_read_buffer_len(s->ssl, 65536);
 	SSL_set_accept_state(s->ssl);
 	handshake(s);
 	return s;

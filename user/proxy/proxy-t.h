@@ -12,7 +12,10 @@
  * with one buffer (or, socket to socket, one pipe for splice). Back-pressure:
  * a side is read only while its direction's buffer has room; a stream is
  * read only as fast as HTTP/2 flow control lets it, and its window opens
- * only when the bytes have left for the other side. Half-close: a direction
+ * only when the bytes have left for the other side. A socket feeding a
+ * stream is read by the stream's data provider straight into the HTTP/2
+ * frame (no buffer of ours) when the window and the TLS connection can take
+ * it. Half-close: a direction
  * ends when its reader saw EOF and its buffer drained; then the other side
  * gets shutdown(SHUT_WR) or END_STREAM. The connection ends when both
  * directions have ended or on the first error (then both sides are reset).
@@ -40,7 +43,7 @@
 #define PX_MAGIC_LSN 0x4c736e21u /* "Lsn!" */
 #define PX_MAGIC_REQ 0x52657121u /* "Req!" */
 #define PX_MAGIC_DEAD 0xdeadbeefu
-#define PX_BUF 65536 /* one direction's buffer; also the HTTP/2 stream window */
+#define PX_BUF 262144 /* one direction's buffer; also the HTTP/2 stream window */
 #define PX_CONN_WINDOW (16 * 1024 * 1024) /* HTTP/2 connection window */
 
 struct px_worker;
@@ -75,6 +78,7 @@ struct px_dir {
 	int pipe[2]; /* fd to fd: splice through it; -1 otherwise */
 	size_t in_pipe;
 	bool eof; /* the reading side ended */
+	bool want_read; /* socket to stream: the provider waits for the socket */
 	bool done; /* EOF passed on to the writing side */
 	uint64_t bytes;
 };

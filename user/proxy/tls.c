@@ -104,7 +104,11 @@ SSL_CTX *sl_tls_ctx(const struct sl_ident *id, bool server, const char *alpn, ch
 	X509_STORE *st = ctx ? SSL_CTX_get_cert_store(ctx) : NULL;
 	int ok = st != NULL;
 
+	/* AES-128-GCM first, as BoringSSL (Envoy) orders them: the same security
+	 * margin for a 256-bit-key-less attacker, a third less work per byte */
 	ok = ok && SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) &&
+	     SSL_CTX_set_ciphersuites(ctx, "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"
+					   "TLS_CHACHA20_POLY1305_SHA256") &&
 	     SSL_CTX_use_certificate(ctx, id->cert) && SSL_CTX_use_PrivateKey(ctx, id->key) &&
 	     SSL_CTX_set1_groups_list(ctx, "P-256:X25519");
 	for (int i = 0; ok && i < id->n_bundle; i++)
@@ -118,8 +122,11 @@ SSL_CTX *sl_tls_ctx(const struct sl_ident *id, bool server, const char *alpn, ch
 	}
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
 	SSL_CTX_set_verify_depth(ctx, 2);
-	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-				      SSL_MODE_RELEASE_BUFFERS);
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	/* read what the socket has (several records) in one system call, not a
+	 * 5-byte header and then its record */
+	SSL_CTX_set_read_ahead(ctx, 1);
+	SSL_CTX_set_default_read_buffer_len(ctx, 65536);
 	/* No resumption: every connection proves its identity afresh, and a
 	 * renewed certificate takes effect on the next handshake. */
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
