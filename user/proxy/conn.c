@@ -71,10 +71,9 @@ static int dir_prepare(struct px_conn *c, struct px_dir *d)
 		fcntl(d->pipe[1], F_SETPIPE_SZ, PIPE_CAP);
 		return 0;
 	}
-	if (dir_to(c, d)->kind == PX_SIDE_STREAM)
-		return 0; /* read by the stream's provider, no buffer */
-	if (!d->buf.data && !(d->buf.data = malloc(PX_BUF)))
-		return -1;
+	/* socket to stream: read by the stream's provider, no buffer; stream to
+	 * socket: a buffer only once the socket cannot take the bytes at once
+	 * (px_conn_stream_data), so idle and short-lived tunnels hold none */
 	return 0;
 }
 
@@ -351,7 +350,7 @@ void px_conn_stream_data(struct px_conn *c, const uint8_t *p, size_t n)
 
 	struct px_side *to = c->inbound ? &c->b : &c->a;
 
-	if (c->state != PX_C_OPEN || !b->data)
+	if (c->state != PX_C_OPEN)
 		return;
 	/* Nothing queued: straight to the socket, no copy; the window opens for
 	 * what it took. The rest waits in the buffer. */
@@ -371,6 +370,10 @@ void px_conn_stream_data(struct px_conn *c, const uint8_t *p, size_t n)
 		}
 		if (!n)
 			return;
+	}
+	if (!b->data && !(b->data = malloc(PX_BUF))) {
+		px_conn_abort(c, "out of memory");
+		return;
 	}
 	if (b->off + b->len + n > PX_BUF) {
 		memmove(b->data, b->data + b->off, b->len);
