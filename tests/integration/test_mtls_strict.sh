@@ -11,7 +11,8 @@ set -u
 t_init strict
 CASES=(strict/proxy-path strict/pod-ip-from-other-node strict/pod-ip-from-other-pod
 	strict/pod-ip-from-same-node strict/udp-datagram strict/spoofed-source
-	strict/port-level-permissive strict/drops-counted strict/disable-opens)
+	strict/port-level-permissive strict/drops-counted strict/disable-opens
+	strict/disable-proxy-sends-plaintext)
 . "$T_LIB/mesh.sh"
 mesh_require "${CASES[@]}"
 MESH_LOAD_ARGS_A=(--pod-iface pa1 --pod-iface pa2)
@@ -92,4 +93,11 @@ mesh_apply "$T_TMP/ports.yaml"
 sleep 2
 in_n "$NS-a" "$TOOLS/sl-client" -j -n 2 "$POD_B1:8080" >"$T_TMP/d.json" 2>"$T_TMP/d.err"
 check_eq strict/disable-opens "$(count hello-b1 "$T_TMP/d.json")" 2 "($(head -c 200 "$T_TMP/d.err"))"
+# The VIP is still handed to node a's proxy (authorization), which now
+# sends plaintext straight to the pod instead of a tunnel.
+pod_client a1 -j -n 3 "$VIP:80" >"$T_TMP/v.json" 2>"$T_TMP/v.err"
+sleep 1.2
+check_eq strict/disable-proxy-sends-plaintext \
+	"$(count hello-b1 "$T_TMP/v.json") $(mesh_metric a istio_tcp_connections_opened_total 'connection_security_policy="none"')" \
+	"3 3" "through node a's proxy without TLS ($(head -c 200 "$T_TMP/v.err"))"
 t_done
