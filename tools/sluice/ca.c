@@ -370,9 +370,12 @@ static int ca_serve(struct ca_args *a)
 			strerror(errno));
 		return SL_EXIT_FAIL;
 	}
+	/* no SA_RESTART: SIGTERM must interrupt the blocking accept() */
+	struct sigaction sa = { .sa_handler = on_signal };
+
 	signal(SIGPIPE, SIG_IGN);
-	signal(SIGTERM, on_signal);
-	signal(SIGINT, on_signal);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
 	if (a->ready)
 		fclose(fopen(a->ready, "w"));
 	fprintf(stderr, "ca: serving trust domain %s on %s, certificates for %lds\n", ca.td,

@@ -117,6 +117,11 @@ void px_hbone_session_free(struct px_sess *s)
 	s->waiting = NULL;
 }
 
+void px_sess_close(struct px_sess *s)
+{
+	sess_fail(s, "closed");
+}
+
 void px_sess_reap(struct px_worker *w)
 {
 	struct px_sess *s;

@@ -202,12 +202,31 @@ int px_workers_start(struct px *px)
 	return 0;
 }
 
+/* After the thread ended: whatever it still held goes (sessions first,
+ * which take their connections with them). */
+static void worker_teardown(struct px_worker *w)
+{
+	while (w->sesss)
+		px_sess_close(w->sesss);
+	while (w->conns)
+		px_conn_abort(w->conns, "proxy exiting");
+	px_conn_reap(w);
+	px_sess_reap(w);
+	px_metrics_free(w);
+	close(w->epfd);
+	pthread_mutex_destroy(&w->mlock);
+}
+
 void px_workers_join(struct px *px)
 {
-	for (int i = 0; i < px->nw; i++) {
+	for (int i = 0; i < px->nw; i++)
 		pthread_join(px->w[i].th, NULL);
-		close(px->w[i].epfd);
-	}
+}
+
+void px_workers_free(struct px *px)
+{
+	for (int i = 0; i < px->nw; i++)
+		worker_teardown(&px->w[i]);
 }
 
 void px_listener_init(struct px_listener *l, int fd, bool hbone)

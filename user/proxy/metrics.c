@@ -186,6 +186,14 @@ static void write_text(FILE *f, const struct px_metrics *s)
 		(unsigned long long)s->allowed, (unsigned long long)s->denied);
 }
 
+void px_metrics_free(struct px_worker *w)
+{
+	if (w->m)
+		free(w->m->rows);
+	free(w->m);
+	w->m = NULL;
+}
+
 int px_metrics_write(struct px *px, const char *path)
 {
 	struct px_metrics sum = { 0 };

@@ -219,8 +219,6 @@ static void main_loop(struct px *px, int ctl)
 
 static void teardown(struct px *px)
 {
-	if (px->o.metrics_path && !px->draining)
-		px_metrics_write(px, px->o.metrics_path);
 	SSL_CTX_free(px->srv_base);
 	for (size_t i = 0; i < px->n_ids; i++) {
 		SSL_CTX_free(px->ids[i].cli);
@@ -264,6 +262,10 @@ int px_run(struct px_opts *o)
 	px->stop = 1;
 	px_workers_join(px);
 	pthread_join(px->certs_th, NULL);
+	/* the last counts, then what the workers still held */
+	if (px->o.metrics_path && !px->draining)
+		px_metrics_write(px, px->o.metrics_path);
+	px_workers_free(px);
 	rc = 0;
 out:
 	if (ctl >= 0)

@@ -113,6 +113,7 @@ void px_fmt(const struct sl_l4addr *a, char *buf, size_t len);
 int px_workers_start(struct px *px);
 bool px_drained(const struct px *px, bool idle);
 void px_workers_join(struct px *px);
+void px_workers_free(struct px *px); /* after join */
 void px_listener_init(struct px_listener *l, int fd, bool hbone);
 int px_listen(const char *addr);
 
@@ -162,6 +163,7 @@ int px_sess_open_tunnel(struct px_sess *s, struct px_conn *c);
 struct px_sess *px_sess_server(struct px_worker *w, int fd);
 void px_sess_flush(struct px_sess *s);
 void px_sess_reap(struct px_worker *w);
+void px_sess_close(struct px_sess *s);
 int px_sess_respond(struct px_sess *s, int32_t stream_id, int status, struct px_conn *c);
 void px_sess_resume(struct px_sess *s, int32_t stream_id);
 void px_sess_consume(struct px_sess *s, int32_t stream_id, size_t n);
@@ -174,5 +176,6 @@ void px_metrics_conn(struct px_worker *w, const struct px_labels *l, bool open, 
 void px_metrics_hs(struct px_worker *w, bool server, const char *result);
 void px_metrics_authz(struct px_worker *w, bool allowed);
 int px_metrics_write(struct px *px, const char *path);
+void px_metrics_free(struct px_worker *w);
 
 #endif
