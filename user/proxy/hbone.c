@@ -726,7 +726,6 @@ struct px_sess *px_sess_server(struct px_worker *w, int fd)
 	 * write path relies on are set on the connection itself */
 	SSL_set_mode(s->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_set_read_ahead(s->ssl, 1);
-	SSL_set_default_read_buffer_len(s->ssl, 65536);
 	SSL_set_accept_state(s->ssl);
 	handshake(s);
 	return s;

@@ -126,7 +126,6 @@ SSL_CTX *sl_tls_ctx(const struct sl_ident *id, bool server, const char *alpn, ch
 	/* read what the socket has (several records) in one system call, not a
 	 * 5-byte header and then its record */
 	SSL_CTX_set_read_ahead(ctx, 1);
-	SSL_CTX_set_default_read_buffer_len(ctx, 65536);
 	/* No resumption: every connection proves its identity afresh, and a
 	 * renewed certificate takes effect on the next handshake. */
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
