@@ -7,7 +7,8 @@
 set -u
 . "$(dirname "$0")/../lib/common.sh"
 t_init pxops
-CASES=(ops/through-proxy ops/kill-kernel-path-unaffected ops/kill-strict-fails-closed
+CASES=(ops/through-proxy ops/policy-before-next-connection ops/policy-removed
+	ops/kill-kernel-path-unaffected ops/kill-strict-fails-closed
 	ops/restart-serves ops/upgrade-outbound-no-failures ops/upgrade-outbound-old-exits
 	ops/upgrade-inbound-no-failures ops/upgrade-inbound-old-exits)
 . "$T_LIB/mesh.sh"
@@ -41,6 +42,27 @@ mesh_proxy b pxb --certs "$T_TMP/certs-b" --control "$T_TMP/ctl-b"
 
 pod_client a1 -j -n 2 "$VIP:80" >"$T_TMP/ok.json" 2>"$T_TMP/ok.err"
 check_eq ops/through-proxy "$(count hello-b1 "$T_TMP/ok.json")" 2 "($(head -c 200 "$T_TMP/ok.err"))"
+
+# --- a new policy decides the very next connection ------------------------------
+# No pause after the apply: each proxy compares the published generation
+# with its own before every decision and reloads first.
+cat >"$T_TMP/deny.yaml" <<'Y'
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-client, namespace: nodejs-app}
+spec:
+  action: DENY
+  rules: [{from: [{source: {principals: ["cluster.local/ns/nodejs-app/sa/api-client"]}}]}]
+Y
+mesh_apply "$T_TMP/deny.yaml"
+pod_client a1 -j -n 2 -w 2000 "$VIP:80" >"$T_TMP/deny.json" 2>"$T_TMP/deny.err"
+check_eq ops/policy-before-next-connection "$(jq -r '"\(.ok)/\(.failed)"' "$T_TMP/deny.json")" 0/2 \
+	"api-client right after a DENY was applied ($(head -c 200 "$T_TMP/deny.err"))"
+for n in a b; do
+	"$SLUICE" delete --pin-root "$PIN-$n" -f "$T_TMP/deny.yaml" >/dev/null 2>&1
+done
+pod_client a1 -j -n 2 "$VIP:80" >"$T_TMP/undeny.json" 2>"$T_TMP/undeny.err"
+check_eq ops/policy-removed "$(count hello-b1 "$T_TMP/undeny.json")" 2 "($(head -c 200 "$T_TMP/undeny.err"))"
 
 # --- SIGKILL ---------------------------------------------------------------------
 # held: connect, read the identity, wait 3 s (the kill happens then), send.
