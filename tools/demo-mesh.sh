@@ -84,8 +84,9 @@ echo "one data segment, as it crossed:"
 tcpdump -r "$T_TMP/wire.pcap" -n -X -c 40 'tcp[((tcp[12] & 0xf0) >> 2)] = 0x17' 2>/dev/null |
 	awk '/^[0-9]/ {n++} n == 2' | head -6 | sed 's/^/  /'
 
-step "Proxy metrics (Istio's TCP series with both principals)"
+step "Proxy metrics, served with the kernel's by sluice metrics (Istio's TCP series with both principals)"
 sleep 1.2
-grep -h '^istio_tcp_connections_opened_total' "$T_TMP/metrics-b.prom" | sed 's/^/  /'
-grep -h '^sluice_proxy_authz_total\|^sluice_proxy_handshakes_total' "$T_TMP/metrics-b.prom" | sed 's/^/  /'
+show sluice metrics --pin-root "$PIN-b" "| grep -e 'reporter=\"sluice-proxy\"' -e ^sluice_proxy_"
+"$SLUICE" metrics --pin-root "$PIN-b" |
+	grep -e '^istio_tcp_connections_opened_total{reporter="sluice-proxy"' -e '^sluice_proxy_' | sed 's/^/  /'
 t_done

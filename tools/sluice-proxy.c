@@ -11,7 +11,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include "proxy/polsrc.h"
+#include "proxy_metrics.h"
 #include "proxy/proxy.h"
 #include "util.h"
 
@@ -29,7 +32,9 @@ static void usage(FILE *f)
 		"  --certs        DIR/NS/SA/{cert,key,root}.pem, reloaded when replaced\n"
 		"  --ca           fetch identities from `sluice ca serve`, renewed at half-life\n"
 		"  --peer         another node's HBONE address (port 15008 unless given)\n"
-		"  --control      accept a successor's --takeover on this unix socket\n");
+		"  --control      accept a successor's --takeover on this unix socket\n"
+		"  --metrics      Prometheus text, rewritten every second (default with --pin-root:\n"
+		"                 " SL_PROXY_METRICS_DIR "/<pin root>.proxy.prom, served by `sluice metrics`)\n");
 }
 
 static int add_peer(struct px_opts *o, const char *arg)
@@ -116,9 +121,17 @@ int main(int argc, char **argv)
 		.drain_s = 30, .connect_timeout_ms = 5000,
 	};
 
+	static char metrics[4096];
+
 	if (parse(argc, argv, &o)) {
 		usage(stderr);
 		return 2;
+	}
+	/* By default where `sluice metrics` and the agent look for it. */
+	if (!o.metrics_path && o.pin_root &&
+	    !sl_proxy_metrics_path(o.pin_root, metrics, sizeof(metrics))) {
+		mkdir(SL_PROXY_METRICS_DIR, 0755);
+		o.metrics_path = metrics;
 	}
 	return px_run(&o);
 }

@@ -10,7 +10,7 @@ set -u
 t_init mtls
 CASES=(mtls/allowed mtls/denied-other-sa mtls/wire-is-tls mtls/one-session
 	mtls/bulk-half-close mtls/same-node-allowed mtls/same-node-denied
-	mtls/metrics-principals mtls/handshake-metrics)
+	mtls/metrics-principals mtls/handshake-metrics mtls/served-with-kernel-metrics)
 . "$T_LIB/mesh.sh"
 mesh_require "${CASES[@]}"
 command -v tcpdump >/dev/null || skip_all "tcpdump" "${CASES[@]}"
@@ -89,4 +89,11 @@ check_eq mtls/metrics-principals \
 check_eq mtls/handshake-metrics \
 	"$(mesh_metric b sluice_proxy_handshakes_total 'side="server",result="ok"') $(mesh_metric b sluice_proxy_authz_total 'deny')" \
 	"2 5" "server handshakes ok / authorization denials on b (3 HBONE, 2 same node)"
+# `sluice metrics` carries the proxy's samples in Istio's families, valid text
+"$SLUICE" metrics --pin-root "$PIN-b" >"$T_TMP/all.prom" 2>&1
+in_families=$(awk '/^# TYPE istio_tcp_connections_opened_total/ {f = 1; next} /^# / {f = 0} f && /reporter="sluice-proxy"/' "$T_TMP/all.prom" | wc -l)
+promtool_rc=0
+command -v promtool >/dev/null && { promtool check metrics <"$T_TMP/all.prom" >"$T_TMP/promtool.out" 2>&1 || promtool_rc=$?; }
+check_eq mtls/served-with-kernel-metrics "$((in_families > 0)) $(grep -c '^sluice_proxy_handshakes_total' "$T_TMP/all.prom") $promtool_rc" \
+	"1 1 0" "proxy samples in the kernel's family / handshake series / promtool ($(head -c 300 "$T_TMP/promtool.out" 2>/dev/null))"
 t_done

@@ -10,6 +10,7 @@
 #   pod_server TAG POD L... sl-server in pod netns POD
 #   pod_client POD ARGS     sl-client in pod POD (a1, a2, b1) and its node's cgroup
 #   mesh_metric N FAMILY RE sum of a family's samples in node N's proxy metrics
+#                           (its file: proxy_prom N)
 #
 #     wire netns ($NS): bridge br0 10.10.0.254/24, where the CA serves (:15012)
 #        |                                   |
@@ -61,6 +62,7 @@ cleanup() {
 	for p in "${MESH_PINS[@]}"; do
 		"$SLUICE" unload --pin-root "$p" >/dev/null 2>&1
 		rm -rf "$p"
+		rm -f "/run/sluice/$(printf %s "$p" | tr / _).proxy.prom"
 	done
 	for n in "${MESH_EXTRA_NS[@]}"; do
 		ip netns del "$n" 2>/dev/null
@@ -226,7 +228,7 @@ mesh_proxy() {
 	# and a signal for it never reaches a subshell with the test's traps
 	nsenter --net="/run/netns/$NS-$n" -- "$PROXY_BIN" ${MESH_PROXY_V:-} --node "node-$n" --pin-root "$PIN-$n" --outbound "$ip:15001" \
 		--hbone "$ip:15008" --mark "$MARK" --peer node-a="$IP_A" --peer node-b="$IP_B" \
-		--metrics "$T_TMP/metrics-$n.prom" --ready "$T_TMP/$tag.ready" "${args[@]}" \
+		--ready "$T_TMP/$tag.ready" "${args[@]}" \
 		>>"$T_TMP/$tag.out" 2>&1 &
 	T_PIDS+=("$!")
 	eval "PID_$tag=$!"
@@ -252,8 +254,12 @@ pod_client() { # POD SL-CLIENT-ARGS...
 	run_in "$NS-$pod" "$CG/${pod:0:1}" "$TOOLS/sl-client" "$@"
 }
 
+# The proxy's metrics file: by default where `sluice metrics` reads it.
+proxy_prom() { echo "/run/sluice/$(printf %s "$PIN-$1" | tr / _).proxy.prom"; }
+
 mesh_metric() { # NODE FAMILY [REGEX]
-	local f=$T_TMP/metrics-$1.prom
+	local f
+	f=$(proxy_prom "$1")
 	[ -f "$f" ] || { echo 0; return; }
 	grep "^$2{" "$f" | grep -E "${3:-.}" | awk '{s += $NF} END {print s + 0}'
 }
