@@ -17,7 +17,7 @@
 #define SLUICE_ABI_H
 
 #define SL_ABI_MAGIC 0x534c4345u /* "SLCE" */
-#define SL_ABI_VERSION 2u
+#define SL_ABI_VERSION 2u /* 2: the load record (sl_load), sl_config.flows_at_established, sl_mtls */
 
 /* Capacity. Maps holding policy are double-buffered (two slots, see
  * struct sl_config.active_slot), so they are sized 2x these limits. */
@@ -706,6 +706,40 @@ _Static_assert(sizeof(struct sl_pflows_revoke_ctx) == 8, "sl_pflows_revoke_ctx l
 _Static_assert(sizeof(struct sl_feature_state) == 16, "sl_feature_state layout");
 _Static_assert(sizeof(struct sl_load_rec) == 32 + 256 + 4 * 32 + 8 + 16 * 16, "sl_load_rec layout");
 _Static_assert(SL_FEAT__COUNT <= SL_MAX_FEATURES, "feature table");
+#endif
+
+/* ---- mTLS STRICT at the pod interface (issue 9, docs/PROXY.md) ---------------
+ * sl_mtls: which ports of which workloads of this node PeerAuthentication
+ * makes STRICT. Written by sluice-proxy (it owns the mesh model) whenever it
+ * loads a policy generation; read by bpf/tc_pod.bpf.c, which admits a new
+ * connection into a STRICT port only from a socket carrying the proxy mark
+ * (sl_config.proxy_mark: skb->mark survives from the proxy's socket to the
+ * pod interface, and is scrubbed on every packet that crosses a netns, so
+ * no pod and no other node can forge it). Key port 0 is the workload's
+ * default for that protocol; an exact port overrides it (portLevelMtls).
+ * UDP is never mutual TLS: a STRICT workload's UDP ports are STRICT too. */
+#define SL_MAX_MTLS 65536u
+
+enum sl_mtls_kmode {
+	SL_MTLS_K_OPEN = 0, /* PERMISSIVE or DISABLE: no kernel check */
+	SL_MTLS_K_STRICT = 1, /* only the node proxy may open connections */
+};
+
+struct sl_mtls_key {
+	__be32 addr[4]; /* workload address */
+	__u8 family; /* enum sl_family */
+	__u8 proto; /* IPPROTO_TCP / IPPROTO_UDP */
+	__be16 port; /* workload port, network order; 0 = the workload's default */
+};
+
+struct sl_mtls_val {
+	__u32 mode; /* enum sl_mtls_kmode */
+	__u32 generation; /* policy generation that wrote it (stale entries go) */
+};
+
+#ifndef __bpf__
+_Static_assert(sizeof(struct sl_mtls_key) == 20, "sl_mtls_key layout");
+_Static_assert(sizeof(struct sl_mtls_val) == 8, "sl_mtls_val layout");
 #endif
 
 #endif /* SLUICE_ABI_H */

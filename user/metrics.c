@@ -24,6 +24,7 @@
 #include "metrics_node.h"
 #include "nodestate.h"
 #include "prom.h"
+#include "proxy_metrics.h"
 #include "publish.h"
 #include "util.h"
 
@@ -47,6 +48,7 @@ struct scrape {
 	struct grp_rec *grps;
 	size_t n_grps;
 	struct sl_config cfg;
+	char *proxy; /* the node proxy's metrics text, NULL when it is not running */
 };
 
 /* Names of the service at FE in SLOT; false when no service of the live
@@ -250,6 +252,8 @@ static void ep_family(FILE *f, const struct scrape *s, const char *name, const c
 		istio ? istio_labels(f, &s->eps[i]) : ep_labels(f, &s->eps[i]);
 		fprintf(f, "} %llu\n", ep_value(&s->eps[i], fld, now));
 	}
+	if (istio && s->proxy) /* the proxy's samples of the same family */
+		sl_proxy_metrics_family(f, s->proxy, name);
 }
 
 static void group_family(FILE *f, const struct scrape *s, const char *name, const char *help,
@@ -439,6 +443,13 @@ static void write_metrics(FILE *f, struct sl_maps *m, const struct scrape *s, co
 	sl_metrics_load(f, root);
 	sl_prom_family(f, "sluice_policy_generation", "gauge", "Generation of the applied policy.");
 	fprintf(f, "sluice_policy_generation %u\n", s->cfg.generation);
+	if (s->proxy) {
+		const char *mine[sizeof(ep_families) / sizeof(ep_families[0]) + 1] = { 0 };
+
+		for (size_t i = 0; i < sizeof(ep_families) / sizeof(ep_families[0]); i++)
+			mine[i] = ep_families[i].name;
+		sl_proxy_metrics_others(f, s->proxy, mine);
+	}
 }
 
 int sl_metrics_write(FILE *f, const char *pin_root)
@@ -455,8 +466,10 @@ int sl_metrics_write(FILE *f, const char *pin_root)
 		err = collect_eps(&m, &s);
 	if (!err)
 		err = collect_groups(&m, &s);
+	s.proxy = sl_proxy_metrics_load(pin_root);
 	if (!err)
 		write_metrics(f, &m, &s, pin_root);
+	free(s.proxy);
 	free(s.eps);
 	free(s.grps);
 	sl_maps_close(&m);

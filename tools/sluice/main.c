@@ -39,6 +39,7 @@ static void usage(FILE *f)
 		"  flows    [-o table|json] [--follow] [--pods]\n"
 		"  ct       list [-o json] | gc [--tcp-idle S] [--udp-idle S] [--closed-idle S]\n"
 		"  outcome  --service VIP:PORT[/PROTO] --endpoint ADDR:PORT success|5xx|gateway|connect-fail\n"
+		"  ca       init|issue|rotate|serve (sluice ca -h)\n"
 		"Every command takes --pin-root DIR (default %s).\n",
 		SL_DEFAULT_PIN_ROOT);
 }
@@ -474,6 +475,7 @@ static const struct {
 	{ "delete", cmd_delete },   { "get", cmd_get_any },	      { "status", cmd_status },
 	{ "metrics", cmd_metrics }, { "flows", cmd_flows },   { "outcome", cmd_outcome },
 	{ "ct", cmd_ct },	    { "features", cmd_features },
+	{ "ca", cmd_ca },
 };
 
 int main(int argc, char **argv)

@@ -1728,6 +1728,7 @@ int sl_policy_compile(const struct sl_policy *p, const struct sl_compile_opts *o
 		slp_ingress_compile(c.by[K_SERVICE], c.nby[K_SERVICE], out, c.d);
 	}
 	compile_netpol(&c);
+	slp_mesh_check(p, c.d); /* the proxy's model: its errors reject the apply */
 	if (c.d->n_errors > err0) {
 		sl_tables_free(out);
 		ret = -1;
