@@ -37,14 +37,6 @@ struct result {
 	struct sl_tally ids, errs;
 };
 
-static volatile sig_atomic_t stop;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	stop = 1;
-}
-
 static void usage(FILE *out)
 {
 	fprintf(out,
@@ -327,10 +319,10 @@ out:
 		close(fd);
 }
 
-/* SIGTERM/SIGINT are held off while an attempt runs, so a stop request
+/* SIGTERM/SIGINT are held off while an attempt runs, so a sl_stop request
  * never cuts a connect() short (EINTR) after the kernel may already have
  * completed it: every attempt is whole, and the tally matches what the data
- * plane counted. Attempts are bounded by -w, so the stop is not delayed long. */
+ * plane counted. Attempts are bounded by -w, so the sl_stop is not delayed long. */
 static void block_stop_signals(bool block)
 {
 	sigset_t set;
@@ -357,7 +349,7 @@ static void sleep_until_stop(double seconds)
 {
 	uint64_t end = sl_mono_ns() + (uint64_t)(seconds * 1e9);
 
-	while (!stop && (seconds <= 0 || sl_mono_ns() < end))
+	while (!sl_stop && (seconds <= 0 || sl_mono_ns() < end))
 		usleep(20000);
 }
 
@@ -421,7 +413,7 @@ static void run_keep(const struct opts *o, struct result *r)
 
 	if (!fds)
 		sl_die("out of memory");
-	for (i = 0; i < o->keep && !stop; i++) {
+	for (i = 0; i < o->keep && !sl_stop; i++) {
 		fds[held] = -1;
 		attempt(o, r, &fds[held]);
 		if (fds[held] >= 0)
@@ -438,7 +430,7 @@ static void run_loop(const struct opts *o, struct result *r)
 {
 	uint64_t end = sl_mono_ns() + (uint64_t)(o->duration_s * 1e9);
 
-	while (!stop && sl_mono_ns() < end)
+	while (!sl_stop && sl_mono_ns() < end)
 		attempt(o, r, NULL);
 }
 
@@ -489,7 +481,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 
 int main(int argc, char **argv)
 {
-	struct sigaction sa = { .sa_handler = on_signal };
+	struct sigaction sa = { .sa_handler = sl_on_stop };
 	struct result r = { 0 };
 	struct opts o;
 	long i;
@@ -504,7 +496,7 @@ int main(int argc, char **argv)
 	else if (o.loop)
 		run_loop(&o, &r);
 	else
-		for (i = 0; i < o.n && !stop; i++)
+		for (i = 0; i < o.n && !sl_stop; i++)
 			attempt(&o, &r, NULL);
 	print_result(&o, &r);
 	return r.failed || !r.attempts ? 1 : 0;

@@ -218,37 +218,9 @@ static SSL_CTX *server_ctx(struct sl_ca *ca, char *err, size_t errlen)
 
 static int listen_on(const char *addr)
 {
-	struct sl_l4addr a;
-	struct sockaddr_storage ss = { 0 };
-	socklen_t sl;
-	int fd, one = 1;
+	int fd = sl_listen_tcp(addr, 0, 128);
 
-	if (sl_parse_l4(addr, &a) || !a.port)
-		return -1;
-	if (a.family == SL_AF_INET) {
-		struct sockaddr_in *s = (void *)&ss;
-
-		s->sin_family = AF_INET;
-		s->sin_addr.s_addr = a.addr[0];
-		s->sin_port = a.port;
-		sl = sizeof(*s);
-	} else {
-		struct sockaddr_in6 *s = (void *)&ss;
-
-		s->sin6_family = AF_INET6;
-		memcpy(&s->sin6_addr, a.addr, 16);
-		s->sin6_port = a.port;
-		sl = sizeof(*s);
-	}
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, sl) || listen(fd, 128)) {
-		close(fd);
-		return -1;
-	}
-	return fd;
+	return fd < 0 ? -1 : fd;
 }
 
 /* Placement comes from the policy as it is now: re-read per request, so a

@@ -115,21 +115,7 @@ static int dial(const char *addr, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: not IP:PORT", addr);
 		return -1;
 	}
-	if (a.family == SL_AF_INET) {
-		struct sockaddr_in *s = (void *)&ss;
-
-		s->sin_family = AF_INET;
-		s->sin_addr.s_addr = a.addr[0];
-		s->sin_port = a.port;
-		sl = sizeof(*s);
-	} else {
-		struct sockaddr_in6 *s = (void *)&ss;
-
-		s->sin6_family = AF_INET6;
-		memcpy(&s->sin6_addr, a.addr, 16);
-		s->sin6_port = a.port;
-		sl = sizeof(*s);
-	}
+	sl = sl_sockaddr(&a, &ss);
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) ||
 	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) ||

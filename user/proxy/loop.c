@@ -46,23 +46,8 @@ void px_ev_del(struct px_worker *w, int fd, uint32_t *have)
 
 int px_socket_for(const struct sl_l4addr *a, struct sockaddr_storage *ss, socklen_t *sl)
 {
-	memset(ss, 0, sizeof(*ss));
-	if (a->family == SL_AF_INET) {
-		struct sockaddr_in *s = (void *)ss;
-
-		s->sin_family = AF_INET;
-		s->sin_addr.s_addr = a->addr[0];
-		s->sin_port = a->port;
-		*sl = sizeof(*s);
-		return AF_INET;
-	}
-	struct sockaddr_in6 *s6 = (void *)ss;
-
-	s6->sin6_family = AF_INET6;
-	memcpy(&s6->sin6_addr, a->addr, 16);
-	s6->sin6_port = a->port;
-	*sl = sizeof(*s6);
-	return AF_INET6;
+	*sl = sl_sockaddr(a, ss);
+	return ss->ss_family;
 }
 
 /* A non-blocking connect carrying the proxy mark, so that the kernel does
@@ -240,20 +225,7 @@ void px_listener_init(struct px_listener *l, int fd, bool hbone)
 
 int px_listen(const char *addr)
 {
-	struct sl_l4addr a;
-	struct sockaddr_storage ss;
-	socklen_t sl;
-	int one = 1, fd;
+	int fd = sl_listen_tcp(addr, SOCK_NONBLOCK, 4096);
 
-	if (sl_parse_l4(addr, &a) || !a.port)
-		return -1;
-	fd = socket(px_socket_for(&a, &ss, &sl), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, sl) || listen(fd, 4096)) {
-		close(fd);
-		return -1;
-	}
-	return fd;
+	return fd < 0 ? -1 : fd;
 }
