@@ -8,6 +8,8 @@
 #             program) loads: status live_flows "available".
 #   lockdown  /sys/kernel/security/lockdown says [confidentiality] and the
 #             kernel refuses the iterator: status live_flows "unavailable".
+#   integrity [integrity] (what Secure Boot gives Debian's kernels) and the
+#             iterator still loads: live_flows "available".
 #
 # What it shows: the lockdown mode and the active LSMs, bpftool's verdict on
 # the tracing program type and on bpf_probe_read_kernel (the helper
@@ -97,9 +99,11 @@ show_bpftool
 live_flows
 mode=$(lockdown_mode)
 case $VARIANT in
-normal)
-	[ "$mode" = none ] || problem "lockdown is '$mode', want 'none'"
-	[ "$LIVE" = available ] || problem "live_flows is '$LIVE' without lockdown, want 'available'"
+normal | integrity)
+	want=none
+	[ "$VARIANT" = integrity ] && want=integrity
+	[ "$mode" = "$want" ] || problem "lockdown is '$mode', want '$want'"
+	[ "$LIVE" = available ] || problem "live_flows is '$LIVE' with lockdown '$mode', want 'available'"
 	;;
 lockdown)
 	[ "$mode" = confidentiality ] ||

@@ -11,7 +11,9 @@
 # integration tests (TCG is slow); pass '' or '.' to run everything.
 # V is how each kernel boots: "normal", "lockdown" (lockdown=confidentiality
 # on the command line: the kernel refuses Sluice's tracing iterator, so the
-# degraded load is tested) or "all" (the default: $VMTEST_VARIANTS). Every
+# degraded load is tested), "integrity" (lockdown=integrity, Secure Boot's
+# mode: the iterator still loads) or "all" (the default: $VMTEST_VARIANTS,
+# "normal lockdown"). Every
 # VM first checks that its variant took effect (vmtests/check-variant.sh);
 # a lockdown VM also fails on any SKIP line that does not name the tracing
 # feature.
@@ -307,11 +309,14 @@ accel_args() {
 # lockdown: the lockdown LSM is in the default lsm= list of Debian's 6.1 and
 # 6.12 (CONFIG_LSM="landlock,lockdown,yama,..."), so the parameter alone
 # turns it on; confidentiality mode takes bpf_probe_read_kernel away from
-# tracing programs, which Sluice's live-flow iterator needs.
+# tracing programs, which Sluice's live-flow iterator needs. integrity (not
+# in the default set) is the mode Secure Boot gives Debian's kernels
+# (CONFIG_LOCK_DOWN_IN_EFI_SECURE_BOOT=y): the iterator must still load.
 variant_cmdline() {
 	case $1 in
 	normal) echo "" ;;
 	lockdown) echo "lockdown=confidentiality" ;;
+	integrity) echo "lockdown=integrity" ;;
 	*) return 1 ;;
 	esac
 }
@@ -503,7 +508,7 @@ for v in "${VARIANTS[@]}"; do
 	fi
 done
 for v in "${VARS[@]}"; do
-	variant_cmdline "$v" >/dev/null || { err "unknown variant '$v' (normal, lockdown, all)"; exit 2; }
+	variant_cmdline "$v" >/dev/null || { err "unknown variant '$v' (normal, lockdown, integrity, all)"; exit 2; }
 done
 
 host_deps
