@@ -94,10 +94,12 @@ live_flows() {
 	rm -f "$out"
 }
 
+T0=$SECONDS
 show_kernel
 show_bpftool
 live_flows
 mode=$(lockdown_mode)
+say "check took $((SECONDS - T0)) s"
 case $VARIANT in
 normal | integrity)
 	want=none
