@@ -467,6 +467,11 @@ run_host() {
 
 # --- main ---------------------------------------------------------------------
 
+# vmtests/selftest.sh sources this file for its functions only.
+if [ "${VMTEST_SOURCE_ONLY:-}" = 1 ] && (return 0 2>/dev/null); then
+	return 0
+fi
+
 PATTERN=$DEFAULT_PATTERN
 while [ $# -gt 0 ]; do
 	case $1 in
