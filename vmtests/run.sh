@@ -13,10 +13,9 @@
 # on the command line: the kernel refuses Sluice's tracing iterator, so the
 # degraded load is tested), "integrity" (lockdown=integrity, Secure Boot's
 # mode: the iterator still loads) or "all" (the default: $VMTEST_VARIANTS,
-# "normal lockdown"). Every
-# VM first checks that its variant took effect (vmtests/check-variant.sh);
-# a lockdown VM also fails on any SKIP line that does not name the tracing
-# feature.
+# "normal lockdown"). Every VM first checks that its variant took effect
+# (vmtests/check-variant.sh); a lockdown VM also fails on any SKIP line that
+# does not name the tracing feature.
 # --host also runs the same tests (same snapshot) on this machine's own
 # kernel, outside any VM, as a reference row in the summary. --list prints
 # the kernel releases that would be booted (downloading them) and exits.
@@ -28,9 +27,10 @@
 # own virtio/9p modules, vmtests/init.sh) mounts it, adds tmpfs/bpffs/cgroup2
 # where tests write, and runs `tests/run.sh BUILD PATTERN` for the checkout
 # this script lives in. We print the runner's output prefixed with the
-# kernel release, then one summary line per kernel. Exit status: 0 if every
-# kernel ran and passed, 1 if any had a failure or did not finish, 2 on a
-# usage or setup error. One VM runs at a time. vmtests/README.md has the
+# kernel release and variant, then one summary line per (kernel, variant).
+# Exit status: 0 if every VM ran, passed and passed its variant check, 1 if
+# any had a failure, failed its check or did not finish, 2 on a usage or
+# setup error. One VM runs at a time. vmtests/README.md has the
 # details, timings and recorded results.
 #
 # Environment: VMTEST_KERNELS (default "6.1 6.12"), VMTEST_VARIANTS
