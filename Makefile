@@ -215,9 +215,12 @@ bench: deps
 	$(Q)bench/run.sh $(abs_O)
 	$(Q)bench/run-node.sh $(abs_O)
 
-# The test suite inside qemu on Debian's 6.1 and 6.12 kernels (vmtests/).
+# The test suite inside qemu on Debian's 6.1 and 6.12 kernels, each booted
+# normally and with lockdown=confidentiality (vmtests/). The selftest checks
+# the harness's own verdicts first (no VM, < 1 s).
 vmtest: deps
 	$(Q)$(MAKE) --no-print-directory all
+	$(Q)vmtests/selftest.sh
 	$(Q)vmtests/run.sh --kernel all $(VMTEST_PATTERN)
 
 clean:
