@@ -217,8 +217,7 @@ static int record_done(int fd, struct sl_load_rec *r, const struct objs *ob,
 
 /* --- configuration ---------------------------------------------------------- */
 
-static int init_config(struct sl_txn *t, int fd, const struct sl_load_opts *o,
-		       const struct sl_features *f, const char *step)
+static int init_config(struct sl_txn *t, int fd, const struct sl_load_opts *o, const char *step)
 {
 	struct sl_config c;
 	__u32 zero = 0;
@@ -243,7 +242,6 @@ static int init_config(struct sl_txn *t, int fd, const struct sl_load_opts *o,
 		c.svc_cidr4 = o->svc_cidr4;
 		c.svc_cidr4_len = o->svc_cidr4_len;
 	}
-	c.flows_at_established = f->st[SL_FEAT_LIVE_FLOWS].source == SL_FSRC_SOCKOPS;
 	return bpf_map_update_elem(fd, &zero, &c, BPF_ANY) ? -errno : 0;
 }
 
@@ -296,19 +294,15 @@ static int attach_cgroup_obj(struct sl_txn *t, struct bpf_object *obj, int cgfd)
  * pinned over the old one (undo pins the old one again). */
 static void attach_iter(struct sl_txn *t, struct objs *ob, struct sl_features *f)
 {
-	union bpf_iter_link_info linfo;
-	LIBBPF_OPTS(bpf_iter_attach_opts, opts, .link_info = &linfo,
-		    .link_info_len = sizeof(linfo));
 	struct bpf_link *link = NULL;
 	int err;
 
 	if (!ob->iter)
 		return;
-	memset(&linfo, 0, sizeof(linfo));
-	linfo.map.map_fd = (__u32)bpf_map__fd(ob->sock_lb->maps.sl_sock_store);
+	/* A task_file iterator: every task's files, no link_info. */
 	err = sl_txn_step("attach", "sl_flows_iter");
 	if (!err) {
-		link = bpf_program__attach_iter(ob->iter->progs.sl_flows_iter, &opts);
+		link = bpf_program__attach_iter(ob->iter->progs.sl_flows_iter, NULL);
 		err = link ? 0 : -errno;
 	}
 	if (!err)
@@ -387,15 +381,15 @@ static int load_in(struct sl_txn *t, const struct sl_load_opts *o, int cgfd, con
 	flows_source(f);
 	err = record_start(t, rfd, &rec, cgid, cgpath, f);
 	if (!err)
-		err = init_config(t, cfd, o, f, "sl_config");
+		err = init_config(t, cfd, o, "sl_config");
 	if (!err)
 		err = pin_progs(t, &ob);
 	if (!err && !o->no_attach)
 		err = attach_all(t, &ob, o, cgfd, f);
 	/* The iterator's link may have been refused after its load worked:
-	 * sockops must then keep the open-flow records. */
-	if (!err && flows_source(f))
-		err = init_config(t, cfd, o, f, "sl_config:flows");
+	 * open flows are then listed from the socket table alone. */
+	if (!err)
+		flows_source(f);
 	if (!err)
 		err = record_done(rfd, &rec, &ob, f);
 out:

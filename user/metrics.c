@@ -21,6 +21,7 @@
 #include "metrics.h"
 #include "nodestate.h"
 #include "publish.h"
+#include "stateid.h"
 #include "util.h"
 
 struct ep_rec {
@@ -85,13 +86,18 @@ static int cmp_ep_fe(const void *a, const void *b)
 	return memcmp(&x->key.fe, &y->key.fe, sizeof(x->key.fe));
 }
 
+/* Pairs with a state id (user/stateid.c), less those that left the policy
+ * and hold no connection any more. */
 static int collect_eps(struct sl_maps *m, struct scrape *s)
 {
-	int fd = m->fd[SL_MAP_EP_STATE];
+	int fd = m->fd[SL_MAP_EP_IDS];
+	struct sl_state_maps sm;
+	struct sl_state_ref ref;
 	struct sl_ep_key k, next;
 	void *prev = NULL;
 	size_t cap = 0;
 
+	sl_state_maps_of(m, &sm);
 	while (!bpf_map_get_next_key(fd, prev, &next)) {
 		struct ep_rec *r = push(&s->eps, &s->n_eps, &cap, sizeof(*r));
 		struct sl_meta_key mk;
@@ -101,7 +107,7 @@ static int collect_eps(struct sl_maps *m, struct scrape *s)
 		k = next;
 		prev = &k;
 		r->key = k;
-		if (bpf_map_lookup_elem(fd, &k, &r->st))
+		if (sl_state_ep_read(&sm, &k.fe, &k.ep, &r->st, &ref) || sl_state_gone(&ref, r->st.active))
 			continue;
 		svc_meta(m, s->cfg.active_slot, &k.fe, &r->svc);
 		memset(&mk, 0, sizeof(mk));
@@ -148,11 +154,14 @@ static void subset_name(const struct scrape *s, const struct sl_group_key *k, ch
 
 static int collect_groups(struct sl_maps *m, struct scrape *s)
 {
-	int fd = m->fd[SL_MAP_GROUP_STATE];
+	int fd = m->fd[SL_MAP_GROUP_IDS];
+	struct sl_state_maps sm;
+	struct sl_state_ref ref;
 	struct sl_group_key k, next;
 	void *prev = NULL;
 	size_t cap = 0;
 
+	sl_state_maps_of(m, &sm);
 	while (!bpf_map_get_next_key(fd, prev, &next)) {
 		struct grp_rec *r = push(&s->grps, &s->n_grps, &cap, sizeof(*r));
 
@@ -161,7 +170,8 @@ static int collect_groups(struct sl_maps *m, struct scrape *s)
 		k = next;
 		prev = &k;
 		r->key = k;
-		if (bpf_map_lookup_elem(fd, &k, &r->st))
+		if (sl_state_group_read(&sm, &k.fe, k.tag, &r->st, &ref) ||
+		    sl_state_gone(&ref, r->st.active))
 			continue;
 		svc_meta(m, s->cfg.active_slot, &k.fe, &r->svc);
 		subset_name(s, &k, r->subset);
@@ -282,7 +292,7 @@ static int sum_stats(struct sl_maps *m, struct sl_stats *out)
 
 static const char *const stat_names[] = {
 	"connect_seen", "connect_xlated", "connect_handoff", "no_backend", "overflow",
-	"storage_fail", "ep_state_fail", "flow_records", "flow_update_fail", "ejections",
+	"storage_fail", "ep_state_fail", "flow_records", "cb_fallback", "ejections",
 	"ejections_skipped", "handoff_record_fail", "udp_rnat_fail", "udp_rnat_hit",
 };
 _Static_assert(sizeof(stat_names) / sizeof(stat_names[0]) == sizeof(struct sl_stats) / 8,
@@ -346,8 +356,8 @@ long sl_map_entries(int fd, __u32 key_size)
 
 static void map_fill_family(FILE *f, struct sl_maps *m)
 {
-	static const enum sl_map_id ids[] = { SL_MAP_SERVICES, SL_MAP_EP_STATE, SL_MAP_GROUP_STATE,
-					      SL_MAP_FLOWS, SL_MAP_HANDOFF, SL_MAP_UDP_RNAT,
+	static const enum sl_map_id ids[] = { SL_MAP_SERVICES, SL_MAP_EP_IDS, SL_MAP_GROUP_IDS,
+					      SL_MAP_HANDOFF, SL_MAP_UDP_RNAT,
 					      SL_MAP_SVC_META, SL_MAP_EP_META, SL_MAP_STORE,
 					      SL_MAP_INGRESS, SL_MAP_CT, SL_MAP_RNAT, SL_MAP_PFLOWS,
 					      SL_MAP_NP_PODS, SL_MAP_NP_PREFIXES, SL_MAP_NP_PORTS };

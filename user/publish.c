@@ -7,6 +7,7 @@
 #include <bpf/bpf.h>
 
 #include "publish.h"
+#include "stateid.h"
 #include "util.h"
 
 int sl_read_config(struct sl_maps *m, struct sl_config *cfg)
@@ -113,7 +114,8 @@ int sl_put_many(int fd, const void *keys, const void *vals, size_t n,
 	return 0;
 }
 
-static int write_backends(struct sl_maps *m, const struct sl_tables *t, __u32 slot)
+static int write_backends(struct sl_maps *m, const struct sl_tables *t, __u32 slot,
+			  const struct sl_state_ids *ids)
 {
 	size_t n = t->n_backends;
 	__u32 *keys = calloc(n ? n : 1, sizeof(*keys));
@@ -124,6 +126,7 @@ static int write_backends(struct sl_maps *m, const struct sl_tables *t, __u32 sl
 		for (size_t i = 0; i < n; i++) {
 			keys[i] = slot * SL_MAX_BACKENDS + (__u32)i;
 			vals[i] = t->backends[i].be;
+			vals[i].state = ids->rows[i];
 		}
 		err = sl_put_many(m->fd[SL_MAP_BACKENDS], keys, vals, n, sizeof(*keys),
 			       sizeof(*vals));
@@ -133,7 +136,8 @@ static int write_backends(struct sl_maps *m, const struct sl_tables *t, __u32 sl
 	return err;
 }
 
-static int write_services(struct sl_maps *m, const struct sl_tables *t, __u32 slot)
+static int write_services(struct sl_maps *m, const struct sl_tables *t, __u32 slot,
+			  const struct sl_state_ids *ids)
 {
 	size_t n = t->n_svcs;
 	struct sl_svc_key *keys = calloc(n ? n : 1, sizeof(*keys));
@@ -147,6 +151,8 @@ static int write_services(struct sl_maps *m, const struct sl_tables *t, __u32 sl
 			keys[i].fe = t->svcs[i].fe;
 			keys[i].slot = slot;
 			vals[i] = t->svcs[i].val;
+			for (unsigned g = 0; g < SL_MAX_GROUPS; g++)
+				vals[i].groups[g].state = ids->groups[i * SL_MAX_GROUPS + g];
 			mkeys[i].fe = t->svcs[i].fe;
 			mkeys[i].slot = slot;
 			metas[i] = t->svcs[i].meta;
@@ -187,47 +193,6 @@ static int write_ep_meta(struct sl_maps *m, const struct sl_tables *t, __u32 slo
 	}
 	free(keys);
 	free(vals);
-	return err;
-}
-
-/* State records exist before the first connection, so that metrics and
- * `sluice get endpoints` show every endpoint from the start. */
-static int precreate_svc(struct sl_maps *m, const struct sl_tables *t, size_t i)
-{
-	const struct sl_table_svc *s = &t->svcs[i];
-	struct sl_ep_state zero_ep = { 0 };
-	struct sl_group_state zero_g = { 0 };
-
-	for (unsigned g = 0; g < s->val.n_groups; g++) {
-		const struct sl_group *gr = &s->val.groups[g];
-		struct sl_group_key gk;
-
-		memset(&gk, 0, sizeof(gk));
-		gk.fe = s->fe;
-		gk.tag = gr->tag;
-		if (bpf_map_update_elem(m->fd[SL_MAP_GROUP_STATE], &gk, &zero_g, BPF_NOEXIST) &&
-		    errno != EEXIST)
-			return -errno;
-		for (__u32 k = 0; k < gr->count; k++) {
-			struct sl_ep_key ek;
-
-			memset(&ek, 0, sizeof(ek));
-			ek.fe = s->fe;
-			ek.ep = t->backends[gr->first + k].be.ep;
-			if (bpf_map_update_elem(m->fd[SL_MAP_EP_STATE], &ek, &zero_ep, BPF_NOEXIST) &&
-			    errno != EEXIST)
-				return -errno;
-		}
-	}
-	return 0;
-}
-
-static int precreate_state(struct sl_maps *m, const struct sl_tables *t)
-{
-	int err = 0;
-
-	for (size_t i = 0; !err && i < t->n_svcs; i++)
-		err = precreate_svc(m, t, i);
 	return err;
 }
 
@@ -321,51 +286,6 @@ fail:
 	free(cbuf);
 	free(val);
 	return err;
-}
-
-static int cmp_ep_key(const void *a, const void *b)
-{
-	return memcmp(a, b, sizeof(struct sl_ep_key));
-}
-
-/* Forget state of endpoints that left the policy once nothing holds them:
- * a record with live connections stays until they close. */
-static size_t reap_state(struct sl_maps *m, const struct sl_tables *t)
-{
-	int fd = m->fd[SL_MAP_EP_STATE];
-	struct sl_ep_key k, next, *dead = NULL, *live;
-	struct sl_ep_state st;
-	size_t n = 0, cap = 0;
-	void *prev = NULL;
-
-	live = calloc(t->n_backends ? t->n_backends : 1, sizeof(*live));
-	if (!live)
-		return 0;
-	for (size_t i = 0; i < t->n_backends; i++) {
-		live[i].fe = t->svcs[t->backends[i].svc].fe;
-		live[i].ep = t->backends[i].be.ep;
-	}
-	qsort(live, t->n_backends, sizeof(*live), cmp_ep_key);
-	while (!bpf_map_get_next_key(fd, prev, &next)) {
-		k = next;
-		prev = &k;
-		if (bpf_map_lookup_elem(fd, &k, &st) || st.active > 0 ||
-		    bsearch(&k, live, t->n_backends, sizeof(*live), cmp_ep_key))
-			continue;
-		if (n == cap) {
-			struct sl_ep_key *nd = realloc(dead, (cap = cap ? 2 * cap : 64) * sizeof(*dead));
-
-			if (!nd)
-				break;
-			dead = nd;
-		}
-		dead[n++] = k;
-	}
-	for (size_t i = 0; i < n; i++)
-		bpf_map_delete_elem(fd, &dead[i]);
-	free(dead);
-	free(live);
-	return n;
 }
 
 /* ---- incremental publishing ------------------------------------------ */
@@ -485,35 +405,45 @@ static bool row_in(const struct svc_ref *r, const struct sl_l4addr *ep)
 	return false;
 }
 
-/* Drop the slot's metadata (and, once, the idle state) of endpoints of OLD
- * that NEW (NULL: the service is gone) no longer has. */
+static bool group_in(const struct svc_ref *r, __u32 tag)
+{
+	const struct sl_svc_val *v = &r->t->svcs[r->i].val;
+
+	for (unsigned g = 0; g < v->n_groups; g++)
+		if (v->groups[g].tag == tag)
+			return true;
+	return false;
+}
+
+/* Drop the slot's metadata of endpoints of OLD that NEW (NULL: the service
+ * is gone) no longer has; once (REAP, after the switch) their state ids
+ * and those of groups NEW lost start retiring (user/stateid.c). */
 static void drop_rows(struct sl_maps *m, __u32 slot, const struct svc_ref *old,
 		      const struct svc_ref *new, bool reap, size_t *reaped)
 {
 	const struct sl_svc_val *v = &old->t->svcs[old->i].val;
+	const struct sl_l4addr *fe = &old->t->svcs[old->i].fe;
+	struct sl_state_maps sm;
 
+	sl_state_maps_of(m, &sm);
 	for (unsigned g = 0; g < v->n_groups; g++) {
+		if (reap && !(new && group_in(new, v->groups[g].tag)))
+			sl_stateid_retire_group(&sm, fe, v->groups[g].tag);
 		for (__u32 k = 0; k < v->groups[g].count; k++) {
 			const struct sl_backend *be = &old->t->backends[v->groups[g].first + k].be;
 			struct sl_meta_key mk;
-			struct sl_ep_key ek;
-			struct sl_ep_state st;
 
 			if (new && row_in(new, &be->ep))
 				continue;
 			memset(&mk, 0, sizeof(mk));
-			mk.fe = old->t->svcs[old->i].fe;
+			mk.fe = *fe;
 			mk.ep = be->ep;
 			mk.slot = slot;
 			bpf_map_delete_elem(m->fd[SL_MAP_EP_META], &mk);
 			if (!reap)
 				continue;
-			memset(&ek, 0, sizeof(ek));
-			ek.fe = mk.fe;
-			ek.ep = be->ep;
-			if (!bpf_map_lookup_elem(m->fd[SL_MAP_EP_STATE], &ek, &st) && st.active <= 0 &&
-			    !bpf_map_delete_elem(m->fd[SL_MAP_EP_STATE], &ek))
-				(*reaped)++;
+			sl_stateid_retire_ep(&sm, fe, &be->ep);
+			(*reaped)++;
 		}
 	}
 }
@@ -522,6 +452,10 @@ static int put_rows(struct sl_maps *m, __u32 slot, const struct svc_ref *r, stru
 		    const struct sl_svc_val *phys, __u32 *hwm)
 {
 	const struct sl_tables *t = r->t;
+	struct sl_state_maps sm;
+	int err;
+
+	sl_state_maps_of(m, &sm);
 
 	for (unsigned g = 0; g < v->n_groups; g++) {
 		__u32 cnt = v->groups[g].count, src = v->groups[g].first, first;
@@ -534,12 +468,19 @@ static int put_rows(struct sl_maps *m, __u32 slot, const struct svc_ref *r, stru
 			first = *hwm;
 			*hwm += cnt;
 		}
+		err = sl_stateid_group(&sm, &t->svcs[r->i].fe, v->groups[g].tag, &v->groups[g].state);
+		if (err)
+			return err;
 		for (__u32 k = 0; k < cnt; k++) {
 			__u32 key = slot * SL_MAX_BACKENDS + first + k;
 			const struct sl_table_backend *b = &t->backends[src + k];
+			struct sl_backend row = b->be;
 			struct sl_meta_key mk;
 
-			if (bpf_map_update_elem(m->fd[SL_MAP_BACKENDS], &key, &b->be, BPF_ANY))
+			err = sl_stateid_ep(&sm, &t->svcs[r->i].fe, &row.ep, &row.state);
+			if (err)
+				return err;
+			if (bpf_map_update_elem(m->fd[SL_MAP_BACKENDS], &key, &row, BPF_ANY))
 				return -errno;
 			memset(&mk, 0, sizeof(mk));
 			mk.fe = t->svcs[r->i].fe;
@@ -614,8 +555,6 @@ static int diff_slot(struct sl_maps *m, __u32 slot, __u32 *hwm, const struct pla
 			continue;
 		}
 		err = apply_put(m, slot, hwm, d);
-		if (!err && !reap)
-			err = precreate_svc(m, d->new->t, d->new->i);
 		if (!err && d->old)
 			drop_rows(m, slot, d->old, d->new, reap, reaped);
 	}
@@ -626,8 +565,14 @@ static int diff_slot(struct sl_maps *m, __u32 slot, __u32 *hwm, const struct pla
 
 static int full_slot(struct sl_maps *m, __u32 slot, const struct sl_tables *t)
 {
+	struct sl_state_ids ids = { 0 };
+	struct sl_state_maps sm;
 	int err;
 
+	sl_state_maps_of(m, &sm);
+	err = sl_stateid_assign_all(&sm, t, &ids);
+	if (err)
+		return err;
 	err = sl_clear_slot(m->fd[SL_MAP_SERVICES], sizeof(struct sl_svc_key),
 			 offsetof(struct sl_svc_key, slot), slot);
 	if (!err)
@@ -637,11 +582,12 @@ static int full_slot(struct sl_maps *m, __u32 slot, const struct sl_tables *t)
 		err = sl_clear_slot(m->fd[SL_MAP_EP_META], sizeof(struct sl_meta_key),
 				 offsetof(struct sl_meta_key, slot), slot);
 	if (!err)
-		err = write_backends(m, t, slot);
+		err = write_backends(m, t, slot, &ids);
 	if (!err)
 		err = write_ep_meta(m, t, slot);
 	if (!err)
-		err = write_services(m, t, slot);
+		err = write_services(m, t, slot, &ids);
+	sl_state_ids_free(&ids);
 	return err;
 }
 
@@ -678,8 +624,6 @@ static int write_slot(struct sl_maps *m, struct sl_config *cfg, __u32 slot, cons
 		err = full_slot(m, slot, new);
 		if (!err)
 			cfg->backend_hwm[slot] = (__u32)new->n_backends;
-		if (!err && !second)
-			err = precreate_state(m, new);
 	}
 	return err;
 }
@@ -745,8 +689,12 @@ int sl_publish(struct sl_maps *m, const struct sl_tables *old, const struct sl_t
 	t0 = sl_now_mono_ns();
 	err = write_slot(m, &cfg, !slot, &p, new, &incr, true, &r->stale_removed);
 	if (!err) {
-		if (!incr)
-			r->stale_removed += reap_state(m, new);
+		if (!incr) {
+			struct sl_state_maps sm;
+
+			sl_state_maps_of(m, &sm);
+			r->stale_removed += sl_stateid_sweep(&sm, new);
+		}
 		cfg.synced_gen = cfg.generation;
 		err = write_config(m, &cfg);
 	}

@@ -8,7 +8,8 @@
  * generation) with one map update. A reader sees the whole old policy or the
  * whole new one. active_slot only ever holds 0 or 1, so even a torn read of
  * the 64-byte config value yields a valid slot. State that must survive
- * applies (sl_ep_state, sl_group_state) is keyed by address, not by slot.
+ * applies (sl_ep_state, sl_group_state) is indexed by ids that do not
+ * depend on the slot (user/stateid.c).
  */
 #ifndef SLUICE_PUBLISH_H
 #define SLUICE_PUBLISH_H
