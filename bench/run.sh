@@ -83,7 +83,7 @@ preflight() {
 	[ "$(id -u)" = 0 ] || die "needs root (netns, cgroups, BPF, iptables)"
 	[ -n "$CG2" ] || die "no cgroup v2 mount in /proc/mounts"
 	[ "$(stat -f -c %T /sys/fs/bpf 2>/dev/null)" = bpf_fs ] || die "bpffs not mounted at /sys/fs/bpf"
-	for f in sl-bench-client sl-bench-server sl-bench-gen sl-bench-progstat; do
+	for f in sl-bench-client sl-bench-server sl-bench-gen sl-bench-progstat sl-bench-floor; do
 		[ -x "$BB/$f" ] || die "$BB/$f not built (run make)"
 	done
 	[ -x "$SLUICE" ] || die "$SLUICE not built (run make)"
@@ -141,22 +141,33 @@ mk_ipt_netns() {
 
 in_ns() { local ns=$1; shift; nsenter --net="/run/netns/$ns" -- "$@"; }
 
-# The variants: direct (a), ipt-legacy / ipt-nft (b), sluice (c), each in
-# its own netns, so that no variant pays for another's hooks: a netns with a
-# nat table runs conntrack on every packet, and kube-proxy's KUBE-SERVICES
-# walk would also run for connections Sluice already translated.
+# The variants, each in its own netns, so that no variant pays for
+# another's hooks (a netns with a nat table runs conntrack on every packet,
+# and kube-proxy's KUBE-SERVICES walk would also run for connections Sluice
+# already translated), and the BPF ones each in its own cgroup:
+#   direct             the client dials the endpoints itself, no program
+#   ipt-legacy/-nft    kube-proxy's rules
+#   empty              the client dials the endpoints, an empty connect4 runs
+#   floor, floor-rnd   bench/bpf/sock_floor.bpf.c, LEAST_CONN / RANDOM
+#   sluice, sluice-rnd the data plane, DestinationRule LEAST_CONN / RANDOM
+BPF_VARIANTS=(empty floor floor-rnd sluice sluice-rnd)
 setup_world() {
-	local f
-	mkdir -p "$CG/mesh" "$CG/plain" "$CG/idle" || die "cgroups under $CG"
+	local f v
+	mkdir -p "$CG/plain" "$CG/idle" || die "cgroups under $CG"
 	VARIANTS=(direct)
 	mk_netns "$ID-direct"
 	for f in "${IPTS[@]}"; do
 		mk_ipt_netns "$ID-ipt-$f"
 		VARIANTS+=("ipt-$f")
 	done
-	mk_netns "$ID-sluice"
-	VARIANTS+=(sluice)
+	for v in "${BPF_VARIANTS[@]}"; do
+		mkdir -p "$CG/$v" || die "cgroup $CG/$v"
+		mk_netns "$ID-$v"
+		VARIANTS+=("$v")
+	done
 }
+
+is_bpf_variant() { [[ " ${BPF_VARIANTS[*]} " == *" $1 "* ]]; }
 
 ns_of() { echo "$ID-$1"; }
 
@@ -228,8 +239,8 @@ stop_servers() {
 client_cmd() {
 	local v=$1 cg=$CG/plain
 	local -a targets=("$VIP")
-	[ "$v" = direct ] && read -r -a targets <<<"$EPS"
-	[ "$v" = sluice ] && cg=$CG/mesh
+	[ "$v" = direct ] || [ "$v" = empty ] && read -r -a targets <<<"$EPS"
+	is_bpf_variant "$v" && cg=$CG/$v
 	CMD=(sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$cg"
 		nsenter --net="/run/netns/$(ns_of "$v")" -- taskset -c "$CLIENT_CPU"
 		"$BB/sl-bench-client" -n "$CONNS" -w "$WARMUP" "${targets[@]}")
@@ -292,17 +303,48 @@ netns_counters() {
 	done
 }
 
+# The floor programs of variant V (empty, floor, floor-rnd) for N services,
+# attached to the variant's cgroup by sl-bench-floor until it is stopped.
+start_floor() {
+	local v=$1 n=$2 mode=least i
+	[ "$v" = floor-rnd ] && mode=random
+	[ "$v" = empty ] && mode=empty
+	rm -f "$TMP/floor-ready-$v"
+	"$BB/sl-bench-floor" -m "$mode" -r "$TMP/floor-ready-$v" "$CG/$v" "$n" \
+		>"$TMP/floor-$v.out" 2>&1 &
+	PIDS+=($!)
+	eval "FPID_${v//-/_}=$!"
+	for ((i = 0; i < 200; i++)); do
+		[ -e "$TMP/floor-ready-$v" ] && return 0
+		sleep 0.05
+	done
+	die "sl-bench-floor $v did not start: $(cat "$TMP/floor-$v.out")"
+}
+
+stop_floors() {
+	local v pid
+	for v in empty floor floor-rnd; do
+		eval "pid=\${FPID_${v//-/_}:-}"
+		[ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+		eval "FPID_${v//-/_}="
+	done
+}
+
 bench_count() {
 	local n=$1 r v f l pin=/sys/fs/bpf/$ID-$1 vip='' eps=''
 	log "== $n services"
 	eval "$("$BB/sl-bench-gen" targets "$n" | grep -v ^weights=)" # vip, eps
 	VIP=$vip EPS=$eps
 	"$BB/sl-bench-gen" yaml "$n" >"$TMP/svc-$n.yaml"
+	"$BB/sl-bench-gen" --lb RANDOM yaml "$n" >"$TMP/svc-rnd-$n.yaml"
 	"$BB/sl-bench-gen" iptables "$n" >"$TMP/ipt-$n.rules"
 	for f in "${IPTS[@]}"; do ipt_load "$f" "$n"; done
-	sluice_load "$pin" "$CG/mesh"
+	sluice_load "$pin" "$CG/sluice"
 	sluice_apply_or_die "$pin" "$TMP/svc-$n.yaml"
 	printf 'applyfirst\t%s\t%s\n' "$n" "$(head -n 1 "$TMP/apply.out")" >>"$DATA"
+	sluice_load "$pin-rnd" "$CG/sluice-rnd"
+	sluice_apply_or_die "$pin-rnd" "$TMP/svc-rnd-$n.yaml"
+	for v in empty floor floor-rnd; do start_floor "$v" "$n"; done
 	start_servers "$n"
 	for ((r = 1; r <= ROUNDS; r++)); do
 		log " round $r/$ROUNDS"
@@ -311,24 +353,29 @@ bench_count() {
 			for v in "${VARIANTS[@]}"; do measure "$n" "$l" "$r" "$v"; done
 		done
 	done
-	# Part 2: the same Sluice runs again with run-time statistics on (they
-	# cost time themselves, so never during the rounds above).
+	# Part 2: the BPF variants again with run-time statistics on (they cost
+	# time themselves, so never during the rounds above), interleaved too.
 	pin_servers split
 	for ((r = 1; r <= ROUNDS; r++)); do
-		client_cmd sluice
-		"$BB/sl-bench-progstat" -o "$TMP/prog.json" "$CG/mesh" -- "${CMD[@]}" \
-			>/dev/null 2>>"$TMP/client.err" || { FAILED=1; log "  progstat run failed"; }
-		jq -r --arg n "$n" --arg r "$r" \
-			'select(.run_cnt > 0) | ["prog", $n, $r, .name, .run_cnt, .ns_per_run] | @tsv' \
-			"$TMP/prog.json" >>"$DATA"
+		for v in "${BPF_VARIANTS[@]}"; do
+			client_cmd "$v"
+			"$BB/sl-bench-progstat" -o "$TMP/prog.json" "$CG/$v" -- "${CMD[@]}" \
+				>/dev/null 2>>"$TMP/client.err" || { FAILED=1; log "  progstat $v failed"; }
+			jq -r --arg n "$n" --arg r "$r" --arg v "$v" --arg c "$((CONNS + WARMUP))" \
+				'select(.run_cnt > 0) | ["prog", $n, $r, $v, .name, .run_cnt, .ns_per_run, .run_time_ns, $c] | @tsv' \
+				"$TMP/prog.json" >>"$DATA"
+		done
+		log " stats round $r/$ROUNDS"
 	done
 	stop_servers
+	stop_floors
 	for v in "${VARIANTS[@]}"; do
 		awk -v n="$n" -v v="$v" '{printf "accept\t%s\t%s\t%s\t%s\n", n, v, $1, $2}' \
 			"$TMP/counts-$n-$v" >>"$DATA" 2>/dev/null
 	done
 	netns_counters "$n"
 	sluice_unload "$pin"
+	sluice_unload "$pin-rnd"
 }
 
 # --- part 3: apply time ------------------------------------------------------------

@@ -250,19 +250,33 @@ static int init_config(struct sl_txn *t, int fd, const struct sl_load_opts *o, c
 /* Every loaded program is pinned under progs/ by name: the agent attaches
  * pod hooks from there, status reads program statistics from there without
  * CAP_SYS_ADMIN, and an upgrade that fails puts these back on its links. */
-static int pin_progs(struct sl_txn *t, const struct objs *ob)
+static int pin_progs(struct sl_txn *t, struct objs *ob, struct sl_features *f)
 {
 	struct bpf_object *v[8];
 	struct bpf_program *prog;
 	size_t n = objs_list(ob, v, 8);
 	int err = 0;
 
-	for (size_t i = 0; i < n && !err; i++)
+	for (size_t i = 0; i < n && !err; i++) {
+		if (ob->iter && v[i] == ob->iter->obj)
+			continue;
 		bpf_object__for_each_program(prog, v[i]) {
 			if (!err && bpf_program__fd(prog) >= 0)
 				err = sl_txn_pin(t, "progs", bpf_program__name(prog),
 						 bpf_program__fd(prog));
 		}
+	}
+	/* The iterator is optional: a pin it cannot get degrades the load. */
+	if (!err && ob->iter && bpf_program__fd(ob->iter->progs.sl_flows_iter) >= 0) {
+		int e = sl_txn_pin(t, "progs", "sl_flows_iter",
+				   bpf_program__fd(ob->iter->progs.sl_flows_iter));
+
+		if (e) {
+			sl_feature_fail(f, SL_FEAT_LIVE_FLOWS, -e);
+			flows_iter__destroy(ob->iter);
+			ob->iter = NULL;
+		}
+	}
 	return err;
 }
 
@@ -383,7 +397,7 @@ static int load_in(struct sl_txn *t, const struct sl_load_opts *o, int cgfd, con
 	if (!err)
 		err = init_config(t, cfd, o, "sl_config");
 	if (!err)
-		err = pin_progs(t, &ob);
+		err = pin_progs(t, &ob, f);
 	if (!err && !o->no_attach)
 		err = attach_all(t, &ob, o, cgfd, f);
 	/* The iterator's link may have been refused after its load worked:

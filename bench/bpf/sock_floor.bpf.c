@@ -1,0 +1,166 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The floor of the connection benchmark (bench/README.md): what socket load
+ * balancing costs at the least, for comparison with Sluice in the same
+ * rounds. Loaded and attached by bench/sl-bench-floor.c.
+ *
+ * - sl_floor_empty: a connect4 program that does nothing (the price of
+ *   having a program run at all, statistics included).
+ * - sl_floor_connect4: the service (VIP, port) in a hash, a weighted draw
+ *   (binary search over cumulative weights, as Sluice's) from an array of
+ *   rows, for LEAST_CONN the better of two distinct draws by active/weight,
+ *   one atomic add to the chosen row's active count in an array, the
+ *   rewrite. No per-connection record, no limit, no ejection, no sockops.
+ * - sl_floor_release: cgroup/sock_release finds the endpoint from the peer
+ *   address (a hash keyed by address and port) and takes the count back.
+ *   That is only right when no socket dials an endpoint directly and no
+ *   endpoint belongs to two services; it is the floor, not a design.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define FL_MAX_SVCS 65536
+#define FL_MAX_ROWS (4 * FL_MAX_SVCS)
+#define FL_STEPS 9
+
+struct fl_addr {
+	__be32 addr;
+	__be16 port;
+	__u16 pad;
+};
+
+struct fl_svc {
+	__u32 first; /* row of the first endpoint */
+	__u32 count;
+	__u32 total; /* sum of weights */
+	__u32 pad;
+};
+
+struct fl_row {
+	struct fl_addr ep;
+	__u32 weight;
+	__u32 cum; /* cumulative weight up to and including this row */
+	__s64 active;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FL_MAX_SVCS);
+	__type(key, struct fl_addr);
+	__type(value, struct fl_svc);
+} fl_svcs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, FL_MAX_ROWS);
+	__type(key, __u32);
+	__type(value, struct fl_row);
+} fl_rows SEC(".maps");
+
+/* endpoint -> row, for the release */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FL_MAX_ROWS);
+	__type(key, struct fl_addr);
+	__type(value, __u32);
+} fl_eps SEC(".maps");
+
+/* 1: LEAST_CONN (two draws), 0: RANDOM (one). Set before load. */
+const volatile __u32 fl_least = 1;
+
+static __always_inline struct fl_row *fl_row_at(__u32 i)
+{
+	return bpf_map_lookup_elem(&fl_rows, &i);
+}
+
+/* Position of the first row with cum > r. */
+static __always_inline __u32 fl_search(const struct fl_svc *s, __u32 r)
+{
+	__u32 lo = 0, hi = s->count - 1, mid;
+	struct fl_row *row;
+
+	for (int k = 0; k < FL_STEPS; k++) {
+		if (lo >= hi)
+			break;
+		mid = (lo + hi) >> 1;
+		row = fl_row_at(s->first + mid);
+		if (!row)
+			return lo;
+		if (row->cum > r)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo;
+}
+
+static __always_inline __u32 fl_draw(const struct fl_svc *s)
+{
+	return fl_search(s, bpf_get_prandom_u32() % s->total);
+}
+
+static __always_inline struct fl_row *fl_choose(const struct fl_svc *s)
+{
+	__u32 a = fl_draw(s), b = a;
+	struct fl_row *ra = fl_row_at(s->first + a), *rb;
+
+	if (!fl_least || !ra || s->count < 2)
+		return ra;
+	for (int t = 0; t < 3; t++) { /* distinct from the first, as Sluice's */
+		b = fl_draw(s);
+		if (b != a)
+			break;
+	}
+	if (b == a)
+		return ra;
+	rb = fl_row_at(s->first + b);
+	if (rb && (__u64)rb->active * ra->weight < (__u64)ra->active * rb->weight)
+		return rb;
+	return ra;
+}
+
+SEC("cgroup/connect4")
+int sl_floor_connect4(struct bpf_sock_addr *ctx)
+{
+	struct fl_addr k = { .addr = ctx->user_ip4, .port = (__be16)ctx->user_port };
+	struct fl_svc *s;
+	struct fl_row *r;
+
+	if (ctx->protocol != IPPROTO_TCP)
+		return 1;
+	s = bpf_map_lookup_elem(&fl_svcs, &k);
+	if (!s || !s->count || !s->total)
+		return 1;
+	r = fl_choose(s);
+	if (!r)
+		return 1;
+	__sync_fetch_and_add(&r->active, 1);
+	ctx->user_ip4 = r->ep.addr;
+	ctx->user_port = r->ep.port;
+	return 1;
+}
+
+SEC("cgroup/sock_release")
+int sl_floor_release(struct bpf_sock *sk)
+{
+	struct fl_addr k = { .addr = sk->dst_ip4, .port = (__be16)sk->dst_port };
+	struct fl_row *r;
+	__u32 *row;
+
+	if (sk->protocol != IPPROTO_TCP)
+		return 1;
+	row = bpf_map_lookup_elem(&fl_eps, &k);
+	r = row ? fl_row_at(*row) : NULL;
+	if (r)
+		__sync_fetch_and_sub(&r->active, 1);
+	return 1;
+}
+
+SEC("cgroup/connect4")
+int sl_floor_empty(struct bpf_sock_addr *ctx __attribute__((unused)))
+{
+	return 1;
+}
