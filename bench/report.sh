@@ -5,6 +5,7 @@
 # Rows of $DATA (tab-separated):
 #   conn   N LAYOUT ROUND VARIANT NS_PER_CONN CONN_PER_S P50_NS P99_NS FAILED STATS_ON FIRST_ERROR
 #   prog   N ROUND VARIANT PROG RUN_CNT NS_PER_RUN RUN_TIME_NS CONNS
+#   ops    N VARIANT CALLBACK COUNT CONNS
 #   accept N VARIANT ADDR:PORT COUNT
 #   nstat  N VARIANT COUNTER VALUE
 #   applyfirst N CLI_LINE
@@ -233,21 +234,26 @@ runs each BPF variant once). The statistics add their own cost to every run
 (two clock reads): the `empty` row is what one run of a program that does
 nothing costs.
 
-| services | variant | BPF ns/conn min | median | max | / floor (per-round range) | target ≤ 1.5 |
-|---:|---|---:|---:|---:|---:|---|
+`floor-so` is the floor with an empty sockops program beside it: what
+sockops costs a connection by being attached at all (the sockops table below
+says which callbacks run).
+
+| services | variant | BPF ns/conn min | median | max | / floor (per-round range) | target ≤ 1.5 | / floor-so |
+|---:|---|---:|---:|---:|---:|---|---:|
 EOF
 	for n in $COUNTS; do
-		for v in empty floor floor-rnd sluice sluice-rnd; do
+		for v in empty floor floor-so floor-rnd sluice sluice-rnd; do
 			read -r mn md mx < <(bpf_ns_rounds "$n" "$v" | stats3)
 			f=floor
 			[ "$v" = sluice-rnd ] && f=floor-rnd
 			fr=$(ratio "$md" "$(bpf_ns_rounds "$n" "$f" | median_of)")
 			if [ "${v%-rnd}" = sluice ]; then
-				printf '| %s | %s | %s | %s | %s | %s (%s) | %s |\n' "$n" "$v" "$(fmt0 "$mn")" \
+				printf '| %s | %s | %s | %s | %s | %s (%s) | %s | %s |\n' "$n" "$v" "$(fmt0 "$mn")" \
 					"$(fmt0 "$md")" "$(fmt0 "$mx")" "$(fmt2 "$fr")" \
-					"$(bpf_paired_range "$n" "$v" "$f")" "$(verdict "$fr" "<=" 1.5)"
+					"$(bpf_paired_range "$n" "$v" "$f")" "$(verdict "$fr" "<=" 1.5)" \
+					"$([ "$v" = sluice ] && fmt2 "$(ratio "$md" "$(bpf_ns_rounds "$n" floor-so | median_of)")")"
 			else
-				printf '| %s | %s | %s | %s | %s | | |\n' "$n" "$v" "$(fmt0 "$mn")" \
+				printf '| %s | %s | %s | %s | %s | | | |\n' "$n" "$v" "$(fmt0 "$mn")" \
 					"$(fmt0 "$md")" "$(fmt0 "$mx")"
 			fi
 		done
@@ -270,6 +276,19 @@ EOF
 			done
 		done
 	done
+	cat <<'EOF'
+
+sockops callbacks per connection (one extra round per variant with a
+program that counts them by op attached beside the variant's own;
+STATE_CB by the state entered). TIMEOUT_INIT, RWND_INIT, TCP_CONNECT_CB,
+NEEDS_ECN and ACTIVE_ESTABLISHED_CB run for every TCP connection of the
+cgroup whatever a program's flags say; STATE_CB and RTO_CB only where a
+program asked for them on that socket.
+
+| services | variant | callback | runs/conn |
+|---:|---|---|---:|
+EOF
+	rows ops | awk -F'\t' '$6 > 0 { printf "| %s | %s | %s | %.2f |\n", $2, $3, $4, $5 / $6 }'
 	md=$(prog_vals "$MAXN" sluice sl_connect4 | awk '$2 > 0 { print $1 / $2 }' | median_of)
 	printf '\nOlder target: sl_connect4 ≤ 150 ns per run at %s services: median %s ns, %s.\n' \
 		"$MAXN" "$(fmt0 "$md")" "$(verdict "$md" "<=" 150)"

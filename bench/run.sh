@@ -149,8 +149,11 @@ in_ns() { local ns=$1; shift; nsenter --net="/run/netns/$ns" -- "$@"; }
 #   ipt-legacy/-nft    kube-proxy's rules
 #   empty              the client dials the endpoints, an empty connect4 runs
 #   floor, floor-rnd   bench/bpf/sock_floor.bpf.c, LEAST_CONN / RANDOM
+#   floor-so           floor plus an empty sockops program (what sockops
+#                      costs by being attached at all)
 #   sluice, sluice-rnd the data plane, DestinationRule LEAST_CONN / RANDOM
-BPF_VARIANTS=(empty floor floor-rnd sluice sluice-rnd)
+BPF_VARIANTS=(empty floor floor-so floor-rnd sluice sluice-rnd)
+FLOOR_VARIANTS=(empty floor floor-so floor-rnd)
 setup_world() {
 	local f v
 	mkdir -p "$CG/plain" "$CG/idle" || die "cgroups under $CG"
@@ -303,31 +306,49 @@ netns_counters() {
 	done
 }
 
-# The floor programs of variant V (empty, floor, floor-rnd) for N services,
-# attached to the variant's cgroup by sl-bench-floor until it is stopped.
-start_floor() {
-	local v=$1 n=$2 mode=least i
-	[ "$v" = floor-rnd ] && mode=random
-	[ "$v" = empty ] && mode=empty
-	rm -f "$TMP/floor-ready-$v"
-	"$BB/sl-bench-floor" -m "$mode" -r "$TMP/floor-ready-$v" "$CG/$v" "$n" \
-		>"$TMP/floor-$v.out" 2>&1 &
+# floor_start TAG MODE CGROUP N: sl-bench-floor in MODE on CGROUP until
+# floor_stop TAG (its output: $TMP/floor-TAG.out).
+floor_start() {
+	local tag=$1 i
+	rm -f "$TMP/floor-ready-$tag"
+	"$BB/sl-bench-floor" -m "$2" -r "$TMP/floor-ready-$tag" "$3" "$4" \
+		>"$TMP/floor-$tag.out" 2>&1 &
 	PIDS+=($!)
-	eval "FPID_${v//-/_}=$!"
+	eval "FPID_${tag//-/_}=$!"
 	for ((i = 0; i < 200; i++)); do
-		[ -e "$TMP/floor-ready-$v" ] && return 0
+		[ -e "$TMP/floor-ready-$tag" ] && return 0
 		sleep 0.05
 	done
-	die "sl-bench-floor $v did not start: $(cat "$TMP/floor-$v.out")"
+	die "sl-bench-floor $tag did not start: $(cat "$TMP/floor-$tag.out")"
 }
 
-stop_floors() {
-	local v pid
-	for v in empty floor floor-rnd; do
-		eval "pid=\${FPID_${v//-/_}:-}"
-		[ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-		eval "FPID_${v//-/_}="
-	done
+floor_stop() {
+	local pid
+	eval "pid=\${FPID_${1//-/_}:-}"
+	[ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+	eval "FPID_${1//-/_}="
+}
+
+floor_mode() {
+	case $1 in
+	empty) echo empty ;;
+	floor-rnd) echo random ;;
+	floor-so) echo least-sockops ;;
+	*) echo least ;;
+	esac
+}
+
+# How often each sockops callback runs per connection of variant V: one more
+# round with the op-counting program attached beside the variant's own.
+count_ops() {
+	local n=$1 v=$2
+	floor_start "ops-$v" opcount "$CG/$v" 1
+	client_cmd "$v"
+	"${CMD[@]}" >/dev/null 2>>"$TMP/client.err" || { FAILED=1; log "  opcount $v failed"; }
+	floor_stop "ops-$v"
+	awk -v n="$n" -v v="$v" -v c="$((CONNS + WARMUP))" \
+		'$1 == "op" { printf "ops\t%s\t%s\t%s\t%s\t%s\n", n, v, $2, $3, c }' \
+		"$TMP/floor-ops-$v.out" >>"$DATA"
 }
 
 bench_count() {
@@ -344,7 +365,7 @@ bench_count() {
 	printf 'applyfirst\t%s\t%s\n' "$n" "$(head -n 1 "$TMP/apply.out")" >>"$DATA"
 	sluice_load "$pin-rnd" "$CG/sluice-rnd"
 	sluice_apply_or_die "$pin-rnd" "$TMP/svc-rnd-$n.yaml"
-	for v in empty floor floor-rnd; do start_floor "$v" "$n"; done
+	for v in "${FLOOR_VARIANTS[@]}"; do floor_start "$v" "$(floor_mode "$v")" "$CG/$v" "$n"; done
 	start_servers "$n"
 	for ((r = 1; r <= ROUNDS; r++)); do
 		log " round $r/$ROUNDS"
@@ -367,8 +388,9 @@ bench_count() {
 		done
 		log " stats round $r/$ROUNDS"
 	done
+	for v in floor-so sluice sluice-rnd; do count_ops "$n" "$v"; done
 	stop_servers
-	stop_floors
+	for v in "${FLOOR_VARIANTS[@]}"; do floor_stop "$v"; done
 	for v in "${VARIANTS[@]}"; do
 		awk -v n="$n" -v v="$v" '{printf "accept\t%s\t%s\t%s\t%s\n", n, v, $1, $2}' \
 			"$TMP/counts-$n-$v" >>"$DATA" 2>/dev/null

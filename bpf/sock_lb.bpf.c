@@ -18,6 +18,7 @@
 #include "lib/account.h"
 #include "lib/select.h"
 #include "lib/outlier.h"
+#include "lib/clock.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -58,17 +59,18 @@ static __always_inline bool sl_is_proxy(struct bpf_sock_addr *ctx, const struct 
 static __always_inline struct sl_sock *sl_sock_take(struct bpf_sock_addr *ctx, struct sl_req *rq)
 {
 	struct sl_sock *s;
+	bool again;
 
 	rq->cookie = bpf_get_socket_cookie(ctx);
-	s = sl_sock_find(rq->cookie);
-	if (s) {
+	s = sl_sock_claim(rq->cookie, &again);
+	if (!s) {
+		sl_count(storage_fail);
+		return NULL;
+	}
+	if (again) {
 		sl_release(s);
 		__sync_lock_test_and_set(&s->flags, 0);
-		return s;
 	}
-	s = sl_sock_claim(rq->cookie);
-	if (!s)
-		sl_count(storage_fail);
 	return s;
 }
 
@@ -300,7 +302,8 @@ static __always_inline int sl_xlate(struct bpf_sock_addr *ctx, int fam, struct s
 		return 0;
 	if (sl_tcp_busy(ctx, rq))
 		return 0;
-	rq->now = bpf_ktime_get_ns();
+	/* Tick resolution is plenty for ejection ends and flow start times. */
+	rq->now = sl_clock_read();
 	if ((svc->flags & SL_SVC_F_HANDOFF) && rq->fe.proto == SL_IPPROTO_TCP &&
 	    !sl_is_proxy(ctx, cfg))
 		return sl_to_proxy(ctx, fam, rq, cfg);

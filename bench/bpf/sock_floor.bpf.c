@@ -15,6 +15,13 @@
  *   address (a hash keyed by address and port) and takes the count back.
  *   That is only right when no socket dials an endpoint directly and no
  *   endpoint belongs to two services; it is the floor, not a design.
+ * - sl_floor_sockops: a sockops program that does nothing: attached beside
+ *   the floor, it shows what sockops costs a connection merely by being
+ *   there (the kernel runs several callbacks per TCP connection whatever
+ *   the program's flags say).
+ * - sl_floor_opcount: counts sockops callbacks by op (fl_ops), to tell how
+ *   often each runs per connection of another variant (it is attached next
+ *   to that variant's programs for one extra round).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -162,5 +169,37 @@ int sl_floor_release(struct bpf_sock *sk)
 SEC("cgroup/connect4")
 int sl_floor_empty(struct bpf_sock_addr *ctx __attribute__((unused)))
 {
+	return 1;
+}
+
+SEC("sockops")
+int sl_floor_sockops(struct bpf_sock_ops *skops __attribute__((unused)))
+{
+	return 1;
+}
+
+#define FL_OPS 32
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, FL_OPS);
+	__type(key, __u32);
+	__type(value, __u64);
+} fl_ops SEC(".maps");
+
+SEC("sockops")
+int sl_floor_opcount(struct bpf_sock_ops *skops)
+{
+	__u32 op = skops->op;
+	__u64 *n;
+
+	/* STATE callbacks by the state entered: FL_OPS - 16 + new state. */
+	if (op == BPF_SOCK_OPS_STATE_CB)
+		op = FL_OPS - 16 + (skops->args[1] & 15);
+	else if (op >= FL_OPS - 16)
+		return 1;
+	n = bpf_map_lookup_elem(&fl_ops, &op);
+	if (n)
+		__sync_fetch_and_add(n, 1);
 	return 1;
 }

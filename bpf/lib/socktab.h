@@ -51,11 +51,29 @@ static __always_inline struct sl_sock *sl_sock_find(__u64 cookie)
 	return NULL;
 }
 
-/* A free slot, now owned by COOKIE, or NULL when every probe is taken. */
-static __always_inline struct sl_sock *sl_sock_claim(__u64 cookie)
+/* The record socket COOKIE holds (*again = true: the socket connect()s
+ * again), else a free slot now owned by it, else NULL (every probe taken).
+ * One pass over the probes: the socket's own record may sit behind a slot
+ * freed since it was claimed, so every probe is looked at before a claim. */
+static __always_inline struct sl_sock *sl_sock_claim(__u64 cookie, bool *again)
 {
-	struct sl_sock *s;
+	struct sl_sock *s, *free = NULL;
 
+	*again = false;
+	for (__u32 i = 0; i < SL_SOCK_PROBES; i++) {
+		s = sl_sock_slot(cookie, i);
+		if (!s)
+			continue;
+		if (s->owner == cookie) {
+			*again = true;
+			return s;
+		}
+		if (!s->owner && !free)
+			free = s;
+	}
+	if (free && __sync_val_compare_and_swap(&free->owner, 0, cookie) == 0)
+		return free;
+	/* Lost the race for that slot to another socket: try the others. */
 	for (__u32 i = 0; i < SL_SOCK_PROBES; i++) {
 		s = sl_sock_slot(cookie, i);
 		if (s && !s->owner && __sync_val_compare_and_swap(&s->owner, 0, cookie) == 0)
