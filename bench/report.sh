@@ -102,6 +102,7 @@ EOF
 		printf '|---:|---|---:|---:|---:|---:|---:|---:|---:|\n'
 		for n in $COUNTS; do
 			for v in "${VARIANTS[@]}"; do
+				[[ " ${STATS_ONLY[*]} " == *" $v "* ]] && continue
 				read -r mn md mx < <(conn_vals "$n" "$l" "$v" 6 | stats3)
 				c=$(conn_vals "$n" "$l" "$v" 7 | median_of)
 				printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$n" "$v" \
@@ -236,13 +237,17 @@ nothing costs.
 
 `floor-so` is the floor with an empty sockops program beside it: what
 sockops costs a connection by being attached at all (the sockops table below
-says which callbacks run).
+says which callbacks run). `floor-sk`, `floor-hash`, `floor-tab`: the floor
+plus a per-connection record kept from connect to release in socket storage
+(created at connect), in a preallocated hash keyed by socket cookie (insert,
+delete at release), or in a slot of a preallocated array claimed by
+compare-and-swap from the cookie (what Sluice's socket table does).
 
 | services | variant | BPF ns/conn min | median | max | / floor (per-round range) | target ≤ 1.5 | / floor-so |
 |---:|---|---:|---:|---:|---:|---|---:|
 EOF
 	for n in $COUNTS; do
-		for v in empty floor floor-so floor-rnd sluice sluice-rnd; do
+		for v in "${BPF_VARIANTS[@]}"; do
 			read -r mn md mx < <(bpf_ns_rounds "$n" "$v" | stats3)
 			f=floor
 			[ "$v" = sluice-rnd ] && f=floor-rnd

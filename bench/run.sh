@@ -152,8 +152,18 @@ in_ns() { local ns=$1; shift; nsenter --net="/run/netns/$ns" -- "$@"; }
 #   floor-so           floor plus an empty sockops program (what sockops
 #                      costs by being attached at all)
 #   sluice, sluice-rnd the data plane, DestinationRule LEAST_CONN / RANDOM
+#   floor-sk, floor-hash, floor-tab
+#                      floor plus a per-connection record: socket storage,
+#                      a preallocated hash keyed by cookie, an array slot
+#                      (part 2 only; BENCH_RECORDS=0 leaves them out)
 BPF_VARIANTS=(empty floor floor-so floor-rnd sluice sluice-rnd)
 FLOOR_VARIANTS=(empty floor floor-so floor-rnd)
+STATS_ONLY=()
+if [ "${BENCH_RECORDS:-1}" != 0 ]; then
+	STATS_ONLY=(floor-sk floor-hash floor-tab)
+	BPF_VARIANTS+=("${STATS_ONLY[@]}")
+	FLOOR_VARIANTS+=("${STATS_ONLY[@]}")
+fi
 setup_world() {
 	local f v
 	mkdir -p "$CG/plain" "$CG/idle" || die "cgroups under $CG"
@@ -334,6 +344,9 @@ floor_mode() {
 	empty) echo empty ;;
 	floor-rnd) echo random ;;
 	floor-so) echo least-sockops ;;
+	floor-sk) echo least-sk ;;
+	floor-hash) echo least-hash ;;
+	floor-tab) echo least-table ;;
 	*) echo least ;;
 	esac
 }
@@ -371,7 +384,9 @@ bench_count() {
 		log " round $r/$ROUNDS"
 		for l in $LAYOUTS; do
 			pin_servers "$l"
-			for v in "${VARIANTS[@]}"; do measure "$n" "$l" "$r" "$v"; done
+			for v in "${VARIANTS[@]}"; do
+				[[ " ${STATS_ONLY[*]} " == *" $v "* ]] || measure "$n" "$l" "$r" "$v"
+			done
 		done
 	done
 	# Part 2: the BPF variants again with run-time statistics on (they cost

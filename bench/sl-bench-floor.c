@@ -9,10 +9,12 @@
  *
  * MODE least (default): the floor's connect4 with two draws, and its
  * release; random: one draw; least-sockops: least plus the empty sockops
- * program; empty: only the empty connect4 (the client then dials endpoints
- * itself); opcount: only the op-counting sockops program, whose counts are
- * printed at exit as "op NAME COUNT" lines. READY is created once the
- * programs are attached.
+ * program; least-sk, least-hash, least-table: least plus a per-connection
+ * record in socket storage, a preallocated hash or an array slot (rodata
+ * fl_record); empty: only the empty connect4 (the client then dials
+ * endpoints itself); opcount: only the op-counting sockops program, whose
+ * counts are printed at exit as "op NAME COUNT" lines. READY is created
+ * once the programs are attached.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -79,7 +81,8 @@ static int attach(struct bpf_program *p, int cg, struct bpf_link **l)
 	return *l ? 0 : -errno;
 }
 
-static const char *const modes[] = { "least", "random", "least-sockops", "empty", "opcount" };
+static const char *const modes[] = { "least", "random", "least-sockops", "least-sk",
+				     "least-hash", "least-table", "empty", "opcount" };
 
 /* The programs of MODE, attached to CG (links into L[0..2]). */
 static int attach_mode(struct sock_floor *o, const char *mode, int cg, struct bpf_link **l)
@@ -162,7 +165,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "sl-bench-floor: open: %s\n", strerror(errno));
 		return 1;
 	}
-	o->rodata->fl_least = !strcmp(mode, "least") || !strcmp(mode, "least-sockops");
+	o->rodata->fl_least = !strncmp(mode, "least", 5);
+	o->rodata->fl_record = !strcmp(mode, "least-sk") ? 1 : !strcmp(mode, "least-hash") ? 2 :
+			       !strcmp(mode, "least-table") ? 3 : 0;
 	err = sock_floor__load(o) ? -errno : 0;
 	for (long i = 0; !err && i < n; i++)
 		err = fill_service(o, i);
@@ -191,7 +196,7 @@ out:
 	close(cg);
 	return err ? 1 : 0;
 usage:
-	fprintf(stderr, "usage: sl-bench-floor [-m least|random|least-sockops|empty|opcount] "
-			"[-r READY] CGROUP N\n");
+	fprintf(stderr, "usage: sl-bench-floor [-m least|random|least-sockops|least-sk|least-hash|"
+			"least-table|empty|opcount] [-r READY] CGROUP N\n");
 	return 2;
 }

@@ -22,6 +22,13 @@
  * - sl_floor_opcount: counts sockops callbacks by op (fl_ops), to tell how
  *   often each runs per connection of another variant (it is attached next
  *   to that variant's programs for one extra round).
+ *
+ * rodata fl_record prices a per-connection record on top of the floor, the
+ * ways a design could keep one: 1 socket storage created at connect
+ * (bpf_sk_storage_get F_CREATE, freed with the socket), 2 an insert into a
+ * preallocated hash keyed by socket cookie (deleted at release), 3 a slot of
+ * a preallocated array claimed by compare-and-swap from the cookie (Sluice's
+ * socket table, bpf/lib/socktab.h, freed at release).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -77,6 +84,96 @@ struct {
 
 /* 1: LEAST_CONN (two draws), 0: RANDOM (one). Set before load. */
 const volatile __u32 fl_least = 1;
+/* 0 none, 1 socket storage, 2 preallocated hash, 3 array slot (above). */
+const volatile __u32 fl_record = 0;
+
+/* The record: about what a design keeps per socket (ids, flags, start). */
+struct fl_rec {
+	__u64 owner;
+	__u32 row;
+	__u32 flags;
+	__u64 start_ns;
+	__u64 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct fl_rec);
+} fl_sk SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct fl_rec);
+} fl_cookies SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct fl_rec);
+} fl_table SEC(".maps");
+
+static __always_inline struct fl_rec *fl_slot(__u64 cookie, __u32 i)
+{
+	__u32 k = ((__u32)cookie + i) & 65535;
+
+	return bpf_map_lookup_elem(&fl_table, &k);
+}
+
+static __always_inline void fl_keep(struct bpf_sock_addr *ctx, __u32 row)
+{
+	struct fl_rec v = { .row = row, .flags = 1 }, *r;
+	__u64 c;
+
+	if (fl_record == 1) {
+		r = bpf_sk_storage_get(&fl_sk, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		if (r)
+			r->row = row;
+		return;
+	}
+	c = bpf_get_socket_cookie(ctx);
+	if (fl_record == 2) {
+		v.owner = c;
+		bpf_map_update_elem(&fl_cookies, &c, &v, BPF_ANY);
+		return;
+	}
+	for (__u32 i = 0; i < 4; i++) {
+		r = fl_slot(c, i);
+		if (r && !r->owner && __sync_val_compare_and_swap(&r->owner, 0, c) == 0) {
+			r->row = row;
+			return;
+		}
+	}
+}
+
+static __always_inline void fl_drop(struct bpf_sock *sk)
+{
+	struct fl_rec *r;
+	__u64 c;
+
+	if (fl_record == 1) {
+		r = bpf_sk_storage_get(&fl_sk, sk, 0, 0);
+		if (r)
+			r->flags = 0;
+		return;
+	}
+	c = bpf_get_socket_cookie(sk);
+	if (fl_record == 2) {
+		bpf_map_delete_elem(&fl_cookies, &c);
+		return;
+	}
+	for (__u32 i = 0; i < 4; i++) {
+		r = fl_slot(c, i);
+		if (r && r->owner == c) {
+			__sync_val_compare_and_swap(&r->owner, c, 0);
+			return;
+		}
+	}
+}
 
 static __always_inline struct fl_row *fl_row_at(__u32 i)
 {
@@ -145,6 +242,8 @@ int sl_floor_connect4(struct bpf_sock_addr *ctx)
 	if (!r)
 		return 1;
 	__sync_fetch_and_add(&r->active, 1);
+	if (fl_record)
+		fl_keep(ctx, s->first);
 	ctx->user_ip4 = r->ep.addr;
 	ctx->user_port = r->ep.port;
 	return 1;
@@ -163,6 +262,8 @@ int sl_floor_release(struct bpf_sock *sk)
 	r = row ? fl_row_at(*row) : NULL;
 	if (r)
 		__sync_fetch_and_sub(&r->active, 1);
+	if (r && fl_record)
+		fl_drop(sk);
 	return 1;
 }
 
