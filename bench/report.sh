@@ -132,14 +132,14 @@ report_ratios() {
 	for n in $COUNTS; do
 		d=$(conn_vals "$n" "$l" direct 6 | median_of)
 		dp=$(conn_vals "$n" "$l" direct 8 | median_of)
-		for v in sluice sluice-rnd floor floor-rnd empty; do
+		for v in sluice sluice-rnd ${SLUICE_OLD_ID:+sluice-old} floor floor-rnd empty; do
 			s=$(conn_vals "$n" "$l" "$v" 6 | median_of)
 			sp=$(conn_vals "$n" "$l" "$v" 8 | median_of)
 			r=$(ratio "$s" "$d")
 			printf '| %s | %s | %s (%s) | %s | %s | %s |' "$n" "$v" "$r" \
 				"$(paired_range "$n" "$l" "$v" direct)" "$(ratio "$sp" "$dp")" \
 				"$(ratio "$(conn_vals "$n" "$l" "$v" 9 | median_of)" "$(conn_vals "$n" "$l" direct 9 | median_of)")" \
-				"$([ "${v%-rnd}" = sluice ] && verdict "$r" "<=" 1.03)"
+				"$([ "$v" = sluice ] || [ "$v" = sluice-rnd ] && verdict "$r" "<=" 1.03)"
 			best=-
 			for f in "${IPTS[@]}"; do
 				q=$(ratio "$(conn_vals "$n" "$l" "ipt-$f" 6 | median_of)" "$s")
@@ -243,20 +243,22 @@ plus a per-connection record kept from connect to release in socket storage
 delete at release), or in a slot of a preallocated array claimed by
 compare-and-swap from the cookie (what Sluice's socket table does).
 
-| services | variant | BPF ns/conn min | median | max | / floor (per-round range) | target ≤ 1.5 | / floor-so |
-|---:|---|---:|---:|---:|---:|---|---:|
 EOF
+	[ -n "${SLUICE_OLD_ID:-}" ] &&
+		printf '`sluice-old`: the CLI and data plane of another build, %s,\nLEAST_CONN, in the same rounds.\n\n' "$SLUICE_OLD_ID"
+	printf '| services | variant | BPF ns/conn min | median | max | / floor (per-round range) | target ≤ 1.5 | / floor-so |\n'
+	printf '|---:|---|---:|---:|---:|---:|---|---:|\n'
 	for n in $COUNTS; do
 		for v in "${BPF_VARIANTS[@]}"; do
 			read -r mn md mx < <(bpf_ns_rounds "$n" "$v" | stats3)
 			f=floor
 			[ "$v" = sluice-rnd ] && f=floor-rnd
 			fr=$(ratio "$md" "$(bpf_ns_rounds "$n" "$f" | median_of)")
-			if [ "${v%-rnd}" = sluice ]; then
+			if [ "${v%-*}" = sluice ] || [ "$v" = sluice ]; then
 				printf '| %s | %s | %s | %s | %s | %s (%s) | %s | %s |\n' "$n" "$v" "$(fmt0 "$mn")" \
 					"$(fmt0 "$md")" "$(fmt0 "$mx")" "$(fmt2 "$fr")" \
-					"$(bpf_paired_range "$n" "$v" "$f")" "$(verdict "$fr" "<=" 1.5)" \
-					"$([ "$v" = sluice ] && fmt2 "$(ratio "$md" "$(bpf_ns_rounds "$n" floor-so | median_of)")")"
+					"$(bpf_paired_range "$n" "$v" "$f")" "$([ "$v" = sluice-old ] || verdict "$fr" "<=" 1.5)" \
+					"$([ "$v" != sluice-rnd ] && fmt2 "$(ratio "$md" "$(bpf_ns_rounds "$n" floor-so | median_of)")")"
 			else
 				printf '| %s | %s | %s | %s | %s | | | |\n' "$n" "$v" "$(fmt0 "$mn")" \
 					"$(fmt0 "$md")" "$(fmt0 "$mx")"

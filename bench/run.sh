@@ -112,6 +112,10 @@ snapshot_binaries() {
 	mkdir -p "$TMP/bin/bench" || die "$TMP/bin"
 	cp "$SLUICE" "$TMP/bin/sluice" && cp "$BB"/sl-bench-* "$TMP/bin/bench/" ||
 		die "copy binaries to $TMP/bin"
+	if [ -n "$SLUICE_OLD_SRC" ]; then
+		cp "$SLUICE_OLD_SRC" "$TMP/bin/sluice-old" || die "copy $SLUICE_OLD_SRC"
+		SLUICE_OLD_ID="$(sha256sum "$SLUICE_OLD_SRC" | cut -c1-12) ($SLUICE_OLD_SRC)"
+	fi
 	SLUICE_ID="$(sha256sum "$SLUICE" | cut -c1-12), built $(date -u -r "$SLUICE" +%Y-%m-%dT%H:%M:%SZ)"
 	SLUICE=$TMP/bin/sluice
 	BB=$TMP/bin/bench
@@ -159,6 +163,10 @@ in_ns() { local ns=$1; shift; nsenter --net="/run/netns/$ns" -- "$@"; }
 BPF_VARIANTS=(empty floor floor-so floor-rnd sluice sluice-rnd)
 FLOOR_VARIANTS=(empty floor floor-so floor-rnd)
 STATS_ONLY=()
+# BENCH_SLUICE_OLD=PATH: another build's CLI (e.g. the commit before a
+# change) as variant sluice-old, LEAST_CONN, measured in the same rounds.
+SLUICE_OLD_SRC=${BENCH_SLUICE_OLD:-}
+[ -n "$SLUICE_OLD_SRC" ] && BPF_VARIANTS+=(sluice-old)
 if [ "${BENCH_RECORDS:-1}" != 0 ]; then
 	STATS_ONLY=(floor-sk floor-hash floor-tab)
 	BPF_VARIANTS+=("${STATS_ONLY[@]}")
@@ -184,16 +192,17 @@ is_bpf_variant() { [[ " ${BPF_VARIANTS[*]} " == *" $1 "* ]]; }
 
 ns_of() { echo "$ID-$1"; }
 
-# A fresh pin root with the data plane attached to cgroup $2.
+# A fresh pin root with the data plane attached to cgroup $2 (CLI $3,
+# default this build's).
 sluice_load() {
-	local pin=$1 cg=$2
+	local pin=$1 cg=$2 cli=${3:-$SLUICE}
 	PINS+=("$pin")
-	"$SLUICE" load --pin-root "$pin" --cgroup "$cg" >"$TMP/load.out" 2>&1 ||
-		die "sluice load --pin-root $pin --cgroup $cg: $(tail -n 5 "$TMP/load.out")"
+	"$cli" load --pin-root "$pin" --cgroup "$cg" >"$TMP/load.out" 2>&1 ||
+		die "$cli load --pin-root $pin --cgroup $cg: $(tail -n 5 "$TMP/load.out")"
 }
 
 sluice_unload() {
-	"$SLUICE" unload --pin-root "$1" >/dev/null 2>&1
+	"${2:-$SLUICE}" unload --pin-root "$1" >/dev/null 2>&1
 	rm -rf "$1"
 }
 
@@ -291,7 +300,7 @@ ipt_load() {
 }
 
 sluice_apply_or_die() {
-	"$SLUICE" apply --pin-root "$1" -f "$2" >"$TMP/apply.out" 2>"$TMP/apply.err" ||
+	"${3:-$SLUICE}" apply --pin-root "$1" -f "$2" >"$TMP/apply.out" 2>"$TMP/apply.err" ||
 		die "sluice apply -f $2: $(head -c 800 "$TMP/apply.err")"
 }
 
@@ -378,6 +387,10 @@ bench_count() {
 	printf 'applyfirst\t%s\t%s\n' "$n" "$(head -n 1 "$TMP/apply.out")" >>"$DATA"
 	sluice_load "$pin-rnd" "$CG/sluice-rnd"
 	sluice_apply_or_die "$pin-rnd" "$TMP/svc-rnd-$n.yaml"
+	if [ -n "$SLUICE_OLD_SRC" ]; then
+		sluice_load "$pin-old" "$CG/sluice-old" "$TMP/bin/sluice-old"
+		sluice_apply_or_die "$pin-old" "$TMP/svc-$n.yaml" "$TMP/bin/sluice-old"
+	fi
 	for v in "${FLOOR_VARIANTS[@]}"; do floor_start "$v" "$(floor_mode "$v")" "$CG/$v" "$n"; done
 	start_servers "$n"
 	for ((r = 1; r <= ROUNDS; r++)); do
@@ -403,7 +416,7 @@ bench_count() {
 		done
 		log " stats round $r/$ROUNDS"
 	done
-	for v in floor-so sluice sluice-rnd; do count_ops "$n" "$v"; done
+	for v in floor-so sluice sluice-rnd ${SLUICE_OLD_SRC:+sluice-old}; do count_ops "$n" "$v"; done
 	stop_servers
 	for v in "${FLOOR_VARIANTS[@]}"; do floor_stop "$v"; done
 	for v in "${VARIANTS[@]}"; do
@@ -413,6 +426,7 @@ bench_count() {
 	netns_counters "$n"
 	sluice_unload "$pin"
 	sluice_unload "$pin-rnd"
+	[ -n "$SLUICE_OLD_SRC" ] && sluice_unload "$pin-old" "$TMP/bin/sluice-old"
 }
 
 # --- part 3: apply time ------------------------------------------------------------
