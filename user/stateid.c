@@ -331,52 +331,197 @@ static const struct dir_ent *find_ent(const struct kind *k, const struct dir_ent
 	return find_sorted(v, n, sizeof(*v), k->key_size, key);
 }
 
-/* The id of KEY from the snapshot, else by assign(). */
-static int id_of(const struct kind *k, const struct dir_ent *v, size_t n, const void *key,
-		 __u32 *id)
+/* N elements in one syscall where the kernel has batch updates (5.6+; the
+ * fallback writes them one by one). */
+static int write_all(int fd, const void *keys, const void *vals, size_t n, size_t ksz, size_t vsz)
 {
-	const struct dir_ent *e = find_ent(k, v, n, key);
+	__u32 count = (__u32)n;
 
-	if (e && e->ref.status == SL_STATE_ASSIGNED) {
-		*id = e->ref.id;
+	if (!n || !bpf_map_update_batch(fd, keys, vals, &count, NULL))
 		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (bpf_map_update_elem(fd, (const char *)keys + i * ksz, (const char *)vals + i * vsz,
+					BPF_ANY))
+			return -errno;
 	}
-	return assign(k, key, id);
+	return 0;
+}
+
+/* Free ids for M new pairs, in one pass over the state array read in
+ * batches: IDS[i] gets an id whose record has in_use 0, OLD[i] that record.
+ * 0, or -ENOSPC when the array has fewer free ids. */
+static int collect_free(const struct kind *k, size_t m, __u32 *ids, union state *old)
+{
+	__u32 *keys = malloc(BATCH * sizeof(*keys)), token = 0;
+	char *vals = malloc(BATCH * k->val_size);
+	size_t got = 0;
+	bool first = true;
+	int err = keys && vals ? 0 : -ENOMEM;
+
+	while (!err && got < m) {
+		__u32 count = BATCH;
+		int r = bpf_map_lookup_batch(k->arr, first ? NULL : &token, &token, keys, vals,
+					     &count, NULL);
+
+		err = r ? -errno : 0;
+		first = false;
+		if (err && err != -ENOENT)
+			break;
+		for (__u32 i = 0; i < count && got < m; i++) {
+			union state *v = (union state *)(vals + (size_t)i * k->val_size);
+
+			if (keys[i] && !in_use(k, v)) {
+				ids[got] = keys[i];
+				memcpy(&old[got++], v, k->val_size);
+			}
+		}
+		if (err == -ENOENT)
+			break;
+	}
+	free(keys);
+	free(vals);
+	if (err && err != -ENOENT)
+		return err;
+	return got == m ? 0 : -ENOSPC;
+}
+
+/* New pairs KEYS[0..M) (sorted, distinct, none in the directory): free
+ * ids, their state zeroed under a new generation, directory entries; by
+ * batches of map updates (element by element where the kernel has none). */
+static int assign_many(const struct kind *k, const unsigned char *keys, size_t m, __u32 *ids)
+{
+	union state *old = calloc(m, sizeof(*old));
+	struct sl_state_ref *refs = calloc(m, sizeof(*refs));
+	int err = old && refs ? 0 : -ENOMEM;
+
+	if (!err) {
+		err = collect_free(k, m, ids, old);
+		if (err == -ENOSPC) {
+			sweep_kind(k, NULL, 0, false);
+			err = collect_free(k, m, ids, old);
+		}
+	}
+	for (size_t i = 0; !err && i < m; i++) {
+		union state nv;
+
+		memset(&nv, 0, sizeof(nv));
+		if (k->ep) {
+			nv.ep.gen = (__u16)(old[i].ep.gen + 1);
+			nv.ep.in_use = 1;
+		} else {
+			nv.grp.in_use = 1;
+		}
+		old[i] = nv; /* now the values to write */
+		refs[i].id = ids[i];
+		refs[i].status = SL_STATE_ASSIGNED;
+	}
+	if (!err && k->val_size != sizeof(union state)) {
+		/* the batch wants values packed at val_size */
+		for (size_t i = 0; i < m; i++)
+			memmove((char *)old + i * k->val_size, &old[i], k->val_size);
+	}
+	if (!err)
+		err = write_all(k->arr, ids, old, m, sizeof(*ids), k->val_size);
+	if (!err)
+		err = write_all(k->dir, keys, refs, m, k->key_size, sizeof(*refs));
+	free(old);
+	free(refs);
+	return err;
+}
+
+static int cmp_key_idx_r(const void *a, const void *b, void *ctx)
+{
+	const struct { const unsigned char *keys; size_t size; } *c = ctx;
+
+	return memcmp(c->keys + *(const size_t *)a * c->size, c->keys + *(const size_t *)b * c->size,
+		      c->size);
+}
+
+/* Ids of N keys (KEYS, key_size each, duplicates allowed) into OUT: from
+ * one snapshot of the directory; pairs it lacks get new ids in bulk. */
+static int resolve(const struct kind *k, const unsigned char *keys, size_t n, __u32 *out)
+{
+	size_t nd, nm = 0, nu = 0, *miss = calloc(n ? n : 1, sizeof(*miss));
+	struct dir_ent *v = load_dir(k, &nd);
+	unsigned char *ukeys = NULL;
+	__u32 *uids = NULL;
+	int err = miss ? 0 : -ENOMEM;
+
+	for (size_t i = 0; !err && i < n; i++) {
+		const unsigned char *key = keys + i * k->key_size;
+		const struct dir_ent *e = find_ent(k, v, nd, key);
+
+		if (e && e->ref.status == SL_STATE_ASSIGNED)
+			out[i] = e->ref.id;
+		else if (e) /* RETIRING, back in the policy */
+			err = assign(k, key, &out[i]);
+		else
+			miss[nm++] = i;
+	}
+	if (!err && nm) {
+		struct { const unsigned char *keys; size_t size; } c = { keys, k->key_size };
+
+		qsort_r(miss, nm, sizeof(*miss), cmp_key_idx_r, &c);
+		ukeys = malloc(nm * k->key_size);
+		uids = calloc(nm, sizeof(*uids));
+		err = ukeys && uids ? 0 : -ENOMEM;
+		for (size_t i = 0; !err && i < nm; i++)
+			if (!nu || memcmp(ukeys + (nu - 1) * k->key_size, keys + miss[i] * k->key_size,
+					  k->key_size))
+				memcpy(ukeys + nu++ * k->key_size, keys + miss[i] * k->key_size,
+				       k->key_size);
+		if (!err)
+			err = assign_many(k, ukeys, nu, uids);
+		for (size_t i = 0; !err && i < nm; i++) {
+			const unsigned char *u = find_sorted(ukeys, nu, k->key_size, k->key_size,
+							     keys + miss[i] * k->key_size);
+
+			out[miss[i]] = uids[(size_t)(u - ukeys) / k->key_size];
+		}
+	}
+	free(miss);
+	free(v);
+	free(ukeys);
+	free(uids);
+	return err;
 }
 
 static int assign_groups(const struct kind *k, const struct sl_tables *t, __u32 *out)
 {
-	size_t n;
-	struct dir_ent *v = load_dir(k, &n);
-	int err = 0;
+	size_t n = t->n_svcs * SL_MAX_GROUPS, m = 0;
+	struct sl_group_key *keys = calloc(n ? n : 1, sizeof(*keys));
+	size_t *slot = calloc(n ? n : 1, sizeof(*slot));
+	__u32 *ids = calloc(n ? n : 1, sizeof(*ids));
+	int err = keys && slot && ids ? 0 : -ENOMEM;
 
 	for (size_t i = 0; !err && i < t->n_svcs; i++) {
 		const struct sl_svc_val *sv = &t->svcs[i].val;
 
-		for (unsigned g = 0; !err && g < sv->n_groups && g < SL_MAX_GROUPS; g++) {
-			struct sl_group_key key;
-
-			group_key(&key, &t->svcs[i].fe, sv->groups[g].tag);
-			err = id_of(k, v, n, &key, &out[i * SL_MAX_GROUPS + g]);
+		for (unsigned g = 0; g < sv->n_groups && g < SL_MAX_GROUPS; g++) {
+			group_key(&keys[m], &t->svcs[i].fe, sv->groups[g].tag);
+			slot[m++] = i * SL_MAX_GROUPS + g;
 		}
 	}
-	free(v);
+	if (!err)
+		err = resolve(k, (const unsigned char *)keys, m, ids);
+	for (size_t i = 0; !err && i < m; i++)
+		out[slot[i]] = ids[i];
+	free(keys);
+	free(slot);
+	free(ids);
 	return err;
 }
 
 static int assign_rows(const struct kind *k, const struct sl_tables *t, __u32 *out)
 {
-	size_t n;
-	struct dir_ent *v = load_dir(k, &n);
-	int err = 0;
+	struct sl_ep_key *keys = calloc(t->n_backends ? t->n_backends : 1, sizeof(*keys));
+	int err = keys ? 0 : -ENOMEM;
 
-	for (size_t i = 0; !err && i < t->n_backends; i++) {
-		struct sl_ep_key key;
-
-		ep_key(&key, &t->svcs[t->backends[i].svc].fe, &t->backends[i].be.ep);
-		err = id_of(k, v, n, &key, &out[i]);
-	}
-	free(v);
+	for (size_t i = 0; !err && i < t->n_backends; i++)
+		ep_key(&keys[i], &t->svcs[t->backends[i].svc].fe, &t->backends[i].be.ep);
+	if (!err)
+		err = resolve(k, (const unsigned char *)keys, t->n_backends, out);
+	free(keys);
 	return err;
 }
 
