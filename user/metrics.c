@@ -26,6 +26,7 @@
 #include "prom.h"
 #include "proxy_metrics.h"
 #include "publish.h"
+#include "stateid.h"
 #include "util.h"
 
 struct ep_rec {
@@ -104,13 +105,16 @@ static int cmp_ep_fe(const void *a, const void *b)
 	return memcmp(&x->key.fe, &y->key.fe, sizeof(x->key.fe));
 }
 
+/* Pairs with a state id (user/stateid.c) that the live policy owns. */
 static int collect_eps(struct sl_maps *m, struct scrape *s)
 {
-	int fd = m->fd[SL_MAP_EP_STATE];
+	int fd = m->fd[SL_MAP_EP_IDS];
+	struct sl_state_maps sm;
 	struct sl_ep_key k, next;
 	void *prev = NULL;
 	size_t cap = 0;
 
+	sl_state_maps_of(m, &sm);
 	while (!bpf_map_get_next_key(fd, prev, &next)) {
 		struct ep_rec *r = push(&s->eps, &s->n_eps, &cap, sizeof(*r));
 		struct sl_meta_key mk;
@@ -127,7 +131,7 @@ static int collect_eps(struct sl_maps *m, struct scrape *s)
 		/* A record no object owns any more (an endpoint that left
 		 * with connections still open) has no series: its names are
 		 * gone, and a series per leftover would grow without bound. */
-		if (bpf_map_lookup_elem(fd, &k, &r->st) ||
+		if (sl_state_ep_read(&sm, &k.fe, &k.ep, &r->st, NULL) ||
 		    !svc_meta(m, s->cfg.active_slot, &k.fe, &r->svc) ||
 		    bpf_map_lookup_elem(m->fd[SL_MAP_EP_META], &mk, &r->ep))
 			continue;
@@ -169,11 +173,13 @@ static void subset_name(const struct scrape *s, const struct sl_group_key *k, ch
 
 static int collect_groups(struct sl_maps *m, struct scrape *s)
 {
-	int fd = m->fd[SL_MAP_GROUP_STATE];
+	int fd = m->fd[SL_MAP_GROUP_IDS];
+	struct sl_state_maps sm;
 	struct sl_group_key k, next;
 	void *prev = NULL;
 	size_t cap = 0;
 
+	sl_state_maps_of(m, &sm);
 	while (!bpf_map_get_next_key(fd, prev, &next)) {
 		struct grp_rec *r = push(&s->grps, &s->n_grps, &cap, sizeof(*r));
 
@@ -182,7 +188,7 @@ static int collect_groups(struct sl_maps *m, struct scrape *s)
 		k = next;
 		prev = &k;
 		r->key = k;
-		if (bpf_map_lookup_elem(fd, &k, &r->st) || !group_live(m, s->cfg.active_slot, &k) ||
+		if (sl_state_group_read(&sm, &k.fe, k.tag, &r->st, NULL) || !group_live(m, s->cfg.active_slot, &k) ||
 		    !svc_meta(m, s->cfg.active_slot, &k.fe, &r->svc))
 			continue;
 		subset_name(s, &k, r->subset);
@@ -286,7 +292,7 @@ static int sum_stats(struct sl_maps *m, struct sl_stats *out)
 
 static const char *const stat_names[] = {
 	"connect_seen", "connect_xlated", "connect_handoff", "no_backend", "overflow",
-	"storage_fail", "ep_state_fail", "flow_records", "flow_update_fail", "ejections",
+	"storage_fail", "ep_state_fail", "flow_records", "cb_fallback", "ejections",
 	"ejections_skipped", "handoff_record_fail", "udp_rnat_fail", "udp_rnat_hit",
 };
 _Static_assert(sizeof(stat_names) / sizeof(stat_names[0]) == sizeof(struct sl_stats) / 8,
@@ -309,8 +315,8 @@ static void datapath_family(FILE *f, struct sl_maps *m)
 /* Entries of a map: a key walk (there is no O(1) count for hash maps). */
 static void map_fill_family(FILE *f, struct sl_maps *m)
 {
-	static const enum sl_map_id ids[] = { SL_MAP_SERVICES, SL_MAP_EP_STATE, SL_MAP_GROUP_STATE,
-					      SL_MAP_FLOWS, SL_MAP_HANDOFF, SL_MAP_UDP_RNAT,
+	static const enum sl_map_id ids[] = { SL_MAP_SERVICES, SL_MAP_EP_IDS, SL_MAP_GROUP_IDS,
+					      SL_MAP_HANDOFF, SL_MAP_UDP_RNAT,
 					      SL_MAP_SVC_META, SL_MAP_EP_META, SL_MAP_STORE,
 					      SL_MAP_INGRESS, SL_MAP_CT, SL_MAP_RNAT, SL_MAP_PFLOWS,
 					      SL_MAP_NP_PODS, SL_MAP_NP_PREFIXES, SL_MAP_NP_PORTS };

@@ -26,7 +26,7 @@ struct opts {
 	long n, keep, bytes, mark, timeout_ms, interval_ms, delay_ms;
 	double duration_s;
 	int expect_errno; /* 0: connect must succeed */
-	bool check_peer, loop, json;
+	bool check_peer, loop, json, in_progress;
 	const char *ready;
 };
 
@@ -46,6 +46,8 @@ static void usage(FILE *out)
 		"  -U         UDP, unconnected socket (sendto + recvfrom); the reply\n"
 		"             must come from ADDR:PORT\n"
 		"  -k K       open K connections and hold them until SIGTERM or -t\n"
+		"  -s         with -k: non-blocking connect(), held while still in\n"
+		"             progress (SYN_SENT against an endpoint that drops SYNs)\n"
 		"  -t SECS    duration for -k and -l\n"
 		"  -l         loop for -t seconds (connect, read identity, close)\n"
 		"  -i MS      pause between attempts (default 0)\n"
@@ -228,6 +230,22 @@ static int do_connect(const struct opts *o, struct result *r, int fd)
 	return 0;
 }
 
+/* -s: a connect() left in progress is the success asked for. */
+static void connecting_once(const struct opts *o, struct result *r, int fd, int *keep)
+{
+	int rc = connect(fd, (struct sockaddr *)&o->dst, o->dst_len), e = errno;
+
+	if (rc == 0 || e != EINPROGRESS) {
+		fail(r, rc ? sl_errno_name(e) : "connected", "connect %s: %s, expected EINPROGRESS",
+		     o->dst_str, rc ? strerror(e) : "succeeded");
+		close(fd);
+		return;
+	}
+	sl_tally_add(&r->ids, "in-progress");
+	r->ok++;
+	*keep = fd;
+}
+
 /* One TCP attempt; the connected socket goes to *KEEP when KEEP is set. */
 static void tcp_once(const struct opts *o, struct result *r, int *keep)
 {
@@ -235,9 +253,13 @@ static void tcp_once(const struct opts *o, struct result *r, int *keep)
 	int fd, n, err;
 
 	r->attempts++;
-	fd = new_socket(o, SOCK_STREAM);
+	fd = new_socket(o, SOCK_STREAM | (o->in_progress ? SOCK_NONBLOCK : 0));
 	if (fd < 0) {
 		fail(r, "socket", "socket: %s", strerror(-fd));
+		return;
+	}
+	if (o->in_progress) {
+		connecting_once(o, r, fd, keep);
 		return;
 	}
 	if (do_connect(o, r, fd) != 1 || !peer_ok(o, r, fd))
@@ -439,12 +461,13 @@ static void parse_args(int argc, char **argv, struct opts *o)
 	int opt;
 
 	*o = (struct opts){ .n = 1, .bytes = -1, .timeout_ms = 3000 };
-	while ((opt = getopt(argc, argv, "n:uUk:t:li:b:d:pe:m:w:r:jh")) != -1) {
+	while ((opt = getopt(argc, argv, "n:uUk:st:li:b:d:pe:m:w:r:jh")) != -1) {
 		switch (opt) {
 		case 'n': o->n = sl_num_arg(optarg, 'n', 1, 100000000); break;
 		case 'u': o->mode = M_UDP_CONNECTED; break;
 		case 'U': o->mode = M_UDP_SENDTO; break;
 		case 'k': o->keep = sl_num_arg(optarg, 'k', 1, 100000); break;
+		case 's': o->in_progress = true; break;
 		case 't': o->duration_s = atof(optarg); break;
 		case 'l': o->loop = true; break;
 		case 'i': o->interval_ms = sl_num_arg(optarg, 'i', 0, 60000); break;
@@ -475,6 +498,8 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		sl_die("-l needs -t SECS");
 	if (o->keep && o->mode != M_TCP)
 		sl_die("-k is for TCP");
+	if (o->in_progress && !o->keep)
+		sl_die("-s needs -k");
 	if (o->expect_errno && o->mode == M_UDP_SENDTO)
 		sl_die("-e needs connect(): use TCP or -u");
 }
