@@ -181,3 +181,12 @@ int sl_percpu_sum(int fd, const void *key, __u64 *out, size_t n)
 	free(per);
 	return 0;
 }
+
+__u32 sl_map_capacity(int fd)
+{
+	struct bpf_map_info info;
+	__u32 len = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	return bpf_map_get_info_by_fd(fd, &info, &len) ? 0 : info.max_entries;
+}

@@ -41,6 +41,8 @@ int sl_put_many(int fd, const void *keys, const void *vals, size_t n, size_t ksz
 void *sl_map_keys(int fd, size_t key_size, size_t *n);
 /* Number of entries of a hash map (a key walk). */
 long sl_map_count(int fd, size_t key_size);
+/* Capacity of a pinned map (max_entries), 0 if unknown. */
+__u32 sl_map_capacity(int fd);
 /* Delete every key for which MATCH(key, CTX) holds. */
 int sl_clear_where(int fd, size_t key_size, bool (*match)(const void *key, const void *ctx),
 		   const void *ctx);

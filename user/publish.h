@@ -130,8 +130,6 @@ void sl_state_undo(struct sl_maps *m, const struct sl_tables *live);
 int sl_state_check(struct sl_maps *m, const struct sl_tables *old, const struct sl_tables *new,
 		   struct sl_diags *d);
 
-/* Capacity of a pinned map (max_entries), 0 if unknown. */
-__u32 sl_map_capacity(int fd);
 /* "Service ns/a, Service ns/b and 3 more" for the services I[0..N) of T. */
 void sl_fmt_services(const struct sl_tables *t, const size_t *idx, size_t n, char *buf,
 		     size_t len);

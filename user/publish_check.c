@@ -23,34 +23,6 @@
 #include "publish.h"
 #include "util.h"
 
-__u32 sl_map_capacity(int fd)
-{
-	struct bpf_map_info info;
-	__u32 len = sizeof(info);
-
-	memset(&info, 0, sizeof(info));
-	return bpf_map_get_info_by_fd(fd, &info, &len) ? 0 : info.max_entries;
-}
-
-void sl_fmt_services(const struct sl_tables *t, const size_t *idx, size_t n, char *buf,
-		     size_t len)
-{
-	size_t o = 0, shown = n < 5 ? n : 5;
-
-	buf[0] = 0;
-	for (size_t i = 0; i < shown && o < len; i++) {
-		const struct sl_table_svc *s = &t->svcs[idx[i]];
-
-		o += (size_t)snprintf(buf + o, len - o, "%s%s %s/%s",
-				      i ? (i + 1 == n ? " and " : ", ") : "", s->kind, s->meta.ns,
-				      s->meta.name);
-	}
-	if (n > shown && o < len)
-		snprintf(buf + o, len - o, " and %zu more", n - shown);
-	if (!n)
-		snprintf(buf, len, "no service");
-}
-
 static int cmp_l4(const void *a, const void *b)
 {
 	return memcmp(a, b, sizeof(struct sl_l4addr));
