@@ -8,21 +8,6 @@
 
 #define NODE_LABEL "sluice.io/node"
 
-void *slp_mesh_alloc(struct sl_mesh *m, size_t n, size_t sz)
-{
-	void *p;
-
-	if (!n)
-		return NULL;
-	if (m->n_allocs == m->cap_allocs) {
-		m->cap_allocs = m->cap_allocs ? m->cap_allocs * 2 : 64;
-		m->allocs = slp_xrealloc(m->allocs, m->cap_allocs, sizeof(void *));
-	}
-	p = slp_xcalloc(n, sz);
-	m->allocs[m->n_allocs++] = p;
-	return p;
-}
-
 static void copy(char *dst, const char *src)
 {
 	slp_scopy(dst, SL_MESH_NAME, src ? src : "");
@@ -205,14 +190,6 @@ bool sl_mesh_sa_on_node(const struct sl_mesh *m, const char *node, const char *n
 		    !strcmp(m->wls[i].sa, sa))
 			return true;
 	return false;
-}
-
-bool slp_mesh_pol_applies(const struct object *pol, const struct node *selector,
-			  const struct sl_mesh_wl *w)
-{
-	if (!selector)
-		return !strcmp(pol->ns, ROOT_NAMESPACE) || !strcmp(pol->ns, w->ns);
-	return !strcmp(pol->ns, w->ns) && w->labels && slp_labels_match(w->labels, selector);
 }
 
 static const struct node *match_labels(const struct object *o)
