@@ -374,6 +374,37 @@ static int probe_sockops(void)
 	return load_probe(BPF_PROG_TYPE_SOCK_OPS, 0, 0, 0, insns, 5);
 }
 
+/* The live-flow iterator as bpf/flows_iter.bpf.c is built: an iter/task_file
+ * program that reads kernel memory (BPF_CORE_READ of tcp_sock fields is
+ * bpf_probe_read_kernel in a tracing program). Lockdown in confidentiality
+ * mode takes that helper away (the verifier answers EINVAL) on kernels that
+ * still load tracing programs, so probing the program type alone would
+ * promise what the load then cannot do. */
+static int probe_iter(__u32 btf_id)
+{
+	struct bpf_insn insns[7];
+
+	memset(insns, 0, sizeof(insns));
+	/* r1 = r10 - 8 (8 bytes of stack), r2 = 8, r3 = 0 */
+	insns[0].code = BPF_ALU64 | BPF_MOV | BPF_X;
+	insns[0].dst_reg = BPF_REG_1;
+	insns[0].src_reg = BPF_REG_10;
+	insns[1].code = BPF_ALU64 | BPF_ADD | BPF_K;
+	insns[1].dst_reg = BPF_REG_1;
+	insns[1].imm = -8;
+	insns[2].code = BPF_ALU64 | BPF_MOV | BPF_K;
+	insns[2].dst_reg = BPF_REG_2;
+	insns[2].imm = 8;
+	insns[3].code = BPF_ALU64 | BPF_MOV | BPF_K;
+	insns[3].dst_reg = BPF_REG_3;
+	insns[4].code = BPF_JMP | BPF_CALL;
+	insns[4].imm = BPF_FUNC_probe_read_kernel;
+	insns[5].code = BPF_ALU64 | BPF_MOV | BPF_K;
+	insns[5].dst_reg = BPF_REG_0;
+	insns[6].code = BPF_JMP | BPF_EXIT;
+	return load_probe(BPF_PROG_TYPE_TRACING, BPF_TRACE_ITER, 0, btf_id, insns, 7);
+}
+
 /* The BTF id of a kernel function (the iterator target), 0 if absent. */
 static __u32 vmlinux_func(const char *name)
 {
@@ -453,7 +484,7 @@ static int probe_one(unsigned id)
 		iter = vmlinux_func("bpf_iter_task_file");
 		if (!iter)
 			return -EOPNOTSUPP;
-		return probe_prog(BPF_PROG_TYPE_TRACING, BPF_TRACE_ITER, 0, iter, 0);
+		return probe_iter(iter);
 	case SL_FEAT_XDP:
 		return probe_prog(BPF_PROG_TYPE_XDP, BPF_XDP, 0, 0, 2);
 	case SL_FEAT_TC:
