@@ -66,7 +66,7 @@ TRACING_SKIP_RE='tracing|live_flows|live-flow|iterator'
 # dependencies (netfs, 9pnet, virtio, ...) are resolved from modinfo.
 BASE_MODULES="virtio_pci 9pnet_virtio 9p"
 EXTRA_MODULES=${VMTEST_MODULES:-}
-DEFAULT_PATTERN='^(unit/|bpf/|fuzz/|integration/test_(getpeername|flowbytes|rto|ingress|netpol|podflows)$)'
+DEFAULT_PATTERN='^(unit/|bpf/|fuzz/|integration/test_(getpeername|flowbytes|rto|accounting|ingress|netpol|podflows)$)'
 
 SNAPSHOT=${VMTEST_SNAPSHOT:-1}
 EXEC=""
