@@ -283,16 +283,38 @@ static int remove_old(struct sl_maps *m, __u32 slot, const struct diff *d)
 	return err;
 }
 
-static int put_rows(struct sl_maps *m, __u32 slot, const struct svc_ref *r, struct sl_svc_val *v,
-		    const struct sl_svc_val *phys, __u32 *hwm)
+/* Is row K of group G of NEW what OLD's group G holds at the same place
+ * (so the slot, which holds OLD, already has it)? */
+static bool row_kept(const struct svc_ref *old, const struct sl_table_backend *b, unsigned g,
+		     __u32 k)
+{
+	const struct sl_svc_val *ov;
+	const struct sl_table_backend *o;
+
+	if (!old)
+		return false;
+	ov = &old->t->svcs[old->i].val;
+	if (g >= ov->n_groups || k >= ov->groups[g].count)
+		return false;
+	o = &old->t->backends[ov->groups[g].first + k];
+	return !memcmp(&o->be, &b->be, sizeof(b->be)) && !memcmp(&o->meta, &b->meta, sizeof(b->meta));
+}
+
+/* The rows of R's groups: in place where the slot's group (PHYS, which
+ * holds OLD's rows) has room, writing only the rows that differ; else at
+ * the slot's high-water mark. */
+static int put_rows(struct sl_maps *m, __u32 slot, const struct svc_ref *r,
+		    const struct svc_ref *old, struct sl_svc_val *v, const struct sl_svc_val *phys,
+		    __u32 *hwm)
 {
 	const struct sl_tables *t = r->t;
 	int err = 0;
 
 	for (unsigned g = 0; g < v->n_groups; g++) {
 		__u32 cnt = v->groups[g].count, src = v->groups[g].first, first;
+		bool in_place = phys && g < phys->n_groups && cnt <= phys->groups[g].count;
 
-		if (phys && g < phys->n_groups && cnt <= phys->groups[g].count) {
+		if (in_place) {
 			first = phys->groups[g].first;
 		} else {
 			if (*hwm + cnt > SL_MAX_BACKENDS)
@@ -305,6 +327,8 @@ static int put_rows(struct sl_maps *m, __u32 slot, const struct svc_ref *r, stru
 			const struct sl_table_backend *b = &t->backends[src + k];
 			struct sl_meta_key mk = meta_key(&t->svcs[r->i].fe, &b->be.ep, slot);
 
+			if (in_place && row_kept(old, b, g, k))
+				continue;
 			err = sl_map_put(m->fd[SL_MAP_BACKENDS], &key, &b->be, BPF_ANY);
 			if (!err)
 				err = sl_map_put(m->fd[SL_MAP_EP_META], &mk, &b->meta, BPF_ANY);
@@ -328,8 +352,8 @@ static int put_new(struct sl_maps *m, __u32 slot, __u32 *hwm, const struct diff 
 		pp = &phys;
 	/* Rows first, the service entry last: in the inactive slot order does
 	 * not matter for readers, but it keeps a half-done write harmless. */
-	err = put_rows(m, slot, d->new, &v, pp, hwm);
-	if (!err)
+	err = put_rows(m, slot, d->new, pp ? d->old : NULL, &v, pp, hwm);
+	if (!err && !(pp && !memcmp(&d->old->t->svcs[d->old->i].meta, &s->meta, sizeof(s->meta))))
 		err = sl_map_put(m->fd[SL_MAP_SVC_META], &mk, &s->meta, BPF_ANY);
 	if (!err)
 		err = sl_map_put(m->fd[SL_MAP_SERVICES], &k, &v, BPF_ANY);
@@ -405,18 +429,26 @@ static int precreate(struct sl_maps *m, const struct plan *p, const struct sl_ta
 		     bool incr)
 {
 	size_t *idx, n = 0;
+	ssize_t *oidx;
+	const struct sl_tables *old = NULL;
 	int err;
 
 	if (!incr)
-		return sl_state_precreate(m, new, NULL, 0);
+		return sl_state_precreate(m, new, NULL, 0, NULL, NULL);
 	idx = calloc(p->len + 1, sizeof(*idx));
-	if (!idx)
-		return -ENOMEM;
-	for (size_t i = 0; i < p->len; i++)
-		if (p->v[i].new)
-			idx[n++] = p->v[i].new->i;
-	err = sl_state_precreate(m, new, idx, n);
+	oidx = calloc(p->len + 1, sizeof(*oidx));
+	err = idx && oidx ? 0 : -ENOMEM;
+	for (size_t i = 0; !err && i < p->len; i++) {
+		if (!p->v[i].new)
+			continue;
+		oidx[n] = p->v[i].old ? (ssize_t)p->v[i].old->i : -1;
+		old = p->v[i].old ? p->v[i].old->t : old;
+		idx[n++] = p->v[i].new->i;
+	}
+	if (!err)
+		err = sl_state_precreate(m, new, idx, n, old, oidx);
 	free(idx);
+	free(oidx);
 	return err;
 }
 
@@ -454,10 +486,32 @@ static int name_full_map(struct sl_maps *m, const struct sl_tables *old,
 	return -EINVAL;
 }
 
+/* The node tables of a slot the service write just wrote: a difference
+ * when the slot held OLD and the service write was incremental (then the
+ * services it wrote are PLAN's new sides, in frontend order), else whole. */
+static int write_node(struct sl_maps *m, const struct plan *p, const struct sl_tables *old,
+		      const struct sl_tables *new, bool incr, __u32 slot, __u32 active,
+		      struct sl_node_report *r)
+{
+	struct sl_node_change ch = { .old = incr ? old : NULL, .new = new };
+	struct sl_l4addr *moved = calloc(p->len + 1, sizeof(*moved));
+	int err;
+
+	if (!moved)
+		return -ENOMEM;
+	for (size_t i = 0; i < p->len; i++)
+		if (p->v[i].new)
+			moved[ch.n_moved++] = p->v[i].new->t->svcs[p->v[i].new->i].fe;
+	ch.moved = moved;
+	err = sl_publish_node(m, &ch, slot, active, r);
+	free(moved);
+	return err;
+}
+
 /* Steps 1-2 (see the top of the file). */
 static int write_inactive(struct sl_maps *m, struct sl_config *cfg, const struct plan *p,
-			  const struct sl_tables *new, const struct sl_store_blob *store,
-			  bool *incr, struct sl_publish_report *r)
+			  const struct sl_tables *old, const struct sl_tables *new,
+			  const struct sl_store_blob *store, bool *incr, struct sl_publish_report *r)
 {
 	__u32 slot = !cfg->active_slot;
 	uint64_t t0 = sl_now_mono_ns();
@@ -466,7 +520,7 @@ static int write_inactive(struct sl_maps *m, struct sl_config *cfg, const struct
 	if (!err)
 		err = write_slot(m, cfg, slot, p, new, incr);
 	if (!err)
-		err = sl_publish_node(m, new, slot, cfg->active_slot, &r->node);
+		err = write_node(m, p, old, new, *incr, slot, cfg->active_slot, &r->node);
 	r->write_ms = sl_ms_since(t0);
 	t0 = sl_now_mono_ns();
 	if (!err)
@@ -480,8 +534,8 @@ static int write_inactive(struct sl_maps *m, struct sl_config *cfg, const struct
 /* Steps 4-5. Failures here leave the new policy live and the other slot
  * marked unsynced, which the next apply repairs. */
 static int sync_other(struct sl_maps *m, struct sl_config *cfg, const struct plan *p,
-		      const struct sl_tables *new, const struct sl_store_blob *store,
-		      bool incr, struct sl_publish_report *r)
+		      const struct sl_tables *old, const struct sl_tables *new,
+		      const struct sl_store_blob *store, bool incr, struct sl_publish_report *r)
 {
 	__u32 other = !cfg->active_slot;
 	struct sl_node_report ignored;
@@ -489,7 +543,7 @@ static int sync_other(struct sl_maps *m, struct sl_config *cfg, const struct pla
 	int err = write_slot(m, cfg, other, p, new, &incr);
 
 	if (!err)
-		err = sl_publish_node(m, new, other, cfg->active_slot, &ignored);
+		err = write_node(m, p, old, new, incr, other, cfg->active_slot, &ignored);
 	if (!err)
 		err = sl_store_write(m, other, store, &(struct sl_config){ 0 });
 	if (!err) {
@@ -528,7 +582,7 @@ int sl_publish(struct sl_maps *m, const struct sl_tables *old, const struct sl_t
 		err = -EINVAL;
 		goto out;
 	}
-	err = write_inactive(m, &cfg, &p, new, store, &incr, r);
+	err = write_inactive(m, &cfg, &p, old, new, store, &incr, r);
 	r->node.np_changed = !sl_np_same(old, new);
 	if (err) {
 		err = name_full_map(m, old, new, err, d);
@@ -549,7 +603,8 @@ int sl_publish(struct sl_maps *m, const struct sl_tables *old, const struct sl_t
 	r->n_backends = new->n_backends;
 	r->store_bytes = cfg.store_bytes;
 	r->store_raw_bytes = cfg.store_raw_bytes;
-	err = sync_other(m, &cfg, &p, new, store, incr, r);
+	err = sync_other(m, &cfg, &p, old, new, store, incr, r);
+	r->writes = sl_mapio_writes();
 out:
 	plan_free(&p);
 	return err;
@@ -568,11 +623,12 @@ static int repair_slot(struct sl_maps *m, struct sl_config *cfg, const struct sl
 	if (!err)
 		err = full_slot(m, other, t);
 	if (!err)
-		err = sl_publish_node(m, t, other, cfg->active_slot, &ignored);
+		err = sl_publish_node(m, &(struct sl_node_change){ .new = t }, other,
+				      cfg->active_slot, &ignored);
 	if (!err)
 		err = sl_store_write(m, other, &b, &(struct sl_config){ 0 });
 	if (!err)
-		err = sl_state_precreate(m, t, NULL, 0);
+		err = sl_state_precreate(m, t, NULL, 0, NULL, NULL);
 	if (!err)
 		err = sl_state_reap_all(m, t, &(size_t){ 0 });
 	if (!err) {

@@ -35,8 +35,13 @@
 #include "store.h"
 
 struct sl_node_report {
-	size_t n_ingress, n_rings, n_cells;
-	size_t n_np_pods, n_np_prefixes, n_np_portsets;
+	size_t n_ingress; /* node-ingress frontends of the policy */
+	size_t n_rings, n_cells; /* Maglev rings and cells written */
+	size_t ingress_writes; /* frontend entries written or deleted (difference) */
+	size_t port_words; /* port-bitmap words written */
+	size_t n_np_pods, n_np_prefixes, n_np_portsets; /* of the policy */
+	size_t np_writes; /* NetworkPolicy entries written or deleted */
+	bool whole_ingress; /* frontends and rings rewritten whole */
 	bool np_changed; /* NetworkPolicy tables differ from what was live */
 	__u64 np_revoked; /* flow admissions cleared for re-judging */
 };
@@ -53,6 +58,7 @@ struct sl_publish_report {
 	size_t n_services, n_backends;
 	size_t store_bytes, store_raw_bytes;
 	size_t stale_removed; /* state records of endpoints and groups no longer present */
+	unsigned long writes; /* map writes of the whole publication (user/mapio.c) */
 	struct sl_node_report node; /* node-ingress and NetworkPolicy tables */
 };
 
@@ -91,11 +97,28 @@ int sl_publish_repair(struct sl_maps *m);
 
 /* ---- between the publisher's own files --------------------------------- */
 
-/* Node-ingress and NetworkPolicy tables (user/publish_node.c): writes them
- * whole into SLOT. LIVE is the slot whose Maglev ring sizes are kept (the
- * active one), so sizes stay stable across applies and equal in both slots. */
-int sl_publish_node(struct sl_maps *m, const struct sl_tables *t, __u32 slot, __u32 live,
+/* What a node-table write of a slot starts from (user/publish_node.c). */
+struct sl_node_change {
+	const struct sl_tables *old; /* what the slot holds; NULL: unknown, write whole */
+	const struct sl_tables *new;
+	/* Cluster frontends whose entry or rows the service write of the slot
+	 * changed, sorted: their rings are rebuilt. */
+	const struct sl_l4addr *moved;
+	size_t n_moved;
+};
+
+/* Node-ingress and NetworkPolicy tables: turns SLOT into CH->new, as a
+ * difference from CH->old or whole. LIVE is the slot whose Maglev ring
+ * sizes are kept (the active one), so sizes stay stable across applies and
+ * equal in both slots. Fills R. */
+int sl_publish_node(struct sl_maps *m, const struct sl_node_change *ch, __u32 slot, __u32 live,
 		    struct sl_node_report *r);
+
+/* The NetworkPolicy part (user/publish_np.c): nothing when OLD (what SLOT
+ * holds; NULL: unknown) has the same tables, else the difference (OLD
+ * NULL: the slot's entries cleared, then NEW written). */
+int sl_publish_np(struct sl_maps *m, const struct sl_tables *old, const struct sl_tables *new,
+		  __u32 slot, struct sl_node_report *r);
 
 /* Maglev cells T's rings need, with the ring sizes of slot LIVE kept. */
 size_t sl_ring_cells(struct sl_maps *m, const struct sl_tables *t, __u32 live);
@@ -117,9 +140,11 @@ bool sl_np_same(const struct sl_tables *a, const struct sl_tables *b);
 /* Endpoint and group state (user/publish_state.c). */
 /* Create zeroed records for the services IDX[0..N) of T (IDX NULL: every
  * service). The kernel would create them on first use; they are made up
- * front so that metrics show every endpoint at once. */
+ * front so that metrics show every endpoint at once. OIDX[k] (when OLD and
+ * OIDX are not NULL) is service IDX[k]'s index in OLD, or -1: the keys it
+ * had there have their records already. */
 int sl_state_precreate(struct sl_maps *m, const struct sl_tables *t, const size_t *idx,
-		       size_t n);
+		       size_t n, const struct sl_tables *old, const ssize_t *oidx);
 /* Remove idle records of service OI of OLD that service NI of NEW (-1:
  * none, the service is gone) no longer has. Adds to *REMOVED. */
 void sl_state_reap_svc(struct sl_maps *m, const struct sl_tables *old, size_t oi,

@@ -135,19 +135,27 @@ static int keyset_of(const struct state_kind *k, const struct sl_tables *t, stru
 /* ---- precreate and reap ----------------------------------------------- */
 
 int sl_state_precreate(struct sl_maps *m, const struct sl_tables *t, const size_t *idx,
-		       size_t n_idx)
+		       size_t n_idx, const struct sl_tables *old, const ssize_t *oidx)
 {
 	static const char zero[sizeof(struct sl_ep_state)];
 	char *keys = malloc(MAX_SVC_KEYS * sizeof(struct sl_ep_key));
-	int err = keys ? 0 : -ENOMEM;
+	struct keyset had = { malloc(MAX_SVC_KEYS * sizeof(struct sl_ep_key)), 0, 0 };
+	int err = keys && had.v ? 0 : -ENOMEM;
 
 	for (size_t s = 0; !err && s < (idx ? n_idx : t->n_svcs); s++) {
 		for (size_t k = 0; !err && k < sizeof(kinds) / sizeof(kinds[0]); k++) {
 			size_t n = kinds[k].keys_of(t, idx ? idx[s] : s, keys);
 
+			/* Keys the service had before have their records. */
+			had.ksz = kinds[k].ksz;
+			had.n = old && oidx && oidx[s] >= 0 ? kinds[k].keys_of(old, (size_t)oidx[s], had.v)
+							     : 0;
+			keyset_sort(&had);
 			/* One by one with NOEXIST: a record the kernel created
 			 * meanwhile already counts a connection. */
 			for (size_t j = 0; !err && j < n; j++) {
+				if (keyset_has(&had, keys + j * kinds[k].ksz))
+					continue;
 				err = sl_map_put(m->fd[kinds[k].id], keys + j * kinds[k].ksz, zero,
 						 BPF_NOEXIST);
 				if (err == -EEXIST)
@@ -156,6 +164,7 @@ int sl_state_precreate(struct sl_maps *m, const struct sl_tables *t, const size_
 		}
 	}
 	free(keys);
+	free(had.v);
 	return err;
 }
 
