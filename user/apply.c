@@ -2,18 +2,30 @@
 /*
  * One apply (docs/APPLY.md): parse the inputs (no lock held, so a bad or
  * hostile file never makes other applies wait), then under the pin-root
- * lock: compile the live policy again, merge, compile, check every limit
- * from counts (the store size included), publish.
+ * lock:
+ *
+ *   incremental: read the summaries of the stored policy (store format
+ *   2), apply the change to that model compiling only what it affects
+ *   (sl_incr_compile), write the store's changed chunks and publish the
+ *   changed services;
+ *
+ *   whole, when the incremental way declines (the slots are not in sync,
+ *   the store is format 1, the change is large, the new policy has errors
+ *   whose messages the whole compile words, a dry run...): compile the
+ *   live policy again, merge, compile, check every limit from counts (the
+ *   store size included), publish.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <arpa/inet.h>
 #include <sys/file.h>
 
 #include "apply.h"
 #include "ct.h"
+#include "storefmt.h"
 #include "util.h"
 
 /* The inputs as a set of their own: the objects to upsert, or (REMOVE)
@@ -59,17 +71,17 @@ static int cmp_size_desc(const void *a, const void *b)
 }
 
 /* The policy store's limit, named with the objects that weigh most. */
-static void store_too_big(const struct sl_policy *p, const struct sl_store_blob *b,
-			  struct sl_diags *d)
+static void store_too_big(const struct sl_policy *p, const struct sls_write *w, struct sl_diags *d)
 {
 	struct sl_object_info *v = calloc(sl_policy_count(p) + 1, sizeof(*v));
 	size_t n = 0;
 
 	sl_diags_add(d, SL_SEV_ERROR, "<policy>", 0, "sl_store",
-		     "the policy is %zu bytes of YAML and compresses to %zu bytes; one slot of "
+		     "the policy is %llu bytes of YAML and compresses to %llu bytes; one slot of "
 		     "the policy store holds %zu bytes (32 MiB: SL_MAX_STORE_CHUNKS / 2 chunks "
-		     "of SL_STORE_CHUNK bytes)%s", b->raw_len, b->len, SL_STORE_SLOT_BYTES,
-		     b->raw_len > UINT32_MAX ? " and at most 4 GiB of YAML" : "");
+		     "of SL_STORE_CHUNK bytes, with the summaries of its objects)%s",
+		     (unsigned long long)w->raw_bytes, (unsigned long long)w->stored_bytes,
+		     SL_STORE_SLOT_BYTES, w->raw_bytes > UINT32_MAX ? " and at most 4 GiB of YAML" : "");
 	while (v && sl_policy_object(p, n, &v[n]))
 		n++;
 	if (v)
@@ -85,32 +97,13 @@ static void store_too_big(const struct sl_policy *p, const struct sl_store_blob 
 struct applying {
 	uint64_t t0;
 	struct sl_maps m;
+	struct sl_config cfg;
+	struct sl_compile_opts o;
 	struct sl_policy *live, *in, *p;
 	struct sl_tables old, t;
-	struct sl_store_blob store;
-	char *ser;
+	struct sl_model *model;
+	struct sls_write store;
 };
-
-/* Compile P and check that it fits: the compiler's limits, then the store,
- * then (dry run: everything the publisher would check) the maps. */
-static int compile_and_check(struct applying *a, const struct sl_compile_opts *o, bool dry_run,
-			     struct sl_diags *d)
-{
-	size_t ser_len = 0;
-	int err;
-
-	if (sl_policy_compile(a->p, o, &a->t, d))
-		return -EINVAL;
-	a->ser = sl_policy_serialize(a->p, &ser_len);
-	err = a->ser ? sl_store_pack(a->ser, ser_len, &a->store) : -ENOMEM;
-	if (!err && !sl_store_fits(&a->store)) {
-		store_too_big(a->p, &a->store, d);
-		err = -EINVAL;
-	}
-	if (!err && dry_run && sl_publish_check(&a->m, &a->old, &a->t, true, d))
-		err = -EINVAL;
-	return err;
-}
 
 static void applying_free(struct applying *a)
 {
@@ -119,30 +112,230 @@ static void applying_free(struct applying *a)
 	sl_tables_free(&a->old);
 	sl_policy_free(a->live); /* a->p is one of these two */
 	sl_policy_free(a->in);
-	sl_store_blob_free(&a->store);
-	free(a->ser);
+	sl_model_free(a->model);
+	sls_write_free(&a->store);
 }
 
-/* Everything that needs the lock. */
-static int apply_locked(struct applying *a, enum sl_apply_mode mode, bool dry_run,
-			struct sl_diags *d, struct sl_apply_result *r)
+static void counts_of(const struct sl_tables *t, uint32_t c[3])
 {
-	struct sl_compile_opts o;
+	c[0] = (uint32_t)t->n_svcs;
+	c[1] = (uint32_t)t->n_backends;
+	c[2] = (uint32_t)t->n_ingress;
+}
+
+/* ---- whole ------------------------------------------------------------- */
+
+/* Compile P and check that it fits: the compiler's limits, then the store,
+ * then (dry run: everything the publisher would check) the maps. */
+static int compile_and_check(struct applying *a, bool dry_run, struct sl_diags *d)
+{
+	uint32_t counts[3];
+	int err;
+
+	if (sl_policy_compile(a->p, &a->o, &a->t, d))
+		return -EINVAL;
+	sl_model_free(a->model);
+	a->model = sl_model_new(&a->o);
+	err = a->model ? sl_model_from_policy(a->model, a->p, &a->t) : -ENOMEM;
+	counts_of(&a->t, counts);
+	if (!err)
+		err = sls_whole(a->model, counts, &a->store);
+	if (!err && !sls_fits(&a->store)) {
+		store_too_big(a->p, &a->store, d);
+		err = -EINVAL;
+	}
+	if (!err && dry_run && sl_publish_check(&a->m, &a->old, &a->t, true, d))
+		err = -EINVAL;
+	return err;
+}
+
+static int apply_whole(struct applying *a, enum sl_apply_mode mode, bool dry_run,
+		       struct sl_diags *d, struct sl_apply_result *r)
+{
 	struct sl_config cfg;
 	int err = sl_store_compile(&a->m, &cfg, &a->live, &a->old, NULL, NULL);
 
 	if (err)
 		return err;
-	sl_node_compile_opts(&cfg, &o);
 	a->p = combine(a->live, a->in, mode, d);
-	err = compile_and_check(a, &o, dry_run, d);
+	err = compile_and_check(a, dry_run, d);
 	r->compile_ms = sl_ms_since(a->t0);
 	r->n_objects = sl_policy_count(a->p);
 	r->n_services = a->t.n_svcs;
 	r->n_backends = a->t.n_backends;
 	if (err || dry_run)
 		return err;
-	return sl_publish(&a->m, &a->old, &a->t, &a->store, d, &r->pub);
+	return sl_publish(&a->m, &(struct sl_pub){ .old = &a->old, .new = &a->t, .store = &a->store },
+			  d, &r->pub);
+}
+
+/* ---- incremental --------------------------------------------------------- */
+
+/* The node-ingress port bitmap of the model's whole policy. */
+static void model_ports(const struct sl_model *m, __u64 w[2 * SL_FE_PORT_WORDS])
+{
+	memset(w, 0, 2 * SL_FE_PORT_WORDS * sizeof(*w));
+	for (size_t i = 0; i < sl_model_slots(m); i++) {
+		const struct sl_osum *s = sl_model_sum(m, i, NULL, NULL);
+
+		for (uint32_t k = 0; s && k < s->n_ing; k++) {
+			__u16 port = ntohs(s->ing[k].port);
+
+			w[sl_fe_port_word(0, s->ing[k].proto, port)] |= 1ull << (port % 64);
+		}
+	}
+}
+
+struct incr {
+	struct sls_view v;
+	struct sl_incr_out out;
+	__u64 old_ports[2 * SL_FE_PORT_WORDS], new_ports[2 * SL_FE_PORT_WORDS];
+};
+
+/* The model of the stored policy: read, when the store can serve an
+ * incremental apply at all. -EAGAIN: it cannot. */
+static int read_model(struct applying *a, struct incr *c)
+{
+	int err = sls_open(&a->m, a->cfg.active_slot, &c->v);
+
+	if (err) {
+		pr_warn("sluice: the policy store's directory does not decode (%s); compiling the "
+			"whole policy\n", strerror(-err));
+		return -EAGAIN;
+	}
+	if (!c->v.v2 || !sl_slots_synced(&a->cfg) ||
+	    c->v.dir.h.opts_hash != sls_opts_hash(&a->o))
+		return -EAGAIN;
+	a->model = sl_model_new(&a->o);
+	if (!a->model)
+		return -ENOMEM;
+	err = sls_load_model(&c->v, a->model);
+	if (err)
+		pr_warn("sluice: the policy store does not decode (%s); compiling the whole "
+			"policy\n", strerror(-err));
+	return err ? -EAGAIN : 0;
+}
+
+/* The change, compiled incrementally: -EAGAIN when it declines. */
+static int compile_change(struct applying *a, struct incr *c, enum sl_apply_mode mode,
+			  struct sl_diags *d)
+{
+	size_t n = sl_model_count(a->model), units = 0;
+	struct sl_incr_in in = {
+		.upserts = mode == SL_APPLY_REMOVE ? NULL : a->in,
+		.removes = mode == SL_APPLY_REMOVE ? a->in : NULL,
+		.replace = mode == SL_APPLY_REPLACE,
+		.fetch = sls_fetch,
+		.fetch_ctx = &c->v,
+		/* Beyond a quarter of the policy, the whole compile is as
+		 * cheap and its publication writes in batches (the
+		 * publisher's own rule for a whole-slot write). */
+		.max_changes = n / 4 + 16,
+		.live_svcs = c->v.dir.h.n_svcs,
+		.live_backends = c->v.dir.h.n_backends,
+		.live_ingress = c->v.dir.h.n_ingress,
+	};
+
+	for (size_t i = 0; i < sl_model_slots(a->model); i++) {
+		const struct sl_osum *s = sl_model_sum(a->model, i, NULL, NULL);
+
+		units += s && (s->flags & SL_OSUM_UNIT);
+	}
+	in.max_units = units / 4 + 16;
+	model_ports(a->model, c->old_ports);
+	return sl_incr_compile(a->model, &in, &c->out, d);
+}
+
+static int apply_incr(struct applying *a, struct incr *c, enum sl_apply_mode mode,
+		      struct sl_diags *d, struct sl_apply_result *r)
+{
+	uint32_t counts[3] = {
+		c->v.dir.h.n_svcs - (uint32_t)c->out.old.n_svcs + (uint32_t)c->out.new.n_svcs,
+		c->v.dir.h.n_backends - (uint32_t)c->out.old.n_backends +
+			(uint32_t)c->out.new.n_backends,
+		c->v.dir.h.n_ingress - (uint32_t)c->out.old.n_ingress + (uint32_t)c->out.new.n_ingress,
+	};
+	struct sl_pub pub = {
+		.old = &c->out.old, .new = &c->out.new, .store = &a->store, .partial = true,
+		.np = c->out.np, .old_ports = c->old_ports, .new_ports = c->new_ports,
+	};
+	int err;
+
+	(void)mode;
+	model_ports(a->model, c->new_ports);
+	err = sls_delta(&c->v, a->model, counts, &a->store);
+	if (!err && !sls_fits(&a->store))
+		err = -EAGAIN; /* the whole way names the objects that weigh most */
+	r->compile_ms = sl_ms_since(a->t0);
+	r->n_objects = sl_model_count(a->model);
+	r->n_services = counts[0];
+	r->n_backends = counts[1];
+	r->incremental_compile = true;
+	r->recompiled = c->out.units;
+	if (!err)
+		err = sl_publish(&a->m, &pub, d, &r->pub);
+	if (!err) {
+		r->pub.n_services = counts[0];
+		r->pub.n_backends = counts[1];
+	}
+	/* A replay that needed a whole write: repair now, so that an apply
+	 * always leaves both slots in sync. */
+	if (!err && r->pub.replay_deferred)
+		err = sl_publish_repair(&a->m) < 0 ? -EIO : 0;
+	return err;
+}
+
+/* Incremental, or -EAGAIN (nothing changed yet) for the whole way. */
+static int try_incr(struct applying *a, enum sl_apply_mode mode, struct sl_diags *d,
+		    struct sl_apply_result *r)
+{
+	struct sl_diags di = { 0 };
+	struct incr *c = calloc(1, sizeof(*c));
+	int err = c ? read_model(a, c) : -ENOMEM;
+
+	if (!err)
+		err = compile_change(a, c, mode, &di);
+	if (!err)
+		err = apply_incr(a, c, mode, &di, r);
+	if (err == -EAGAIN) {
+		r->whole_why = c->out.whole ? c->out.whole : "the store cannot serve it";
+		sl_model_free(a->model);
+		a->model = NULL;
+		sls_write_free(&a->store);
+	} else {
+		for (size_t i = 0; i < di.n; i++)
+			sl_diags_add(d, di.v[i].sev, di.v[i].file, di.v[i].line, di.v[i].path, "%s",
+				     di.v[i].msg);
+		/* sl_diags_add has no column: keep the compiler's. */
+		for (size_t i = 0, k = d->n - di.n; i < di.n; i++)
+			d->v[k + i].col = di.v[i].col;
+	}
+	sl_diags_free(&di);
+	if (c) {
+		sl_incr_out_free(&c->out);
+		sls_close(&c->v);
+	}
+	free(c);
+	return err;
+}
+
+/* ---- the apply ------------------------------------------------------------ */
+
+/* Everything that needs the lock. */
+static int apply_locked(struct applying *a, enum sl_apply_mode mode, bool dry_run,
+			struct sl_diags *d, struct sl_apply_result *r)
+{
+	int err = sl_read_config(&a->m, &a->cfg);
+
+	if (err)
+		return err;
+	sl_node_compile_opts(&a->cfg, &a->o);
+	/* A dry run checks what only the whole compile checks (every map's
+	 * capacity, with key walks of the state maps). */
+	err = dry_run ? -EAGAIN : try_incr(a, mode, d, r);
+	if (err != -EAGAIN)
+		return err;
+	return apply_whole(a, mode, dry_run, d, r);
 }
 
 int sl_apply(const char *pin_root, const struct sl_source *src, size_t n,

@@ -24,6 +24,9 @@ enum sl_apply_mode {
 struct sl_apply_result {
 	size_t n_objects, n_services, n_backends;
 	double compile_ms, total_ms;
+	bool incremental_compile; /* only the affected services were compiled */
+	size_t recompiled; /* those services */
+	const char *whole_why; /* why the whole policy was compiled (NULL: it was not tried) */
 	struct sl_publish_report pub;
 };
 

@@ -33,6 +33,7 @@
 #include "pins.h"
 #include "policy.h"
 #include "store.h"
+#include "storefmt.h"
 
 struct sl_node_report {
 	size_t n_ingress; /* node-ingress frontends of the policy */
@@ -59,19 +60,32 @@ struct sl_publish_report {
 	size_t store_bytes, store_raw_bytes;
 	size_t stale_removed; /* state records of endpoints and groups no longer present */
 	unsigned long writes; /* map writes of the whole publication (user/mapio.c) */
+	bool replay_deferred; /* the other slot needs a whole write: left unsynced */
 	struct sl_node_report node; /* node-ingress and NetworkPolicy tables */
 };
 
-/* The caller holds the pin-root lock. NEW is what to publish; OLD, when
- * not NULL, is what is live now (the stored policy compiled again), which
- * lets the publisher write only what changed. STORE is the compressed
- * policy that produced NEW (sl_store_fits() must hold).
+/* What to publish. The caller holds the pin-root lock. NEW is the policy
+ * to publish; OLD, when not NULL, is what is live now (the stored policy
+ * compiled again), which lets the publisher write only what changed.
+ * STORE is the store's write for the new policy (sls_fits() must hold).
  *
- * Returns 0; -EINVAL when a map turned out to be full (D names the map,
- * the sizes and the services; nothing live changed); another -errno on a
- * system failure (nothing live changed unless r->generation is set). */
-int sl_publish(struct sl_maps *m, const struct sl_tables *old, const struct sl_tables *new,
-	       const struct sl_store_blob *store, struct sl_diags *d,
+ * PARTIAL: OLD and NEW hold only the services an incremental compile
+ * recompiled (sl_incr_compile), and their NetworkPolicy tables only when
+ * NP; OLD_PORTS and NEW_PORTS are the port bitmaps (sl_fe_port_bitmap) of
+ * the whole old and new policies. */
+struct sl_pub {
+	const struct sl_tables *old, *new;
+	const struct sls_write *store;
+	bool partial, np;
+	const __u64 *old_ports, *new_ports;
+};
+
+/* Returns 0; -EINVAL when a map turned out to be full (D names the map,
+ * the sizes and the services; nothing live changed); -EAGAIN (partial
+ * only) when the publication needs every service: nothing live changed,
+ * the caller publishes whole; another -errno on a system failure (nothing
+ * live changed unless r->generation is set). */
+int sl_publish(struct sl_maps *m, const struct sl_pub *pub, struct sl_diags *d,
 	       struct sl_publish_report *r);
 
 /* Would NEW fit in the maps next to OLD (what is live)? Checks every
@@ -101,6 +115,12 @@ int sl_publish_repair(struct sl_maps *m);
 struct sl_node_change {
 	const struct sl_tables *old; /* what the slot holds; NULL: unknown, write whole */
 	const struct sl_tables *new;
+	/* OLD and NEW hold some services only (see struct sl_pub): a change
+	 * that moves the ring layout is -EAGAIN, the port bitmaps come from
+	 * OLD_PORTS and NEW_PORTS, and the NetworkPolicy tables are written
+	 * only when NP. */
+	bool partial, np;
+	const __u64 *old_ports, *new_ports;
 	/* Cluster frontends whose entry or rows the service write of the slot
 	 * changed, sorted: their rings are rebuilt. */
 	const struct sl_l4addr *moved;
@@ -113,6 +133,12 @@ struct sl_node_change {
  * equal in both slots. Fills R. */
 int sl_publish_node(struct sl_maps *m, const struct sl_node_change *ch, __u32 slot, __u32 live,
 		    struct sl_node_report *r);
+
+/* Would sl_publish_node() write CH into SLOT as a difference? -EAGAIN when
+ * the ring layout would change (a ring that comes, goes or resizes),
+ * checked before anything is written. */
+int sl_publish_node_check(struct sl_maps *m, const struct sl_node_change *ch, __u32 slot,
+			  __u32 live);
 
 /* The NetworkPolicy part (user/publish_np.c): nothing when OLD (what SLOT
  * holds; NULL: unknown) has the same tables, else the difference (OLD

@@ -208,19 +208,25 @@ void sl_fe_port_bitmap(const struct sl_tables *t, __u64 words[2 * SL_FE_PORT_WOR
 	}
 }
 
-/* The slot's port bitmap: every frontend's port, NodePorts included; with
- * OLD (what the slot holds), only the words that differ. */
-static int write_fe_ports(struct sl_maps *m, const struct sl_tables *old,
-			  const struct sl_tables *new, __u32 slot, struct sl_node_report *r)
+/* The slot's port bitmap: every frontend's port, NodePorts included; when
+ * the slot holds CH->old, only the words that differ. */
+static int write_fe_ports(struct sl_maps *m, const struct sl_node_change *ch, __u32 slot,
+			  struct sl_node_report *r)
 {
 	__u64 words[2 * SL_FE_PORT_WORDS], was[2 * SL_FE_PORT_WORDS];
 	__u32 keys[2 * SL_FE_PORT_WORDS];
 	size_t n = 0;
 
-	sl_fe_port_bitmap(new, words);
-	sl_fe_port_bitmap(old, was);
+	if (ch->new_ports)
+		memcpy(words, ch->new_ports, sizeof(words));
+	else
+		sl_fe_port_bitmap(ch->new, words);
+	if (ch->old_ports)
+		memcpy(was, ch->old_ports, sizeof(was));
+	else
+		sl_fe_port_bitmap(ch->old, was);
 	for (__u32 i = 0; i < 2 * SL_FE_PORT_WORDS; i++) {
-		if (old && was[i] == words[i])
+		if (ch->old && was[i] == words[i])
 			continue;
 		keys[n] = slot * 2 * SL_FE_PORT_WORDS + i;
 		words[n++] = words[i]; /* n <= i: packs in place */
@@ -447,6 +453,30 @@ static int ingress_diff(struct sl_maps *m, const struct sl_node_change *ch, __u3
 	return err;
 }
 
+int sl_publish_node_check(struct sl_maps *m, const struct sl_node_change *ch, __u32 slot,
+			  __u32 active)
+{
+	size_t *oo = calloc(ch->old->n_ingress + 1, sizeof(*oo));
+	size_t *on = calloc(ch->new->n_ingress + 1, sizeof(*on));
+	size_t no = oo ? ring_order(ch->old, oo) : SIZE_MAX, nn = on ? ring_order(ch->new, on) : 0;
+	int err = oo && on ? 0 : -ENOMEM;
+
+	if (!err && !same_order(ch->old, oo, no, ch->new, on, nn))
+		err = -EAGAIN;
+	for (size_t i = 0; !err && i < nn; i++) {
+		const struct sl_table_ingress *in = &ch->new->ingress[on[i]];
+		size_t n = ring_members(ch->new, in->svc);
+		__u32 now = live_size(m, &ch->old->ingress[oo[i]].fe, slot);
+
+		if (moved(ch, &ch->new->svcs[in->svc].fe) &&
+		    (n ? sl_maglev_size(n, live_size(m, &in->fe, active)) : 0) != now)
+			err = -EAGAIN;
+	}
+	free(oo);
+	free(on);
+	return err;
+}
+
 int sl_publish_node(struct sl_maps *m, const struct sl_node_change *ch, __u32 slot,
 		    __u32 active, struct sl_node_report *r)
 {
@@ -455,11 +485,13 @@ int sl_publish_node(struct sl_maps *m, const struct sl_node_change *ch, __u32 sl
 	memset(r, 0, sizeof(*r));
 	r->n_ingress = ch->new->n_ingress;
 	err = ch->old ? ingress_diff(m, ch, slot, active, r) : -EAGAIN;
+	if (err == -EAGAIN && ch->partial)
+		return err; /* a new layout needs every ring */
 	if (err == -EAGAIN)
 		err = ingress_whole(m, ch->new, slot, active, r);
 	if (!err)
-		err = write_fe_ports(m, ch->old, ch->new, slot, r);
-	if (!err)
+		err = write_fe_ports(m, ch, slot, r);
+	if (!err && ch->np)
 		err = sl_publish_np(m, ch->old, ch->new, slot, r);
 	return err;
 }
