@@ -246,7 +246,9 @@ struct sl_osum {
 	uint64_t text_hash; /* of its text alone: a record that differs only by
 			     * where the object was written is not a change */
 	uint32_t rec_len; /* bytes of its record */
-	/* Dependency keys (user/policy/keys.c), sorted. */
+	/* Dependency keys (user/policy/keys.c), sorted. NEEDS leaves out what
+	 * every unit needs (the policies of its namespace and of the root
+	 * namespace) and, with SL_OSUM_SELFNEED, the keys it also provides. */
 	const uint64_t *provides, *needs;
 	uint32_t n_provides, n_needs;
 	/* SL_OSUM_UNIT: a Service or ServiceEntry with frontends. */
@@ -265,6 +267,7 @@ enum sl_osum_flags {
 	SL_OSUM_UNIT = 1u << 0,
 	SL_OSUM_SE = 1u << 1, /* a ServiceEntry (sorted after a Service of its name) */
 	SL_OSUM_NEED_ALLOC = 1u << 2, /* no explicit address */
+	SL_OSUM_SELFNEED = 1u << 3, /* it needs every key it provides */
 };
 
 struct sl_model;
@@ -273,10 +276,15 @@ struct sl_model;
 struct sl_model *sl_model_new(const struct sl_compile_opts *o);
 void sl_model_free(struct sl_model *m);
 /* Add a stored object's summary; its memory must live as long as the
- * model: BUF (when not NULL) is freed with the model. -EEXIST: the
- * identity is there already; -EINVAL: a summary the model cannot use. */
-int sl_model_add(struct sl_model *m, const struct sl_osum *s);
+ * model (sl_model_adopt). TAG is the caller's (0: none; sl_model_tag).
+ * UNIQUE: the caller knows the identity is not there yet (the store
+ * checks the order of what it reads), so the lookup is saved. -EEXIST:
+ * the identity is there already; -EINVAL: a summary the model cannot use. */
+int sl_model_add(struct sl_model *m, const struct sl_osum *s, uint32_t tag, bool unique);
+uint32_t sl_model_tag(const struct sl_model *m, size_t i);
 void sl_model_adopt(struct sl_model *m, void *buf);
+/* Room for N objects, so that adding them does not move memory. */
+int sl_model_reserve(struct sl_model *m, size_t n);
 /* The model of a whole policy P that compiled to T. */
 int sl_model_from_policy(struct sl_model *m, const struct sl_policy *p, const struct sl_tables *t);
 

@@ -43,9 +43,19 @@ uint64_t sls_opts_hash(const struct sl_compile_opts *o)
 	return (h ^ o->max_backends) * 0x100000001b3ull;
 }
 
+/* FNV-1a's high bits barely change between names that differ in their
+ * last characters (svc-00001, svc-00002): mixed first (the MurmurHash3
+ * finalizer), or most buckets stay empty. */
 static uint32_t bucket_of(const struct sl_osum *s, uint32_t nb)
 {
-	return (uint32_t)(sl_osum_ident(s) >> 32) & (nb - 1);
+	uint64_t h = sl_osum_ident(s);
+
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	h ^= h >> 33;
+	return (uint32_t)h & (nb - 1);
 }
 
 /* ---- summaries: encode, decode --------------------------------------------- */
@@ -307,7 +317,8 @@ static bool stream_sane(const struct sls_dir *d, const struct sls_stream *s)
 	if (!s->n_chunks && !s->len)
 		return true; /* an empty bucket */
 	if (!s->n_chunks)
-		return s->len <= CHUNK && s->off <= CHUNK - s->len && s->chunk && s->chunk < SLS_CHUNKS;
+		return s->len <= CHUNK && s->off <= CHUNK - s->len && !(s->off % 8) && s->chunk &&
+		       s->chunk < SLS_CHUNKS;
 	return (uint64_t)s->n_chunks * CHUNK >= s->len && (uint32_t)s->chunk + s->n_chunks <= d->h.n_list;
 }
 
@@ -366,7 +377,8 @@ int sls_open(struct sl_maps *m, uint32_t slot, struct sls_view *v)
 void sls_close(struct sls_view *v)
 {
 	for (size_t i = 0; i < SLS_CHUNKS; i++)
-		free(v->chunk[i]);
+		if (!v->lent[i])
+			free(v->chunk[i]);
 	for (size_t i = 0; v->inflated && i < v->dir.h.n_buckets; i++)
 		free(v->inflated[i]);
 	free(v->inflated);
@@ -409,24 +421,57 @@ static int stream_bytes(struct sls_view *v, size_t i, unsigned char **out)
 	return 0;
 }
 
-int sls_load_model(struct sls_view *v, struct sl_model *model)
+/* The bytes of summary stream I where they can be decoded: in place in
+ * its chunk when LEND (an extent: the chunk image then belongs to MODEL),
+ * or a copy that MODEL owns. */
+static int sums_at(struct sls_view *v, size_t i, struct sl_model *model, bool lend,
+		   unsigned char **p)
 {
-	int err = 0;
+	const struct sls_stream *s = &v->dir.s[i];
+	int err;
+
+	if (s->n_chunks || (!lend && s->len)) {
+		err = stream_bytes(v, i, p);
+		if (!err)
+			sl_model_adopt(model, *p);
+		return err;
+	}
+	if (!s->len) {
+		*p = NULL;
+		return 0;
+	}
+	if (!chunk_at(v, s->chunk))
+		return -EBADMSG;
+	if (!v->lent[s->chunk]) {
+		sl_model_adopt(model, v->chunk[s->chunk]);
+		v->lent[s->chunk] = true;
+	}
+	*p = v->chunk[s->chunk] + s->off;
+	return 0;
+}
+
+int sls_load_model(struct sls_view *v, struct sl_model *model, bool lend)
+{
+	int err = sl_model_reserve(model, v->dir.h.n_objects);
 
 	for (size_t b = 0; !err && b < v->dir.h.n_buckets; b++) {
 		unsigned char *buf;
 		size_t off = 0, len = v->dir.s[2 * b].len;
+		struct sl_osum prev = { 0 };
 
-		err = stream_bytes(v, 2 * b, &buf);
-		if (err)
-			break;
-		sl_model_adopt(model, buf);
+		err = sums_at(v, 2 * b, model, lend, &buf);
 		while (!err && off < len) {
 			struct sl_osum s;
 			size_t n = sum_decode(buf + off, len - off, &s);
 
-			err = n && bucket_of(&s, v->dir.h.n_buckets) == b ? sl_model_add(model, &s)
-									     : -EBADMSG;
+			/* In its bucket and in identity order: then no identity is
+			 * there twice, which the model need not look up. */
+			if (!n || bucket_of(&s, v->dir.h.n_buckets) != b ||
+			    (prev.ns && sl_osum_cmp(&prev, &s) >= 0))
+				err = -EBADMSG;
+			else
+				err = sl_model_add(model, &s, (uint32_t)b + 1, true);
+			prev = s;
 			off += n;
 		}
 	}
@@ -608,7 +653,7 @@ static void unplace(struct plan *p, size_t i)
 	struct sls_stream *s = &p->d.s[i];
 
 	if (!s->n_chunks && s->len) {
-		p->used[s->chunk] -= s->len;
+		p->used[s->chunk] -= (uint32_t)ALIGN8(s->len);
 		p->dirty[s->chunk] = true;
 		if (!p->used[s->chunk])
 			p->kind[s->chunk] = C_FREE;
@@ -632,15 +677,18 @@ static int place(struct plan *p, size_t i, size_t len, size_t raw, uint16_t pref
 	if (!len)
 		return 0;
 	if (len <= CHUNK) {
-		if (prefer && p->kind[prefer] == C_EXTENTS && p->used[prefer] + len <= CHUNK)
+		/* Extents start 8-aligned, so summaries decode in place. */
+		size_t al = ALIGN8(len);
+
+		if (prefer && p->kind[prefer] == C_EXTENTS && p->used[prefer] + al <= CHUNK)
 			c = prefer;
 		for (int k = 1; c < 0 && k < (int)SLS_CHUNKS; k++)
-			if (p->kind[k] == C_EXTENTS && p->used[k] + len <= CHUNK)
+			if (p->kind[k] == C_EXTENTS && p->used[k] + al <= CHUNK)
 				c = k;
 		if (c < 0 && (c = free_chunk(p)) < 0)
 			return c;
 		p->kind[c] = C_EXTENTS;
-		p->used[c] += (uint32_t)len;
+		p->used[c] += (uint32_t)al;
 		p->dirty[c] = true;
 		s->chunk = (uint16_t)c;
 		return 0;
@@ -731,7 +779,7 @@ static int images(struct plan *p, struct sls_view *old, struct sls_write *w)
 			memcpy(img + off[s->chunk], src + p->old_off[i], s->len);
 		}
 		s->off = off[s->chunk];
-		off[s->chunk] += s->len;
+		off[s->chunk] += (uint32_t)ALIGN8(s->len);
 	}
 	/* Whole chunks: new streams only (unchanged ones are not dirty). */
 	for (size_t i = 0; i < ns && !err; i++) {
@@ -802,7 +850,7 @@ static uint32_t buckets_for(size_t raw, size_t sums)
 
 /* Which bucket each slot of MODEL is in (UINT32_MAX: removed), and the
  * serialized size of the policy (every record). */
-static uint32_t *buckets_of(const struct sl_model *model, uint32_t nb, uint64_t *raw)
+static uint32_t *buckets_of(const struct sl_model *model, uint32_t nb, bool tags, uint64_t *raw)
 {
 	size_t n = sl_model_slots(model);
 	uint32_t *b = malloc((n + 1) * sizeof(*b));
@@ -811,8 +859,10 @@ static uint32_t *buckets_of(const struct sl_model *model, uint32_t nb, uint64_t 
 	for (size_t i = 0; b && i < n; i++) {
 		unsigned st;
 		const struct sl_osum *s = sl_model_slot(model, i, &st);
+		uint32_t tag = tags ? sl_model_tag(model, i) : 0;
 
-		b[i] = bucket_of(s, nb);
+		/* The bucket it was read from, when it was read with NB. */
+		b[i] = tag ? tag - 1 : bucket_of(s, nb);
 		if (st & SL_MS_REMOVED)
 			b[i] |= 0x80000000u; /* its bucket, marked removed */
 		else
@@ -821,27 +871,41 @@ static uint32_t *buckets_of(const struct sl_model *model, uint32_t nb, uint64_t 
 	return b;
 }
 
-/* Bucket B's summaries: every live object of MODEL in it. */
+static int cmp_sum_ptr(const void *a, const void *b)
+{
+	return sl_osum_cmp(*(const struct sl_osum *const *)a, *(const struct sl_osum *const *)b);
+}
+
+/* Bucket B's summaries: every live object of MODEL in it, in identity
+ * order (the reader checks it). */
 static int sums_stream(const struct sl_model *model, const uint32_t *bk, uint32_t b,
 		       unsigned char **out, size_t *len)
 {
-	size_t total = 0, off = 0, n = sl_model_slots(model);
+	size_t total = 0, off = 0, n = sl_model_slots(model), k = 0;
+	const struct sl_osum **v;
 	unsigned char *buf;
 
 	for (size_t i = 0; i < n; i++)
+		k += bk[i] == b;
+	v = malloc((k + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	k = 0;
+	for (size_t i = 0; i < n; i++)
 		if (bk[i] == b)
-			total += sum_size(sl_model_sum(model, i, NULL, NULL));
+			v[k++] = sl_model_sum(model, i, NULL, NULL);
+	if (k)
+		qsort(v, k, sizeof(*v), cmp_sum_ptr);
+	for (size_t i = 0; i < k; i++)
+		total += sum_size(v[i]);
 	buf = calloc(1, total ? total : 1);
+	for (size_t i = 0; buf && i < k; i++) {
+		sum_encode(v[i], buf + off);
+		off += sum_size(v[i]);
+	}
+	free(v);
 	if (!buf)
 		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		const struct sl_osum *s = sl_model_sum(model, i, NULL, NULL);
-
-		if (bk[i] != b)
-			continue;
-		sum_encode(s, buf + off);
-		off += sum_size(s);
-	}
 	*out = buf;
 	*len = total;
 	return 0;
@@ -892,7 +956,7 @@ int sls_whole(const struct sl_model *model, const uint32_t counts[3], struct sls
 	nb = buckets_for(raw, sums);
 	ns = 2 * (size_t)nb;
 	err = plan_init(&p, nb);
-	bk = buckets_of(model, nb, &raw);
+	bk = buckets_of(model, nb, false, &raw);
 	byb = calloc(nb, sizeof(*byb));
 	nbyb = calloc(nb, sizeof(*nbyb));
 	len = calloc(ns, sizeof(*len));
@@ -1026,7 +1090,7 @@ static void plan_from(struct plan *p, const struct sls_dir *d)
 		p->old_off[i] = s->off;
 		if (!s->n_chunks && s->len) {
 			p->kind[s->chunk] = C_EXTENTS;
-			p->used[s->chunk] += s->len;
+			p->used[s->chunk] += (uint32_t)ALIGN8(s->len);
 			p->was[s->chunk] = true;
 		}
 		for (uint16_t k = 0; k < s->n_chunks; k++) {
@@ -1048,7 +1112,7 @@ int sls_delta(struct sls_view *v, const struct sl_model *model, const uint32_t c
 	int err = plan_init(&p, nb);
 
 	memset(w, 0, sizeof(*w));
-	bk = buckets_of(model, nb, &rawb);
+	bk = buckets_of(model, nb, true, &rawb);
 	if (!err && (!touch || !len || !raw || !bk))
 		err = -ENOMEM;
 	if (!err)
@@ -1084,6 +1148,58 @@ int sls_delta(struct sls_view *v, const struct sl_model *model, const uint32_t c
 	free(bk);
 	plan_free(&p);
 	return err == -ENOSPC ? 0 : err;
+}
+
+/* ---- a view that follows its writes ---------------------------------------------- */
+
+int sls_view_follow(struct sls_view *v, const struct sls_write *w)
+{
+	struct sls_dir d = { 0 };
+	bool keep[SLS_CHUNKS] = { false };
+	int err = dir_decode(w->img[0], &d);
+
+	if (err) {
+		free(d.s);
+		free(d.list);
+		return err;
+	}
+	for (uint32_t i = 0; i < w->n_img; i++) {
+		unsigned char *c = malloc(CHUNK);
+		uint16_t k = w->img_chunk[i];
+
+		if (!c) {
+			err = -ENOMEM;
+			break;
+		}
+		memcpy(c, w->img[i], CHUNK);
+		if (!v->lent[k])
+			free(v->chunk[k]);
+		v->chunk[k] = c;
+		v->lent[k] = false;
+		keep[k] = true;
+	}
+	for (uint16_t c = 0; c < SLS_CHUNKS; c++) {
+		bool gone = w->whole && !keep[c];
+
+		for (uint32_t i = 0; !gone && i < w->n_del; i++)
+			gone = w->del[i] == c;
+		if (gone && !v->lent[c])
+			free(v->chunk[c]);
+		if (gone)
+			v->chunk[c] = NULL, v->lent[c] = false;
+	}
+	for (size_t i = 0; v->inflated && i < v->dir.h.n_buckets; i++)
+		free(v->inflated[i]);
+	free(v->inflated);
+	free(v->inflated_len);
+	free(v->dir.s);
+	free(v->dir.list);
+	v->dir = d;
+	v->v2 = true;
+	v->empty = false;
+	v->inflated = calloc(d.h.n_buckets, sizeof(*v->inflated));
+	v->inflated_len = calloc(d.h.n_buckets, sizeof(*v->inflated_len));
+	return err ? err : v->inflated && v->inflated_len ? 0 : -ENOMEM;
 }
 
 /* ---- writing ------------------------------------------------------------------ */

@@ -86,6 +86,7 @@ struct sls_view {
 	bool v2, empty;
 	struct sls_dir dir;
 	unsigned char *chunk[SLS_CHUNKS];
+	bool lent[SLS_CHUNKS]; /* the chunk's image belongs to a model now */
 	char **inflated; /* per bucket: its records, inflated (NULL: not yet) */
 	size_t *inflated_len;
 };
@@ -94,8 +95,14 @@ uint64_t sls_opts_hash(const struct sl_compile_opts *o);
 
 int sls_open(struct sl_maps *m, uint32_t slot, struct sls_view *v);
 void sls_close(struct sls_view *v);
-/* Every summary of a format-2 store into MODEL. */
-int sls_load_model(struct sls_view *v, struct sl_model *model);
+/* Every summary of a format-2 store into MODEL. LEND: the summaries are
+ * decoded where they are, in the view's chunk images, which then belong
+ * to MODEL (an apply that reads the model once); else MODEL gets copies
+ * (a model kept across applies, sls_view_follow). */
+int sls_load_model(struct sls_view *v, struct sl_model *model, bool lend);
+/* After W was written into a slot that V's store equals: V now reads what
+ * W wrote (its directory and chunk images), without reading the map. */
+int sls_view_follow(struct sls_view *v, const struct sls_write *w);
 /* One stored object's record (sl_incr_in.fetch; CTX is the view). */
 int sls_fetch(void *ctx, const struct sl_osum *s, char **rec, size_t *len);
 /* The serialized policy of a format-2 store: every record in identity

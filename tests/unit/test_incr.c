@@ -558,7 +558,7 @@ static struct sl_model *stored_model(const struct sl_policy *p, const struct sl_
 	sl_model_from_policy(*full, p, t);
 	for (size_t i = 0; i < sl_model_slots(*full); i++)
 		if (sl_model_sum(*full, i, NULL, NULL))
-			sl_model_add(m, sl_model_sum(*full, i, NULL, NULL));
+			sl_model_add(m, sl_model_sum(*full, i, NULL, NULL), 0, false);
 	return m;
 }
 

@@ -49,12 +49,28 @@ enum {
 	N_UNIT = 2, /* an affected unit */
 	N_OLD = 4, /* in the closure of the old state */
 	N_NEW = 8, /* in the closure of the new state */
+	N_LISTED = 16, /* in eng.touched */
 };
 
 struct u64set {
 	uint64_t *v;
 	size_t cap, n;
 };
+
+/* A stack of node indices or of keys. */
+struct vec {
+	uint64_t *v;
+	size_t n, cap;
+};
+
+static void vec_push(struct vec *q, uint64_t x)
+{
+	if (q->n == q->cap) {
+		q->cap = q->cap ? 2 * q->cap : 64;
+		q->v = slp_xrealloc(q->v, q->cap, sizeof(*q->v));
+	}
+	q->v[q->n++] = x;
+}
 
 struct eng {
 	struct sl_model *m;
@@ -69,6 +85,7 @@ struct eng {
 	ssize_t *ch_of; /* per slot: the change that replaces or removes it, -1 */
 	struct sl_l4addr *alloc; /* per node, when the VIPs were allocated again */
 	struct sl_osum *out_sum; /* per node: new summaries of affected units */
+	struct vec touched; /* every node with a flag: what later steps look at */
 	bool realloc, np;
 	const char *whole;
 };
@@ -109,21 +126,6 @@ static bool u64set_has(const struct u64set *s, uint64_t k)
 	return false;
 }
 
-/* A stack of node indices or of keys. */
-struct vec {
-	uint64_t *v;
-	size_t n, cap;
-};
-
-static void vec_push(struct vec *q, uint64_t x)
-{
-	if (q->n == q->cap) {
-		q->cap = q->cap ? 2 * q->cap : 64;
-		q->v = slp_xrealloc(q->v, q->cap, sizeof(*q->v));
-	}
-	q->v[q->n++] = x;
-}
-
 static bool has_key(const uint64_t *v, uint32_t n, uint64_t k)
 {
 	uint32_t lo = 0, hi = n;
@@ -142,6 +144,14 @@ static bool has_key(const uint64_t *v, uint32_t n, uint64_t k)
 }
 
 /* ---- nodes ------------------------------------------------------------- */
+
+/* Set BITS on node N; every node that has any is listed once. */
+static void flag(struct eng *e, size_t n, uint8_t bits)
+{
+	if (!(e->f[n] & N_LISTED))
+		vec_push(&e->touched, n);
+	e->f[n] |= bits | N_LISTED;
+}
 
 static size_t n_nodes(const struct eng *e)
 {
@@ -276,15 +286,46 @@ static int plan_changes(struct eng *e)
 
 /* ---- 2. affected units ---------------------------------------------------- */
 
+/* Does S need key K? Its needs, what it provides when it needs that too,
+ * and, for a unit, the policies of its namespace and the root's. */
+static bool needs_key(const struct sl_osum *s, uint64_t k)
+{
+	if (has_key(s->needs, s->n_needs, k))
+		return true;
+	if ((s->flags & SL_OSUM_SELFNEED) && has_key(s->provides, s->n_provides, k))
+		return true;
+	return (s->flags & SL_OSUM_UNIT) &&
+	       (k == slp_key_pol(ROOT_NAMESPACE) || k == slp_key_pol(s->ns));
+}
+
+static bool is_policy(unsigned kind)
+{
+	return kind == K_PEERAUTHN || kind == K_AUTHZ || kind == K_REQAUTHN;
+}
+
+/* Is K a pol: key (some policy, old or new, provides it)? */
+static bool pol_key(const struct eng *e, uint64_t k)
+{
+	for (uint32_t at = kmap_first(&e->m->prov, k); at;
+	     at = kmap_next(&e->m->prov, e->m->prov.e[at - 1].next, k))
+		if (is_policy(e->m->v[e->m->prov.e[at - 1].val].s.kind))
+			return true;
+	for (size_t j = 0; j < e->n_ch; j++)
+		if (e->ch[j].obj && is_policy(e->ch[j].sum.kind) &&
+		    has_key(e->ch[j].sum.provides, e->ch[j].sum.n_provides, k))
+			return true;
+	return false;
+}
+
 static void mark(struct eng *e, size_t n, struct u64set *keys, struct vec *q)
 {
 	const struct sl_osum *s = node_sum(e, n);
 
 	if (e->f[n] & N_SEEN)
 		return;
-	e->f[n] |= N_SEEN;
+	flag(e, n, N_SEEN);
 	if (s->flags & SL_OSUM_UNIT) {
-		e->f[n] |= N_UNIT;
+		flag(e, n, N_UNIT);
 		e->units++;
 	}
 	for (uint32_t k = 0; k < s->n_provides; k++)
@@ -309,8 +350,17 @@ static void walk(struct eng *e)
 		for (uint32_t at = kmap_first(&e->m->need, k); at;
 		     at = kmap_next(&e->m->need, e->m->need.e[at - 1].next, k))
 			mark(e, e->m->need.e[at - 1].val, &keys, &q);
+		/* Needers the index leaves out (see keys.c). */
+		for (uint32_t at = kmap_first(&e->m->prov, k); at;
+		     at = kmap_next(&e->m->prov, e->m->prov.e[at - 1].next, k))
+			if (e->m->v[e->m->prov.e[at - 1].val].s.flags & SL_OSUM_SELFNEED)
+				mark(e, e->m->prov.e[at - 1].val, &keys, &q);
+		if (pol_key(e, k))
+			for (size_t n = 0; n < e->n_slots; n++)
+				if (!e->m->v[n].removed && needs_key(&e->m->v[n].s, k))
+					mark(e, n, &keys, &q);
 		for (size_t j = 0; j < e->n_ch; j++)
-			if (e->ch[j].obj && has_key(e->ch[j].sum.needs, e->ch[j].sum.n_needs, k))
+			if (e->ch[j].obj && needs_key(&e->ch[j].sum, k))
 				mark(e, e->n_slots + j, &keys, &q);
 		if (e->in->max_units && e->units > e->in->max_units)
 			e->whole = "the change affects more services than a partial compile is worth";
@@ -407,7 +457,7 @@ static void reallocate(struct eng *e)
 		e->alloc[node] = v[i].out;
 		if (node < e->n_slots && memcmp(&v[i].out, &u[i].s->alloc, sizeof(v[i].out)) &&
 		    !(e->f[node] & N_UNIT)) {
-			e->f[node] |= N_UNIT | N_SEEN;
+			flag(e, node, N_UNIT | N_SEEN);
 			e->units++;
 		}
 	}
@@ -418,11 +468,11 @@ static void reallocate(struct eng *e)
 
 /* ---- 4. closures ---------------------------------------------------------- */
 
-static void add_node(struct eng *e, size_t n, uint8_t flag, struct vec *w)
+static void add_node(struct eng *e, size_t n, uint8_t bit, struct vec *w)
 {
-	if (e->f[n] & flag)
+	if (e->f[n] & bit)
 		return;
-	e->f[n] |= flag;
+	flag(e, n, bit);
 	vec_push(w, n);
 }
 
@@ -452,9 +502,12 @@ static size_t closure(struct eng *e, bool new_state)
 	/* Roots: everything the walk reached (affected units, changed
 	 * objects, and the VirtualServices and DestinationRules in between,
 	 * whose own checks may now fail: a route to a service that went). */
-	for (size_t n = 0; n < n_nodes(e); n++)
+	for (size_t i = 0; i < e->touched.n; i++) {
+		size_t n = (size_t)e->touched.v[i];
+
 		if ((e->f[n] & (N_SEEN | N_UNIT)) && (new_state ? in_new(e, n) : in_old(e, n)))
 			add_node(e, n, flag, &w);
+	}
 	if (e->np)
 		providers(e, slp_key_netpol(), new_state, &w);
 	while (w.n) {
@@ -463,6 +516,12 @@ static size_t closure(struct eng *e, bool new_state)
 		count++;
 		for (uint32_t k = 0; k < s->n_needs; k++)
 			providers(e, s->needs[k], new_state, &w);
+		for (uint32_t k = 0; (s->flags & SL_OSUM_SELFNEED) && k < s->n_provides; k++)
+			providers(e, s->provides[k], new_state, &w);
+		if (s->flags & SL_OSUM_UNIT) {
+			providers(e, slp_key_pol(s->ns), new_state, &w);
+			providers(e, slp_key_pol(ROOT_NAMESPACE), new_state, &w);
+		}
 	}
 	free(w.v);
 	return count;
@@ -493,11 +552,17 @@ static void materialize(struct eng *e)
 {
 	struct sl_diags ignored = { 0 };
 
-	for (size_t i = 0; i < e->n_slots && !e->whole; i++) {
-		struct mobj *mo = &e->m->v[i];
-		char *rec = mo->rec;
-		size_t len = mo->rec_len;
+	for (size_t t = 0; t < e->touched.n && !e->whole; t++) {
+		size_t i = (size_t)e->touched.v[t];
+		struct mobj *mo;
+		char *rec;
+		size_t len;
 
+		if (i >= e->n_slots) /* a change node: parsed by the caller */
+			continue;
+		mo = &e->m->v[i];
+		rec = mo->rec;
+		len = mo->rec_len;
 		if (!(e->f[i] & (N_OLD | N_NEW)) || mo->obj)
 			continue;
 		if (!rec && (!e->in->fetch || e->in->fetch(e->in->fetch_ctx, &mo->s, &rec, &len))) {
@@ -534,12 +599,15 @@ static struct object **view(const struct eng *e, uint8_t flag, size_t *n)
 	struct object **v = slp_xcalloc(n_nodes(e) + 1, sizeof(*v));
 
 	*n = 0;
-	for (size_t i = 0; i < n_nodes(e); i++)
+	for (size_t t = 0; t < e->touched.n; t++) {
+		size_t i = (size_t)e->touched.v[t];
+
 		if (e->f[i] & flag) {
 			v[*n] = node_obj(e, i);
 			v[*n]->build = (e->f[i] & N_UNIT) != 0;
 			(*n)++;
 		}
+	}
 	qsort(v, *n, sizeof(*v), cmp_obj);
 	return v;
 }
@@ -633,7 +701,9 @@ static struct sl_osum *out_find(void *ctx, unsigned kind, const char *ns, const 
 static void unit_outputs(struct eng *e, const struct sl_tables *t)
 {
 	e->out_sum = slp_xcalloc(n_nodes(e) + 1, sizeof(*e->out_sum));
-	for (size_t n = 0; n < n_nodes(e); n++) {
+	for (size_t t = 0; t < e->touched.n; t++) {
+		size_t n = (size_t)e->touched.v[t];
+
 		if (!(e->f[n] & N_UNIT) || !in_new(e, n))
 			continue;
 		e->out_sum[n] = *node_sum(e, n);
@@ -656,7 +726,8 @@ static bool duplicates(struct eng *e, bool ing)
 	struct u64set others = { 0 }, mine = { 0 };
 	bool moved = false, dup = false;
 
-	for (size_t n = 0; n < n_nodes(e) && !moved; n++) {
+	for (size_t t = 0; t < e->touched.n && !moved; t++) {
+		size_t n = (size_t)e->touched.v[t];
 		const struct sl_osum *o, *s = &e->out_sum[n];
 		const struct change *c = node_change(e, n);
 
@@ -676,7 +747,8 @@ static bool duplicates(struct eng *e, bool ing)
 		for (uint32_t i = 0; i < (ing ? s->n_ing : s->n_fes); i++)
 			u64set_add(&others, addr_key(ing ? &s->ing[i] : &s->fes[i]));
 	}
-	for (size_t n = 0; n < n_nodes(e) && !dup; n++) {
+	for (size_t t = 0; t < e->touched.n && !dup; t++) {
+		size_t n = (size_t)e->touched.v[t];
 		const struct sl_osum *s = &e->out_sum[n];
 
 		if (!(e->f[n] & N_UNIT) || !in_new(e, n))
@@ -750,11 +822,14 @@ static void commit(struct eng *e)
 		m->v[at].dirty = m->v[at].rec_dirty = true;
 		c->rec = NULL;
 	}
-	for (size_t n = 0; n < e->n_slots; n++) {
-		struct sl_osum *s = &m->v[n].s, *u = &e->out_sum[n];
+	for (size_t t = 0; t < e->touched.n; t++) {
+		size_t n = (size_t)e->touched.v[t];
+		struct sl_osum *s, *u;
 
-		if (!(e->f[n] & N_UNIT) || !in_new(e, n))
+		if (n >= e->n_slots || !(e->f[n] & N_UNIT) || !in_new(e, n))
 			continue;
+		s = &m->v[n].s;
+		u = &e->out_sum[n];
 		if (same_addrs(s->fes, s->n_fes, u->fes, u->n_fes) &&
 		    same_addrs(s->ing, s->n_ing, u->ing, u->n_ing) &&
 		    !memcmp(&s->alloc, &u->alloc, sizeof(s->alloc)))
@@ -805,6 +880,7 @@ static void eng_free(struct eng *e)
 	free(e->ch_of);
 	free(e->alloc);
 	free(e->out_sum);
+	free(e->touched.v);
 }
 
 /* Steps 2 to 6; E->whole set when the change needs a whole compile. */

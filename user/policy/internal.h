@@ -197,6 +197,9 @@ void slp_object_keys(const struct object *o, const struct sl_compile_opts *opts,
 		     struct slp_keys *k);
 void slp_keys_free(struct slp_keys *k);
 uint64_t slp_key_netpol(void); /* provided by Pods, Namespaces, NetworkPolicies */
+/* pol:NS, provided by the policies of NS; every Service and ServiceEntry
+ * needs those of its namespace and of the root namespace. */
+uint64_t slp_key_pol(const char *ns);
 
 /* What the compiler makes of a Service or ServiceEntry before it looks at
  * any other object (compile.c): false when O has no frontends (another

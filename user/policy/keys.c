@@ -14,11 +14,11 @@
  *   kind              provides                      needs
  *   Service           name:FQDN                     name:FQDN, slice:NS/NAME,
  *                                                   podsel:NS/K=V (the selector's
- *                                                   first label), pol:NS,
- *                                                   pol:istio-system
+ *                                                   first label), [pol:NS,
+ *                                                   pol:istio-system]
  *   ServiceEntry      name:HOST...                  name:HOST..., we:NS (with a
- *                                                   workloadSelector), pol:NS,
- *                                                   pol:istio-system
+ *                                                   workloadSelector), [pol:NS,
+ *                                                   pol:istio-system]
  *   EndpointSlice     slice:NS/SERVICE              pod:NS/NAME of its targetRefs
  *   Pod               podsel:NS/K=V (each label),   -
  *                     pod:NS/NAME, netpol
@@ -33,6 +33,13 @@
  * Keys are FNV-1a 64 of the kind letter and the text; two texts that
  * collide only make more objects look related, which costs time, never
  * correctness. What "related" means is in incr.c.
+ *
+ * Two needs are left out of the lists because nearly every object has
+ * them and they would make the summaries and indexes of a mesh twice as
+ * big: the [bracketed] pol: keys of every Service and ServiceEntry (the
+ * incremental compile adds them, slp_key_pol), and a key an object both
+ * provides and needs (its own names): the summary says so in one flag
+ * (SL_OSUM_SELFNEED).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -105,10 +112,9 @@ static void host_keys(struct slp_keys *k, const char *h, const char *ns,
 	push(k, true, key_of('n', "%s", h));
 }
 
-static void policies_needed(struct slp_keys *k, const char *ns)
+uint64_t slp_key_pol(const char *ns)
 {
-	push(k, true, key_of('a', "%s", ns));
-	push(k, true, key_of('a', "%s", ROOT_NAMESPACE));
+	return key_of('a', "%s", ns);
 }
 
 static void service_keys(const struct object *o, const struct sl_compile_opts *opts,
@@ -124,7 +130,6 @@ static void service_keys(const struct object *o, const struct sl_compile_opts *o
 	push(k, true, key_of('s', "%s/%s", o->ns, o->name));
 	if (sel && sel->type == T_MAP && sel->n && sel->vals[0]->s)
 		push(k, true, key_of('l', "%s/%s=%s", o->ns, sel->keys[0]->s, sel->vals[0]->s));
-	policies_needed(k, o->ns);
 }
 
 static void se_keys(const struct object *o, struct slp_keys *k)
@@ -140,7 +145,6 @@ static void se_keys(const struct object *o, struct slp_keys *k)
 	}
 	if (sel && sel->type == T_MAP)
 		push(k, true, key_of('w', "%s", o->ns));
-	policies_needed(k, o->ns);
 }
 
 static void slice_keys(const struct object *o, struct slp_keys *k)
@@ -246,7 +250,7 @@ void slp_object_keys(const struct object *o, const struct sl_compile_opts *opts,
 	case K_PEERAUTHN:
 	case K_AUTHZ:
 	case K_REQAUTHN:
-		push(k, false, key_of('a', "%s", o->ns));
+		push(k, false, slp_key_pol(o->ns));
 		break;
 	case K_NAMESPACE:
 	case K_NETPOL:

@@ -13,7 +13,11 @@
 
 static size_t bucket(const struct kmap *m, uint64_t key)
 {
-	return (size_t)((key * 0x9e3779b97f4a7c15ull) >> 32) & (m->nb - 1);
+	/* Keys are FNV-1a, weak in their high bits: mixed (MurmurHash3). */
+	key ^= key >> 33;
+	key *= 0xff51afd7ed558ccdull;
+	key ^= key >> 33;
+	return (size_t)key & (m->nb - 1);
 }
 
 static void rehash(struct kmap *m)
@@ -44,9 +48,12 @@ void kmap_put(struct kmap *m, uint64_t key, uint32_t val)
 		at = m->free - 1;
 		m->free = m->e[at].next;
 	} else {
-		if (m->cap == SIZE_MAX / 2 || m->cap >= UINT32_MAX - 1)
-			abort();
-		m->e = slp_xrealloc(m->e, m->cap + 1, sizeof(*m->e));
+		if (m->cap == m->size) {
+			if (m->size >= UINT32_MAX / 2)
+				abort();
+			m->size = m->size ? 2 * m->size : 1024;
+			m->e = slp_xrealloc(m->e, m->size, sizeof(*m->e));
+		}
 		at = (uint32_t)m->cap++;
 	}
 	m->e[at] = (struct kent){ key, val, 0 };
@@ -177,9 +184,24 @@ const char *sl_kind_name(unsigned id)
 	return id < K__COUNT ? slp_kind_name((int)id) : NULL;
 }
 
+/* Kinds in the order of their names (identity order compares names). */
+static int kind_rank(unsigned id)
+{
+	static int rank[K__COUNT];
+	static bool done;
+
+	if (!done) {
+		for (int i = 0; i < K__COUNT; i++)
+			for (int j = 0; j < K__COUNT; j++)
+				rank[i] += strcmp(slp_kind_name(j), slp_kind_name(i)) < 0;
+		done = true;
+	}
+	return id < K__COUNT ? rank[id] : K__COUNT;
+}
+
 int sl_osum_cmp(const struct sl_osum *a, const struct sl_osum *b)
 {
-	int r = strcmp(sl_kind_name(a->kind) ?: "", sl_kind_name(b->kind) ?: "");
+	int r = kind_rank(a->kind) - kind_rank(b->kind);
 
 	if (!r)
 		r = strcmp(a->ns, b->ns);
@@ -218,6 +240,36 @@ void sl_model_free(struct sl_model *m)
 	kmap_free(&m->need);
 	arena_free(&m->a);
 	free(m);
+}
+
+static void kmap_reserve(struct kmap *m, size_t n)
+{
+	if (n <= m->size)
+		return;
+	m->e = slp_xrealloc(m->e, n, sizeof(*m->e));
+	m->size = n;
+	while (m->nb < n) {
+		m->nb = m->nb ? 2 * m->nb : 1024;
+		if (m->nb >= n)
+			break;
+	}
+	free(m->head);
+	m->head = NULL;
+	m->nb /= 2; /* rehash() doubles it and links what is there */
+	rehash(m);
+}
+
+int sl_model_reserve(struct sl_model *m, size_t n)
+{
+	if (n > m->cap) {
+		m->v = slp_xrealloc(m->v, n, sizeof(*m->v));
+		m->cap = n;
+	}
+	/* About two keys provided per object; most needs are implied (keys.c). */
+	kmap_reserve(&m->ident, n);
+	kmap_reserve(&m->prov, 2 * n);
+	kmap_reserve(&m->need, n / 2);
+	return 0;
 }
 
 void sl_model_adopt(struct sl_model *m, void *buf)
@@ -294,14 +346,22 @@ static bool sum_sane(const struct sl_osum *s)
 	       (!s->n_vips || s->vips) && (!s->n_fes || s->fes) && (!s->n_ing || s->ing);
 }
 
-int sl_model_add(struct sl_model *m, const struct sl_osum *s)
+int sl_model_add(struct sl_model *m, const struct sl_osum *s, uint32_t tag, bool unique)
 {
+	ssize_t at;
+
 	if (!sum_sane(s))
 		return -EINVAL;
-	if (model_find(m, s->kind, s->ns, s->name) >= 0)
+	if (!unique && model_find(m, s->kind, s->ns, s->name) >= 0)
 		return -EEXIST;
-	model_insert(m, s);
+	at = model_insert(m, s);
+	m->v[at].tag = tag;
 	return 0;
+}
+
+uint32_t sl_model_tag(const struct sl_model *m, size_t i)
+{
+	return i < m->n ? m->v[i].tag : 0;
 }
 
 size_t sl_model_slots(const struct sl_model *m)
@@ -370,6 +430,30 @@ char *sl_model_record(const struct sl_model *m, size_t i, size_t *len)
 
 /* ---- summaries of parsed objects ----------------------------------------- */
 
+/* Does the object need every key it provides? Then those leave its
+ * needs (both lists sorted). */
+static bool self_needs(struct slp_keys *k)
+{
+	size_t j = 0, n = 0;
+
+	if (!k->n_provides)
+		return false;
+	for (size_t i = 0; i < k->n_provides; i++) {
+		while (j < k->n_needs && k->needs[j] < k->provides[i])
+			j++;
+		if (j == k->n_needs || k->needs[j] != k->provides[i])
+			return false;
+	}
+	for (size_t i = 0, p = 0; i < k->n_needs; i++) {
+		while (p < k->n_provides && k->provides[p] < k->needs[i])
+			p++;
+		if (p == k->n_provides || k->provides[p] != k->needs[i])
+			k->needs[n++] = k->needs[i];
+	}
+	k->n_needs = n;
+	return true;
+}
+
 int model_summarize(struct sl_model *m, const struct object *o, const char *rec, size_t rec_len,
 		    struct sl_osum *out)
 {
@@ -386,6 +470,8 @@ int model_summarize(struct sl_model *m, const struct object *o, const char *rec,
 	out->text_hash = model_fnv64(o->text, strlen(o->text));
 	out->rec_len = (uint32_t)rec_len;
 	slp_object_keys(o, &m->opts, &k);
+	if (self_needs(&k))
+		out->flags |= SL_OSUM_SELFNEED;
 	out->provides = arena_dup(&m->a, k.provides, k.n_provides * sizeof(*k.provides));
 	out->needs = arena_dup(&m->a, k.needs, k.n_needs * sizeof(*k.needs));
 	out->n_provides = (uint32_t)k.n_provides;
@@ -393,7 +479,7 @@ int model_summarize(struct sl_model *m, const struct object *o, const char *rec,
 	slp_keys_free(&k);
 	if (!slp_unit_facts(o, &m->opts, &u))
 		return 0;
-	out->flags = SL_OSUM_UNIT | (u.se ? SL_OSUM_SE : 0) | (u.need_alloc ? SL_OSUM_NEED_ALLOC : 0);
+	out->flags |= SL_OSUM_UNIT | (u.se ? SL_OSUM_SE : 0) | (u.need_alloc ? SL_OSUM_NEED_ALLOC : 0);
 	out->vips = arena_dup(&m->a, u.vips, u.n_vips * sizeof(*u.vips));
 	out->n_vips = (uint32_t)u.n_vips;
 	out->n_ports = (uint32_t)u.n_ports;

@@ -22,7 +22,8 @@ struct kmap {
 	uint32_t *head; /* per bucket: entry index + 1 */
 	size_t nb; /* buckets, a power of two */
 	struct kent *e;
-	size_t n, cap; /* entries in use (free ones chained from FREE) */
+	size_t n, cap; /* entries in use, entries ever used (free ones chained from FREE) */
+	size_t size; /* allocated */
 	uint32_t free;
 };
 
@@ -51,6 +52,7 @@ struct mobj {
 	bool removed;
 	bool dirty; /* the summary changed since it was added */
 	bool rec_dirty; /* and the record */
+	uint32_t tag; /* the caller's (the store: bucket + 1); 0: none */
 };
 
 struct sl_model {
