@@ -366,8 +366,12 @@ static int apply_incr(struct applying *a, struct incr *c, struct sl_diags *d,
 	 * always leaves both slots in sync. */
 	if (!err && r->pub.replay_deferred)
 		err = sl_publish_repair(&a->m) < 0 ? -EIO : 0;
-	/* The kept model and view now describe the new generation. */
-	if (!err && !r->pub.replay_deferred && !sls_view_follow(&c->k->v, &a->store)) {
+	/* The kept model and view now describe the new generation. Removed
+	 * objects keep their slots in the model: when they outnumber the
+	 * live ones, the next apply reads the store again instead. */
+	if (!err && !r->pub.replay_deferred &&
+	    sl_model_slots(m) <= 2 * sl_model_count(m) + 1024 &&
+	    !sls_view_follow(&c->k->v, &a->store)) {
 		sl_model_clean(m);
 		c->k->gen = r->pub.generation;
 	} else {
