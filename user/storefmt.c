@@ -1033,12 +1033,16 @@ static int recs_stream(struct sls_view *v, const struct sl_model *model, const u
 	keep = calloc(n + slots + 1, sizeof(*keep));
 	if (!err && (!keep || !chg))
 		err = -ENOMEM;
-	/* The objects of this bucket whose record changed or that went. */
+	/* The objects of this bucket whose record changed or that went in
+	 * this change: a model kept across applies also holds the slots of
+	 * objects removed before, whose identity may be live again. */
 	for (size_t j = 0; !err && j < slots; j++) {
 		unsigned st;
 
 		sl_model_slot(model, j, &st);
-		if ((bk[j] & 0x7fffffffu) == b && (st & (SL_MS_REMOVED | SL_MS_REC)))
+		if ((bk[j] & 0x7fffffffu) == b &&
+		    ((st & SL_MS_REC) || (st & (SL_MS_REMOVED | SL_MS_DIRTY)) ==
+						 (SL_MS_REMOVED | SL_MS_DIRTY)))
 			chg[n_chg++] = j;
 	}
 	for (size_t i = 0; !err && i < n; i++) {

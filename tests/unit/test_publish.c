@@ -106,8 +106,14 @@ static const char *verify(char *why, size_t len)
 	size_t slen, count[2] = { 0, 0 };
 	const char *res = NULL;
 
-	if (sl_maps_open(root, &m) || sl_read_store(&m, &src, &slen, &cfg))
+	if (sl_maps_open(root, &m)) {
+		sl_policy_free(p);
 		return "cannot open maps";
+	}
+	if (sl_read_store(&m, &src, &slen, &cfg)) {
+		res = "the store does not read";
+		goto out;
+	}
 	sl_node_compile_opts(&cfg, &o);
 	if (sl_policy_load(p, "<stored>", src, slen, &d) || sl_policy_compile(p, &o, &t, &d)) {
 		res = "stored policy does not compile";
@@ -468,6 +474,111 @@ static void kept_model(void)
 	sl_keep_free(keep);
 }
 
+/* The agent's first apply is whole (REPLACE of a different policy): the
+ * model it made and the store it wrote are kept, and serve the next
+ * applies, a REPLACE among them. */
+static void kept_after_whole(void)
+{
+	const char *name = "publish/kept-after-whole";
+	struct sl_keep *keep = sl_keep_new();
+	struct sl_apply_result r;
+	struct sl_diags d = { 0 };
+	char why[16384], *text = gen_policy(12, 2, -1, 0);
+	const char *bad = NULL;
+	int err;
+
+	err = sl_apply_parsed(root, keep, 0, parsed(text), NULL, true, &d, &r);
+	free(text);
+	sl_diags_free(&d);
+	if (err || r.incremental_compile)
+		bad = "the first, whole apply";
+	if (!bad)
+		bad = verify(why, sizeof(why));
+	if (!bad)
+		bad = kept_apply(keep, 0, SVC_X, NULL, 1, &err, why, sizeof(why));
+	if (!bad) {
+		text = gen_policy(12, 2, 4, 1);
+		d = (struct sl_diags){ 0 };
+		err = sl_apply_parsed(root, keep, 0, parsed(text), NULL, true, &d, &r);
+		free(text);
+		sl_diags_free(&d);
+		bad = err || !r.incremental_compile ? "the REPLACE after it" : verify(why, sizeof(why));
+	}
+	if (!bad)
+		bad = kept_apply(keep, 0, SLICE_X2, NULL, 1, &err, why, sizeof(why));
+	/* A REPLACE in which an object is renamed: one goes, one comes. */
+	if (!bad) {
+		text = gen_policy(12, 2, 4, 1);
+		char *at = strstr(text, "name: web-3-x");
+
+		at[9] = 'y';
+		d = (struct sl_diags){ 0 };
+		err = sl_apply_parsed(root, keep, 0, parsed(text), NULL, true, &d, &r);
+		free(text);
+		sl_diags_free(&d);
+		bad = err || !r.incremental_compile ? "the REPLACE with a rename" : verify(why, sizeof(why));
+	}
+	result(name, bad ? "%s (err %d)" : NULL, bad, err);
+	sl_keep_free(keep);
+}
+
+static char *svc_pod(char *buf, size_t len, const char *svc, int vip, const char *pod, int ip)
+{
+	snprintf(buf, len,
+		 "apiVersion: v1\nkind: Service\nmetadata: {name: %s, namespace: kq}\n"
+		 "spec:\n  clusterIP: 10.96.3.%d\n  selector: {app: %s}\n"
+		 "  ports: [{port: 80, targetPort: 8080}]\n---\n"
+		 "apiVersion: v1\nkind: Pod\nmetadata: {name: %s, namespace: kq, labels: {app: %s}}\n"
+		 "status: {phase: Running, podIP: 127.3.0.%d}\n---\n",
+		 svc, vip, svc, pod, svc, ip);
+	return buf;
+}
+
+/* The agent's sequence that once broke the store: whole applies, the
+ * same policy again and again, then one in which a pod is renamed. */
+static void kept_sequence(void)
+{
+	const char *name = "publish/kept-sequence";
+	struct sl_keep *keep = sl_keep_new();
+	char web_a[1024], web_b[1024], db[1024], both[2048], why[16384];
+	const char *seq[8], *bad = NULL;
+	int err = 0;
+	size_t n = 0;
+
+	svc_pod(web_a, sizeof(web_a), "web", 1, "web-a", 1);
+	svc_pod(web_b, sizeof(web_b), "web", 1, "web-b", 2);
+	svc_pod(db, sizeof(db), "db", 2, "db-a", 3);
+	snprintf(both, sizeof(both), "%s%s", web_a, db);
+	seq[n++] = web_a;
+	seq[n++] = both;
+	seq[n++] = web_a;
+	seq[n++] = both;
+	seq[n++] = both;
+	seq[n++] = both;
+	for (size_t i = 0; !bad && i <= n; i++) {
+		struct sl_apply_result r;
+		struct sl_diags d = { 0 };
+		char last[2048];
+
+		snprintf(last, sizeof(last), "%s%s", web_b, db);
+		err = sl_apply_parsed(root, keep, 0, parsed(i < n ? seq[i] : last), NULL, true, &d, &r);
+		sl_diags_free(&d);
+		if (err) {
+			snprintf(why, sizeof(why), "apply %zu failed", i);
+			bad = why;
+		} else if ((bad = verify(why, sizeof(why)))) {
+			char at[64];
+
+			snprintf(at, sizeof(at), "%s", bad);
+			snprintf(why, sizeof(why), "%s (after apply %zu, incremental %d)", at, i,
+				 r.incremental_compile);
+			bad = why;
+		}
+	}
+	result(name, bad ? "%s (err %d)" : NULL, bad, err);
+	sl_keep_free(keep);
+}
+
 int main(void)
 {
 	struct sl_load_opts o = { .no_attach = true };
@@ -490,6 +601,8 @@ int main(void)
 	run_steps();
 	rejected_changes_nothing();
 	kept_model();
+	kept_after_whole();
+	kept_sequence();
 	format1_upgrade();
 	sl_unload(root);
 	return failures ? 1 : 0;
