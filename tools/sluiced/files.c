@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "confdir.h"
 #include "files.h"
@@ -13,6 +14,7 @@
 
 struct entry {
 	char *name; /* within the directory */
+	bool link; /* a symlink */
 	char *text; /* NULL in a staged change: the file is gone */
 	size_t len;
 	uint64_t *ids; /* identity hashes of its objects, sorted, distinct */
@@ -31,6 +33,7 @@ struct agent_files {
 	size_t n;
 	struct idx idx;
 	bool valid, all;
+	size_t n_links; /* entries that are symlinks */
 	char **dirty;
 	size_t n_dirty, cap_dirty;
 	/* Staged: the whole new list, or the changed entries. */
@@ -233,32 +236,48 @@ void files_dirty_all(struct agent_files *f)
 	f->all = true;
 }
 
-void files_dirty(struct agent_files *f, const char *name)
+static enum files_mark mark_all(struct agent_files *f)
+{
+	f->all = true;
+	return FILES_ALL;
+}
+
+enum files_mark files_dirty(struct agent_files *f, const char *name)
 {
 	char **nv;
 
-	if (!name || !*name || !yaml_file(name) || f->n_dirty >= MAX_CHANGED_FILES) {
-		f->all = true;
-		return;
-	}
+	if (!name || !*name)
+		return mark_all(f);
+	if (!yaml_file(name))
+		return f->n_links || !f->valid ? mark_all(f) : FILES_NONE;
+	if (f->n_dirty >= MAX_CHANGED_FILES)
+		return mark_all(f);
 	for (size_t i = 0; i < f->n_dirty; i++)
 		if (!strcmp(f->dirty[i], name))
-			return;
+			return FILES_ONE;
 	if (f->n_dirty == f->cap_dirty) {
 		size_t cap = f->cap_dirty ? 2 * f->cap_dirty : 8;
 
 		nv = realloc(f->dirty, cap * sizeof(*nv));
-		if (!nv) {
-			f->all = true;
-			return;
-		}
+		if (!nv)
+			return mark_all(f);
 		f->dirty = nv;
 		f->cap_dirty = cap;
 	}
 	if (!(f->dirty[f->n_dirty] = strdup(name)))
-		f->all = true;
-	else
-		f->n_dirty++;
+		return mark_all(f);
+	f->n_dirty++;
+	return FILES_ONE;
+}
+
+/* Is DIR/NAME a symlink? */
+static bool is_link(const char *dir, const char *name)
+{
+	struct stat st;
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return !lstat(path, &st) && S_ISLNK(st.st_mode);
 }
 
 /* ---- staging ---------------------------------------------------------------- */
@@ -302,6 +321,7 @@ int files_stage_whole(struct agent_files *f, const char *dir, struct sl_policy *
 		int e1 = parse_file(c.src[i].name, c.src[i].text, c.src[i].len, &p, e, d);
 
 		e->name = strdup(c.src[i].name + skip);
+		e->link = e->name && is_link(dir, e->name);
 		e->text = (char *)c.src[i].text;
 		e->len = c.src[i].len;
 		c.src[i].text = NULL;
@@ -383,7 +403,9 @@ static int stage_file(struct agent_files *f, const char *dir, const char *name,
 	}
 	if (!old && !s->text)
 		return 1;
-	if (old && s->text && s->len == old->len && !memcmp(s->text, old->text, s->len))
+	s->link = s->text && is_link(dir, name);
+	if (old && s->text && s->link == old->link && s->len == old->len &&
+	    !memcmp(s->text, old->text, s->len))
 		return 1;
 	if (asprintf(&path, "%s/%s", dir, name) < 0)
 		return -ENOMEM;
@@ -448,8 +470,11 @@ static int rebuild_index(struct agent_files *f)
 	int err = 0;
 
 	idx_free(&f->idx);
-	for (size_t i = 0; !err && i < f->n; i++)
+	f->n_links = 0;
+	for (size_t i = 0; !err && i < f->n; i++) {
 		err = idx_entry(&f->idx, &f->v[i], 1);
+		f->n_links += f->v[i].link;
+	}
 	return err;
 }
 
@@ -463,6 +488,7 @@ static int commit_one(struct agent_files *f, struct entry *s)
 		err = idx_entry(&f->idx, s, 1);
 	if (err)
 		return err;
+	f->n_links = f->n_links - (old && old->link) + (s->text && s->link);
 	if (old && s->text) {
 		entry_free(old);
 		*old = *s;

@@ -29,9 +29,13 @@ struct agent_files;
 struct agent_files *files_new(void);
 void files_free(struct agent_files *f);
 
-/* inotify named NAME (NULL or a name that is not a YAML file: read the
- * whole directory next time). */
-void files_dirty(struct agent_files *f, const char *name);
+/* inotify named NAME (NULL: the directory itself). A YAML file's name is
+ * read again next time (FILES_ONE). Another name (a temporary file, an
+ * editor's) cannot change what the directory holds unless a YAML file
+ * is a symlink (a ConfigMap's into ..data): then the whole directory is
+ * read next time (FILES_ALL), else it is ignored (FILES_NONE). */
+enum files_mark { FILES_NONE, FILES_ONE, FILES_ALL };
+enum files_mark files_dirty(struct agent_files *f, const char *name);
 /* The next staging reads the whole directory. */
 void files_dirty_all(struct agent_files *f);
 

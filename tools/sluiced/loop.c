@@ -120,6 +120,7 @@ static void on_inotify(struct agent *a)
 {
 	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
 	bool renames = true;
+	size_t seen = 0;
 	ssize_t n;
 
 	while ((n = read(a->inotify_fd, buf, sizeof(buf))) > 0) {
@@ -134,11 +135,18 @@ static void on_inotify(struct agent *a)
 				a->watch_wd = -1;
 			}
 			/* The queue overflowed, or the event is the directory's. */
-			files_dirty(a->files, ev->len && !(ev->mask & IN_Q_OVERFLOW) ? ev->name : NULL);
-			renames = renames && renamed_in(ev);
+			enum files_mark m = files_dirty(a->files, ev->len && !(ev->mask & IN_Q_OVERFLOW)
+								      ? ev->name : NULL);
+
 			p += sizeof(*ev) + ev->len;
+			if (m == FILES_NONE)
+				continue; /* a name that changes nothing */
+			seen++;
+			renames = renames && m == FILES_ONE && renamed_in(ev);
 		}
 	}
+	if (!seen)
+		return;
 	if (renames && !a->dirty_since && sl_now_mono_ns() - a->last_sync >= DEBOUNCE_QUIET_NS)
 		sync_now(a);
 	else

@@ -57,7 +57,7 @@ static void rejected(struct agent *a, enum reject_reason r, const char *why)
 		  reject_names[r], why, a->st.applied_gen ? "" : " (none applied by this agent yet)");
 }
 
-static void applied(struct agent *a, const struct sl_apply_result *r, uint64_t t0)
+static void applied(struct agent *a, const struct sl_apply_result *r, uint64_t t0, bool whole)
 {
 	a->st.applied_gen = r->pub.generation;
 	a->st.last_ok_ns = sl_now_real_ns();
@@ -65,9 +65,9 @@ static void applied(struct agent *a, const struct sl_apply_result *r, uint64_t t
 	a->st.applies++;
 	a->st.rejected = false;
 	status_publish(&a->st);
-	log_info("generation %u: %zu objects, %zu services, %zu endpoints in %.1f ms",
+	log_info("generation %u: %zu objects, %zu services, %zu endpoints in %.1f ms (%s)",
 		 r->pub.generation, r->n_objects, r->n_services, r->n_backends,
-		 a->st.last_apply_s * 1e3);
+		 a->st.last_apply_s * 1e3, whole ? "the whole directory" : "the changed files");
 }
 
 /* The files inotify named, applied as a change of their objects through
@@ -106,7 +106,7 @@ void agent_sync(struct agent *a)
 	struct sl_apply_result r;
 	struct sl_diags d = { 0 };
 	char why[1024] = "";
-	bool read = false;
+	bool read = false, whole = false;
 	int err = sync_change(a, &d, &r, why, sizeof(why));
 
 	if (err == 1) {
@@ -115,6 +115,7 @@ void agent_sync(struct agent *a)
 		return;
 	}
 	if (err == -EAGAIN) {
+		whole = true;
 		sl_diags_free(&d);
 		d = (struct sl_diags){ 0 };
 		err = sync_whole(a, &d, &r, why, sizeof(why), &read);
@@ -129,7 +130,7 @@ void agent_sync(struct agent *a)
 		rejected(a, read ? REJECT_READ : reason_of(err), why);
 	} else {
 		files_commit(a->files);
-		applied(a, &r, t0);
+		applied(a, &r, t0, whole);
 	}
 	sl_diags_free(&d);
 }
