@@ -282,6 +282,7 @@ void sl_model_free(struct sl_model *m);
  * the identity is there already; -EINVAL: a summary the model cannot use. */
 int sl_model_add(struct sl_model *m, const struct sl_osum *s, uint32_t tag, bool unique);
 uint32_t sl_model_tag(const struct sl_model *m, size_t i);
+void sl_model_set_tag(struct sl_model *m, size_t i, uint32_t tag);
 void sl_model_adopt(struct sl_model *m, void *buf);
 /* Room for N objects, so that adding them does not move memory. */
 int sl_model_reserve(struct sl_model *m, size_t n);

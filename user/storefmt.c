@@ -1104,7 +1104,7 @@ static void plan_from(struct plan *p, const struct sls_dir *d)
 	}
 }
 
-int sls_delta(struct sls_view *v, const struct sl_model *model, const uint32_t counts[3],
+int sls_delta(struct sls_view *v, struct sl_model *model, const uint32_t counts[3],
 	      struct sls_write *w)
 {
 	uint32_t nb = v->dir.h.n_buckets, *bk;
@@ -1119,6 +1119,9 @@ int sls_delta(struct sls_view *v, const struct sl_model *model, const uint32_t c
 	bk = buckets_of(model, nb, true, &rawb);
 	if (!err && (!touch || !len || !raw || !bk))
 		err = -ENOMEM;
+	for (size_t j = 0; !err && j < slots; j++)
+		if (!sl_model_tag(model, j))
+			sl_model_set_tag(model, j, (bk[j] & 0x7fffffffu) + 1);
 	if (!err)
 		plan_from(&p, &v->dir);
 	for (size_t j = 0; !err && j < slots; j++) {

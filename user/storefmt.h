@@ -111,8 +111,9 @@ int sls_serialize(struct sls_view *v, char **src, size_t *len);
 
 /* The write that makes the store of V's slot hold MODEL's policy: the
  * buckets of MODEL's dirty objects only (V must be format 2 and the slot
- * synced). */
-int sls_delta(struct sls_view *v, const struct sl_model *model, const uint32_t counts[3],
+ * synced). Tags MODEL's objects with their buckets (sl_model_tag), so a
+ * kept model does not hash every identity again on its next apply. */
+int sls_delta(struct sls_view *v, struct sl_model *model, const uint32_t counts[3],
 	      struct sls_write *w);
 /* The whole store of MODEL, whose records must all be at hand. */
 int sls_whole(const struct sl_model *model, const uint32_t counts[3], struct sls_write *w);

@@ -298,27 +298,41 @@ static int parse_file(const char *path, const char *text, size_t len, struct sl_
 	return ids_of(*p, e);
 }
 
+/* Merge the N policies of V into V[0], later ones winning ties, as if
+ * loaded into one in order: pairwise, bottom up, so that each object is
+ * moved log2(N) times rather than N times. */
+static void merge_all(struct sl_policy **v, size_t n)
+{
+	for (size_t step = 1; step < n; step *= 2)
+		for (size_t i = 0; i + step < n; i += 2 * step) {
+			sl_policy_merge(v[i], v[i + step]);
+			sl_policy_free(v[i + step]);
+			v[i + step] = NULL;
+		}
+}
+
 int files_stage_whole(struct agent_files *f, const char *dir, struct sl_policy **whole,
 		      struct sl_diags *d, char *why, size_t why_len, bool *read_failed)
 {
 	size_t skip = strlen(dir) + 1;
+	struct sl_policy **per = NULL;
 	struct confdir c;
 	int err, bad = 0;
 
 	drop_staged(f);
 	f->staged_whole = true;
+	*whole = NULL;
 	err = confdir_read(dir, &c, why, why_len);
 	*read_failed = err != 0;
 	if (err)
 		return err;
-	*whole = sl_policy_new();
+	per = calloc(c.n + 1, sizeof(*per));
 	f->sv = calloc(c.n + 1, sizeof(*f->sv));
-	if (!*whole || !f->sv)
+	if (!per || !f->sv)
 		err = -ENOMEM;
 	for (size_t i = 0; !err && i < c.n; i++) {
 		struct entry *e = &f->sv[f->sn++];
-		struct sl_policy *p;
-		int e1 = parse_file(c.src[i].name, c.src[i].text, c.src[i].len, &p, e, d);
+		int e1 = parse_file(c.src[i].name, c.src[i].text, c.src[i].len, &per[i], e, d);
 
 		e->name = strdup(c.src[i].name + skip);
 		e->link = e->name && is_link(dir, e->name);
@@ -329,17 +343,21 @@ int files_stage_whole(struct agent_files *f, const char *dir, struct sl_policy *
 			bad = e1;
 		else
 			err = e1 ? e1 : !e->name ? -ENOMEM : 0;
-		if (p)
-			sl_policy_merge(*whole, p);
-		sl_policy_free(p);
 	}
+	if (!err && !bad) {
+		merge_all(per, c.n);
+		*whole = c.n ? per[0] : sl_policy_new();
+		if (c.n)
+			per[0] = NULL;
+		if (!*whole)
+			err = -ENOMEM;
+	}
+	for (size_t i = 0; per && i < c.n; i++)
+		sl_policy_free(per[i]);
+	free(per);
 	confdir_free(&c);
 	if (err)
 		snprintf(why, why_len, "%s", strerror(-err));
-	if (err || bad) {
-		sl_policy_free(*whole);
-		*whole = NULL;
-	}
 	return err ? err : bad;
 }
 

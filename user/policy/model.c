@@ -364,6 +364,12 @@ uint32_t sl_model_tag(const struct sl_model *m, size_t i)
 	return i < m->n ? m->v[i].tag : 0;
 }
 
+void sl_model_set_tag(struct sl_model *m, size_t i, uint32_t tag)
+{
+	if (i < m->n)
+		m->v[i].tag = tag;
+}
+
 size_t sl_model_slots(const struct sl_model *m)
 {
 	return m->n;
