@@ -43,6 +43,12 @@ SKELS += $(patsubst bench/bpf/%.bpf.c,$(O)/bench/bpf/%.skel.h,$(BENCH_BPF_SRCS))
 LIB_SRCS := $(wildcard user/*.c user/policy/*.c)
 LIB_OBJS := $(patsubst %.c,$(O)/obj/%.o,$(LIB_SRCS))
 LIB_SAN_OBJS := $(patsubst %.c,$(O)/san/%.o,$(LIB_SRCS))
+# The node proxy's library: the only code that links OpenSSL and nghttp2
+# (DESIGN.md). The CLI links it for `sluice ca`; nothing in user/ uses it.
+PROXY_SRCS := $(wildcard user/proxy/*.c)
+PROXY_OBJS := $(patsubst %.c,$(O)/obj/%.o,$(PROXY_SRCS))
+PROXY_SAN_OBJS := $(patsubst %.c,$(O)/san/%.o,$(PROXY_SRCS))
+PROXY_LDLIBS := -lssl -lcrypto -lnghttp2
 CLI_SRCS := $(wildcard tools/sluice/*.c)
 CLI_OBJS := $(patsubst %.c,$(O)/obj/%.o,$(CLI_SRCS))
 CLI_SAN_OBJS := $(patsubst %.c,$(O)/san/%.o,$(CLI_SRCS))
@@ -59,7 +65,7 @@ BENCH_BINS := $(patsubst bench/%.c,$(O)/bench/%,$(BENCH_SRCS))
 FUZZ_SRCS := $(filter-out tests/fuzz/standalone_main.c,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(O)/tests/fuzz/%_standalone,$(FUZZ_SRCS))
 
-all: $(O)/sluice $(O)/sluice-asan $(O)/sluiced $(UNIT_BINS) $(BPFT_BINS) $(TOOL_BINS) $(BENCH_BINS) $(FUZZ_BINS)
+all: $(O)/sluice $(O)/sluice-asan $(O)/sluiced $(O)/sluice-proxy $(O)/sluice-proxy-asan $(UNIT_BINS) $(BPFT_BINS) $(TOOL_BINS) $(BENCH_BINS) $(FUZZ_BINS)
 
 # vmlinux.h from the running kernel's BTF; a failed dump leaves no file.
 $(O)/vmlinux.h:
@@ -107,18 +113,35 @@ $(O)/libsluice-san.a: $(LIB_SAN_OBJS)
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(O)/sluice: $(CLI_OBJS) $(O)/libsluice.a
+$(O)/libsluice-proxy.a: $(PROXY_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(O)/libsluice-proxy-san.a: $(PROXY_SAN_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(O)/sluice: $(CLI_OBJS) $(O)/libsluice-proxy.a $(O)/libsluice.a
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(CFLAGS_REL) $^ $(LDLIBS) -o $@
+	$(Q)$(CC) $(CFLAGS_REL) $^ $(PROXY_LDLIBS) $(LDLIBS) -o $@
+
+$(O)/sluice-proxy: $(O)/obj/tools/sluice-proxy.o $(O)/libsluice-proxy.a $(O)/libsluice.a
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(CFLAGS_REL) $^ $(PROXY_LDLIBS) $(LDLIBS) -o $@
+
+# The proxy under ASan/UBSan, as the integration tests run it.
+$(O)/sluice-proxy-asan: $(O)/san/tools/sluice-proxy.o $(O)/libsluice-proxy-san.a $(O)/libsluice-san.a
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(CFLAGS_SAN) $^ $(PROXY_LDLIBS) $(LDLIBS) -o $@
 
 # The agent alone serves HTTP (libmicrohttpd, tools/sluiced/http.c).
 $(O)/sluiced: $(AGENT_OBJS) $(O)/libsluice.a
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(CFLAGS_REL) $^ $(LDLIBS) -lmicrohttpd -o $@
 
-$(O)/sluice-asan: $(CLI_SAN_OBJS) $(O)/libsluice-san.a
+$(O)/sluice-asan: $(CLI_SAN_OBJS) $(O)/libsluice-proxy-san.a $(O)/libsluice-san.a
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(CFLAGS_SAN) $^ $(LDLIBS) -o $@
+	$(Q)$(CC) $(CFLAGS_SAN) $^ $(PROXY_LDLIBS) $(LDLIBS) -o $@
 
 $(O)/tests/unit/%: $(O)/san/tests/unit/%.o $(O)/libsluice-san.a
 	$(call msg,LD,$@)
@@ -136,6 +159,12 @@ $(O)/tests/tools/%: $(O)/obj/tests/tools/%.o $(O)/libsluice.a
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS_REL) $^ $(LDLIBS) -o $@
 
+# The TLS client of bench/run-proxy.sh links OpenSSL.
+$(O)/bench/sl-bench-tunnel: $(O)/obj/bench/sl-bench-tunnel.o
+	$(call msg,LD,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS_REL) $^ -lssl -lcrypto -o $@
+
 $(O)/bench/%: $(O)/obj/bench/%.o $(O)/libsluice.a
 	$(call msg,LD,$@)
 	@mkdir -p $(@D)
@@ -146,9 +175,23 @@ $(O)/tests/fuzz/%_standalone: $(O)/san/tests/fuzz/%.o $(O)/san/tests/fuzz/standa
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS_SAN) $^ $(LDLIBS) -o $@
 
+# Fuzz targets of the proxy's parsers link the proxy library (a static
+# pattern rule wins over the generic one above).
+PROXY_FUZZ := $(filter $(O)/tests/fuzz/fuzz_hbone_standalone $(O)/tests/fuzz/fuzz_csr_standalone,$(FUZZ_BINS))
+$(PROXY_FUZZ): $(O)/tests/fuzz/%_standalone: $(O)/san/tests/fuzz/%.o $(O)/san/tests/fuzz/standalone_main.o $(O)/libsluice-proxy-san.a $(O)/libsluice-san.a
+	$(call msg,LD,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS_SAN) $^ $(PROXY_LDLIBS) $(LDLIBS) -o $@
+
 # libFuzzer builds (clang), not part of `all`: make fuzz; then run
 # build/fuzz/fuzz_policy tests/fuzz/corpus/policy
 fuzz: $(patsubst tests/fuzz/%.c,$(O)/fuzz/%,$(FUZZ_SRCS))
+$(O)/fuzz/fuzz_hbone $(O)/fuzz/fuzz_csr: $(O)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(PROXY_SRCS) | $(SKELS)
+	$(call msg,FUZZ,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CLANG) -std=gnu11 -g -O1 -Iinclude -Iuser -I$(O)/bpf -D_GNU_SOURCE \
+		-fsanitize=fuzzer,address,undefined $< $(LIB_SRCS) $(PROXY_SRCS) \
+		$(PROXY_LDLIBS) $(LDLIBS) -o $@
 $(O)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) | $(SKELS)
 	$(call msg,FUZZ,$@)
 	@mkdir -p $(@D)
@@ -172,9 +215,12 @@ bench: deps
 	$(Q)bench/run.sh $(abs_O)
 	$(Q)bench/run-node.sh $(abs_O)
 
-# The test suite inside qemu on Debian's 6.1 and 6.12 kernels (vmtests/).
+# The test suite inside qemu on Debian's 6.1 and 6.12 kernels, each booted
+# normally and with lockdown=confidentiality (vmtests/). The selftest checks
+# the harness's own verdicts first (no VM, < 1 s).
 vmtest: deps
 	$(Q)$(MAKE) --no-print-directory all
+	$(Q)vmtests/selftest.sh
 	$(Q)vmtests/run.sh --kernel all $(VMTEST_PATTERN)
 
 clean:

@@ -4,7 +4,8 @@
 #
 # Rows of $DATA (tab-separated):
 #   conn   N LAYOUT ROUND VARIANT NS_PER_CONN CONN_PER_S P50_NS P99_NS FAILED STATS_ON FIRST_ERROR
-#   prog   N ROUND PROG RUN_CNT NS_PER_RUN
+#   prog   N ROUND VARIANT PROG RUN_CNT NS_PER_RUN RUN_TIME_NS CONNS
+#   ops    N VARIANT CALLBACK COUNT CONNS
 #   accept N VARIANT ADDR:PORT COUNT
 #   nstat  N VARIANT COUNTER VALUE
 #   applyfirst N CLI_LINE
@@ -101,6 +102,7 @@ EOF
 		printf '|---:|---|---:|---:|---:|---:|---:|---:|---:|\n'
 		for n in $COUNTS; do
 			for v in "${VARIANTS[@]}"; do
+				[[ " ${STATS_ONLY[*]} " == *" $v "* ]] && continue
 				read -r mn md mx < <(conn_vals "$n" "$l" "$v" 6 | stats3)
 				c=$(conn_vals "$n" "$l" "$v" 7 | median_of)
 				printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$n" "$v" \
@@ -120,34 +122,38 @@ EOF
 lower() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-") print b; else if (b == "-") print a; else print (a + 0 < b + 0) ? a : b }'; }
 
 report_ratios() {
-	local l=$1 n f s d r q sp dp best
-	printf '\nRatios, layout "%s": of the median ns/conn, in brackets the range of\nthe per-round ratios (each round pairs runs taken seconds apart); and of\nthe median per-connection p50 latency.\n\n' "$l"
-	printf '| services | sluice / direct | sluice / direct, p50 | target ≤ 1.03 |'
-	for f in "${IPTS[@]}"; do printf ' ipt-%s / sluice |' "$f"; done
-	printf ' target ≥ 6 at %s |\n|---:|---:|---:|---|' "$MAXN"
+	local l=$1 n f s d r q sp dp best v
+	printf '\nRatios, layout "%s": of the median ns/conn, in brackets the range of\nthe per-round ratios (each round pairs runs taken seconds apart); and of\nthe median per-connection p50 and p99 latency. sluice = DestinationRule\nLEAST_CONN, sluice-rnd = RANDOM; floor, floor-rnd and empty for reference.\n\n' "$l"
+	printf '| services | variant | / direct | p50 / direct | p99 / direct | target ≤ 1.03 |'
+	for f in "${IPTS[@]}"; do printf ' ipt-%s / variant |' "$f"; done
+	printf ' target ≥ 6 at %s |\n|---:|---|---:|---:|---:|---|' "$MAXN"
 	for f in "${IPTS[@]}"; do printf -- '---:|'; done
 	printf -- '---|\n'
 	for n in $COUNTS; do
-		s=$(conn_vals "$n" "$l" sluice 6 | median_of)
 		d=$(conn_vals "$n" "$l" direct 6 | median_of)
-		sp=$(conn_vals "$n" "$l" sluice 8 | median_of)
 		dp=$(conn_vals "$n" "$l" direct 8 | median_of)
-		r=$(ratio "$s" "$d")
-		printf '| %s | %s (%s) | %s | %s |' "$n" "$r" "$(paired_range "$n" "$l" sluice direct)" \
-			"$(ratio "$sp" "$dp")" "$(verdict "$r" "<=" 1.03)"
-		best=-
-		for f in "${IPTS[@]}"; do
-			q=$(ratio "$(conn_vals "$n" "$l" "ipt-$f" 6 | median_of)" "$s")
-			printf ' %s (%s) |' "$q" "$(paired_range "$n" "$l" "ipt-$f" sluice)"
-			# Judged on the faster iptables back end: the claim must
-			# hold against the best kube-proxy can do here.
-			best=$(lower "$best" "$q")
+		for v in sluice sluice-rnd ${SLUICE_OLD_ID:+sluice-old} floor floor-rnd empty; do
+			s=$(conn_vals "$n" "$l" "$v" 6 | median_of)
+			sp=$(conn_vals "$n" "$l" "$v" 8 | median_of)
+			r=$(ratio "$s" "$d")
+			printf '| %s | %s | %s (%s) | %s | %s | %s |' "$n" "$v" "$r" \
+				"$(paired_range "$n" "$l" "$v" direct)" "$(ratio "$sp" "$dp")" \
+				"$(ratio "$(conn_vals "$n" "$l" "$v" 9 | median_of)" "$(conn_vals "$n" "$l" direct 9 | median_of)")" \
+				"$([ "$v" = sluice ] || [ "$v" = sluice-rnd ] && verdict "$r" "<=" 1.03)"
+			best=-
+			for f in "${IPTS[@]}"; do
+				q=$(ratio "$(conn_vals "$n" "$l" "ipt-$f" 6 | median_of)" "$s")
+				printf ' %s (%s) |' "$q" "$(paired_range "$n" "$l" "ipt-$f" "$v")"
+				# Judged on the faster iptables back end: the claim must
+				# hold against the best kube-proxy can do here.
+				best=$(lower "$best" "$q")
+			done
+			if [ "$n" = "$MAXN" ] && [ "$v" = sluice ] && [ "${#IPTS[@]}" -gt 0 ]; then
+				printf ' %s (faster back end: %s) |\n' "$(verdict "$best" ">=" 6)" "$best"
+			else
+				printf ' |\n'
+			fi
 		done
-		if [ "$n" = "$MAXN" ]; then
-			printf ' %s (faster back end: %s) |\n' "$(verdict "$best" ">=" 6)" "$best"
-		else
-			printf ' |\n'
-		fi
 	done
 }
 
@@ -190,32 +196,108 @@ report_drops() {
 	fi
 }
 
+# prog_vals N VARIANT [PROG]: one line per round, "RUN_TIME_NS RUN_CNT CONNS",
+# summed over the programs (or of PROG alone).
+prog_vals() {
+	rows prog "\$2 == \"$1\" && \$4 == \"$2\"${3:+ && \$5 == \"$3\"}" |
+		awk -F'\t' '{ t[$3] += $8; c[$3] += $6; k[$3] = $9 } END { for (r in t) print t[r], c[r], k[r] }'
+}
+
+# BPF ns per connection of each round: the sum of run_time_ns over every
+# program that ran, divided by the connections of the round.
+bpf_ns_rounds() { prog_vals "$1" "$2" | awk '$3 > 0 { print $1 / $3 }'; }
+
+# bpf_paired_range N A B: per-round ratio A/B of BPF ns per connection, "min–max".
+bpf_paired_range() {
+	local per='{ t[$3] += $8; k[$3] = $9 } END { for (r in t) if (k[r] > 0) print r, t[r] / k[r] }'
+	join <(rows prog "\$2 == \"$1\" && \$4 == \"$2\"" | awk -F'\t' "$per" | sort) \
+		<(rows prog "\$2 == \"$1\" && \$4 == \"$3\"" | awk -F'\t' "$per" | sort) |
+		awk '$3 > 0 { print $2 / $3 }' | stats3 |
+		awk '$1 == "-" { print "-"; next } { printf "%.2f–%.2f", $1, $3 }'
+}
+
 report_progs() {
-	local n p
+	local n p v mn md mx f fr
 	cat <<'EOF'
 
-### 2. Cost of the Sluice programs per run (BPF run-time statistics)
+### 2. BPF time per connection (BPF run-time statistics)
 
 `sl-bench-progstat` turns run-time statistics on with BPF_ENABLE_STATS (the
 switch behind `sysctl kernel.bpf_stats_enabled`, held by a file descriptor so
-it goes off when the tool exits), runs one more round of Sluice connections
-and reports run_time_ns / run_cnt of each program in effect on the client
-cgroup, counting only that round. Policy: DestinationRule LEAST_CONN over 4
-weighted endpoints per service. These rounds are separate from part 1.
+it goes off when the tool exits), runs one more round of connections of a
+variant and reports run_time_ns and run_cnt of every program in effect on
+the variant's cgroup, counting only that round. BPF ns per connection is the
+sum of run_time_ns over every program that ran (connect4, every sockops
+run, sock_release, ...) divided by the round's connections (warm-up
+included): each program counts as often as it runs per connection. These
+rounds are separate from part 1 and interleaved the same way (every round
+runs each BPF variant once). The statistics add their own cost to every run
+(two clock reads): the `empty` row is what one run of a program that does
+nothing costs.
 
-| services | program | runs per round | ns/run min | median | max |
-|---:|---|---:|---:|---:|---:|
+`floor-so` is the floor with an empty sockops program beside it: what
+sockops costs a connection by being attached at all (the sockops table below
+says which callbacks run). `floor-sk`, `floor-hash`, `floor-tab`: the floor
+plus a per-connection record kept from connect to release in socket storage
+(created at connect), in a preallocated hash keyed by socket cookie (insert,
+delete at release), or in a slot of a preallocated array claimed by
+compare-and-swap from the cookie (what Sluice's socket table does).
+
 EOF
+	[ -n "${SLUICE_OLD_ID:-}" ] &&
+		printf '`sluice-old`: the CLI and data plane of another build, %s,\nLEAST_CONN, in the same rounds.\n\n' "$SLUICE_OLD_ID"
+	printf '| services | variant | BPF ns/conn min | median | max | / floor (per-round range) | target ≤ 1.5 | / floor-so |\n'
+	printf '|---:|---|---:|---:|---:|---:|---|---:|\n'
 	for n in $COUNTS; do
-		for p in $(rows prog "\$2 == \"$n\"" | cut -f 4 | sort -u); do
-			read -r mn md mx < <(rows prog "\$2 == \"$n\" && \$4 == \"$p\"" | cut -f 6 | stats3)
-			printf '| %s | %s | %s | %s | %s | %s |\n' "$n" "$p" \
-				"$(fmt0 "$(rows prog "\$2 == \"$n\" && \$4 == \"$p\"" | cut -f 5 | median_of)")" \
-				"$(fmt0 "$mn")" "$(fmt0 "$md")" "$(fmt0 "$mx")"
+		for v in "${BPF_VARIANTS[@]}"; do
+			read -r mn md mx < <(bpf_ns_rounds "$n" "$v" | stats3)
+			f=floor
+			[ "$v" = sluice-rnd ] && f=floor-rnd
+			fr=$(ratio "$md" "$(bpf_ns_rounds "$n" "$f" | median_of)")
+			if [ "${v%-*}" = sluice ] || [ "$v" = sluice ]; then
+				printf '| %s | %s | %s | %s | %s | %s (%s) | %s | %s |\n' "$n" "$v" "$(fmt0 "$mn")" \
+					"$(fmt0 "$md")" "$(fmt0 "$mx")" "$(fmt2 "$fr")" \
+					"$(bpf_paired_range "$n" "$v" "$f")" "$([ "$v" = sluice-old ] || verdict "$fr" "<=" 1.5)" \
+					"$([ "$v" != sluice-rnd ] && fmt2 "$(ratio "$md" "$(bpf_ns_rounds "$n" floor-so | median_of)")")"
+			else
+				printf '| %s | %s | %s | %s | %s | | | |\n' "$n" "$v" "$(fmt0 "$mn")" \
+					"$(fmt0 "$md")" "$(fmt0 "$mx")"
+			fi
 		done
 	done
-	md=$(rows prog "\$2 == \"$MAXN\" && \$4 == \"sl_connect4\"" | cut -f 6 | median_of)
-	printf '\nTarget: sl_connect4 ≤ 150 ns per run at %s services: median %s ns, %s.\n' \
+	cat <<'EOF'
+
+Where it goes, per program (medians over the rounds): runs per connection,
+ns per run, and their product.
+
+| services | variant | program | runs/conn | ns/run | ns/conn |
+|---:|---|---|---:|---:|---:|
+EOF
+	for n in $COUNTS; do
+		for v in "${BPF_VARIANTS[@]}"; do
+			for p in $(rows prog "\$2 == \"$n\" && \$4 == \"$v\"" | cut -f 5 | sort -u); do
+				printf '| %s | %s | %s | %s | %s | %s |\n' "$n" "$v" "$p" \
+					"$(fmt2 "$(prog_vals "$n" "$v" "$p" | awk '$3 > 0 { print $2 / $3 }' | median_of)")" \
+					"$(fmt0 "$(prog_vals "$n" "$v" "$p" | awk '$2 > 0 { print $1 / $2 }' | median_of)")" \
+					"$(fmt0 "$(prog_vals "$n" "$v" "$p" | awk '$3 > 0 { print $1 / $3 }' | median_of)")"
+			done
+		done
+	done
+	cat <<'EOF'
+
+sockops callbacks per connection (one extra round per variant with a
+program that counts them by op attached beside the variant's own;
+STATE_CB by the state entered). TIMEOUT_INIT, RWND_INIT, TCP_CONNECT_CB,
+NEEDS_ECN and ACTIVE_ESTABLISHED_CB run for every TCP connection of the
+cgroup whatever a program's flags say; STATE_CB and RTO_CB only where a
+program asked for them on that socket.
+
+| services | variant | callback | runs/conn |
+|---:|---|---|---:|
+EOF
+	rows ops | awk -F'\t' '$6 > 0 { printf "| %s | %s | %s | %.2f |\n", $2, $3, $4, $5 / $6 }'
+	md=$(prog_vals "$MAXN" sluice sl_connect4 | awk '$2 > 0 { print $1 / $2 }' | median_of)
+	printf '\nOlder target: sl_connect4 ≤ 150 ns per run at %s services: median %s ns, %s.\n' \
 		"$MAXN" "$(fmt0 "$md")" "$(verdict "$md" "<=" 150)"
 }
 

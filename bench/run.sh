@@ -83,7 +83,7 @@ preflight() {
 	[ "$(id -u)" = 0 ] || die "needs root (netns, cgroups, BPF, iptables)"
 	[ -n "$CG2" ] || die "no cgroup v2 mount in /proc/mounts"
 	[ "$(stat -f -c %T /sys/fs/bpf 2>/dev/null)" = bpf_fs ] || die "bpffs not mounted at /sys/fs/bpf"
-	for f in sl-bench-client sl-bench-server sl-bench-gen sl-bench-progstat; do
+	for f in sl-bench-client sl-bench-server sl-bench-gen sl-bench-progstat sl-bench-floor; do
 		[ -x "$BB/$f" ] || die "$BB/$f not built (run make)"
 	done
 	[ -x "$SLUICE" ] || die "$SLUICE not built (run make)"
@@ -112,6 +112,10 @@ snapshot_binaries() {
 	mkdir -p "$TMP/bin/bench" || die "$TMP/bin"
 	cp "$SLUICE" "$TMP/bin/sluice" && cp "$BB"/sl-bench-* "$TMP/bin/bench/" ||
 		die "copy binaries to $TMP/bin"
+	if [ -n "$SLUICE_OLD_SRC" ]; then
+		cp "$SLUICE_OLD_SRC" "$TMP/bin/sluice-old" || die "copy $SLUICE_OLD_SRC"
+		SLUICE_OLD_ID="$(sha256sum "$SLUICE_OLD_SRC" | cut -c1-12) ($SLUICE_OLD_SRC)"
+	fi
 	SLUICE_ID="$(sha256sum "$SLUICE" | cut -c1-12), built $(date -u -r "$SLUICE" +%Y-%m-%dT%H:%M:%SZ)"
 	SLUICE=$TMP/bin/sluice
 	BB=$TMP/bin/bench
@@ -141,35 +145,64 @@ mk_ipt_netns() {
 
 in_ns() { local ns=$1; shift; nsenter --net="/run/netns/$ns" -- "$@"; }
 
-# The variants: direct (a), ipt-legacy / ipt-nft (b), sluice (c), each in
-# its own netns, so that no variant pays for another's hooks: a netns with a
-# nat table runs conntrack on every packet, and kube-proxy's KUBE-SERVICES
-# walk would also run for connections Sluice already translated.
+# The variants, each in its own netns, so that no variant pays for
+# another's hooks (a netns with a nat table runs conntrack on every packet,
+# and kube-proxy's KUBE-SERVICES walk would also run for connections Sluice
+# already translated), and the BPF ones each in its own cgroup:
+#   direct             the client dials the endpoints itself, no program
+#   ipt-legacy/-nft    kube-proxy's rules
+#   empty              the client dials the endpoints, an empty connect4 runs
+#   floor, floor-rnd   bench/bpf/sock_floor.bpf.c, LEAST_CONN / RANDOM
+#   floor-so           floor plus an empty sockops program (what sockops
+#                      costs by being attached at all)
+#   sluice, sluice-rnd the data plane, DestinationRule LEAST_CONN / RANDOM
+#   floor-sk, floor-hash, floor-tab
+#                      floor plus a per-connection record: socket storage,
+#                      a preallocated hash keyed by cookie, an array slot
+#                      (part 2 only; BENCH_RECORDS=0 leaves them out)
+BPF_VARIANTS=(empty floor floor-so floor-rnd sluice sluice-rnd)
+FLOOR_VARIANTS=(empty floor floor-so floor-rnd)
+STATS_ONLY=()
+# BENCH_SLUICE_OLD=PATH: another build's CLI (e.g. the commit before a
+# change) as variant sluice-old, LEAST_CONN, measured in the same rounds.
+SLUICE_OLD_SRC=${BENCH_SLUICE_OLD:-}
+[ -n "$SLUICE_OLD_SRC" ] && BPF_VARIANTS+=(sluice-old)
+if [ "${BENCH_RECORDS:-1}" != 0 ]; then
+	STATS_ONLY=(floor-sk floor-hash floor-tab)
+	BPF_VARIANTS+=("${STATS_ONLY[@]}")
+	FLOOR_VARIANTS+=("${STATS_ONLY[@]}")
+fi
 setup_world() {
-	local f
-	mkdir -p "$CG/mesh" "$CG/plain" "$CG/idle" || die "cgroups under $CG"
+	local f v
+	mkdir -p "$CG/plain" "$CG/idle" || die "cgroups under $CG"
 	VARIANTS=(direct)
 	mk_netns "$ID-direct"
 	for f in "${IPTS[@]}"; do
 		mk_ipt_netns "$ID-ipt-$f"
 		VARIANTS+=("ipt-$f")
 	done
-	mk_netns "$ID-sluice"
-	VARIANTS+=(sluice)
+	for v in "${BPF_VARIANTS[@]}"; do
+		mkdir -p "$CG/$v" || die "cgroup $CG/$v"
+		mk_netns "$ID-$v"
+		VARIANTS+=("$v")
+	done
 }
+
+is_bpf_variant() { [[ " ${BPF_VARIANTS[*]} " == *" $1 "* ]]; }
 
 ns_of() { echo "$ID-$1"; }
 
-# A fresh pin root with the data plane attached to cgroup $2.
+# A fresh pin root with the data plane attached to cgroup $2 (CLI $3,
+# default this build's).
 sluice_load() {
-	local pin=$1 cg=$2
+	local pin=$1 cg=$2 cli=${3:-$SLUICE}
 	PINS+=("$pin")
-	"$SLUICE" load --pin-root "$pin" --cgroup "$cg" >"$TMP/load.out" 2>&1 ||
-		die "sluice load --pin-root $pin --cgroup $cg: $(tail -n 5 "$TMP/load.out")"
+	"$cli" load --pin-root "$pin" --cgroup "$cg" >"$TMP/load.out" 2>&1 ||
+		die "$cli load --pin-root $pin --cgroup $cg: $(tail -n 5 "$TMP/load.out")"
 }
 
 sluice_unload() {
-	"$SLUICE" unload --pin-root "$1" >/dev/null 2>&1
+	"${2:-$SLUICE}" unload --pin-root "$1" >/dev/null 2>&1
 	rm -rf "$1"
 }
 
@@ -228,8 +261,8 @@ stop_servers() {
 client_cmd() {
 	local v=$1 cg=$CG/plain
 	local -a targets=("$VIP")
-	[ "$v" = direct ] && read -r -a targets <<<"$EPS"
-	[ "$v" = sluice ] && cg=$CG/mesh
+	[ "$v" = direct ] || [ "$v" = empty ] && read -r -a targets <<<"$EPS"
+	is_bpf_variant "$v" && cg=$CG/$v
 	CMD=(sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$cg"
 		nsenter --net="/run/netns/$(ns_of "$v")" -- taskset -c "$CLIENT_CPU"
 		"$BB/sl-bench-client" -n "$CONNS" -w "$WARMUP" "${targets[@]}")
@@ -267,7 +300,7 @@ ipt_load() {
 }
 
 sluice_apply_or_die() {
-	"$SLUICE" apply --pin-root "$1" -f "$2" >"$TMP/apply.out" 2>"$TMP/apply.err" ||
+	"${3:-$SLUICE}" apply --pin-root "$1" -f "$2" >"$TMP/apply.out" 2>"$TMP/apply.err" ||
 		die "sluice apply -f $2: $(head -c 800 "$TMP/apply.err")"
 }
 
@@ -292,43 +325,108 @@ netns_counters() {
 	done
 }
 
+# floor_start TAG MODE CGROUP N: sl-bench-floor in MODE on CGROUP until
+# floor_stop TAG (its output: $TMP/floor-TAG.out).
+floor_start() {
+	local tag=$1 i
+	rm -f "$TMP/floor-ready-$tag"
+	"$BB/sl-bench-floor" -m "$2" -r "$TMP/floor-ready-$tag" "$3" "$4" \
+		>"$TMP/floor-$tag.out" 2>&1 &
+	PIDS+=($!)
+	eval "FPID_${tag//-/_}=$!"
+	for ((i = 0; i < 200; i++)); do
+		[ -e "$TMP/floor-ready-$tag" ] && return 0
+		sleep 0.05
+	done
+	die "sl-bench-floor $tag did not start: $(cat "$TMP/floor-$tag.out")"
+}
+
+floor_stop() {
+	local pid
+	eval "pid=\${FPID_${1//-/_}:-}"
+	[ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+	eval "FPID_${1//-/_}="
+}
+
+floor_mode() {
+	case $1 in
+	empty) echo empty ;;
+	floor-rnd) echo random ;;
+	floor-so) echo least-sockops ;;
+	floor-sk) echo least-sk ;;
+	floor-hash) echo least-hash ;;
+	floor-tab) echo least-table ;;
+	*) echo least ;;
+	esac
+}
+
+# How often each sockops callback runs per connection of variant V: one more
+# round with the op-counting program attached beside the variant's own.
+count_ops() {
+	local n=$1 v=$2
+	floor_start "ops-$v" opcount "$CG/$v" 1
+	client_cmd "$v"
+	"${CMD[@]}" >/dev/null 2>>"$TMP/client.err" || { FAILED=1; log "  opcount $v failed"; }
+	floor_stop "ops-$v"
+	awk -v n="$n" -v v="$v" -v c="$((CONNS + WARMUP))" \
+		'$1 == "op" { printf "ops\t%s\t%s\t%s\t%s\t%s\n", n, v, $2, $3, c }' \
+		"$TMP/floor-ops-$v.out" >>"$DATA"
+}
+
 bench_count() {
 	local n=$1 r v f l pin=/sys/fs/bpf/$ID-$1 vip='' eps=''
 	log "== $n services"
 	eval "$("$BB/sl-bench-gen" targets "$n" | grep -v ^weights=)" # vip, eps
 	VIP=$vip EPS=$eps
 	"$BB/sl-bench-gen" yaml "$n" >"$TMP/svc-$n.yaml"
+	"$BB/sl-bench-gen" --lb RANDOM yaml "$n" >"$TMP/svc-rnd-$n.yaml"
 	"$BB/sl-bench-gen" iptables "$n" >"$TMP/ipt-$n.rules"
 	for f in "${IPTS[@]}"; do ipt_load "$f" "$n"; done
-	sluice_load "$pin" "$CG/mesh"
+	sluice_load "$pin" "$CG/sluice"
 	sluice_apply_or_die "$pin" "$TMP/svc-$n.yaml"
 	printf 'applyfirst\t%s\t%s\n' "$n" "$(head -n 1 "$TMP/apply.out")" >>"$DATA"
+	sluice_load "$pin-rnd" "$CG/sluice-rnd"
+	sluice_apply_or_die "$pin-rnd" "$TMP/svc-rnd-$n.yaml"
+	if [ -n "$SLUICE_OLD_SRC" ]; then
+		sluice_load "$pin-old" "$CG/sluice-old" "$TMP/bin/sluice-old"
+		sluice_apply_or_die "$pin-old" "$TMP/svc-$n.yaml" "$TMP/bin/sluice-old"
+	fi
+	for v in "${FLOOR_VARIANTS[@]}"; do floor_start "$v" "$(floor_mode "$v")" "$CG/$v" "$n"; done
 	start_servers "$n"
 	for ((r = 1; r <= ROUNDS; r++)); do
 		log " round $r/$ROUNDS"
 		for l in $LAYOUTS; do
 			pin_servers "$l"
-			for v in "${VARIANTS[@]}"; do measure "$n" "$l" "$r" "$v"; done
+			for v in "${VARIANTS[@]}"; do
+				[[ " ${STATS_ONLY[*]} " == *" $v "* ]] || measure "$n" "$l" "$r" "$v"
+			done
 		done
 	done
-	# Part 2: the same Sluice runs again with run-time statistics on (they
-	# cost time themselves, so never during the rounds above).
+	# Part 2: the BPF variants again with run-time statistics on (they cost
+	# time themselves, so never during the rounds above), interleaved too.
 	pin_servers split
 	for ((r = 1; r <= ROUNDS; r++)); do
-		client_cmd sluice
-		"$BB/sl-bench-progstat" -o "$TMP/prog.json" "$CG/mesh" -- "${CMD[@]}" \
-			>/dev/null 2>>"$TMP/client.err" || { FAILED=1; log "  progstat run failed"; }
-		jq -r --arg n "$n" --arg r "$r" \
-			'select(.run_cnt > 0) | ["prog", $n, $r, .name, .run_cnt, .ns_per_run] | @tsv' \
-			"$TMP/prog.json" >>"$DATA"
+		for v in "${BPF_VARIANTS[@]}"; do
+			client_cmd "$v"
+			"$BB/sl-bench-progstat" -o "$TMP/prog.json" "$CG/$v" -- "${CMD[@]}" \
+				>/dev/null 2>>"$TMP/client.err" || { FAILED=1; log "  progstat $v failed"; }
+			jq -r --arg n "$n" --arg r "$r" --arg v "$v" --arg c "$((CONNS + WARMUP))" \
+				'select(.run_cnt > 0) | ["prog", $n, $r, $v, .name, .run_cnt, .ns_per_run, .run_time_ns, $c] | @tsv' \
+				"$TMP/prog.json" >>"$DATA"
+		done
+		log " stats round $r/$ROUNDS"
 	done
+	for v in floor-so sluice sluice-rnd ${SLUICE_OLD_SRC:+sluice-old}; do count_ops "$n" "$v"; done
 	stop_servers
+	for v in "${FLOOR_VARIANTS[@]}"; do floor_stop "$v"; done
 	for v in "${VARIANTS[@]}"; do
 		awk -v n="$n" -v v="$v" '{printf "accept\t%s\t%s\t%s\t%s\n", n, v, $1, $2}' \
 			"$TMP/counts-$n-$v" >>"$DATA" 2>/dev/null
 	done
 	netns_counters "$n"
 	sluice_unload "$pin"
+	sluice_unload "$pin-rnd"
+	[ -n "$SLUICE_OLD_SRC" ] && sluice_unload "$pin-old" "$TMP/bin/sluice-old"
 }
 
 # --- part 3: apply time ------------------------------------------------------------

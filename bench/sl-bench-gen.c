@@ -32,10 +32,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define N_EP 4
-#define SVC_PORT 80
-#define EP_PORT 8080
-#define MAX_SERVICES 65536
+#include "sl-bench-svc.h"
+
 #define MASQ_MARK "0x4000"
 
 static const char *lb = "LEAST_CONN";
@@ -61,7 +59,7 @@ static void ip4(char *buf, size_t len, uint32_t a)
 
 static void vip(char *buf, size_t len, long i)
 {
-	ip4(buf, len, (10u << 24 | 96u << 16) + 1u + (uint32_t)i);
+	ip4(buf, len, sl_bench_vip(i));
 }
 
 /* Endpoint J of service I; V moves endpoint 3 of service LAST. */
@@ -70,7 +68,7 @@ static void ep(char *buf, size_t len, long i, int j, long last, int v)
 	if (v && i == last && j == N_EP - 1)
 		ip4(buf, len, (127u << 24 | 2u << 16) + 1u + (uint32_t)i);
 	else
-		ip4(buf, len, (127u << 24 | 1u << 16) + 1u + (uint32_t)(N_EP * i + j));
+		ip4(buf, len, sl_bench_ep(i, j));
 }
 
 static uint64_t fnv1a64(const char *s)

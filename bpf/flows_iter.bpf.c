@@ -1,50 +1,73 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * Live flow counters. sl_flows holds a record per connection that ended;
- * TCP hands sockops no event between ESTABLISHED and CLOSE, and updating a
- * table entry per open connection would tax every connection. This iterator walks the sockets that hold sl_sock_store
- * storage (exactly the connections Sluice translated) and writes one
- * struct sl_flow_live per TCP socket with its counters read from the
- * socket now. The loader pins the iterator link; `sluice flows` reads it.
+ * Live flow counters. The socket table (sl_socks) says which connections
+ * are open; TCP hands sockops no event between ESTABLISHED and CLOSE, and
+ * updating a record on every ACK would tax every connection. This iterator
+ * walks every open file of every task, keeps the sockets that hold a slot
+ * in sl_socks (exactly the connections Sluice translated and the
+ * application still has open) and writes one struct sl_flow_live per TCP
+ * socket with its counters read from the socket now. The loader pins the
+ * iterator link; `sluice flows` reads it. It costs the data path nothing:
+ * it runs only when someone reads flows, for as long as the walk of the
+ * node's file descriptors takes.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include "sluice_abi.h"
 #include "lib/common.h"
+#include "lib/socktab.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-SEC("iter/bpf_sk_storage_map")
-int sl_flows_iter(struct bpf_iter__bpf_sk_storage_map *ctx)
+/* TP is the socket's tcp_sock: the record says TCP and the cookie matched.
+ * Read with probe reads: a pointer walked from a file is not one the
+ * verifier lets bpf_skc_to_tcp_sock() take. */
+static __always_inline void sl_live_fill(struct sl_flow_live *rec, const struct sl_sock *s,
+					 const struct tcp_sock *tp, __u64 cookie)
 {
-	struct seq_file *seq = ctx->meta->seq;
-	struct sl_sock *s = ctx->value;
-	struct sock *sk = ctx->sk;
-	struct sl_flow_live rec;
-	struct tcp_sock *tp;
-
-	if (!sk || !s || !s->fe.family)
-		return 0;
-	tp = bpf_skc_to_tcp_sock(sk);
-	if (!tp)
-		return 0; /* UDP has no flow record */
-	__builtin_memset(&rec, 0, sizeof(rec));
-	rec.cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
-	rec.fe = s->fe;
-	rec.ep = s->ep;
-	rec.bytes_sent = tp->bytes_acked;
+	rec->cookie = cookie;
+	rec->fe = s->fe;
+	rec->ep = s->ep;
+	rec->bytes_sent = BPF_CORE_READ(tp, bytes_acked);
 	/* bytes_acked counts the SYN once it is acked (as sockops does, the
 	 * FIN is only taken off at close, where its state is known). */
-	if (rec.bytes_sent && (s->flags & SL_SOCK_F_ESTABLISHED))
-		rec.bytes_sent--;
-	rec.bytes_received = tp->bytes_received;
-	rec.segs_out = tp->segs_out;
-	rec.segs_in = tp->segs_in;
-	rec.tcp_state = BPF_CORE_READ(sk, __sk_common.skc_state);
-	rec.flags = s->flags;
-	rec.start_ns = s->start_ns;
-	rec.rto = s->rto;
+	if (rec->bytes_sent && (s->flags & SL_SOCK_F_ESTABLISHED))
+		rec->bytes_sent--;
+	rec->bytes_received = BPF_CORE_READ(tp, bytes_received);
+	rec->segs_out = BPF_CORE_READ(tp, segs_out);
+	rec->segs_in = BPF_CORE_READ(tp, segs_in);
+	rec->tcp_state = BPF_CORE_READ(tp, inet_conn.icsk_inet.sk.__sk_common.skc_state);
+	rec->flags = s->flags;
+	rec->start_ns = s->start_ns;
+	rec->rto = s->rto;
+}
+
+SEC("iter/task_file")
+int sl_flows_iter(struct bpf_iter__task_file *ctx)
+{
+	struct seq_file *seq = ctx->meta->seq;
+	struct file *file = ctx->file;
+	struct sl_flow_live rec;
+	struct socket *sock;
+	struct sl_sock *s;
+	struct sock *sk;
+	__u64 cookie;
+
+	if (!file)
+		return 0;
+	sock = bpf_sock_from_file(file);
+	if (!sock)
+		return 0;
+	sk = sock->sk;
+	if (!sk)
+		return 0;
+	cookie = sk->__sk_common.skc_cookie.counter;
+	s = cookie ? sl_sock_find(cookie) : NULL;
+	if (!s || !s->fe.family || (s->flags & SL_SOCK_F_UDP))
+		return 0;
+	__builtin_memset(&rec, 0, sizeof(rec));
+	sl_live_fill(&rec, s, (const struct tcp_sock *)sk, cookie);
 	bpf_seq_write(seq, &rec, sizeof(rec));
 	return 0;
 }

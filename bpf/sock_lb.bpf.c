@@ -18,6 +18,7 @@
 #include "lib/account.h"
 #include "lib/select.h"
 #include "lib/outlier.h"
+#include "lib/clock.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -26,7 +27,9 @@ struct sl_req {
 	struct sl_l4addr fe; /* destination as dialled */
 	struct sl_l4addr ep; /* destination chosen */
 	__u64 now; /* CLOCK_MONOTONIC ns */
+	__u64 cookie; /* the socket's cookie, when it gets a record */
 	__u32 slot; /* live policy slot */
+	__u32 ep_state; /* sl_ep_state id of the chosen row */
 	bool count; /* connect(): account the socket; sendmsg(): per message */
 };
 
@@ -51,33 +54,76 @@ static __always_inline bool sl_is_proxy(struct bpf_sock_addr *ctx, const struct 
 	return cfg->proxy_mark && sk && sk->mark == cfg->proxy_mark;
 }
 
-/* Socket storage for a new connection. A socket that connect()s again
- * (UDP re-connect, TCP retry after a failure) gives its old unit back. */
-static __always_inline struct sl_sock *sl_sock_claim(struct bpf_sock_addr *ctx)
+/* The socket's record: the one it already holds (a UDP re-connect, a TCP
+ * retry after a failure), whose units go back first, or a new slot. */
+static __always_inline struct sl_sock *sl_sock_take(struct bpf_sock_addr *ctx, struct sl_req *rq)
 {
 	struct sl_sock *s;
+	bool again;
 
-	s = bpf_sk_storage_get(&sl_sock_store, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	rq->cookie = bpf_get_socket_cookie(ctx);
+	s = sl_sock_claim(rq->cookie, &again);
 	if (!s) {
 		sl_count(storage_fail);
 		return NULL;
 	}
-	sl_release(s);
-	__sync_lock_test_and_set(&s->flags, 0);
+	if (again) {
+		sl_release(s);
+		__sync_lock_test_and_set(&s->flags, 0);
+	}
 	return s;
 }
 
-static __always_inline void sl_sock_fill(struct sl_sock *s, const struct sl_req *rq, __u32 tag,
+/* A connect() that took a slot and was then refused leaves nothing behind. */
+static __always_inline void sl_sock_drop(struct sl_sock *s, const struct sl_req *rq)
+{
+	if (s) {
+		__sync_lock_test_and_set(&s->flags, 0);
+		sl_sock_free(s, rq->cookie);
+	}
+}
+
+/* A TCP socket with a record gets its sockops callbacks armed here: the
+ * RTO callback from now (so SYN timeouts count), which also marks the
+ * socket as Sluice's for the callbacks that run for every TCP socket
+ * (sockops checks the flag before any map lookup); STATE is added at
+ * TCP_CONNECT_CB, after the SYN_SENT transition it would only waste a run
+ * on. Kernels before 6.10 refuse this option here: the first refusal turns
+ * on the fallback, where sockops looks the socket up at TCP_CONNECT_CB. */
+static __always_inline void sl_arm_callbacks(struct bpf_sock_addr *ctx, const struct sl_req *rq)
+{
+	int flags = BPF_SOCK_OPS_RTO_CB_FLAG;
+	struct sl_runtime *rt;
+	__u32 zero = 0;
+
+	if (rq->fe.proto != SL_IPPROTO_TCP)
+		return;
+	if (!bpf_setsockopt(ctx, SL_SOL_TCP, SL_TCP_BPF_SOCK_OPS_CB_FLAGS, &flags, sizeof(flags)))
+		return;
+	rt = bpf_map_lookup_elem(&sl_rt, &zero);
+	if (rt && !rt->cb_fallback)
+		rt->cb_fallback = 1;
+	sl_count(cb_fallback);
+}
+
+static __always_inline void sl_sock_fill(struct bpf_sock_addr *ctx, struct sl_sock *s,
+					 const struct sl_req *rq, __u32 grp_state, __u16 gen,
 					 __u32 flags)
 {
 	s->fe = rq->fe;
 	s->ep = rq->ep;
-	s->tag = tag;
+	s->ep_state = rq->ep_state;
+	s->grp_state = grp_state;
+	s->ep_gen = gen;
+	s->cookie = rq->cookie;
 	s->start_ns = rq->now;
+	s->end_ns = 0;
 	s->rto = 0;
+	s->state = SL_FLOW_CONNECTING;
 	if (rq->fe.proto == SL_IPPROTO_UDP)
 		flags |= SL_SOCK_F_UDP;
-	__sync_fetch_and_or(&s->flags, flags);
+	__sync_lock_test_and_set(&s->flags, flags);
+	sl_arm_callbacks(ctx, rq);
 }
 
 static __always_inline int sl_to_proxy(struct bpf_sock_addr *ctx, int fam, struct sl_req *rq,
@@ -104,13 +150,16 @@ static __always_inline int sl_to_proxy(struct bpf_sock_addr *ctx, int fam, struc
 	if (!(rq->ep.addr[0] | rq->ep.addr[1] | rq->ep.addr[2] | rq->ep.addr[3]))
 		return -SL_R_NO_PROXY;
 	/* Without the record the proxy cannot know where to go: refuse. */
-	s = sl_sock_claim(ctx);
+	s = sl_sock_take(ctx, rq);
 	if (!s)
 		return -SL_R_NO_PROXY;
 	err = sl_ctx_store(ctx, fam, &rq->ep);
-	if (err)
+	if (err) {
+		sl_sock_drop(s, rq);
 		return err;
-	sl_sock_fill(s, rq, 0, SL_SOCK_F_HANDOFF);
+	}
+	rq->ep_state = 0;
+	sl_sock_fill(ctx, s, rq, 0, 0, SL_SOCK_F_HANDOFF);
 	sl_count(connect_handoff);
 	return 0;
 }
@@ -123,37 +172,26 @@ static __always_inline int sl_no_backend(struct sl_group_state *gs)
 	return -SL_R_NO_BACKEND;
 }
 
-/* The endpoint's state, created on first use: active++. */
-static __always_inline bool sl_ep_take(const struct sl_req *rq)
-{
-	struct sl_ep_state *st;
-	struct sl_ep_key k;
-
-	sl_ep_key_fill(&k, &rq->fe, &rq->ep);
-	st = sl_get_or_create(&sl_ep_state, &k);
-	if (!st) {
-		sl_count(ep_state_fail);
-		return false;
-	}
-	__sync_fetch_and_add(&st->active, 1);
-	return true;
-}
-
-/* Accounting of a connect() whose endpoint is chosen: the socket keeps the
+/* Accounting of a connect() whose endpoint is chosen: the record keeps the
  * group reservation and one unit of the endpoint's active count. When any
- * part cannot be recorded, nothing is held (accounting fails open, traffic
- * does not). */
-static __always_inline void sl_commit(const struct sl_req *rq, struct sl_sock *s,
-				      struct sl_group_state *gs, const struct sl_group *grp)
+ * part cannot be held (a row or group without a state id), nothing is
+ * (accounting fails open, traffic does not). */
+static __always_inline void sl_commit(struct bpf_sock_addr *ctx, const struct sl_req *rq,
+				      struct sl_sock *s, struct sl_group_state *gs,
+				      const struct sl_group *grp)
 {
-	bool held = s && gs;
+	struct sl_ep_state *es = sl_ep_state_at(rq->ep_state);
+	bool held = s && gs && es;
 
-	if (held && !sl_ep_take(rq)) {
+	if (!es)
+		sl_count(ep_state_fail);
+	if (held)
+		__sync_fetch_and_add(&es->active, 1);
+	else if (s && gs)
 		__sync_fetch_and_sub(&gs->active, 1);
-		held = false;
-	}
 	if (s)
-		sl_sock_fill(s, rq, grp->tag, held ? SL_SOCK_F_COUNTED : 0);
+		sl_sock_fill(ctx, s, rq, grp->state, es ? es->gen : 0,
+			     held ? SL_SOCK_F_COUNTED : 0);
 }
 
 static __always_inline void sl_rnat_record(struct bpf_sock_addr *ctx, const struct sl_req *rq)
@@ -174,7 +212,7 @@ static __always_inline void sl_rnat_record(struct bpf_sock_addr *ctx, const stru
 		sl_count(udp_rnat_fail);
 }
 
-/* The endpoint of the group for this request, into rq->ep. */
+/* The endpoint of the group for this request, into rq->ep / rq->ep_state. */
 static __always_inline int sl_choose(struct sl_req *rq, const struct sl_group *grp,
 				     struct sl_group_state *gs)
 {
@@ -183,7 +221,7 @@ static __always_inline int sl_choose(struct sl_req *rq, const struct sl_group *g
 	struct sl_sel sel;
 	int pos;
 
-	sl_sel_init(&sel, &rq->fe, grp, rq->slot, rq->now);
+	sl_sel_init(&sel, grp, rq->slot, rq->now);
 	pos = sel.count ? sl_select(&sel, grp, gs, &c) : -SL_R_NO_BACKEND;
 	if (pos < 0)
 		return pos;
@@ -191,6 +229,7 @@ static __always_inline int sl_choose(struct sl_req *rq, const struct sl_group *g
 	if (!be)
 		return -SL_R_NO_BACKEND;
 	rq->ep = be->ep;
+	rq->ep_state = be->state;
 	return 0;
 }
 
@@ -207,11 +246,13 @@ static __always_inline int sl_l4(struct bpf_sock_addr *ctx, int fam, struct sl_r
 	if (grp->lb == SL_LB_PASSTHROUGH)
 		return 0;
 	if (rq->count)
-		s = sl_sock_claim(ctx);
-	gs = sl_group_state_get(&rq->fe, grp->tag, true);
+		s = sl_sock_take(ctx, rq);
+	gs = sl_group_state_at(grp->state);
 	err = rq->count ? sl_reserve(gs, grp, s != NULL) : 0;
-	if (err)
+	if (err) {
+		sl_sock_drop(s, rq);
 		return err;
+	}
 	err = sl_choose(rq, grp, gs);
 	/* A v6 endpoint cannot be reached from a v4 socket: not selectable. */
 	if (!err)
@@ -219,10 +260,11 @@ static __always_inline int sl_l4(struct bpf_sock_addr *ctx, int fam, struct sl_r
 	if (err) {
 		if (s && gs)
 			__sync_fetch_and_sub(&gs->active, 1);
+		sl_sock_drop(s, rq);
 		return sl_no_backend(gs);
 	}
 	if (rq->count)
-		sl_commit(rq, s, gs, grp);
+		sl_commit(ctx, rq, s, gs, grp);
 	if (rq->fe.proto == SL_IPPROTO_UDP)
 		sl_rnat_record(ctx, rq);
 	sl_count(connect_xlated);
@@ -260,7 +302,8 @@ static __always_inline int sl_xlate(struct bpf_sock_addr *ctx, int fam, struct s
 		return 0;
 	if (sl_tcp_busy(ctx, rq))
 		return 0;
-	rq->now = bpf_ktime_get_ns();
+	/* Tick resolution is plenty for ejection ends and flow start times. */
+	rq->now = sl_clock_read();
 	if ((svc->flags & SL_SVC_F_HANDOFF) && rq->fe.proto == SL_IPPROTO_TCP &&
 	    !sl_is_proxy(ctx, cfg))
 		return sl_to_proxy(ctx, fam, rq, cfg);
@@ -309,10 +352,10 @@ int sl_recvmsg6(struct bpf_sock_addr *ctx)
 
 /* The application sees the frontend it dialled, for handed-off sockets too.
  * Only while the peer is still the endpoint recorded: a socket re-connected
- * to a plain address keeps stale storage but must see its real peer. */
+ * to a plain address keeps its stale record but must see its real peer. */
 static __always_inline void sl_peer(struct bpf_sock_addr *ctx, int fam)
 {
-	struct sl_sock *s = bpf_sk_storage_get(&sl_sock_store, ctx->sk, 0, 0);
+	struct sl_sock *s = sl_sock_find(bpf_get_socket_cookie(ctx));
 	struct sl_l4addr peer;
 
 	if (!s || !s->fe.family)
@@ -336,15 +379,40 @@ int sl_getpeername6(struct bpf_sock_addr *ctx)
 	return 1;
 }
 
+/*
+ * Whether close() is the last user of the record. A TCP socket that left
+ * TCP_CLOSE has its callbacks armed (at TCP_CONNECT_CB, inside connect()),
+ * so sockops will see it reach TCP_CLOSE and frees the record then if
+ * RELEASED is set. Both sides set their bit with an atomic or and look at
+ * the other's, so one of them frees. The kernel runs the STATE callback
+ * before it stores the new state: a socket found in TCP_CLOSE here either
+ * had that callback already (its CLOSED bit is visible now, read again
+ * with an atomic after the state) or never left TCP_CLOSE and never will.
+ */
+static __always_inline bool sl_sock_release_done(struct sl_sock *s, __u32 old, __u32 tcp_state)
+{
+	if (old & (SL_SOCK_F_CLOSED | SL_SOCK_F_UDP))
+		return true;
+	if (tcp_state != BPF_TCP_CLOSE)
+		return false; /* sockops frees it at TCP_CLOSE */
+	return !(__sync_fetch_and_or(&s->flags, 0) & SL_SOCK_F_CLOSED);
+}
+
 /* close(): covers every socket, also those that never got a TCP callback
  * (connect() failed before SYN, UDP). sockops may have released first. */
 SEC("cgroup/sock_release")
 int sl_sock_release(struct bpf_sock *sk)
 {
-	struct sl_sock *s = bpf_sk_storage_get(&sl_sock_store, sk, 0, 0);
+	__u64 cookie = bpf_get_socket_cookie(sk);
+	struct sl_sock *s = sl_sock_find(cookie);
+	__u32 old;
 
-	if (s)
-		sl_release(s);
+	if (!s)
+		return 1;
+	sl_release(s);
+	old = __sync_fetch_and_or(&s->flags, SL_SOCK_F_RELEASED);
+	if (sl_sock_release_done(s, old, sk->state))
+		sl_sock_free(s, cookie);
 	return 1;
 }
 
@@ -438,8 +506,7 @@ static __always_inline int sl_apply_outcome(const struct sl_l4addr *fe,
 	svc = sl_service(fe, slot);
 	if (svc)
 		grp = sl_group_of(svc, slot, ep);
-	return sl_outlier_failure(fe, es, grp, slot, outcome == SL_OUT_GATEWAY,
-				  bpf_ktime_get_ns());
+	return sl_outlier_failure(es, grp, slot, outcome == SL_OUT_GATEWAY, bpf_ktime_get_ns());
 }
 
 /* Userspace (the proxy) reports one outcome by running this program with

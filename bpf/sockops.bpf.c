@@ -1,10 +1,16 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * TCP lifecycle of the sockets sock_lb translated (those with sl_sock_store
- * storage): flow records, per-endpoint opened/closed/failed/rto and byte
- * totals, outlier detection on connect failures, the hand-off record the
- * proxy reads, and the release of the socket's active counts at TCP_CLOSE.
- * See docs/KERNEL.md.
+ * TCP lifecycle of the sockets sock_lb translated (those with a record in
+ * the socket table, sl_socks): the flow's final counters, per-endpoint
+ * opened/closed/failed/rto and byte totals, outlier detection on connect
+ * failures, the hand-off record the proxy reads, and the release of the
+ * socket's active counts at TCP_CLOSE. See docs/KERNEL.md.
+ *
+ * Callbacks cost a program run each. Five run for every TCP socket of the
+ * cgroup whatever the flags (TIMEOUT_INIT, RWND_INIT, TCP_CONNECT_CB,
+ * NEEDS_ECN, ACTIVE_ESTABLISHED); those leave after two loads unless the
+ * socket carries the RTO flag connect4 set on Sluice's sockets. STATE and
+ * RTO callbacks run only on sockets whose flags ask for them: Sluice's.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -14,6 +20,7 @@
 #include "lib/common.h"
 #include "lib/account.h"
 #include "lib/outlier.h"
+#include "lib/socktab.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -63,36 +70,36 @@ static __always_inline void sl_payload(struct bpf_sock_ops *skops, const struct 
 	*recv = rx;
 }
 
-/* The ended connection's record, written once at TCP_CLOSE: open flows
- * are read live from their sockets by the sl_flows_iter iterator, so no
- * map update is spent on a connection while it lives. */
-static __always_inline void sl_flow_record(struct bpf_sock_ops *skops, const struct sl_sock *s,
-					   __u32 old_state, __u64 cookie, bool up)
+/* The flow's final counters, in its own record (the second cache line of
+ * the slot, kept after the slot is freed until it is claimed again). */
+static __always_inline void sl_flow_end(struct bpf_sock_ops *skops, struct sl_sock *s, __u64 tx,
+					__u64 rx, bool up)
 {
-	struct sl_flow f;
-	__u64 tx, rx;
-
-	__builtin_memset(&f, 0, sizeof(f));
-	sl_payload(skops, s, old_state, &tx, &rx);
-	f.fe = s->fe;
-	f.ep = s->ep;
-	f.start_ns = s->start_ns;
-	f.end_ns = bpf_ktime_get_ns();
-	f.bytes_sent = tx;
-	f.bytes_received = rx;
-	f.segs_out = skops->segs_out;
-	f.segs_in = skops->segs_in;
-	f.state = up ? SL_FLOW_CLOSED : SL_FLOW_FAILED;
-	f.rto = s->rto;
-	if (bpf_map_update_elem(&sl_flows, &cookie, &f, BPF_ANY))
-		sl_count(flow_update_fail);
-	else
-		sl_count(flow_records);
+	s->end_ns = bpf_ktime_get_ns();
+	s->bytes_sent = tx;
+	s->bytes_received = rx;
+	s->segs_out = skops->segs_out;
+	s->segs_in = skops->segs_in;
+	s->state = up ? SL_FLOW_CLOSED : SL_FLOW_FAILED;
+	sl_count(flow_records);
 }
 
-static __always_inline void sl_on_connect(struct bpf_sock_ops *skops)
+/* TCP_CONNECT_CB: STATE callbacks from here on (SYN_SENT is already set,
+ * so the first one that runs is the answer to the SYN). connect4 set the
+ * RTO flag on its sockets; under the fallback (a kernel that refuses that
+ * in connect4) the socket is looked up instead. */
+static __always_inline void sl_on_connect(struct bpf_sock_ops *skops, __u32 cb)
 {
-	bpf_sock_ops_cb_flags_set(skops, BPF_SOCK_OPS_STATE_CB_FLAG | BPF_SOCK_OPS_RTO_CB_FLAG);
+	const __u32 want = BPF_SOCK_OPS_STATE_CB_FLAG | BPF_SOCK_OPS_RTO_CB_FLAG;
+	struct sl_runtime *rt;
+	__u32 zero = 0;
+
+	if (!(cb & BPF_SOCK_OPS_RTO_CB_FLAG)) {
+		rt = bpf_map_lookup_elem(&sl_rt, &zero);
+		if (!rt || !rt->cb_fallback || !sl_sock_find(bpf_get_socket_cookie(skops)))
+			return;
+	}
+	bpf_sock_ops_cb_flags_set(skops, cb | want);
 }
 
 /* skops->remote_port holds the network-order port in its upper 16 bits on
@@ -157,46 +164,24 @@ static __always_inline void sl_handoff_record(struct bpf_sock_ops *skops, const 
 		sl_count(handoff_record_fail);
 }
 
-/* Without the live-flow iterator (a kernel that refuses tracing programs),
- * open flows are listed from a record written here, once per connection;
- * its counters are those of ESTABLISHED until the record at CLOSE replaces
- * it. The loader turns this on only then: it costs a map update. */
-static __always_inline void sl_flow_open(struct bpf_sock_ops *skops, const struct sl_sock *s,
-					 __u64 cookie)
-{
-	struct sl_config *cfg = sl_config_get();
-	struct sl_flow f;
-
-	if (!cfg || !cfg->flows_at_established)
-		return;
-	__builtin_memset(&f, 0, sizeof(f));
-	f.fe = s->fe;
-	f.ep = s->ep;
-	f.start_ns = s->start_ns;
-	f.segs_out = skops->segs_out;
-	f.segs_in = skops->segs_in;
-	f.state = SL_FLOW_ESTABLISHED;
-	f.rto = s->rto;
-	if (bpf_map_update_elem(&sl_flows, &cookie, &f, BPF_ANY))
-		sl_count(flow_update_fail);
-}
-
+/* Open flows need nothing here: `sluice flows` lists them from the
+ * socket table (and reads their counters live where the iterator runs). */
 static __always_inline void sl_on_established(struct bpf_sock_ops *skops, struct sl_sock *s,
 					      __u64 cookie)
 {
 	__u32 old = __sync_fetch_and_or(&s->flags, SL_SOCK_F_ESTABLISHED);
 	struct sl_ep_state *es;
 
+	s->state = SL_FLOW_ESTABLISHED;
 	if (old & SL_SOCK_F_HANDOFF) {
 		sl_handoff_record(skops, s, cookie);
 		return;
 	}
-	es = sl_ep_state_get(&s->fe, &s->ep);
+	es = sl_sock_ep(s);
 	if (es) {
 		__sync_fetch_and_add(&es->opened, 1);
 		sl_outlier_success(es);
 	}
-	sl_flow_open(skops, s, cookie);
 }
 
 static __always_inline void sl_on_rto(struct sl_sock *s)
@@ -205,7 +190,7 @@ static __always_inline void sl_on_rto(struct sl_sock *s)
 
 	__sync_fetch_and_add(&s->rto, 1);
 	if (!(s->flags & SL_SOCK_F_HANDOFF))
-		es = sl_ep_state_get(&s->fe, &s->ep);
+		es = sl_sock_ep(s);
 	if (es)
 		__sync_fetch_and_add(&es->rto, 1);
 }
@@ -222,18 +207,15 @@ static __always_inline void sl_connect_failed(const struct sl_sock *s, struct sl
 	if (cfg)
 		svc = sl_service(&s->fe, slot);
 	if (svc)
-		grp = sl_group_by_tag(svc, s->tag);
-	sl_outlier_failure(&s->fe, es, grp, slot, false, bpf_ktime_get_ns());
+		grp = sl_group_by_state(svc, s->grp_state);
+	sl_outlier_failure(es, grp, slot, false, bpf_ktime_get_ns());
 }
 
-/* Totals are folded from the socket, not from the flow record, so they stay
- * exact when the LRU flow table has evicted the record. */
-static __always_inline void sl_fold(struct bpf_sock_ops *skops, const struct sl_sock *s,
-				    __u32 old_state, struct sl_ep_state *es)
+/* Totals are folded from the socket when it closes, so they are exact
+ * whatever became of the flow half of its record. */
+static __always_inline void sl_fold(struct bpf_sock_ops *skops, struct sl_ep_state *es, __u64 tx,
+				    __u64 rx)
 {
-	__u64 tx, rx;
-
-	sl_payload(skops, s, old_state, &tx, &rx);
 	__sync_fetch_and_add(&es->closed, 1);
 	__sync_fetch_and_add(&es->bytes_sent, tx);
 	__sync_fetch_and_add(&es->bytes_received, rx);
@@ -247,56 +229,79 @@ static __always_inline void sl_on_close(struct bpf_sock_ops *skops, struct sl_so
 	__u32 flags = s->flags;
 	bool up = flags & SL_SOCK_F_ESTABLISHED;
 	struct sl_ep_state *es = NULL;
+	__u64 tx, rx;
 
+	sl_payload(skops, s, old_state, &tx, &rx);
 	if (!(flags & SL_SOCK_F_HANDOFF))
-		es = sl_ep_state_get(&s->fe, &s->ep);
+		es = sl_sock_ep(s);
 	if (es && up)
-		sl_fold(skops, s, old_state, es);
+		sl_fold(skops, es, tx, rx);
 	else if (es)
 		sl_connect_failed(s, es);
-	sl_flow_record(skops, s, old_state, cookie, up);
-	sl_release_with(s, es);
+	sl_flow_end(skops, s, tx, rx, up);
+	sl_release(s);
+	/* Freed by whichever of this and close() comes last. */
+	if (__sync_fetch_and_or(&s->flags, SL_SOCK_F_CLOSED) & SL_SOCK_F_RELEASED)
+		sl_sock_free(s, cookie);
+}
+
+/* The socket's record, if it still describes this connection: a socket
+ * that re-connected to a plain address keeps its old record (and its
+ * callbacks), but its peer is no longer the endpoint recorded. */
+static __always_inline struct sl_sock *sl_sock_of(struct bpf_sock_ops *skops, __u64 cookie)
+{
+	struct sl_sock *s = sl_sock_find(cookie);
+
+	if (!s || !s->fe.family || s->ep.port != sl_remote_port(skops))
+		return NULL;
+	if (skops->family == SL_KERNEL_AF_INET)
+		return s->ep.family == SL_AF_INET && s->ep.addr[0] == skops->remote_ip4 ? s : NULL;
+	if (s->ep.family == SL_AF_INET) /* v4 endpoint of a dual-stack socket: v4-mapped */
+		return s->ep.addr[0] == skops->remote_ip6[3] ? s : NULL;
+	return s->ep.addr[0] == skops->remote_ip6[0] && s->ep.addr[1] == skops->remote_ip6[1] &&
+			       s->ep.addr[2] == skops->remote_ip6[2] &&
+			       s->ep.addr[3] == skops->remote_ip6[3]
+		       ? s
+		       : NULL;
 }
 
 SEC("sockops")
 int sl_sockops(struct bpf_sock_ops *skops)
 {
-	__u32 op = skops->op;
-	struct bpf_sock *sk;
+	__u32 op = skops->op, cb = skops->bpf_sock_ops_cb_flags;
 	struct sl_sock *s;
 	__u64 cookie;
 
 	/* Every TCP socket of the cgroup comes through here several times per
-	 * connection; leave before any map lookup unless it is an event we
-	 * act on. Of the state changes only the final one matters: the flow
-	 * record is refreshed at ESTABLISHED (its own callback) and at CLOSE. */
-	if (op == BPF_SOCK_OPS_STATE_CB) {
-		if (skops->args[1] != BPF_TCP_CLOSE)
-			return 1;
-	} else if (op != BPF_SOCK_OPS_TCP_CONNECT_CB && op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB &&
-		   op != BPF_SOCK_OPS_RTO_CB) {
-		return 1;
-	}
-	sk = skops->sk;
-	if (!sk)
-		return 1;
-	s = bpf_sk_storage_get(&sl_sock_store, sk, 0, 0);
-	if (!s || !s->fe.family)
-		return 1;
-	cookie = bpf_get_socket_cookie(skops);
+	 * connection. Leave before any map lookup unless it is an event we act
+	 * on, on a socket connect4 marked (RTO flag). STATE and RTO callbacks
+	 * only run on sockets whose flags ask for them; of the state changes
+	 * only the final one matters. */
 	switch (op) {
 	case BPF_SOCK_OPS_TCP_CONNECT_CB:
-		sl_on_connect(skops);
-		break;
+		sl_on_connect(skops, cb);
+		return 1;
 	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
-		sl_on_established(skops, s, cookie);
-		break;
 	case BPF_SOCK_OPS_RTO_CB:
-		sl_on_rto(s);
+		if (!(cb & BPF_SOCK_OPS_RTO_CB_FLAG))
+			return 1;
 		break;
-	default: /* STATE_CB to TCP_CLOSE */
-		sl_on_close(skops, s, skops->args[0], cookie);
+	case BPF_SOCK_OPS_STATE_CB:
+		if (skops->args[1] != BPF_TCP_CLOSE)
+			return 1;
 		break;
+	default:
+		return 1;
 	}
+	cookie = bpf_get_socket_cookie(skops);
+	s = sl_sock_of(skops, cookie);
+	if (!s)
+		return 1;
+	if (op == BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB)
+		sl_on_established(skops, s, cookie);
+	else if (op == BPF_SOCK_OPS_RTO_CB)
+		sl_on_rto(s);
+	else
+		sl_on_close(skops, s, skops->args[0], cookie);
 	return 1;
 }

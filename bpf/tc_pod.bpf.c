@@ -322,6 +322,12 @@ static __always_inline __u32 sl_pod_decide(struct __sk_buff *skb, struct sl_pod_
 	}
 	if (c->hdir == SL_POD_FROM && c->policy && !sl_pod_src_ok(skb, &c->p.t))
 		return sl_v_drop(SL_DROP_SPOOFED);
+	/* mTLS STRICT: a new connection into the pod only from the proxy */
+	if (c->hdir == SL_POD_TO && !v && c->policy) {
+		verdict = sl_mtls_check(skb->mark, &c->p, sl_config_get());
+		if (verdict)
+			return verdict;
+	}
 	if (count_flows && c->policy)
 		pv = sl_np_pod(&c->p.t, c->hdir, c->slot);
 	if (v && !sl_pod_is_icmp(&c->p))

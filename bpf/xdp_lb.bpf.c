@@ -111,7 +111,7 @@ static __always_inline int sl_xreserve(const struct sl_xreq *rq, const struct sl
 
 	if (rq->p.t.proto != IPPROTO_TCP || !(rq->p.tcp_flags & SL_TCP_SYN))
 		return 0;
-	gs = sl_group_state_get(&rq->ing->svc, tag, true);
+	gs = sl_group_state_get(&rq->ing->svc, tag);
 	if (!gs)
 		return 0; /* state map full: fail open, as the socket LB */
 	old = __sync_fetch_and_add(&gs->active, 1);
@@ -124,7 +124,7 @@ static __always_inline int sl_xreserve(const struct sl_xreq *rq, const struct sl
 
 static __always_inline void sl_xunreserve(const struct sl_xreq *rq, __u32 tag)
 {
-	struct sl_group_state *gs = sl_group_state_get(&rq->ing->svc, tag, false);
+	struct sl_group_state *gs = sl_group_state_get(&rq->ing->svc, tag);
 
 	if (gs)
 		__sync_fetch_and_sub(&gs->active, 1);

@@ -17,7 +17,8 @@
 #define SLUICE_ABI_H
 
 #define SL_ABI_MAGIC 0x534c4345u /* "SLCE" */
-#define SL_ABI_VERSION 2u
+#define SL_ABI_VERSION 3u /* 2: the load record (sl_load), sl_mtls;
+                              * 3: state arrays indexed by ids, the socket table, per-socket sockops */
 
 /* Capacity. Maps holding policy are double-buffered (two slots, see
  * struct sl_config.active_slot), so they are sized 2x these limits. */
@@ -25,8 +26,10 @@
 #define SL_MAX_BACKENDS 131072u /* backend rows per slot, all services */
 #define SL_MAX_GROUPS 8u /* route destinations (subsets) per service */
 #define SL_MAX_GROUP_BACKENDS 256u /* endpoints in one group */
-#define SL_MAX_EP_STATE 262144u /* (service, endpoint) state records */
-#define SL_MAX_FLOWS 65536u /* live + recently ended flow records (LRU) */
+#define SL_MAX_EP_STATE 262144u /* (service, endpoint) state records, id 0 unused */
+#define SL_MAX_GROUP_STATE (2u * SL_MAX_SERVICES * SL_MAX_GROUPS) /* (service, subset) */
+#define SL_MAX_SOCKS 65536u /* socket table: open + recently ended connections */
+#define SL_SOCK_PROBES 4u /* slots a socket may take, from cookie % SL_MAX_SOCKS */
 #define SL_MAX_HANDOFF 65536u /* proxy original-destination records (LRU) */
 #define SL_MAX_UDP_RNAT 65536u /* UDP reverse-translation records (LRU) */
 #define SL_STORE_CHUNK 32768u /* bytes per policy-store chunk */
@@ -96,8 +99,9 @@ struct sl_group {
 	__u32 total; /* sum of endpoint weights in the group */
 	__u32 tag; /* stable id of (service, subset): FNV-1a of the subset name, 0 for none */
 	__u32 max_conns; /* connectionPool.tcp.maxConnections, 0 = unlimited */
+	__u32 state; /* index into sl_group_state (user/stateid.c); 0 = none */
 	__u8 lb; /* enum sl_lb */
-	__u8 pad[3];
+	__u8 pad[7];
 	struct sl_outlier_cfg outlier;
 };
 
@@ -121,13 +125,40 @@ struct sl_backend {
 	struct sl_l4addr ep; /* endpoint address, port = targetPort */
 	__u32 weight; /* endpoint weight, >= 1 */
 	__u32 cum; /* cumulative weight in its group up to and including this */
+	__u32 state; /* index into sl_ep_state of (service, this endpoint); 0 = none */
 };
 
-/* Key of sl_ep_state: state of one endpoint as seen by one service. It is
- * independent of the slot, so counters and ejections survive every apply. */
+/*
+ * Live state: sl_ep_state[id] per (service, endpoint) and sl_group_state[id]
+ * per (service, subset), arrays indexed by ids that the publisher writes
+ * into every backend row and group (user/stateid.c assigns them). An id
+ * belongs to its pair for as long as the pair is in the policy, in either
+ * slot, so counters, active counts and ejections survive every apply; the
+ * connect path reaches the state with array lookups, no hashing.
+ *
+ * sl_ep_ids / sl_group_ids are the directory, written by userspace only:
+ * pair -> id, for readers that start from addresses (metrics, `sluice
+ * get`, sl_outcome, node ingress). A pair that leaves the policy keeps its
+ * entry as RETIRING; its id is reused only after SL_STATE_GRACE_NS with no
+ * connection left on it (a connect() that read the old policy finishes in
+ * microseconds; one that holds a unit keeps `active` above 0).
+ */
 struct sl_ep_key {
 	struct sl_l4addr fe;
 	struct sl_l4addr ep;
+};
+
+enum sl_state_status {
+	SL_STATE_ASSIGNED = 1, /* the pair is in the published policy */
+	SL_STATE_RETIRING = 2, /* left it; freed once idle for SL_STATE_GRACE_NS */
+};
+
+#define SL_STATE_GRACE_NS (2ull * 1000000000ull)
+
+struct sl_state_ref {
+	__u32 id; /* index into sl_ep_state or sl_group_state, >= 1 */
+	__u32 status; /* enum sl_state_status */
+	__u64 since_ns; /* CLOCK_MONOTONIC ns when it started RETIRING */
 };
 
 struct sl_ep_state {
@@ -148,10 +179,11 @@ struct sl_ep_state {
 	__u32 consec_fail; /* consecutive failures (5xx class) */
 	__u32 consec_gw; /* consecutive gateway errors */
 	__u32 eject_mult; /* current ejection multiplier */
-	__u32 pad;
+	__u16 gen; /* userspace: bumped when the id is given to a pair */
+	__u16 in_use; /* userspace: 1 while the id belongs to a pair */
 };
 
-/* Key/value of sl_group_state: per (service, subset) counters. */
+/* Key of sl_group_ids: a (service, subset). */
 struct sl_group_key {
 	struct sl_l4addr fe;
 	__u32 tag; /* struct sl_group.tag */
@@ -162,6 +194,8 @@ struct sl_group_state {
 	__u64 overflow; /* connect() refused by max_conns */
 	__u64 rr; /* round-robin cursor */
 	__u64 no_backend; /* connect() refused: no selectable endpoint */
+	__u32 in_use; /* userspace: 1 while the id belongs to a pair */
+	__u32 pad;
 };
 
 /* sl_config[0]. Written by userspace; active_slot/generation are published
@@ -184,10 +218,7 @@ struct sl_config {
 	__u32 backend_hwm[2]; /* per slot: backend rows in use (bump allocator) */
 	__be32 svc_cidr4; /* VIPs for Services without clusterIP come from here */
 	__u8 svc_cidr4_len; /* prefix length of svc_cidr4 */
-	__u8 flows_at_established; /* 1: sockops writes an open-flow record at
-				    * ESTABLISHED (the live-flow iterator is
-				    * unavailable; see enum sl_feature_id) */
-	__u8 pad1[6];
+	__u8 pad1[7];
 };
 
 /* Global counters, one struct, per-CPU (sl_stats[0]). */
@@ -197,10 +228,10 @@ struct sl_stats {
 	__u64 connect_handoff; /* destination rewritten to the proxy */
 	__u64 no_backend; /* service found, no selectable endpoint */
 	__u64 overflow; /* refused by a connection limit */
-	__u64 storage_fail; /* socket storage could not be created */
-	__u64 ep_state_fail; /* endpoint state map full */
-	__u64 flow_records; /* flow records created */
-	__u64 flow_update_fail; /* flow record insert failed */
+	__u64 storage_fail; /* no free slot in sl_socks: connection held nothing */
+	__u64 ep_state_fail; /* a row or group without a state id */
+	__u64 flow_records; /* connections whose final counters were recorded */
+	__u64 cb_fallback; /* connect could not arm sockops callbacks itself */
 	__u64 ejections; /* endpoints ejected by the kernel */
 	__u64 ejections_skipped; /* ejection withheld by max/min percent */
 	__u64 handoff_record_fail; /* original destination not recorded */
@@ -208,29 +239,25 @@ struct sl_stats {
 	__u64 udp_rnat_hit; /* UDP reply source restored to the VIP */
 };
 
-/* Socket local storage (sl_sock_store) of a client socket that Sluice
- * translated. */
+/*
+ * sl_socks: the socket table, one record per client socket that Sluice
+ * translated, in a preallocated array: a connect() claims a slot with one
+ * compare-and-swap of `owner` (no allocation), the socket's own programs
+ * find it again from its cookie (bpf/lib/socktab.h). The first cache line
+ * is what the data path needs; the second is the flow: written at
+ * TCP_CLOSE and kept after the slot is freed (owner = 0) until another
+ * socket claims it, so `sluice flows` lists open connections and the most
+ * recently ended ones from this one table.
+ */
 enum sl_sock_flags {
 	SL_SOCK_F_COUNTED = 1u << 0, /* holds one unit of active counts */
 	SL_SOCK_F_HANDOFF = 1u << 1, /* connected to the proxy */
 	SL_SOCK_F_ESTABLISHED = 1u << 2,
 	SL_SOCK_F_UDP = 1u << 3,
+	SL_SOCK_F_RELEASED = 1u << 4, /* close() (cgroup/sock_release) seen */
+	SL_SOCK_F_CLOSED = 1u << 5, /* sockops saw TCP_CLOSE */
 };
 
-struct sl_sock {
-	struct sl_l4addr fe; /* the address the application dialled */
-	struct sl_l4addr ep; /* where it was sent */
-	__u32 tag; /* group tag, for sl_group_state */
-	__u32 flags; /* enum sl_sock_flags; SL_SOCK_F_COUNTED cleared with xchg */
-	__u64 start_ns; /* CLOCK_MONOTONIC ns at connect() */
-	__u32 rto; /* retransmission timeouts so far */
-	__u32 pad;
-};
-
-/* sl_flows: key is the socket cookie (__u64). One record per connection
- * that ended (closed or failed), written by sockops at TCP_CLOSE; open
- * connections are read live from their sockets (struct sl_flow_live). The
- * table is an LRU: the oldest records make room, totals never depend on it. */
 enum sl_flow_state {
 	SL_FLOW_CONNECTING = 0,
 	SL_FLOW_ESTABLISHED = 1,
@@ -238,26 +265,43 @@ enum sl_flow_state {
 	SL_FLOW_FAILED = 3,
 };
 
-struct sl_flow {
-	struct sl_l4addr fe;
-	struct sl_l4addr ep;
-	__u64 start_ns; /* CLOCK_MONOTONIC ns */
-	__u64 end_ns; /* 0 while open */
-	__u64 bytes_sent; /* as of the last update; final once closed */
-	__u64 bytes_received;
+struct sl_sock {
+	__u64 owner; /* cookie of the socket holding the slot; 0 = free */
+	struct sl_l4addr fe; /* the address the application dialled */
+	struct sl_l4addr ep; /* where it was sent */
+	__u32 ep_state; /* sl_ep_state id, 0 = none */
+	__u32 grp_state; /* sl_group_state id, 0 = none */
+	__u32 flags; /* enum sl_sock_flags, changed with atomics only */
+	__u16 ep_gen; /* sl_ep_state.gen when taken: a reused id is not ours */
+	__u16 pad;
+	/* the flow record (second cache line) */
+	__u64 cookie; /* socket cookie of the flow described here */
+	__u64 start_ns; /* CLOCK_MONOTONIC ns at connect() */
+	__u64 end_ns; /* at TCP_CLOSE; 0 while open */
+	__u64 bytes_sent; /* payload bytes acked by the peer; final once ended */
+	__u64 bytes_received; /* payload bytes received */
 	__u64 segs_out;
 	__u64 segs_in;
-	__u32 state; /* enum sl_flow_state */
 	__u32 rto; /* retransmission timeouts on this flow */
+	__u32 state; /* enum sl_flow_state, final once end_ns is set */
 };
 
-/* Record the pinned iterator sl_flows_iter writes for each live socket that
- * holds sl_sock_store storage: its counters as of now, read from the TCP
+/* sl_rt[0]: what the kernel found out at run time (written by BPF). */
+struct sl_runtime {
+	__u32 cb_fallback; /* 1: bpf_setsockopt(TCP_BPF_SOCK_OPS_CB_FLAGS) is
+			    * refused in connect4 (kernels before 6.10), so
+			    * sockops arms its callbacks at TCP_CONNECT_CB after
+			    * a socket-table lookup */
+	__u32 pad;
+};
+
+/* Record the pinned iterator sl_flows_iter writes for each open socket
+ * that holds a slot in sl_socks: its counters as of now, read from the TCP
  * socket itself (no TCP callback delivers them between ESTABLISHED and
- * CLOSE, and keeping a table entry per open connection up to date would
- * cost every connection map updates). */
+ * CLOSE). One per file descriptor: a socket shared by several appears as
+ * often; readers keep one per cookie. */
 struct sl_flow_live {
-	__u64 cookie; /* socket cookie: the sl_flows key */
+	__u64 cookie; /* socket cookie: sl_socks key */
 	struct sl_l4addr fe;
 	struct sl_l4addr ep;
 	__u64 bytes_sent; /* payload bytes acked by the peer (SYN not counted) */
@@ -598,7 +642,7 @@ enum sl_feature_status {
 enum sl_feature_source {
 	SL_FSRC_NONE = 0,
 	SL_FSRC_ITER = 1, /* live flows read from sockets by the iterator */
-	SL_FSRC_SOCKOPS = 2, /* open flows from sockops records, counters as of ESTABLISHED */
+	SL_FSRC_SOCKOPS = 2, /* open flows listed from the socket table (sl_socks), no live counters */
 	SL_FSRC_TCX = 3,
 	SL_FSRC_CLS_BPF = 4,
 };
@@ -674,17 +718,19 @@ struct sl_pflows_revoke_ctx {
 #ifndef __bpf__
 _Static_assert(sizeof(struct sl_l4addr) == 20, "sl_l4addr layout");
 _Static_assert(sizeof(struct sl_outlier_cfg) == 32, "sl_outlier_cfg layout");
-_Static_assert(sizeof(struct sl_group) == 56, "sl_group layout");
+_Static_assert(sizeof(struct sl_group) == 64, "sl_group layout");
 _Static_assert(sizeof(struct sl_svc_key) == 24, "sl_svc_key layout");
-_Static_assert(sizeof(struct sl_svc_val) == 16 + 56 * 8, "sl_svc_val layout");
-_Static_assert(sizeof(struct sl_backend) == 28, "sl_backend layout");
+_Static_assert(sizeof(struct sl_svc_val) == 16 + 64 * 8, "sl_svc_val layout");
+_Static_assert(sizeof(struct sl_backend) == 32, "sl_backend layout");
+_Static_assert(sizeof(struct sl_state_ref) == 16, "sl_state_ref layout");
 _Static_assert(sizeof(struct sl_ep_key) == 40, "sl_ep_key layout");
 _Static_assert(sizeof(struct sl_ep_state) == 128, "sl_ep_state layout");
 _Static_assert(sizeof(struct sl_group_key) == 24, "sl_group_key layout");
-_Static_assert(sizeof(struct sl_group_state) == 32, "sl_group_state layout");
+_Static_assert(sizeof(struct sl_group_state) == 40, "sl_group_state layout");
 _Static_assert(sizeof(struct sl_config) == 88, "sl_config layout");
-_Static_assert(sizeof(struct sl_sock) == 64, "sl_sock layout");
-_Static_assert(sizeof(struct sl_flow) == 96, "sl_flow layout");
+_Static_assert(sizeof(struct sl_sock) == 128, "sl_sock layout");
+_Static_assert(__builtin_offsetof(struct sl_sock, cookie) == 64, "sl_sock: data path in one cache line");
+_Static_assert(sizeof(struct sl_runtime) == 8, "sl_runtime layout");
 _Static_assert(sizeof(struct sl_handoff_key) == 40, "sl_handoff_key layout");
 _Static_assert(sizeof(struct sl_handoff_val) == 32, "sl_handoff_val layout");
 _Static_assert(sizeof(struct sl_udp_rnat_key) == 32, "sl_udp_rnat_key layout");
@@ -706,6 +752,40 @@ _Static_assert(sizeof(struct sl_pflows_revoke_ctx) == 8, "sl_pflows_revoke_ctx l
 _Static_assert(sizeof(struct sl_feature_state) == 16, "sl_feature_state layout");
 _Static_assert(sizeof(struct sl_load_rec) == 32 + 256 + 4 * 32 + 8 + 16 * 16, "sl_load_rec layout");
 _Static_assert(SL_FEAT__COUNT <= SL_MAX_FEATURES, "feature table");
+#endif
+
+/* ---- mTLS STRICT at the pod interface (issue 9, docs/PROXY.md) ---------------
+ * sl_mtls: which ports of which workloads of this node PeerAuthentication
+ * makes STRICT. Written by sluice-proxy (it owns the mesh model) whenever it
+ * loads a policy generation; read by bpf/tc_pod.bpf.c, which admits a new
+ * connection into a STRICT port only from a socket carrying the proxy mark
+ * (sl_config.proxy_mark: skb->mark survives from the proxy's socket to the
+ * pod interface, and is scrubbed on every packet that crosses a netns, so
+ * no pod and no other node can forge it). Key port 0 is the workload's
+ * default for that protocol; an exact port overrides it (portLevelMtls).
+ * UDP is never mutual TLS: a STRICT workload's UDP ports are STRICT too. */
+#define SL_MAX_MTLS 65536u
+
+enum sl_mtls_kmode {
+	SL_MTLS_K_OPEN = 0, /* PERMISSIVE or DISABLE: no kernel check */
+	SL_MTLS_K_STRICT = 1, /* only the node proxy may open connections */
+};
+
+struct sl_mtls_key {
+	__be32 addr[4]; /* workload address */
+	__u8 family; /* enum sl_family */
+	__u8 proto; /* IPPROTO_TCP / IPPROTO_UDP */
+	__be16 port; /* workload port, network order; 0 = the workload's default */
+};
+
+struct sl_mtls_val {
+	__u32 mode; /* enum sl_mtls_kmode */
+	__u32 generation; /* policy generation that wrote it (stale entries go) */
+};
+
+#ifndef __bpf__
+_Static_assert(sizeof(struct sl_mtls_key) == 20, "sl_mtls_key layout");
+_Static_assert(sizeof(struct sl_mtls_val) == 8, "sl_mtls_val layout");
 #endif
 
 #endif /* SLUICE_ABI_H */

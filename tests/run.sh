@@ -3,7 +3,7 @@
 #
 # Runs, in order: every BUILD/tests/unit/test_* binary, every
 # BUILD/tests/bpf/test_* binary (BPF_PROG_TEST_RUN tables), the fuzz corpus
-# regression (BUILD/tests/fuzz/fuzz_policy_standalone tests/fuzz/corpus/policy),
+# regressions (BUILD/tests/fuzz/fuzz_NAME_standalone tests/fuzz/corpus/NAME),
 # then every tests/integration/test_*.sh (with BUILD and SLUICE in the
 # environment; SLUICE defaults to the ASan+UBSan build of the CLI, so the
 # integration tests also check the CLI for memory errors and leaks). PATTERN (an extended regex) keeps only the programs whose
@@ -115,14 +115,19 @@ run_bpf_tables() {
 	done
 }
 
+# Every tests/fuzz/corpus/NAME runs through BUILD/tests/fuzz/fuzz_NAME_standalone.
 run_fuzz_corpus() {
-	local bin=$BUILD/tests/fuzz/fuzz_policy_standalone corpus=$SRC/tests/fuzz/corpus/policy
-	[ -d "$corpus" ] || return 0
-	if [ ! -x "$bin" ]; then
-		missing fuzz/policy-corpus "$bin"
-		return 0
-	fi
-	run_prog fuzz/policy-corpus "$bin" "$corpus"
+	local corpus name bin
+	for corpus in "$SRC"/tests/fuzz/corpus/*/; do
+		corpus=${corpus%/}
+		name=$(basename "$corpus")
+		bin=$BUILD/tests/fuzz/fuzz_${name}_standalone
+		if [ ! -x "$bin" ]; then
+			missing "fuzz/$name-corpus" "$bin"
+			continue
+		fi
+		run_prog "fuzz/$name-corpus" "$bin" "$corpus"
+	done
 }
 
 # A test that needs longer than TEST_TIMEOUT says so in a line

@@ -361,4 +361,7 @@ nsl flows --pods > "$TMP/pflows"
 awk 'NR == 1' "$TMP/pflows"
 awk 'NR > 1 && $1 == "p3"' "$TMP/pflows" | sort -k7,7nr -k8,8nr | awk 'NR == 1'
 
+# Part 4: the node proxy between two nodes (its own world and cleanup).
+bash "$TOP/tools/demo-mesh.sh" "$B"
+
 step "Done: cleaning up"

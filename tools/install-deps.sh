@@ -7,7 +7,8 @@ set -euo pipefail
 
 PKGS_MAIN=(clang llvm make gcc pkg-config libelf-dev zlib1g-dev libyaml-dev
            libssl-dev libclang-rt-14-dev libmicrohttpd-dev iproute2 iptables prometheus
-           jq curl util-linux procps ethtool python3 python3-yaml systemd)
+           jq curl util-linux procps ethtool python3 python3-yaml systemd
+           libnghttp2-dev python3-h2 tcpdump haproxy)
 # linux-libc-dev >= 6.6 for the tcx and live-frames UAPI (BPF_TCX_INGRESS,
 # BPF_F_TEST_XDP_LIVE_FRAMES); bookworm's own is 6.1.
 PKGS_BPO=(libbpf-dev bpftool linux-libc-dev)

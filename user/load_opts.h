@@ -38,4 +38,14 @@ struct sl_load_opts {
 	bool xdp_redirect; /* XDP_REDIRECT to non-pod interfaces (see docs/KERNEL.md) */
 };
 
+#define SL_DEFAULT_PROXY_PORT 15001 /* the proxy's outbound listener */
+#define SL_DEFAULT_PROXY_MARK 0x5110 /* SO_MARK of the proxy's own sockets */
+
+/* Defaults: proxy at 127.0.0.1 / [::1] port 15001, mark 0x5110. */
+void sl_load_opts_default(struct sl_load_opts *o, const char *pin_root);
+/* "ADDR:PORT" or "none" (handed-off services refused). 0 or -EINVAL. */
+int sl_load_opts_proxy(struct sl_load_opts *o, const char *spec);
+/* "auto", "native" or "generic". 0 or -EINVAL. */
+int sl_load_opts_xdp_mode(struct sl_load_opts *o, const char *mode);
+
 #endif

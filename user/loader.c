@@ -218,8 +218,7 @@ static int record_done(int fd, struct sl_load_rec *r, const struct objs *ob,
 
 /* --- configuration ---------------------------------------------------------- */
 
-static int init_config(struct sl_txn *t, int fd, const struct sl_load_opts *o,
-		       const struct sl_features *f, const char *step)
+static int init_config(struct sl_txn *t, int fd, const struct sl_load_opts *o, const char *step)
 {
 	struct sl_config c;
 	__u32 zero = 0;
@@ -244,7 +243,6 @@ static int init_config(struct sl_txn *t, int fd, const struct sl_load_opts *o,
 		c.svc_cidr4 = o->svc_cidr4;
 		c.svc_cidr4_len = o->svc_cidr4_len;
 	}
-	c.flows_at_established = f->st[SL_FEAT_LIVE_FLOWS].source == SL_FSRC_SOCKOPS;
 	return bpf_map_update_elem(fd, &zero, &c, BPF_ANY) ? -errno : 0;
 }
 
@@ -253,19 +251,33 @@ static int init_config(struct sl_txn *t, int fd, const struct sl_load_opts *o,
 /* Every loaded program is pinned under progs/ by name: the agent attaches
  * pod hooks from there, status reads program statistics from there without
  * CAP_SYS_ADMIN, and an upgrade that fails puts these back on its links. */
-static int pin_progs(struct sl_txn *t, const struct objs *ob)
+static int pin_progs(struct sl_txn *t, struct objs *ob, struct sl_features *f)
 {
 	struct bpf_object *v[8];
 	struct bpf_program *prog;
 	size_t n = objs_list(ob, v, 8);
 	int err = 0;
 
-	for (size_t i = 0; i < n && !err; i++)
+	for (size_t i = 0; i < n && !err; i++) {
+		if (ob->iter && v[i] == ob->iter->obj)
+			continue;
 		bpf_object__for_each_program(prog, v[i]) {
 			if (!err && bpf_program__fd(prog) >= 0)
 				err = sl_txn_pin(t, "progs", bpf_program__name(prog),
 						 bpf_program__fd(prog));
 		}
+	}
+	/* The iterator is optional: a pin it cannot get degrades the load. */
+	if (!err && ob->iter && bpf_program__fd(ob->iter->progs.sl_flows_iter) >= 0) {
+		int e = sl_txn_pin(t, "progs", "sl_flows_iter",
+				   bpf_program__fd(ob->iter->progs.sl_flows_iter));
+
+		if (e) {
+			sl_feature_fail(f, SL_FEAT_LIVE_FLOWS, -e);
+			flows_iter__destroy(ob->iter);
+			ob->iter = NULL;
+		}
+	}
 	return err;
 }
 
@@ -297,19 +309,15 @@ static int attach_cgroup_obj(struct sl_txn *t, struct bpf_object *obj, int cgfd)
  * pinned over the old one (undo pins the old one again). */
 static void attach_iter(struct sl_txn *t, struct objs *ob, struct sl_features *f)
 {
-	union bpf_iter_link_info linfo;
-	LIBBPF_OPTS(bpf_iter_attach_opts, opts, .link_info = &linfo,
-		    .link_info_len = sizeof(linfo));
 	struct bpf_link *link = NULL;
 	int err;
 
 	if (!ob->iter)
 		return;
-	memset(&linfo, 0, sizeof(linfo));
-	linfo.map.map_fd = (__u32)bpf_map__fd(ob->sock_lb->maps.sl_sock_store);
+	/* A task_file iterator: every task's files, no link_info. */
 	err = sl_txn_step("attach", "sl_flows_iter");
 	if (!err) {
-		link = bpf_program__attach_iter(ob->iter->progs.sl_flows_iter, &opts);
+		link = bpf_program__attach_iter(ob->iter->progs.sl_flows_iter, NULL);
 		err = link ? 0 : -errno;
 	}
 	if (!err)
@@ -409,15 +417,15 @@ static int load_in(struct sl_txn *t, const struct sl_load_opts *o, int cgfd, con
 	flows_source(f);
 	err = record_start(t, rfd, &rec, cgid, cgpath, f);
 	if (!err)
-		err = init_config(t, cfd, o, f, "sl_config");
+		err = init_config(t, cfd, o, "sl_config");
 	if (!err)
-		err = pin_progs(t, &ob);
+		err = pin_progs(t, &ob, f);
 	if (!err && !o->no_attach)
 		err = attach_all(t, &ob, o, cgfd, f);
 	/* The iterator's link may have been refused after its load worked:
-	 * sockops must then keep the open-flow records. */
-	if (!err && flows_source(f))
-		err = init_config(t, cfd, o, f, "sl_config:flows");
+	 * open flows are then listed from the socket table alone. */
+	if (!err)
+		flows_source(f);
 	if (!err)
 		err = repair_policy(o->pin_root);
 	if (!err)

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 
 #include "mapio.h"
 
@@ -157,4 +158,26 @@ int sl_clear_slot(int fd, size_t key_size, size_t slot_off, __u32 slot)
 	struct slot_field f = { slot_off, slot };
 
 	return sl_clear_where(fd, key_size, slot_is, &f);
+}
+
+int sl_percpu_sum(int fd, const void *key, __u64 *out, size_t n)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	__u64 *per;
+
+	memset(out, 0, n * sizeof(*out));
+	if (ncpu <= 0)
+		return -EINVAL;
+	per = calloc((size_t)ncpu * n, sizeof(*per));
+	if (!per)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(fd, key, per)) {
+		free(per);
+		return -errno;
+	}
+	for (int c = 0; c < ncpu; c++)
+		for (size_t i = 0; i < n; i++)
+			out[i] += per[(size_t)c * n + i];
+	free(per);
+	return 0;
 }

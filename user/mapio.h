@@ -44,6 +44,8 @@ long sl_map_count(int fd, size_t key_size);
 /* Delete every key for which MATCH(key, CTX) holds. */
 int sl_clear_where(int fd, size_t key_size, bool (*match)(const void *key, const void *ctx),
 		   const void *ctx);
+/* Sum the per-CPU value at KEY (N u64 counters on each CPU) into OUT. */
+int sl_percpu_sum(int fd, const void *key, __u64 *out, size_t n);
 /* Delete every key of a hash map whose __u32 at SLOT_OFF equals SLOT. */
 int sl_clear_slot(int fd, size_t key_size, size_t slot_off, __u32 slot);
 

@@ -18,9 +18,15 @@
 #include <dirent.h>
 #include <unistd.h>
 
+#include "mapio.h"
 #include "metrics.h"
+#include "metrics_load.h"
+#include "metrics_node.h"
 #include "nodestate.h"
+#include "prom.h"
+#include "proxy_metrics.h"
 #include "publish.h"
+#include "stateid.h"
 #include "util.h"
 
 struct ep_rec {
@@ -43,6 +49,7 @@ struct scrape {
 	struct grp_rec *grps;
 	size_t n_grps;
 	struct sl_config cfg;
+	char *proxy; /* the node proxy's metrics text, NULL when it is not running */
 };
 
 /* Names of the service at FE in SLOT; false when no service of the live
@@ -98,13 +105,16 @@ static int cmp_ep_fe(const void *a, const void *b)
 	return memcmp(&x->key.fe, &y->key.fe, sizeof(x->key.fe));
 }
 
+/* Pairs with a state id (user/stateid.c) that the live policy owns. */
 static int collect_eps(struct sl_maps *m, struct scrape *s)
 {
-	int fd = m->fd[SL_MAP_EP_STATE];
+	int fd = m->fd[SL_MAP_EP_IDS];
+	struct sl_state_maps sm;
 	struct sl_ep_key k, next;
 	void *prev = NULL;
 	size_t cap = 0;
 
+	sl_state_maps_of(m, &sm);
 	while (!bpf_map_get_next_key(fd, prev, &next)) {
 		struct ep_rec *r = push(&s->eps, &s->n_eps, &cap, sizeof(*r));
 		struct sl_meta_key mk;
@@ -121,7 +131,7 @@ static int collect_eps(struct sl_maps *m, struct scrape *s)
 		/* A record no object owns any more (an endpoint that left
 		 * with connections still open) has no series: its names are
 		 * gone, and a series per leftover would grow without bound. */
-		if (bpf_map_lookup_elem(fd, &k, &r->st) ||
+		if (sl_state_ep_read(&sm, &k.fe, &k.ep, &r->st, NULL) ||
 		    !svc_meta(m, s->cfg.active_slot, &k.fe, &r->svc) ||
 		    bpf_map_lookup_elem(m->fd[SL_MAP_EP_META], &mk, &r->ep))
 			continue;
@@ -163,11 +173,13 @@ static void subset_name(const struct scrape *s, const struct sl_group_key *k, ch
 
 static int collect_groups(struct sl_maps *m, struct scrape *s)
 {
-	int fd = m->fd[SL_MAP_GROUP_STATE];
+	int fd = m->fd[SL_MAP_GROUP_IDS];
+	struct sl_state_maps sm;
 	struct sl_group_key k, next;
 	void *prev = NULL;
 	size_t cap = 0;
 
+	sl_state_maps_of(m, &sm);
 	while (!bpf_map_get_next_key(fd, prev, &next)) {
 		struct grp_rec *r = push(&s->grps, &s->n_grps, &cap, sizeof(*r));
 
@@ -176,32 +188,13 @@ static int collect_groups(struct sl_maps *m, struct scrape *s)
 		k = next;
 		prev = &k;
 		r->key = k;
-		if (bpf_map_lookup_elem(fd, &k, &r->st) || !group_live(m, s->cfg.active_slot, &k) ||
+		if (sl_state_group_read(&sm, &k.fe, k.tag, &r->st, NULL) || !group_live(m, s->cfg.active_slot, &k) ||
 		    !svc_meta(m, s->cfg.active_slot, &k.fe, &r->svc))
 			continue;
 		subset_name(s, &k, r->subset);
 		s->n_grps++;
 	}
 	return 0;
-}
-
-void sl_prom_label(FILE *f, const char *name, const char *v, bool first)
-{
-	fprintf(f, "%s%s=\"", first ? "" : ",", name);
-	for (; *v; v++) {
-		if (*v == '"' || *v == '\\')
-			fputc('\\', f);
-		if (*v == '\n')
-			fputs("\\n", f);
-		else
-			fputc(*v, f);
-	}
-	fputc('"', f);
-}
-
-void sl_prom_family(FILE *f, const char *name, const char *type, const char *help)
-{
-	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 static void istio_labels(FILE *f, const struct ep_rec *e)
@@ -265,6 +258,8 @@ static void ep_family(FILE *f, const struct scrape *s, const char *name, const c
 		istio ? istio_labels(f, &s->eps[i]) : ep_labels(f, &s->eps[i]);
 		fprintf(f, "} %llu\n", ep_value(&s->eps[i], fld, now));
 	}
+	if (istio && s->proxy) /* the proxy's samples of the same family */
+		sl_proxy_metrics_family(f, s->proxy, name);
 }
 
 static void group_family(FILE *f, const struct scrape *s, const char *name, const char *help,
@@ -297,7 +292,7 @@ static int sum_stats(struct sl_maps *m, struct sl_stats *out)
 
 static const char *const stat_names[] = {
 	"connect_seen", "connect_xlated", "connect_handoff", "no_backend", "overflow",
-	"storage_fail", "ep_state_fail", "flow_records", "flow_update_fail", "ejections",
+	"storage_fail", "ep_state_fail", "flow_records", "cb_fallback", "ejections",
 	"ejections_skipped", "handoff_record_fail", "udp_rnat_fail", "udp_rnat_hit",
 };
 _Static_assert(sizeof(stat_names) / sizeof(stat_names[0]) == sizeof(struct sl_stats) / 8,
@@ -317,38 +312,11 @@ static void datapath_family(FILE *f, struct sl_maps *m)
 			(unsigned long long)v[i]);
 }
 
-int sl_percpu_sum(int fd, const void *key, __u64 *out, size_t n)
-{
-	int ncpu = libbpf_num_possible_cpus();
-	__u64 *per;
-
-	memset(out, 0, n * sizeof(*out));
-	if (ncpu <= 0)
-		return -EINVAL;
-	per = calloc((size_t)ncpu * n, sizeof(*per));
-	if (!per)
-		return -ENOMEM;
-	if (bpf_map_lookup_elem(fd, key, per)) {
-		free(per);
-		return -errno;
-	}
-	for (int c = 0; c < ncpu; c++)
-		for (size_t i = 0; i < n; i++)
-			out[i] += per[(size_t)c * n + i];
-	free(per);
-	return 0;
-}
-
 /* Entries of a map: a key walk (there is no O(1) count for hash maps). */
-long sl_map_entries(int fd, __u32 key_size)
-{
-	return sl_map_count(fd, key_size);
-}
-
 static void map_fill_family(FILE *f, struct sl_maps *m)
 {
-	static const enum sl_map_id ids[] = { SL_MAP_SERVICES, SL_MAP_EP_STATE, SL_MAP_GROUP_STATE,
-					      SL_MAP_FLOWS, SL_MAP_HANDOFF, SL_MAP_UDP_RNAT,
+	static const enum sl_map_id ids[] = { SL_MAP_SERVICES, SL_MAP_EP_IDS, SL_MAP_GROUP_IDS,
+					      SL_MAP_HANDOFF, SL_MAP_UDP_RNAT,
 					      SL_MAP_SVC_META, SL_MAP_EP_META, SL_MAP_STORE,
 					      SL_MAP_INGRESS, SL_MAP_CT, SL_MAP_RNAT, SL_MAP_PFLOWS,
 					      SL_MAP_NP_PODS, SL_MAP_NP_PREFIXES, SL_MAP_NP_PORTS };
@@ -362,7 +330,7 @@ static void map_fill_family(FILE *f, struct sl_maps *m)
 		if (bpf_map_get_info_by_fd(m->fd[ids[i]], &info, &len))
 			continue;
 		fprintf(f, "sluice_map_entries{map=\"%s\"} %ld\n", sl_map_names[ids[i]],
-			sl_map_entries(m->fd[ids[i]], info.key_size));
+			sl_map_count(m->fd[ids[i]], info.key_size));
 	}
 	sl_prom_family(f, "sluice_map_capacity", "gauge", "Maximum entries of a pinned map.");
 	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
@@ -481,6 +449,13 @@ static void write_metrics(FILE *f, struct sl_maps *m, const struct scrape *s, co
 	sl_metrics_load(f, root);
 	sl_prom_family(f, "sluice_policy_generation", "gauge", "Generation of the applied policy.");
 	fprintf(f, "sluice_policy_generation %u\n", s->cfg.generation);
+	if (s->proxy) {
+		const char *mine[sizeof(ep_families) / sizeof(ep_families[0]) + 1] = { 0 };
+
+		for (size_t i = 0; i < sizeof(ep_families) / sizeof(ep_families[0]); i++)
+			mine[i] = ep_families[i].name;
+		sl_proxy_metrics_others(f, s->proxy, mine);
+	}
 }
 
 int sl_metrics_write(FILE *f, const char *pin_root)
@@ -497,8 +472,10 @@ int sl_metrics_write(FILE *f, const char *pin_root)
 		err = collect_eps(&m, &s);
 	if (!err)
 		err = collect_groups(&m, &s);
+	s.proxy = sl_proxy_metrics_load(pin_root);
 	if (!err)
 		write_metrics(f, &m, &s, pin_root);
+	free(s.proxy);
 	free(s.eps);
 	free(s.grps);
 	sl_maps_close(&m);

@@ -23,22 +23,6 @@ struct sl_prog_stat {
 /* Programs behind the pinned links. */
 size_t sl_read_progs(const char *pin_root, struct sl_prog_stat *out, size_t max);
 
-/* Sum the per-CPU value at KEY (N u64 counters on each CPU) into OUT. */
-int sl_percpu_sum(int fd, const void *key, __u64 *out, size_t n);
 
-/* Entries of a map, by walking its keys. */
-long sl_map_entries(int fd, __u32 key_size);
-
-/* Exposition helpers shared by the metric writers. */
-void sl_prom_family(FILE *f, const char *name, const char *type, const char *help);
-/* NAME="VALUE" with escaping; a comma before it unless FIRST. */
-void sl_prom_label(FILE *f, const char *name, const char *v, bool first);
-
-/* Feature availability and load completeness (user/metrics_load.c). */
-void sl_metrics_load(FILE *f, const char *pin_root);
-
-struct sl_maps;
-/* Node-ingress and pod-interface families (user/metrics_node.c). */
-void sl_metrics_node(FILE *f, struct sl_maps *m);
 
 #endif

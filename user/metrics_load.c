@@ -8,9 +8,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "metrics.h"
+#include "metrics_load.h"
 #include "nodestate.h"
 #include "probe.h"
+#include "prom.h"
 
 static void feature_family(FILE *f, const struct sl_node_state *s)
 {

@@ -14,8 +14,10 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "metrics.h"
+#include "mapio.h"
+#include "metrics_node.h"
 #include "pins.h"
+#include "prom.h"
 #include "sluice_abi.h"
 
 static const char *const drop_names[SL_DROP__COUNT] = {

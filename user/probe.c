@@ -450,7 +450,7 @@ static int probe_one(unsigned id)
 	case SL_FEAT_SYSCALL_PROG:
 		return probe_prog(BPF_PROG_TYPE_SYSCALL, 0, BPF_F_SLEEPABLE, 0, 0);
 	case SL_FEAT_LIVE_FLOWS:
-		iter = vmlinux_func("bpf_iter_bpf_sk_storage_map");
+		iter = vmlinux_func("bpf_iter_task_file");
 		if (!iter)
 			return -EOPNOTSUPP;
 		return probe_prog(BPF_PROG_TYPE_TRACING, BPF_TRACE_ITER, 0, iter, 0);

@@ -24,11 +24,13 @@
 #include <bpf/bpf.h>
 
 #include "publish.h"
+#include "stateid.h"
 #include "util.h"
 
 /* ---- whole-slot writes ------------------------------------------------ */
 
-static int write_backends(struct sl_maps *m, const struct sl_tables *t, __u32 slot)
+static int write_backends(struct sl_maps *m, const struct sl_tables *t, __u32 slot,
+			  const struct sl_state_ids *ids)
 {
 	size_t n = t->n_backends;
 	__u32 *keys = calloc(n ? n : 1, sizeof(*keys));
@@ -39,6 +41,7 @@ static int write_backends(struct sl_maps *m, const struct sl_tables *t, __u32 sl
 		for (size_t i = 0; i < n; i++) {
 			keys[i] = slot * SL_MAX_BACKENDS + (__u32)i;
 			vals[i] = t->backends[i].be;
+			vals[i].state = ids->rows[i];
 		}
 		err = sl_put_many(m->fd[SL_MAP_BACKENDS], keys, vals, n, sizeof(*keys),
 				  sizeof(*vals));
@@ -48,7 +51,8 @@ static int write_backends(struct sl_maps *m, const struct sl_tables *t, __u32 sl
 	return err;
 }
 
-static int write_services(struct sl_maps *m, const struct sl_tables *t, __u32 slot)
+static int write_services(struct sl_maps *m, const struct sl_tables *t, __u32 slot,
+			  const struct sl_state_ids *ids)
 {
 	size_t n = t->n_svcs;
 	struct sl_svc_key *keys = calloc(n ? n : 1, sizeof(*keys));
@@ -62,6 +66,8 @@ static int write_services(struct sl_maps *m, const struct sl_tables *t, __u32 sl
 			keys[i].fe = t->svcs[i].fe;
 			keys[i].slot = slot;
 			vals[i] = t->svcs[i].val;
+			for (unsigned g = 0; g < SL_MAX_GROUPS; g++)
+				vals[i].groups[g].state = ids->groups[i * SL_MAX_GROUPS + g];
 			mkeys[i].fe = t->svcs[i].fe;
 			mkeys[i].slot = slot;
 			metas[i] = t->svcs[i].meta;
@@ -106,12 +112,18 @@ static int write_ep_meta(struct sl_maps *m, const struct sl_tables *t, __u32 slo
 }
 
 /* Clear the slot (removals before additions, so a slot never holds more
- * than its share of a map), then write T into it. */
+ * than its share of a map), then write T into it with the state ids of
+ * its pairs (new pairs get theirs here, before any row names them). */
 static int full_slot(struct sl_maps *m, __u32 slot, const struct sl_tables *t)
 {
+	struct sl_state_ids ids = { 0 };
+	struct sl_state_maps sm;
 	int err;
 
-	err = sl_clear_slot(m->fd[SL_MAP_SERVICES], sizeof(struct sl_svc_key),
+	sl_state_maps_of(m, &sm);
+	err = sl_stateid_assign_all(&sm, t, &ids);
+	if (!err)
+		err = sl_clear_slot(m->fd[SL_MAP_SERVICES], sizeof(struct sl_svc_key),
 			    offsetof(struct sl_svc_key, slot), slot);
 	if (!err)
 		err = sl_clear_slot(m->fd[SL_MAP_SVC_META], sizeof(struct sl_meta_key),
@@ -120,11 +132,12 @@ static int full_slot(struct sl_maps *m, __u32 slot, const struct sl_tables *t)
 		err = sl_clear_slot(m->fd[SL_MAP_EP_META], sizeof(struct sl_meta_key),
 				    offsetof(struct sl_meta_key, slot), slot);
 	if (!err)
-		err = write_backends(m, t, slot);
+		err = write_backends(m, t, slot, &ids);
 	if (!err)
 		err = write_ep_meta(m, t, slot);
 	if (!err)
-		err = write_services(m, t, slot);
+		err = write_services(m, t, slot, &ids);
+	sl_state_ids_free(&ids);
 	return err;
 }
 
@@ -308,8 +321,11 @@ static int put_rows(struct sl_maps *m, __u32 slot, const struct svc_ref *r,
 		    __u32 *hwm)
 {
 	const struct sl_tables *t = r->t;
+	const struct sl_l4addr *fe = &t->svcs[r->i].fe;
+	struct sl_state_maps sm;
 	int err = 0;
 
+	sl_state_maps_of(m, &sm);
 	for (unsigned g = 0; g < v->n_groups; g++) {
 		__u32 cnt = v->groups[g].count, src = v->groups[g].first, first;
 		bool in_place = phys && g < phys->n_groups && cnt <= phys->groups[g].count;
@@ -322,14 +338,20 @@ static int put_rows(struct sl_maps *m, __u32 slot, const struct svc_ref *r,
 			first = *hwm;
 			*hwm += cnt;
 		}
+		err = sl_stateid_group(&sm, fe, v->groups[g].tag, &v->groups[g].state);
 		for (__u32 k = 0; !err && k < cnt; k++) {
 			__u32 key = slot * SL_MAX_BACKENDS + first + k;
 			const struct sl_table_backend *b = &t->backends[src + k];
-			struct sl_meta_key mk = meta_key(&t->svcs[r->i].fe, &b->be.ep, slot);
+			struct sl_meta_key mk = meta_key(fe, &b->be.ep, slot);
+			struct sl_backend row = b->be;
 
+			/* A row kept in place holds its pair's id already: the
+			 * pair stays in the policy, so its id does not change. */
 			if (in_place && row_kept(old, b, g, k))
 				continue;
-			err = sl_map_put(m->fd[SL_MAP_BACKENDS], &key, &b->be, BPF_ANY);
+			err = sl_stateid_ep(&sm, fe, &row.ep, &row.state);
+			if (!err)
+				err = sl_map_put(m->fd[SL_MAP_BACKENDS], &key, &row, BPF_ANY);
 			if (!err)
 				err = sl_map_put(m->fd[SL_MAP_EP_META], &mk, &b->meta, BPF_ANY);
 		}
@@ -427,35 +449,6 @@ static int write_slot(struct sl_maps *m, struct sl_config *cfg, __u32 slot, cons
 	return err;
 }
 
-/* State records of what SLOT's write added (every service when the write
- * was whole). */
-static int precreate(struct sl_maps *m, const struct plan *p, const struct sl_tables *new,
-		     bool incr)
-{
-	size_t *idx, n = 0;
-	ssize_t *oidx;
-	const struct sl_tables *old = NULL;
-	int err;
-
-	if (!incr)
-		return sl_state_precreate(m, new, NULL, 0, NULL, NULL);
-	idx = calloc(p->len + 1, sizeof(*idx));
-	oidx = calloc(p->len + 1, sizeof(*oidx));
-	err = idx && oidx ? 0 : -ENOMEM;
-	for (size_t i = 0; !err && i < p->len; i++) {
-		if (!p->v[i].new)
-			continue;
-		oidx[n] = p->v[i].old ? (ssize_t)p->v[i].old->i : -1;
-		old = p->v[i].old ? p->v[i].old->t : old;
-		idx[n++] = p->v[i].new->i;
-	}
-	if (!err)
-		err = sl_state_precreate(m, new, idx, n, old, oidx);
-	free(idx);
-	free(oidx);
-	return err;
-}
-
 static void reap(struct sl_maps *m, const struct plan *p, const struct sl_tables *new, bool incr,
 		 size_t *removed)
 {
@@ -478,8 +471,8 @@ static int name_full_map(struct sl_maps *m, const struct sl_tables *old,
 
 	if (err != -E2BIG && err != -ENOSPC)
 		return err;
-	/* Records made for NEW are not owned by what stays live. */
-	sl_state_reap_all(m, old, &(size_t){ 0 });
+	/* Ids given to pairs of NEW are not owned by what stays live. */
+	sl_state_undo(m, old);
 	if (sl_publish_check(m, old, new, true, d))
 		return -EINVAL;
 	for (int i = 0; i < SL_MAP__COUNT; i++)
@@ -517,17 +510,16 @@ static int write_node(struct sl_maps *m, const struct plan *p, const struct sl_p
 	return err;
 }
 
-/* Records made for what a failed partial publication would have added:
- * nothing that stays live owns them (the whole way checks from counts). */
+/* Ids given to what a failed partial publication would have added:
+ * nothing that stays live owns them, and the whole way that follows
+ * counts free ids (sl_state_undo for a partial plan). */
 static void unmake_state(struct sl_maps *m, const struct plan *p)
 {
-	size_t removed = 0;
-
 	for (size_t i = 0; i < p->len; i++)
 		if (p->v[i].new)
-			sl_state_reap_svc(m, p->v[i].new->t, p->v[i].new->i,
+			sl_state_undo_svc(m, p->v[i].new->t, p->v[i].new->i,
 					  p->v[i].old ? p->v[i].old->t : NULL,
-					  p->v[i].old ? (ssize_t)p->v[i].old->i : -1, &removed);
+					  p->v[i].old ? (ssize_t)p->v[i].old->i : -1);
 }
 
 /* Steps 1-2 (see the top of the file). */
@@ -547,8 +539,6 @@ static int write_inactive(struct sl_maps *m, struct sl_config *cfg, const struct
 	if (!err)
 		err = sls_apply(m, slot, pub->store, cfg);
 	r->store_ms = sl_ms_since(t0);
-	if (!err)
-		err = precreate(m, p, pub->new, *incr);
 	return err;
 }
 
@@ -665,8 +655,6 @@ static int repair_slot(struct sl_maps *m, struct sl_config *cfg, const struct sl
 	if (!err)
 		err = sl_store_copy_slot(m, cfg->active_slot, other);
 	if (!err)
-		err = sl_state_precreate(m, t, NULL, 0, NULL, NULL);
-	if (!err)
 		err = sl_state_reap_all(m, t, &(size_t){ 0 });
 	if (!err) {
 		cfg->backend_hwm[other] = (__u32)t->n_backends;
@@ -683,7 +671,16 @@ int sl_publish_repair(struct sl_maps *m)
 	struct sl_config cfg;
 	int err = sl_read_config(m, &cfg);
 
-	if (err || sl_slots_synced(&cfg))
+	if (!err && sl_slots_synced(&cfg)) {
+		struct sl_state_maps sm;
+
+		/* Nothing to repair; ids that finished retiring are freed
+		 * here too (the agent's tick, status). */
+		sl_state_maps_of(m, &sm);
+		sl_stateid_sweep_due(&sm);
+		return 0;
+	}
+	if (err)
 		return err;
 	sl_mapio_begin();
 	err = sl_store_compile(m, &cfg, &p, &t, NULL, NULL);

@@ -17,9 +17,9 @@
  * any point leaves either a slot known to be whole or one known to be
  * unsynced, which the next apply (or sl_publish_repair) rewrites whole.
  *
- * State that must survive applies (sl_ep_state, sl_group_state) is keyed
- * by address, not by slot; records of endpoints and groups that left the
- * policy are removed once no connection holds them.
+ * State that must survive applies (sl_ep_state, sl_group_state) is indexed
+ * by ids that do not depend on the slot (user/stateid.c); ids of endpoints
+ * and groups that left the policy are freed once no connection holds them.
  */
 #ifndef SLUICE_PUBLISH_H
 #define SLUICE_PUBLISH_H
@@ -164,19 +164,21 @@ void sl_fe_port_bitmap(const struct sl_tables *t, __u64 words[2 * SL_FE_PORT_WOR
 bool sl_np_same(const struct sl_tables *a, const struct sl_tables *b);
 
 /* Endpoint and group state (user/publish_state.c). */
-/* Create zeroed records for the services IDX[0..N) of T (IDX NULL: every
- * service). The kernel would create them on first use; they are made up
- * front so that metrics show every endpoint at once. OIDX[k] (when OLD and
- * OIDX are not NULL) is service IDX[k]'s index in OLD, or -1: the keys it
- * had there have their records already. */
-int sl_state_precreate(struct sl_maps *m, const struct sl_tables *t, const size_t *idx,
-		       size_t n, const struct sl_tables *old, const ssize_t *oidx);
-/* Remove idle records of service OI of OLD that service NI of NEW (-1:
- * none, the service is gone) no longer has. Adds to *REMOVED. */
+/* Retire the state ids of the pairs of service OI of OLD that service NI
+ * of NEW (-1: none, the service is gone) no longer has. Adds the endpoint
+ * pairs to *REMOVED. */
 void sl_state_reap_svc(struct sl_maps *m, const struct sl_tables *old, size_t oi,
 		       const struct sl_tables *new, ssize_t ni, size_t *removed);
-/* Remove every idle record that T does not own (a key walk). */
+/* Free at once the ids a failed partial write gave to the pairs of
+ * service NI of NEW that service OI of OLD (-1: none) does not hold. */
+void sl_state_undo_svc(struct sl_maps *m, const struct sl_tables *new, size_t ni,
+		       const struct sl_tables *old, ssize_t oi);
+/* Retire every pair T (NULL: none) does not own and free the ids of those
+ * idle past the grace (a walk of the directories). */
 int sl_state_reap_all(struct sl_maps *m, const struct sl_tables *t, size_t *removed);
+/* Free the ids a failed write gave to pairs LIVE (NULL: none) does not
+ * hold. */
+void sl_state_undo(struct sl_maps *m, const struct sl_tables *live);
 /* The state-map part of sl_publish_check(). */
 int sl_state_check(struct sl_maps *m, const struct sl_tables *old, const struct sl_tables *new,
 		   struct sl_diags *d);

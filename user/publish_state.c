@@ -1,18 +1,18 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * Endpoint and group state (sl_ep_state, sl_group_state): records keyed by
- * address, not by slot, so counters, ejections and connection counts
- * survive every apply.
+ * Endpoint and group state in the publisher: which (frontend, endpoint) and
+ * (frontend, subset) pairs the policy owns, and what happens to the state
+ * ids (user/stateid.c) of pairs that leave it, and the capacity check of
+ * the id directories (sl_ep_ids, sl_group_ids).
  *
- * Owned records: a record belongs to the policy while its (frontend,
- * endpoint) or (frontend, group tag) is in the live tables. Records the
- * policy no longer owns are removed once idle (active <= 0); one that still
- * counts open connections stays until a later reap finds it idle (the next
- * whole-slot apply, or a repair), so the counts those connections release
- * are never taken from a record reused by a returning endpoint.
+ * New pairs get their ids as their rows are written (user/publish.c), so a
+ * row never names an id that is not its own. A pair that left the live
+ * policy goes RETIRING; its id is freed only once no connection holds it
+ * (see stateid.h), so the counts those connections release are never taken
+ * from an id reused by another pair.
  *
- * Both maps are handled by one set of functions over a small descriptor:
- * the keys a service owns and the size of a record.
+ * Both directories are handled by one set of functions over a small
+ * descriptor: the keys a service owns and the size of a key.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -21,16 +21,14 @@
 #include <bpf/bpf.h>
 
 #include "publish.h"
+#include "stateid.h"
 #include "util.h"
-
-_Static_assert(offsetof(struct sl_ep_state, active) == 0, "active first");
-_Static_assert(offsetof(struct sl_group_state, active) == 0, "active first");
 
 #define MAX_SVC_KEYS (SL_MAX_GROUPS * SL_MAX_GROUP_BACKENDS)
 
 struct state_kind {
 	enum sl_map_id id;
-	size_t ksz, vsz;
+	size_t ksz;
 	const char *record; /* what one record is, for messages */
 	/* The keys service I of T owns, into OUT (room for MAX_SVC_KEYS). */
 	size_t (*keys_of)(const struct sl_tables *t, size_t i, void *out);
@@ -67,10 +65,9 @@ static size_t group_keys(const struct sl_tables *t, size_t i, void *out)
 }
 
 static const struct state_kind kinds[] = {
-	{ SL_MAP_EP_STATE, sizeof(struct sl_ep_key), sizeof(struct sl_ep_state),
-	  "(service, endpoint) record", ep_keys },
-	{ SL_MAP_GROUP_STATE, sizeof(struct sl_group_key), sizeof(struct sl_group_state),
-	  "(service, subset) record", group_keys },
+	{ SL_MAP_EP_IDS, sizeof(struct sl_ep_key), "(service, endpoint) state id", ep_keys },
+	{ SL_MAP_GROUP_IDS, sizeof(struct sl_group_key), "(service, subset) state id",
+	  group_keys },
 };
 
 /* ---- sorted key sets -------------------------------------------------- */
@@ -132,110 +129,80 @@ static int keyset_of(const struct state_kind *k, const struct sl_tables *t, stru
 	return 0;
 }
 
-/* ---- precreate and reap ----------------------------------------------- */
+/* ---- retiring --------------------------------------------------------- */
 
-int sl_state_precreate(struct sl_maps *m, const struct sl_tables *t, const size_t *idx,
-		       size_t n_idx, const struct sl_tables *old, const ssize_t *oidx)
-{
-	static const char zero[sizeof(struct sl_ep_state)];
-	char *keys = malloc(MAX_SVC_KEYS * sizeof(struct sl_ep_key));
-	struct keyset had = { malloc(MAX_SVC_KEYS * sizeof(struct sl_ep_key)), 0, 0 };
-	int err = keys && had.v ? 0 : -ENOMEM;
-
-	for (size_t s = 0; !err && s < (idx ? n_idx : t->n_svcs); s++) {
-		for (size_t k = 0; !err && k < sizeof(kinds) / sizeof(kinds[0]); k++) {
-			size_t n = kinds[k].keys_of(t, idx ? idx[s] : s, keys);
-
-			/* Keys the service had before have their records. */
-			had.ksz = kinds[k].ksz;
-			had.n = old && oidx && oidx[s] >= 0 ? kinds[k].keys_of(old, (size_t)oidx[s], had.v)
-							     : 0;
-			keyset_sort(&had);
-			/* One by one with NOEXIST: a record the kernel created
-			 * meanwhile already counts a connection. */
-			for (size_t j = 0; !err && j < n; j++) {
-				if (keyset_has(&had, keys + j * kinds[k].ksz))
-					continue;
-				err = sl_map_put(m->fd[kinds[k].id], keys + j * kinds[k].ksz, zero,
-						 BPF_NOEXIST);
-				if (err == -EEXIST)
-					err = 0;
-			}
-		}
-	}
-	free(keys);
-	free(had.v);
-	return err;
-}
-
-/* Does the record at KEY count no connection (and exist)? */
-static bool idle(struct sl_maps *m, const struct state_kind *k, const void *key)
-{
-	__s64 v[sizeof(struct sl_ep_state) / sizeof(__s64)];
-
-	return !bpf_map_lookup_elem(m->fd[k->id], key, v) && v[0] <= 0;
-}
-
-/* Delete the record at KEY unless it still counts connections. */
-static bool reap_one(struct sl_maps *m, const struct state_kind *k, const void *key)
-{
-	return idle(m, k, key) && !sl_map_del(m->fd[k->id], key);
-}
-
-void sl_state_reap_svc(struct sl_maps *m, const struct sl_tables *old, size_t oi,
-		       const struct sl_tables *new, ssize_t ni, size_t *removed)
+/* The pairs of service OI of OLD that service NI of NEW (-1: none) does
+ * not hold: retired, or (UNDO) their ids freed at once when idle. */
+static void drop_svc(struct sl_maps *m, const struct sl_tables *old, size_t oi,
+		     const struct sl_tables *new, ssize_t ni, size_t *removed, bool undo)
 {
 	char *gone = malloc(MAX_SVC_KEYS * sizeof(struct sl_ep_key));
 	struct keyset keep = { malloc(MAX_SVC_KEYS * sizeof(struct sl_ep_key)), 0, 0 };
+	struct sl_state_maps sm;
 
+	sl_state_maps_of(m, &sm);
 	for (size_t k = 0; gone && keep.v && k < sizeof(kinds) / sizeof(kinds[0]); k++) {
 		size_t n = kinds[k].keys_of(old, oi, gone);
 
 		keep.ksz = kinds[k].ksz;
 		keep.n = ni >= 0 ? kinds[k].keys_of(new, (size_t)ni, keep.v) : 0;
 		keyset_sort(&keep);
-		for (size_t j = 0; j < n; j++)
-			if (!keyset_has(&keep, gone + j * kinds[k].ksz) &&
-			    reap_one(m, &kinds[k], gone + j * kinds[k].ksz))
+		for (size_t j = 0; j < n; j++) {
+			const void *key = gone + j * kinds[k].ksz;
+
+			if (keyset_has(&keep, key))
+				continue;
+			if (kinds[k].id == SL_MAP_EP_IDS) {
+				const struct sl_ep_key *ek = key;
+
+				if (undo)
+					sl_stateid_undo_ep(&sm, &ek->fe, &ek->ep);
+				else
+					sl_stateid_retire_ep(&sm, &ek->fe, &ek->ep);
 				(*removed)++;
+			} else {
+				const struct sl_group_key *gk = key;
+
+				if (undo)
+					sl_stateid_undo_group(&sm, &gk->fe, gk->tag);
+				else
+					sl_stateid_retire_group(&sm, &gk->fe, gk->tag);
+			}
+		}
 	}
 	free(gone);
 	free(keep.v);
 }
 
-struct unowned {
-	const struct keyset *owned;
-	struct sl_maps *m;
-	const struct state_kind *kind;
-	size_t *removed;
-};
-
-static bool unowned_idle(const void *key, const void *ctx)
+void sl_state_reap_svc(struct sl_maps *m, const struct sl_tables *old, size_t oi,
+		       const struct sl_tables *new, ssize_t ni, size_t *removed)
 {
-	const struct unowned *u = ctx;
+	drop_svc(m, old, oi, new, ni, removed, false);
+}
 
-	if (keyset_has(u->owned, key) || !idle(u->m, u->kind, key))
-		return false;
-	(*u->removed)++;
-	return true;
+void sl_state_undo_svc(struct sl_maps *m, const struct sl_tables *new, size_t ni,
+		       const struct sl_tables *old, ssize_t oi)
+{
+	drop_svc(m, new, ni, old, oi, &(size_t){ 0 }, true);
 }
 
 int sl_state_reap_all(struct sl_maps *m, const struct sl_tables *t, size_t *removed)
 {
-	int err = 0;
+	static const struct sl_tables none;
+	struct sl_state_maps sm;
 
-	for (size_t k = 0; !err && k < sizeof(kinds) / sizeof(kinds[0]); k++) {
-		struct keyset owned;
-		struct unowned u = { &owned, m, &kinds[k], removed };
+	sl_state_maps_of(m, &sm);
+	*removed += sl_stateid_sweep(&sm, t ? t : &none);
+	return 0;
+}
 
-		/* The publisher's one key-walk-then-delete helper, as for
-		 * slots: only the test differs. */
-		err = keyset_of(&kinds[k], t, &owned);
-		if (!err)
-			err = sl_clear_where(m->fd[kinds[k].id], kinds[k].ksz, unowned_idle, &u);
-		free(owned.v);
-	}
-	return err;
+void sl_state_undo(struct sl_maps *m, const struct sl_tables *live)
+{
+	static const struct sl_tables none;
+	struct sl_state_maps sm;
+
+	sl_state_maps_of(m, &sm);
+	sl_stateid_undo(&sm, live ? live : &none);
 }
 
 /* ---- capacity --------------------------------------------------------- */
@@ -296,8 +263,8 @@ int sl_state_check(struct sl_maps *m, const struct sl_tables *old, const struct 
 			sl_diags_add(d, SL_SEV_ERROR, "<policy>", 0, sl_map_names[kinds[k].id],
 				     "map full: the policy needs %zu new %ss, %zu of %zu are "
 				     "free (%zu in use: %zu by the live policy, %zu by "
-				     "endpoints or groups that left it and still hold "
-				     "connections); needed by %s",
+				     "endpoints or groups that left it, kept until they "
+				     "have held no connection for 2 s); needed by %s",
 				     c.need, kinds[k].record, c.free_slots, c.cap, c.in_map, c.live,
 				     c.in_map - c.live, who);
 			ret = -EINVAL;

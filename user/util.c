@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <bpf/libbpf.h>
 
 #include "util.h"
@@ -235,4 +236,45 @@ bool sl_str_in(const char *s, const char *const *v, size_t n)
 		if (!strcmp(s, v[i]))
 			return true;
 	return false;
+}
+
+unsigned int sl_sockaddr(const struct sl_l4addr *a, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (a->family == SL_AF_INET) {
+		struct sockaddr_in *s = (struct sockaddr_in *)ss;
+
+		s->sin_family = AF_INET;
+		s->sin_addr.s_addr = a->addr[0];
+		s->sin_port = a->port;
+		return sizeof(*s);
+	}
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+	s6->sin6_family = AF_INET6;
+	memcpy(&s6->sin6_addr, a->addr, 16);
+	s6->sin6_port = a->port;
+	return sizeof(*s6);
+}
+
+int sl_listen_tcp(const char *spec, int flags, int backlog)
+{
+	struct sockaddr_storage ss;
+	struct sl_l4addr a;
+	unsigned int len;
+	int fd, one = 1, err;
+
+	if (sl_parse_l4(spec, &a) || !a.port)
+		return -EINVAL;
+	len = sl_sockaddr(&a, &ss);
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | flags, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, len) || listen(fd, backlog)) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
 }

@@ -39,6 +39,13 @@ int sl_parse_l4(const char *s, struct sl_l4addr *a);
 char *sl_fmt_l4(const struct sl_l4addr *a, bool with_proto, char *buf, size_t len);
 char *sl_fmt_ip(const struct sl_l4addr *a, char *buf, size_t len);
 
+struct sockaddr_storage;
+/* A as a socket address; returns its length and sets ss_family. */
+unsigned int sl_sockaddr(const struct sl_l4addr *a, struct sockaddr_storage *ss);
+/* A TCP listener on "IP:PORT" (SO_REUSEADDR, SOCK_CLOEXEC plus FLAGS, e.g.
+ * SOCK_NONBLOCK; BACKLOG). Returns the fd or -errno (-EINVAL: not IP:PORT). */
+int sl_listen_tcp(const char *spec, int flags, int backlog);
+
 /* Whole file (or stdin for "-") into a malloc'd NUL-terminated buffer. */
 char *sl_read_file(const char *path, size_t *len);
 

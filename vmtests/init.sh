@@ -8,7 +8,9 @@
 # output goes to the second serial port (ttyS1) so that kernel messages on
 # the console (ttyS0) cannot interleave with it; the host prints it. Then the
 # VM powers off. /vmtest.env (written by run.sh) gives SRC, BUILD, PATTERN,
-# TEST_TIMEOUT, EXEC and MODDIR.
+# TEST_TIMEOUT, EXEC, MODDIR and VARIANT (normal, lockdown: what the kernel
+# command line asked for; vmtests/check-variant.sh verifies it took effect
+# before the runner starts and says so with "vmtest: variant ...").
 #
 # Lines starting with "vmtest:" on the console are ours; the host looks for
 # "vmtest: exit N" on ttyS1 to know the runner finished with status N.
@@ -80,10 +82,19 @@ done
 mkdir -p $R/run/netns $R/run/lock
 mount -t bpf -o mode=0700 bpf $R/sys/fs/bpf || die "mount bpffs"
 mount -t cgroup2 cgroup2 $R/sys/fs/cgroup || die "mount cgroup2"
+# securityfs, as systemd mounts it: the lockdown mode is read there (by
+# check-variant.sh, and by sluice to name the cause of a refusal).
+mount -t securityfs securityfs $R/sys/kernel/security || say "cannot mount securityfs"
 mount -t debugfs debugfs $R/sys/kernel/debug 2>/dev/null
 mount -t tracefs tracefs $R/sys/kernel/tracing 2>/dev/null
 
 hostname "vmtest-$(uname -r)"
+# in_root CMD...: CMD chrooted in the host root with a clean environment.
+in_root() {
+	chroot $R /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+		HOME=/root TERM=dumb LANG=C.UTF-8 TEST_TIMEOUT="$TEST_TIMEOUT" \
+		BUILD="$BUILD" SLUICE="$BUILD/sluice" "$@" </dev/null 2>&1
+}
 # EXEC (vmtests/run.sh --exec) replaces the runner with a command of one's
 # own, run by bash in the checkout with BUILD and SLUICE set.
 # shellcheck disable=SC2016 # expanded by the bash in the chroot
@@ -96,10 +107,10 @@ else
 fi
 {
 	echo "vmtest: kernel $(uname -r) up $(cut -d' ' -f1 /proc/uptime)"
-	chroot $R /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-		HOME=/root TERM=dumb LANG=C.UTF-8 TEST_TIMEOUT="$TEST_TIMEOUT" \
-		BUILD="$BUILD" SLUICE="$BUILD/sluice" \
-		/bin/bash -c "$CMD" vmtest "$SRC" "$BUILD" "$PATTERN" "${EXEC:-}" </dev/null 2>&1
+	# shellcheck disable=SC2016 # expanded by the bash in the chroot
+	in_root /bin/bash -c 'cd "$1" && exec bash vmtests/check-variant.sh "$2"' vmtest \
+		"$SRC" "${VARIANT:-normal}"
+	in_root /bin/bash -c "$CMD" vmtest "$SRC" "$BUILD" "$PATTERN" "${EXEC:-}"
 	echo "vmtest: exit $?"
 } >"$OUT" 2>&1
 sync

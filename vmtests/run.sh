@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run Sluice's tests inside VMs booted on other kernels.
 #
-#   vmtests/run.sh [--kernel K]... [--host] [--list] [--exec CMD] [PATTERN]
+#   vmtests/run.sh [--kernel K]... [--variant V]... [--host] [--list] [--exec CMD] [PATTERN]
 #
 # K is a kernel series known to apt ("6.1": Debian 12's linux-image-amd64,
 # "6.12": bookworm-backports'), a full release already on this machine
@@ -9,6 +9,13 @@
 # default: every series in $VMTEST_KERNELS). PATTERN is tests/run.sh's
 # PATTERN; the default is the unit tests, the fuzz corpus and a few
 # integration tests (TCG is slow); pass '' or '.' to run everything.
+# V is how each kernel boots: "normal", "lockdown" (lockdown=confidentiality
+# on the command line: the kernel refuses Sluice's tracing iterator, so the
+# degraded load is tested), "integrity" (lockdown=integrity, Secure Boot's
+# mode: the iterator still loads) or "all" (the default: $VMTEST_VARIANTS,
+# "normal lockdown"). Every VM first checks that its variant took effect
+# (vmtests/check-variant.sh); a lockdown VM also fails on any SKIP line that
+# does not name the tracing feature.
 # --host also runs the same tests (same snapshot) on this machine's own
 # kernel, outside any VM, as a reference row in the summary. --list prints
 # the kernel releases that would be booted (downloading them) and exits.
@@ -20,11 +27,16 @@
 # own virtio/9p modules, vmtests/init.sh) mounts it, adds tmpfs/bpffs/cgroup2
 # where tests write, and runs `tests/run.sh BUILD PATTERN` for the checkout
 # this script lives in. We print the runner's output prefixed with the
-# kernel release, then one summary line per kernel. Exit status: 0 if every
-# kernel ran and passed, 1 if any had a failure or did not finish, 2 on a
-# usage or setup error. vmtests/README.md has the details and timings.
+# kernel release and variant, then one summary line per (kernel, variant).
+# Exit status: 0 if every VM ran, passed and passed its variant check, 1 if
+# any had a failure, failed its check or did not finish, 2 on a usage or
+# setup error. One VM runs at a time. vmtests/README.md has the
+# details, timings and recorded results.
 #
-# Environment: VMTEST_KERNELS (default "6.1 6.12"), VMTEST_BUILD (default
+# Environment: VMTEST_KERNELS (default "6.1 6.12"), VMTEST_VARIANTS
+# (default "normal lockdown"), VMTEST_RECORD (append one Markdown table row
+# per VM to this file: kernel, variant, counts, duration, date, commit),
+# VMTEST_BUILD (default
 # <checkout>/build), VMTEST_CACHE (kernel cache, default
 # /var/cache/sluice-vmtests), VMTEST_MEM (2G), VMTEST_SMP (2),
 # VMTEST_TIMEOUT (seconds per VM, default 1800), TEST_TIMEOUT (per test
@@ -45,6 +57,11 @@ SMP=${VMTEST_SMP:-2}
 VM_TIMEOUT=${VMTEST_TIMEOUT:-1800}
 IN_VM_TIMEOUT=${TEST_TIMEOUT:-600}
 SERIES_ALL=${VMTEST_KERNELS:-6.1 6.12}
+VARIANTS_ALL=${VMTEST_VARIANTS:-normal lockdown}
+RECORD=${VMTEST_RECORD:-}
+# In a lockdown VM the only SKIP lines allowed are those naming the tracing
+# feature the kernel refuses (tests print "skip NAME: missing FEATURE").
+TRACING_SKIP_RE='tracing|live_flows|live-flow|iterator'
 # The base set the initramfs needs to reach the host root; their
 # dependencies (netfs, 9pnet, virtio, ...) are resolved from modinfo.
 BASE_MODULES="virtio_pci 9pnet_virtio 9p"
@@ -57,7 +74,9 @@ TMP=""
 SNAP=""
 VM_PID=""
 SHOW_PID=""
-declare -a KERNELS=() RESULTS=()
+declare -a KERNELS=() VARIANTS=() RESULTS=()
+US=$'\x1f' # field separator of RESULTS entries (texts may hold anything else)
+COMMIT=""
 declare -A MODPATH=() SEEN=()
 
 usage() {
@@ -248,9 +267,9 @@ add_module() {
 # shq STR: STR quoted for sh.
 shq() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 
-# build_initramfs REL PATTERN OUT
+# build_initramfs REL VARIANT PATTERN OUT
 build_initramfs() {
-	local rel=$1 pattern=$2 out=$3 stage=$TMP/initramfs m
+	local rel=$1 variant=$2 pattern=$3 out=$4 stage=$TMP/initramfs m
 	rm -rf "$stage"
 	mkdir -p "$stage/bin" "$stage/modules" "$stage/tmp" || return 1
 	: >"$stage/modules/order"
@@ -270,6 +289,7 @@ build_initramfs() {
 		echo "TEST_TIMEOUT=$(shq "$IN_VM_TIMEOUT")"
 		echo "EXEC=$(shq "$EXEC")"
 		echo "MODDIR=$(shq "$MODDIR")"
+		echo "VARIANT=$(shq "$variant")"
 	} >"$stage/vmtest.env"
 	(cd "$stage" && find . | cpio -o -H newc -R 0:0 --quiet | gzip -1) >"$out"
 }
@@ -285,19 +305,110 @@ accel_args() {
 	fi
 }
 
-# run_vm REL PATTERN: boot, stream the runner output, record the result.
+# variant_cmdline V: what variant V adds to the kernel command line.
+# lockdown: the lockdown LSM is in the default lsm= list of Debian's 6.1 and
+# 6.12 (CONFIG_LSM="landlock,lockdown,yama,..."), so the parameter alone
+# turns it on; confidentiality mode takes bpf_probe_read_kernel away from
+# tracing programs, which Sluice's live-flow iterator needs. integrity (not
+# in the default set) is the mode Secure Boot gives Debian's kernels
+# (CONFIG_LOCK_DOWN_IN_EFI_SECURE_BOOT=y): the iterator must still load.
+variant_cmdline() {
+	case $1 in
+	normal) echo "" ;;
+	lockdown) echo "lockdown=confidentiality" ;;
+	integrity) echo "lockdown=integrity" ;;
+	*) return 1 ;;
+	esac
+}
+
+# check_skips OUT: the SKIP lines of a lockdown VM whose feature (after
+# ": missing ") does not name the tracing feature, "NAME: FEATURE" joined
+# with "; "; empty when every SKIP line is allowed.
+check_skips() {
+	tr -d '\r' <"$1" | sed -n 's/^SKIP //p' |
+		awk -v re="$TRACING_SKIP_RE" '{
+			i = index($0, ": missing ")
+			f = i ? substr($0, i + 10) : ""
+			if (f == "" || tolower(f) !~ re) printf "%s%s", (n++ ? "; " : ""), $0
+		}'
+}
+
+# add_result REL VARIANT TEXT SECS BAD SUMMARY: one row of the summary (and
+# of $VMTEST_RECORD). BAD is non-empty when the row failed.
+add_result() {
+	RESULTS+=("$1$US$2$US$3$US$4$US$5")
+	[ -n "$RECORD" ] || return 0
+	local counts=$6 verdict=pass
+	[ -n "$5" ] && verdict=FAIL
+	[[ $counts =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed,\ ([0-9]+)\ skipped$ ]] &&
+		counts="${BASH_REMATCH[1]} / ${BASH_REMATCH[2]} / ${BASH_REMATCH[3]}"
+	printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$1" "$2" "${counts:-none}" \
+		"$verdict" "${4%%,*}" "$(date -u +%Y-%m-%d)" "$COMMIT" "${3//|/\\|}" >>"$RECORD"
+}
+
+# vm_verdict REL VARIANT OUT CON QEMU_RC SECS: read what the VM printed and
+# add its row. Sets nothing else.
+vm_verdict() {
+	local rel=$1 variant=$2 out=$3 con=$4 rc=$5 secs=$6
+	local summary status boot check why="" bad="" text skips
+	local -a notes=()
+	summary=$(tr -d '\r' <"$out" | grep -E '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' | tail -n 1)
+	status=$(tr -d '\r' <"$out" | sed -n 's/^vmtest: exit \([0-9]*\)$/\1/p' | tail -n 1)
+	boot=$(tr -d '\r' <"$out" | sed -n 's/^vmtest: kernel .* up \([0-9.]*\)$/\1/p' | head -n 1)
+	check=$(tr -d '\r' <"$out" | sed -n 's/^vmtest: variant //p' | tail -n 1)
+	if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+		why="VM timed out after ${VM_TIMEOUT}s"
+	elif [ -z "$status" ]; then
+		why="VM stopped before the runner finished (qemu status $rc)"
+	elif [ -n "$EXEC" ]; then
+		summary="command exited $status"
+		[ "$status" = 0 ] || bad=1
+	elif [ -z "$summary" ]; then
+		why="runner exited $status without a summary"
+	elif [ "$status" != 0 ]; then
+		bad=1
+	elif [ "$summary" = "0 passed, 0 failed, 0 skipped" ]; then
+		notes+=("no test matched the pattern")
+	fi
+	if [ -n "$why" ]; then
+		notes+=("$why")
+		echo "[$rel/$variant] $why; qemu said: $(tr '\n' ' ' <"$TMP/qemu.err")"
+		echo "[$rel/$variant] last console lines:"
+		tr -d '\r' <"$con" | tail -n 30 | sed "s|^|[$rel/$variant]   |"
+		tr -d '\r' <"$out" | grep '^vmtest: error' | sed "s|^|[$rel/$variant] |"
+	fi
+	# The variant's own check counts even when every test passed: a lockdown
+	# run whose kernel did not refuse tracing tested the normal path twice.
+	case $check in
+	ok*) ;;
+	"") [ -n "$why" ] || notes+=("no variant check result") ;;
+	*) notes+=("variant check $check") ;;
+	esac
+	if [ "$variant" = lockdown ] && [ -z "$EXEC" ]; then
+		skips=$(check_skips "$out")
+		[ -z "$skips" ] || notes+=("SKIP lines not naming the tracing feature: $skips")
+	fi
+	[ ${#notes[@]} -eq 0 ] || bad=1
+	text=${summary:-no summary}
+	[ ${#notes[@]} -eq 0 ] || text+=" ($(printf '%s; ' "${notes[@]}" | sed 's/; $//'))"
+	case $check in ok\ *) text+=" ${check#ok }" ;; esac
+	add_result "$rel" "$variant" "$text" "${secs}s${boot:+, booted in ${boot}s}" "$bad" "$summary"
+}
+
+# run_vm REL VARIANT PATTERN: boot, stream the runner output, record the result.
 run_vm() {
-	local rel=$1 pattern=$2 initrd=$TMP/initrd.gz out=$TMP/out.log con=$TMP/console.log
-	local t0 secs rc summary status why text what boot
+	local rel=$1 variant=$2 pattern=$3 initrd=$TMP/initrd.gz out=$TMP/out.log con=$TMP/console.log
+	local t0 rc what label=$1/$2 extra
 	if ! kernel_files "$rel"; then
-		RESULTS+=("$rel|setup failed (depmod)|0s|1")
+		add_result "$rel" "$variant" "setup failed (depmod)" 0s 1 ""
 		return
 	fi
-	echo "[$rel] building initramfs"
-	if ! build_initramfs "$rel" "$pattern" "$initrd"; then
-		RESULTS+=("$rel|setup failed (initramfs)|0s|1")
+	echo "[$label] building initramfs"
+	if ! build_initramfs "$rel" "$variant" "$pattern" "$initrd"; then
+		add_result "$rel" "$variant" "setup failed (initramfs)" 0s 1 ""
 		return
 	fi
+	extra=$(variant_cmdline "$variant")
 	: >"$out"
 	: >"$con"
 	rm -f "$TMP/qemu.pid"
@@ -306,56 +417,29 @@ run_vm() {
 	timeout -k 10 "$VM_TIMEOUT" qemu-system-x86_64 -nodefaults -no-user-config \
 		-display none -no-reboot -pidfile "$TMP/qemu.pid" \
 		$(accel_args) -m "$MEM" -smp "$SMP" \
-		-kernel "$VMLINUZ" -initrd "$initrd" \
-		-append "console=ttyS0 panic=-1 loglevel=4 rdinit=/init" \
+		-kernel "$VMLINUZ" -initrd "$initrd" -append "console=ttyS0 panic=-1 loglevel=4 rdinit=/init${extra:+ $extra}" \
 		-fsdev local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap \
 		-device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot \
 		-serial "file:$con" -serial "file:$out" \
 		</dev/null >"$TMP/qemu.err" 2>&1 &
 	VM_PID=$!
 	if [ -n "$EXEC" ]; then what="command: $EXEC"; else what="pattern '${pattern:-(all)}'"; fi
-	echo "[$rel] booting ($(accel_args | cut -d' ' -f2), -m $MEM -smp $SMP, $what)"
+	echo "[$label] booting ($(accel_args | cut -d' ' -f2), -m $MEM -smp $SMP, $what${extra:+, $extra})"
 	# In the background too: bash runs the INT/TERM trap (which stops the
 	# VM) only once a foreground pipeline ends, but interrupts `wait`.
 	tail -n +1 -F --pid="$VM_PID" "$out" 2>/dev/null |
-		sed -u -e 's/\r$//' -e '/^vmtest: /d' -e "s/^/[$rel] /" &
+		sed -u -e 's/\r$//' -e '/^vmtest: /d' -e "s|^|[$label] |" &
 	SHOW_PID=$!
 	wait "$VM_PID"
 	rc=$?
 	VM_PID=""
 	wait "$SHOW_PID"
 	SHOW_PID=""
-	secs=$(($(date +%s) - t0))
 	if [ -n "${VMTEST_LOGS:-}" ]; then
-		mkdir -p "$VMTEST_LOGS" && cp "$con" "$VMTEST_LOGS/console-$rel.log" &&
-			tr -d '\r' <"$out" >"$VMTEST_LOGS/runner-$rel.log"
+		mkdir -p "$VMTEST_LOGS" && cp "$con" "$VMTEST_LOGS/console-$rel-$variant.log" &&
+			tr -d '\r' <"$out" >"$VMTEST_LOGS/runner-$rel-$variant.log"
 	fi
-	summary=$(tr -d '\r' <"$out" | grep -E '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' | tail -n 1)
-	status=$(tr -d '\r' <"$out" | sed -n 's/^vmtest: exit \([0-9]*\)$/\1/p' | tail -n 1)
-	boot=$(tr -d '\r' <"$out" | sed -n 's/^vmtest: kernel .* up \([0-9.]*\)$/\1/p' | head -n 1)
-	why=""
-	if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
-		why="VM timed out after ${VM_TIMEOUT}s"
-	elif [ -z "$status" ]; then
-		why="VM stopped before the runner finished (qemu status $rc)"
-	elif [ -n "$EXEC" ]; then
-		summary="command exited $status"
-		[ "$status" = 0 ] || why=failures
-	elif [ -z "$summary" ]; then
-		why="runner exited $status without a summary"
-	elif [ "$status" != 0 ]; then
-		why=failures
-	elif [ "$summary" = "0 passed, 0 failed, 0 skipped" ]; then
-		why="no test matched the pattern"
-	fi
-	if [ -n "$why" ] && [ "$why" != failures ] && [ -n "${why##no test*}" ]; then
-		echo "[$rel] $why; qemu said: $(tr '\n' ' ' <"$TMP/qemu.err")"
-		echo "[$rel] last console lines:"
-		tr -d '\r' <"$con" | tail -n 30 | sed "s/^/[$rel]   /"
-		tr -d '\r' <"$out" | grep '^vmtest: error' | sed "s/^/[$rel] /"
-	fi
-	[ "$why" = failures ] && text=$summary || text="${summary:-no summary}${why:+ ($why)}"
-	RESULTS+=("$rel|$text|${secs}s${boot:+, booted in ${boot}s}|${why:+1}")
+	vm_verdict "$rel" "$variant" "$out" "$con" "$rc" "$(($(date +%s) - t0))"
 }
 
 # run_host PATTERN: the same runner on this machine's kernel, no VM.
@@ -367,7 +451,8 @@ run_host() {
 		(cd "$SRC" && env BUILD="$BUILD" SLUICE="$BUILD/sluice" bash -c "$EXEC") </dev/null 2>&1 |
 			tee "$out" | sed -u "s/^/[$rel] /"
 		rc=${PIPESTATUS[0]}
-		RESULTS+=("$rel|command exited $rc|$(($(date +%s) - t0))s|$([ "$rc" = 0 ] || echo 1)")
+		add_result "$rel" host "command exited $rc" "$(($(date +%s) - t0))s" \
+			"$([ "$rc" = 0 ] || echo 1)" ""
 		return
 	fi
 	(cd "$SRC" && TEST_TIMEOUT=$IN_VM_TIMEOUT tests/run.sh "$BUILD" ${1:+"$1"}) </dev/null 2>&1 |
@@ -376,10 +461,16 @@ run_host() {
 	secs=$(($(date +%s) - t0))
 	summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' "$out" | tail -n 1)
 	[ -n "${VMTEST_LOGS:-}" ] && mkdir -p "$VMTEST_LOGS" && cp "$out" "$VMTEST_LOGS/runner-host.log"
-	RESULTS+=("$rel|${summary:-no summary (runner status $rc)}|${secs}s|$([ "$rc" = 0 ] || echo 1)")
+	add_result "$rel" host "${summary:-no summary (runner status $rc)}" "${secs}s" \
+		"$([ "$rc" = 0 ] || echo 1)" "$summary"
 }
 
 # --- main ---------------------------------------------------------------------
+
+# vmtests/selftest.sh sources this file for its functions only.
+if [ "${VMTEST_SOURCE_ONLY:-}" = 1 ] && (return 0 2>/dev/null); then
+	return 0
+fi
 
 PATTERN=$DEFAULT_PATTERN
 while [ $# -gt 0 ]; do
@@ -390,6 +481,8 @@ while [ $# -gt 0 ]; do
 	--list) LIST=1; shift ;;
 	--host) HOST=1; shift ;;
 	--exec) [ $# -ge 2 ] || usage; EXEC=$2; shift 2 ;;
+	--variant) [ $# -ge 2 ] || usage; VARIANTS+=("$2"); shift 2 ;;
+	--variant=*) VARIANTS+=("${1#--variant=}"); shift ;;
 	--) shift; break ;;
 	-*) usage ;;
 	*) break ;;
@@ -409,6 +502,20 @@ for k in "${KERNELS[@]}"; do
 	fi
 done
 
+[ ${#VARIANTS[@]} -eq 0 ] && VARIANTS=(all)
+VARS=()
+for v in "${VARIANTS[@]}"; do
+	if [ "$v" = all ]; then
+		read -r -a s <<<"$VARIANTS_ALL"
+		VARS+=("${s[@]}")
+	else
+		VARS+=("$v")
+	fi
+done
+for v in "${VARS[@]}"; do
+	variant_cmdline "$v" >/dev/null || { err "unknown variant '$v' (normal, lockdown, integrity, all)"; exit 2; }
+done
+
 host_deps
 RELS=()
 for k in "${EXPANDED[@]}"; do
@@ -424,6 +531,11 @@ if [ ! -x "$BUILD/sluice" ] || [ ! -d "$BUILD/tests" ]; then
 	exit 2
 fi
 
+# The commit under test, for $VMTEST_RECORD ("+dirty": uncommitted changes
+# to tracked files were tested too).
+COMMIT=$(git -C "$SRC" rev-parse --short HEAD 2>/dev/null) || COMMIT=unknown
+[ "$COMMIT" = unknown ] || [ -z "$(git -C "$SRC" status --porcelain --untracked-files=no 2>/dev/null)" ] ||
+	COMMIT+="+dirty"
 TMP=$(mktemp -d /tmp/sluice-vmtests.XXXXXX) || exit 2
 trap cleanup EXIT
 trap 'cleanup; exit 130' INT TERM HUP
@@ -432,18 +544,20 @@ if [ "$SNAPSHOT" = 1 ]; then
 fi
 
 for r in "${RELS[@]}"; do
-	run_vm "$r" "$PATTERN"
+	for v in "${VARS[@]}"; do
+		run_vm "$r" "$v" "$PATTERN"
+	done
 done
 [ -n "${HOST:-}" ] && run_host "$PATTERN"
 
 echo "vmtests summary (pattern '${PATTERN:-(all)}'):"
 FAILED=0
 for res in "${RESULTS[@]}"; do
-	IFS='|' read -r rel text secs bad <<<"$res"
+	IFS=$US read -r rel variant text secs bad <<<"$res"
 	case $text in
-	*" 0 failed"* | "command exited 0") [ -n "$bad" ] && FAILED=1 ;;
+	*" 0 failed"* | "command exited 0"*) [ -n "$bad" ] && FAILED=1 ;;
 	*) FAILED=1 ;;
 	esac
-	printf '  %-24s %s  [%s]\n' "$rel" "$text" "$secs"
+	printf '  %-24s %-9s %s  [%s]\n' "$rel" "$variant" "$text" "$secs"
 done
 exit $FAILED

@@ -18,6 +18,10 @@
 #define SL_IPPROTO_TCP 6
 #define SL_IPPROTO_UDP 17
 
+/* bpf_setsockopt() level and option (include/uapi/linux/tcp.h) */
+#define SL_SOL_TCP 6
+#define SL_TCP_BPF_SOCK_OPS_CB_FLAGS 1008
+
 /* Why a worker refuses a connection (returned negated; 0 = go on). BPF
  * internal: every refusal looks the same to the application (see
  * sl_verdict()); the counters in sl_stats tell them apart. */
@@ -101,34 +105,46 @@ static __always_inline struct sl_backend *sl_backend_at(__u32 slot, __u32 i)
 	return bpf_map_lookup_elem(&sl_backends, &idx);
 }
 
-static __always_inline void sl_ep_key_fill(struct sl_ep_key *k, const struct sl_l4addr *fe,
-					   const struct sl_l4addr *ep)
+/* State records by id (the ids backend rows and groups carry). Id 0 means
+ * the publisher assigned none: no state, which callers treat as "nothing
+ * to account" (counted as ep_state_fail where a connection meets it). */
+static __always_inline struct sl_ep_state *sl_ep_state_at(__u32 id)
 {
-	__builtin_memset(k, 0, sizeof(*k));
-	k->fe = *fe;
-	k->ep = *ep;
+	return id ? bpf_map_lookup_elem(&sl_ep_state, &id) : NULL;
 }
 
+static __always_inline struct sl_group_state *sl_group_state_at(__u32 id)
+{
+	return id ? bpf_map_lookup_elem(&sl_group_state, &id) : NULL;
+}
+
+/* By address, through the directory userspace keeps: for callers that
+ * start from a frontend and an endpoint rather than from a row (node
+ * ingress conntrack, outcomes reported by userspace). */
 static __always_inline struct sl_ep_state *sl_ep_state_get(const struct sl_l4addr *fe,
 							   const struct sl_l4addr *ep)
 {
+	struct sl_state_ref *ref;
 	struct sl_ep_key k;
 
-	sl_ep_key_fill(&k, fe, ep);
-	return bpf_map_lookup_elem(&sl_ep_state, &k);
+	__builtin_memset(&k, 0, sizeof(k));
+	k.fe = *fe;
+	k.ep = *ep;
+	ref = bpf_map_lookup_elem(&sl_ep_ids, &k);
+	return ref ? sl_ep_state_at(ref->id) : NULL;
 }
 
 static __always_inline struct sl_group_state *sl_group_state_get(const struct sl_l4addr *fe,
-								 __u32 tag, bool create)
+								 __u32 tag)
 {
+	struct sl_state_ref *ref;
 	struct sl_group_key k;
 
 	__builtin_memset(&k, 0, sizeof(k));
 	k.fe = *fe;
 	k.tag = tag;
-	if (create)
-		return sl_get_or_create(&sl_group_state, &k);
-	return bpf_map_lookup_elem(&sl_group_state, &k);
+	ref = bpf_map_lookup_elem(&sl_group_ids, &k);
+	return ref ? sl_group_state_at(ref->id) : NULL;
 }
 
 static __always_inline bool sl_ejected(const struct sl_ep_state *st, __u64 now)
@@ -143,14 +159,14 @@ static __always_inline __u32 sl_group_count(const struct sl_group *grp)
 	return n > SL_MAX_GROUP_BACKENDS ? SL_MAX_GROUP_BACKENDS : n;
 }
 
-/* The group of a service that a socket was counted against. */
-static __always_inline const struct sl_group *sl_group_by_tag(const struct sl_svc_val *svc,
-							      __u32 tag)
+/* The group of a service whose state a socket was counted against. */
+static __always_inline const struct sl_group *sl_group_by_state(const struct sl_svc_val *svc,
+								__u32 state)
 {
 	for (__u32 i = 0; i < SL_MAX_GROUPS; i++) {
 		if (i >= svc->n_groups)
 			break;
-		if (svc->groups[i].tag == tag)
+		if (svc->groups[i].state == state)
 			return &svc->groups[i];
 	}
 	return NULL;

@@ -55,7 +55,7 @@ static __always_inline int sl_ct_release(const struct sl_ct_val *ct, __u32 old)
 
 	if ((old & SL_CT_F_CLOSED) || !(old & SL_CT_F_COUNTED))
 		return 0;
-	gs = sl_group_state_get(&ct->svc, ct->tag, false);
+	gs = sl_group_state_get(&ct->svc, ct->tag);
 	if (gs)
 		__sync_fetch_and_sub(&gs->active, 1);
 	return 1;

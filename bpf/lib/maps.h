@@ -38,22 +38,38 @@ struct {
 	__type(value, struct sl_backend);
 } sl_backends SEC(".maps");
 
-/* Live state, independent of the slot: survives every apply. */
+/* Live state, independent of the slot: survives every apply. Arrays
+ * indexed by the ids in backend rows and groups (include/sluice_abi.h);
+ * the directories map addresses to those ids for slow-path readers. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SL_MAX_EP_STATE);
+	__type(key, __u32);
+	__type(value, struct sl_ep_state);
+} sl_ep_state SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SL_MAX_GROUP_STATE);
+	__type(key, __u32);
+	__type(value, struct sl_group_state);
+} sl_group_state SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, SL_MAX_EP_STATE);
 	__type(key, struct sl_ep_key);
-	__type(value, struct sl_ep_state);
-} sl_ep_state SEC(".maps");
+	__type(value, struct sl_state_ref);
+} sl_ep_ids SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, 2 * SL_MAX_SERVICES * SL_MAX_GROUPS);
+	__uint(max_entries, SL_MAX_GROUP_STATE);
 	__type(key, struct sl_group_key);
-	__type(value, struct sl_group_state);
-} sl_group_state SEC(".maps");
+	__type(value, struct sl_state_ref);
+} sl_group_ids SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -62,23 +78,21 @@ struct {
 	__type(value, struct sl_stats);
 } sl_stats SEC(".maps");
 
-/* What Sluice did to one client socket; freed with the socket. */
+/* The socket table (bpf/lib/socktab.h): what Sluice did to each client
+ * socket, and the final counters of recently ended connections. */
 struct {
-	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SL_MAX_SOCKS);
+	__type(key, __u32);
 	__type(value, struct sl_sock);
-} sl_sock_store SEC(".maps");
+} sl_socks SEC(".maps");
 
-/* Per-flow records by socket cookie. LRU: a full table evicts the oldest
- * record, which loses nothing that counts because the endpoint totals are
- * folded from the socket itself at close. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, SL_MAX_FLOWS);
-	__type(key, __u64);
-	__type(value, struct sl_flow);
-} sl_flows SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sl_runtime);
+} sl_rt SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);

@@ -159,4 +159,50 @@ static __always_inline __u32 sl_np_allow(__u32 set, const struct sl_pkt *p, __u3
 	return sl_np_match_ports(portset, p, hdir);
 }
 
+/* ---- mTLS STRICT (include/sluice_abi.h, sl_mtls) ---------------------------
+ * Not NetworkPolicy, but judged at the same place and time: the packet that
+ * opens a connection into a pod. A STRICT port admits it only from the node
+ * proxy's sockets (skb->mark == sl_config.proxy_mark). Dropped packets count
+ * as SL_DROP_POLICY_INGRESS. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, SL_MAX_MTLS);
+	__type(key, struct sl_mtls_key);
+	__type(value, struct sl_mtls_val);
+} sl_mtls SEC(".maps");
+
+static __always_inline bool sl_mtls_strict(const struct sl_pkt *p)
+{
+	struct sl_mtls_key k;
+	struct sl_mtls_val *v;
+
+	if (p->t.proto != SL_IPPROTO_TCP && p->t.proto != SL_IPPROTO_UDP)
+		return false;
+	__builtin_memset(&k, 0, sizeof(k));
+	__builtin_memcpy(k.addr, p->t.daddr, 16);
+	k.family = p->t.family;
+	k.proto = p->t.proto;
+	k.port = p->t.dport;
+	v = bpf_map_lookup_elem(&sl_mtls, &k);
+	if (!v) {
+		k.port = 0;
+		v = bpf_map_lookup_elem(&sl_mtls, &k);
+	}
+	return v && v->mode == SL_MTLS_K_STRICT;
+}
+
+/* 0 = pass, else the drop verdict, for a packet entering a pod that no
+ * admitted flow record covers. A later fragment has no port: it passes here
+ * and the stack drops it without its first fragment. */
+static __always_inline __u32 sl_mtls_check(__u32 mark, const struct sl_pkt *p,
+					   const struct sl_config *cfg)
+{
+	if (p->frag == SL_FRAG_LATER || !sl_mtls_strict(p))
+		return 0;
+	if (cfg && cfg->proxy_mark && mark == cfg->proxy_mark)
+		return 0;
+	return sl_v_drop(SL_DROP_POLICY_INGRESS);
+}
+
 #endif /* SL_NETPOL_H */

@@ -16,7 +16,6 @@
 #define SL_MAX_EJECT_NS (300ull * 1000000000ull)
 
 struct sl_eject_scan {
-	struct sl_l4addr fe;
 	__u64 now;
 	__u32 base; /* sl_backends index of the group's first endpoint */
 	__u32 ejected; /* out */
@@ -29,18 +28,17 @@ static long sl_count_ejected_cb(__u64 i, void *data)
 
 	if (!be)
 		return 1;
-	if (sl_ejected(sl_ep_state_get(&sc->fe, &be->ep), sc->now))
+	if (sl_ejected(sl_ep_state_at(be->state), sc->now))
 		sc->ejected++;
 	return 0;
 }
 
 /* maxEjectionPercent (at least one endpoint is always ejectable, as in
  * Envoy) and minHealthPercent, counted over the endpoint's group. */
-static __always_inline bool sl_may_eject(const struct sl_l4addr *fe, const struct sl_group *grp,
-					 __u32 slot, __u64 now)
+static __always_inline bool sl_may_eject(const struct sl_group *grp, __u32 slot, __u64 now)
 {
 	const struct sl_outlier_cfg *oc = &grp->outlier;
-	struct sl_eject_scan sc = { .fe = *fe, .now = now };
+	struct sl_eject_scan sc = { .now = now };
 	__u32 n = sl_group_count(grp);
 
 	sc.base = (slot & 1) * SL_MAX_BACKENDS + grp->first;
@@ -97,9 +95,8 @@ static __always_inline int sl_eject(struct sl_ep_state *es, const struct sl_outl
 /* One failure of an endpoint. grp is the group it was chosen from in the
  * live policy (NULL when the service left the policy: counters only).
  * Returns 1 when this failure ejected the endpoint. */
-static __always_inline int sl_outlier_failure(const struct sl_l4addr *fe, struct sl_ep_state *es,
-					      const struct sl_group *grp, __u32 slot, bool gateway,
-					      __u64 now)
+static __always_inline int sl_outlier_failure(struct sl_ep_state *es, const struct sl_group *grp,
+					      __u32 slot, bool gateway, __u64 now)
 {
 	__u32 fails = __sync_add_and_fetch(&es->consec_fail, 1);
 	__u32 gws = gateway ? __sync_add_and_fetch(&es->consec_gw, 1) : es->consec_gw;
@@ -112,7 +109,7 @@ static __always_inline int sl_outlier_failure(const struct sl_l4addr *fe, struct
 		return 0;
 	if (sl_ejected(es, now))
 		return 0;
-	if (!sl_may_eject(fe, grp, slot, now)) {
+	if (!sl_may_eject(grp, slot, now)) {
 		sl_count(ejections_skipped);
 		return 0;
 	}

@@ -22,7 +22,6 @@
 
 /* One group, as the selection code sees it. */
 struct sl_sel {
-	struct sl_l4addr fe;
 	__u64 now;
 	__u32 base; /* sl_backends index of the first endpoint */
 	__u32 count; /* 1 .. SL_MAX_GROUP_BACKENDS */
@@ -92,7 +91,7 @@ static __always_inline bool sl_cand_load(const struct sl_sel *s, __u32 idx, stru
 
 	if (!be)
 		return false;
-	st = sl_ep_state_get(&s->fe, &be->ep);
+	st = sl_ep_state_at(be->state);
 	if (!ignore_ejection && sl_ejected(st, s->now))
 		return false;
 	c->idx = idx;
@@ -102,7 +101,6 @@ static __always_inline bool sl_cand_load(const struct sl_sel *s, __u32 idx, stru
 }
 
 struct sl_scan {
-	struct sl_l4addr fe;
 	__u64 now;
 	__u32 base;
 	__u32 count;
@@ -122,7 +120,7 @@ static long sl_scan_cb(__u64 i, void *data)
 	if (j == sc->avoid)
 		return 0;
 	be = sl_backend_at(0, sc->base + j);
-	if (!be || sl_ejected(sl_ep_state_get(&sc->fe, &be->ep), sc->now))
+	if (!be || sl_ejected(sl_ep_state_at(be->state), sc->now))
 		return 0;
 	sc->found = j;
 	return 1;
@@ -132,7 +130,6 @@ static long sl_scan_cb(__u64 i, void *data)
 static __always_inline __u32 sl_scan(const struct sl_sel *s, __u32 avoid)
 {
 	struct sl_scan sc = {
-		.fe = s->fe,
 		.now = s->now,
 		.base = s->base,
 		.count = s->count,
@@ -222,10 +219,9 @@ static __always_inline int sl_select(const struct sl_sel *s, const struct sl_gro
 	}
 }
 
-static __always_inline void sl_sel_init(struct sl_sel *s, const struct sl_l4addr *fe,
-					const struct sl_group *grp, __u32 slot, __u64 now)
+static __always_inline void sl_sel_init(struct sl_sel *s, const struct sl_group *grp, __u32 slot,
+					__u64 now)
 {
-	s->fe = *fe;
 	s->now = now;
 	s->base = (slot & 1) * SL_MAX_BACKENDS + grp->first;
 	s->count = sl_group_count(grp);

@@ -44,6 +44,7 @@ struct world {
 
 static struct world W, W_LRU, W_NOFLOW;
 static unsigned int g_ifindex;
+static __u32 g_mark; /* skb->mark of the next runs (the proxy's sockets set it) */
 static int g_ncpu;
 static int failed;
 static char why[512];
@@ -220,7 +221,7 @@ static size_t build(const struct pk *k, __u8 *buf, size_t cap)
 static int run_raw(struct world *w, int dir, const void *frame, size_t len, __u32 gso_segs)
 {
 	static __u8 out[4096];
-	struct __sk_buff ctx = { .ifindex = g_ifindex, .gso_segs = gso_segs };
+	struct __sk_buff ctx = { .ifindex = g_ifindex, .gso_segs = gso_segs, .mark = g_mark };
 	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = frame, .data_size_in = (__u32)len,
 		    .data_out = out, .data_size_out = sizeof(out), .ctx_in = &ctx,
 		    .ctx_size_in = sizeof(ctx), .repeat = 1);
@@ -1186,6 +1187,65 @@ static __u64 xorshift(__u64 *s)
  * header fields) of valid packets to isolated and open pods, both ways:
  * no verdict but OK/SHOT, the frame never changes, and every IP frame is
  * counted exactly once (as passed traffic or as one drop). */
+/* ---- mTLS STRICT (sl_mtls, written by the proxy) ---- */
+
+static void mtls_entry(struct world *w, const char *ip, __u8 proto, __u16 port, __u32 mode)
+{
+	struct sl_mtls_key k;
+	struct sl_mtls_val v = { .mode = mode, .generation = 1 };
+	int fd = bpf_map__fd(w->skel->maps.sl_mtls);
+
+	memset(&k, 0, sizeof(k));
+	addr_parse(ip, k.addr, &k.family);
+	k.proto = proto;
+	k.port = htons(port);
+	if (bpf_map_update_elem(fd, &k, &v, BPF_ANY)) {
+		perror("sl_mtls");
+		exit(2);
+	}
+}
+
+static int set_proxy_mark(struct world *w, __u32 mark)
+{
+	struct sl_config c;
+	__u32 zero = 0;
+
+	if (bpf_map_lookup_elem(w->config, &zero, &c))
+		return -1;
+	c.proxy_mark = mark;
+	return bpf_map_update_elem(w->config, &zero, &c, BPF_ANY);
+}
+
+/* 10.140.0.1 is isolated by no NetworkPolicy of the earlier cases: only
+ * sl_mtls decides for it. */
+static int t_mtls_strict(void)
+{
+	int r = 0;
+
+	if (set_proxy_mark(&W, 0x5110))
+		return fail("config");
+	mtls_entry(&W, "10.140.0.1", PB_P_TCP, 0, SL_MTLS_K_STRICT);
+	mtls_entry(&W, "10.140.0.1", PB_P_TCP, 9090, SL_MTLS_K_OPEN);
+	mtls_entry(&W, "10.140.0.1", PB_P_UDP, 0, SL_MTLS_K_STRICT);
+	g_mark = 0;
+	EXPECT(&W, TO, SHOT, "10.141.0.5", "10.140.0.1", PB_P_TCP, 4000, 8080, PB_TCP_SYN);
+	EXPECT(&W, TO, SHOT, "10.141.0.5", "10.140.0.1", PB_P_UDP, 4000, 53, 0, 10);
+	EXPECT(&W, TO, PASS, "10.141.0.5", "10.140.0.1", PB_P_TCP, 4001, 9090, PB_TCP_SYN);
+	EXPECT(&W, TO, PASS, "10.141.0.5", "10.140.0.2", PB_P_TCP, 4002, 8080, PB_TCP_SYN);
+	g_mark = 0x1; /* any mark but the proxy's */
+	r = expect(&W, TO, &(struct pk){ "10.141.0.5", "10.140.0.1", PB_P_TCP, 4003, 8080, PB_TCP_SYN }, SHOT);
+	g_mark = 0x5110; /* the proxy's upstream: admitted, its flow recorded */
+	r = r ?: expect(&W, TO, &(struct pk){ "10.140.0.254", "10.140.0.1", PB_P_TCP, 4004, 8080, PB_TCP_SYN }, PASS);
+	g_mark = 0; /* later packets of that flow ride on its record */
+	r = r ?: expect(&W, TO, &(struct pk){ "10.140.0.254", "10.140.0.1", PB_P_TCP, 4004, 8080, PB_TCP_ACK, 100 }, PASS);
+	/* replies of the pod's own connections come in on their records */
+	r = r ?: expect(&W, FROM, &(struct pk){ "10.140.0.1", "10.141.0.5", PB_P_TCP, 5000, 443, PB_TCP_SYN }, PASS);
+	r = r ?: expect(&W, TO, &(struct pk){ "10.141.0.5", "10.140.0.1", PB_P_TCP, 443, 5000, PB_TCP_SYN | PB_TCP_ACK }, PASS);
+	g_mark = 0;
+	set_proxy_mark(&W, 0);
+	return r;
+}
+
 static int t_mutations(void)
 {
 	static const __u8 off_hot[] = { 12, 13, 14, 16, 17, 20, 21, 22, 23, 24, 32, 33, 34,
@@ -1396,6 +1456,7 @@ int main(void)
 	report("tc_pod/payload-l4-data-only", t_payload());
 	report("tc_pod/gso-segments", t_gso());
 	report("tc_pod/lru-evictions-totals-exact", t_lru_totals());
+	report("tc_pod/mtls-strict-only-from-proxy", t_mtls_strict());
 	report("tc_pod/mutations-20000", t_mutations());
 	report("tc_pod/count-flows-off", t_count_flows_off());
 	report("tc_pod/no-config-no-policy", t_no_config());

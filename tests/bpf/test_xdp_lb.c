@@ -29,6 +29,7 @@
 #include <bpf/libbpf.h>
 
 #include "sluice_abi.h"
+#include "stateid.h"
 #include "xdp_lb.skel.h"
 #include "tc_nat.skel.h"
 #include "pkt_build.h"
@@ -134,6 +135,14 @@ static int fe_port_set(const struct sl_l4addr *fe)
 	return bpf_map_update_elem(mfd(X->maps.sl_fe_ports), &idx, &w, BPF_ANY);
 }
 
+/* The state-id maps of the loaded object (user/stateid.c assigns ids as
+ * the publisher would). */
+static struct sl_state_maps state_maps(void)
+{
+	return (struct sl_state_maps){ mfd(X->maps.sl_ep_ids), mfd(X->maps.sl_ep_state),
+				       mfd(X->maps.sl_group_ids), mfd(X->maps.sl_group_state) };
+}
+
 static int add_fe(struct t_fe *f, const char *fe_ip, uint16_t fe_port, uint8_t proto,
 		  const char *svc_ip, const struct t_ep *eps, int n, uint32_t max_conns,
 		  const int *cells, int ncells)
@@ -142,6 +151,7 @@ static int add_fe(struct t_fe *f, const char *fe_ip, uint16_t fe_port, uint8_t p
 	struct sl_svc_val sv;
 	struct sl_ingress_key ik;
 	struct sl_ingress_val iv;
+	struct sl_state_maps sm = state_maps();
 	int err;
 
 	memset(f, 0, sizeof(*f));
@@ -163,7 +173,9 @@ static int add_fe(struct t_fe *f, const char *fe_ip, uint16_t fe_port, uint8_t p
 		b.weight = 1;
 		b.cum = (uint32_t)i + 1;
 		f->eps[i] = b.ep;
-		err = bpf_map_update_elem(mfd(X->maps.sl_backends), &idx, &b, BPF_ANY);
+		err = sl_stateid_ep(&sm, &f->svc, &b.ep, &b.state);
+		if (!err)
+			err = bpf_map_update_elem(mfd(X->maps.sl_backends), &idx, &b, BPF_ANY) ? -errno : 0;
 		if (err)
 			return err;
 	}
@@ -178,7 +190,9 @@ static int add_fe(struct t_fe *f, const char *fe_ip, uint16_t fe_port, uint8_t p
 	sv.groups[0].total = (uint32_t)n;
 	sv.groups[0].tag = 7;
 	sv.groups[0].max_conns = max_conns;
-	err = bpf_map_update_elem(mfd(X->maps.sl_services), &sk, &sv, BPF_ANY);
+	err = sl_stateid_group(&sm, &f->svc, 7, &sv.groups[0].state);
+	if (!err)
+		err = bpf_map_update_elem(mfd(X->maps.sl_services), &sk, &sv, BPF_ANY) ? -errno : 0;
 	if (err)
 		return err;
 	for (uint32_t i = 0; n && i < RING; i++) {
@@ -230,26 +244,24 @@ static int add_node_addr(const char *ip)
 
 static int set_ejected(const struct t_fe *f, int e, uint64_t until)
 {
-	struct sl_ep_key k;
+	struct sl_state_maps sm = state_maps();
 	struct sl_ep_state s;
+	__u32 id;
+	int err = sl_stateid_ep(&sm, &f->svc, &f->eps[e], &id);
 
-	memset(&k, 0, sizeof(k));
-	memset(&s, 0, sizeof(s));
-	k.fe = f->svc;
-	k.ep = f->eps[e];
+	if (!err)
+		err = bpf_map_lookup_elem(sm.ep_state, &id, &s) ? -errno : 0;
+	if (err)
+		return err;
 	s.ejected_until_ns = until;
-	return bpf_map_update_elem(mfd(X->maps.sl_ep_state), &k, &s, BPF_ANY);
+	return bpf_map_update_elem(sm.ep_state, &id, &s, BPF_ANY);
 }
 
 static int group_state(const struct t_fe *f, struct sl_group_state *gs)
 {
-	struct sl_group_key k;
+	struct sl_state_maps sm = state_maps();
 
-	memset(&k, 0, sizeof(k));
-	memset(gs, 0, sizeof(*gs));
-	k.fe = f->svc;
-	k.tag = 7;
-	return bpf_map_lookup_elem(mfd(X->maps.sl_group_state), &k, gs);
+	return sl_state_group_read(&sm, &f->svc, 7, gs, NULL);
 }
 
 static struct sl_xdp_stats stats(void)

@@ -26,7 +26,7 @@ struct opts {
 	long n, keep, bytes, mark, timeout_ms, interval_ms, delay_ms;
 	double duration_s;
 	int expect_errno; /* 0: connect must succeed */
-	bool check_peer, loop, json;
+	bool check_peer, loop, json, in_progress;
 	const char *ready;
 };
 
@@ -37,14 +37,6 @@ struct result {
 	struct sl_tally ids, errs;
 };
 
-static volatile sig_atomic_t stop;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	stop = 1;
-}
-
 static void usage(FILE *out)
 {
 	fprintf(out,
@@ -54,6 +46,8 @@ static void usage(FILE *out)
 		"  -U         UDP, unconnected socket (sendto + recvfrom); the reply\n"
 		"             must come from ADDR:PORT\n"
 		"  -k K       open K connections and hold them until SIGTERM or -t\n"
+		"  -s         with -k: non-blocking connect(), held while still in\n"
+		"             progress (SYN_SENT against an endpoint that drops SYNs)\n"
 		"  -t SECS    duration for -k and -l\n"
 		"  -l         loop for -t seconds (connect, read identity, close)\n"
 		"  -i MS      pause between attempts (default 0)\n"
@@ -236,6 +230,22 @@ static int do_connect(const struct opts *o, struct result *r, int fd)
 	return 0;
 }
 
+/* -s: a connect() left in progress is the success asked for. */
+static void connecting_once(const struct opts *o, struct result *r, int fd, int *keep)
+{
+	int rc = connect(fd, (struct sockaddr *)&o->dst, o->dst_len), e = errno;
+
+	if (rc == 0 || e != EINPROGRESS) {
+		fail(r, rc ? sl_errno_name(e) : "connected", "connect %s: %s, expected EINPROGRESS",
+		     o->dst_str, rc ? strerror(e) : "succeeded");
+		close(fd);
+		return;
+	}
+	sl_tally_add(&r->ids, "in-progress");
+	r->ok++;
+	*keep = fd;
+}
+
 /* One TCP attempt; the connected socket goes to *KEEP when KEEP is set. */
 static void tcp_once(const struct opts *o, struct result *r, int *keep)
 {
@@ -243,9 +253,13 @@ static void tcp_once(const struct opts *o, struct result *r, int *keep)
 	int fd, n, err;
 
 	r->attempts++;
-	fd = new_socket(o, SOCK_STREAM);
+	fd = new_socket(o, SOCK_STREAM | (o->in_progress ? SOCK_NONBLOCK : 0));
 	if (fd < 0) {
 		fail(r, "socket", "socket: %s", strerror(-fd));
+		return;
+	}
+	if (o->in_progress) {
+		connecting_once(o, r, fd, keep);
 		return;
 	}
 	if (do_connect(o, r, fd) != 1 || !peer_ok(o, r, fd))
@@ -327,10 +341,10 @@ out:
 		close(fd);
 }
 
-/* SIGTERM/SIGINT are held off while an attempt runs, so a stop request
+/* SIGTERM/SIGINT are held off while an attempt runs, so a sl_stop request
  * never cuts a connect() short (EINTR) after the kernel may already have
  * completed it: every attempt is whole, and the tally matches what the data
- * plane counted. Attempts are bounded by -w, so the stop is not delayed long. */
+ * plane counted. Attempts are bounded by -w, so the sl_stop is not delayed long. */
 static void block_stop_signals(bool block)
 {
 	sigset_t set;
@@ -357,7 +371,7 @@ static void sleep_until_stop(double seconds)
 {
 	uint64_t end = sl_mono_ns() + (uint64_t)(seconds * 1e9);
 
-	while (!stop && (seconds <= 0 || sl_mono_ns() < end))
+	while (!sl_stop && (seconds <= 0 || sl_mono_ns() < end))
 		usleep(20000);
 }
 
@@ -421,7 +435,7 @@ static void run_keep(const struct opts *o, struct result *r)
 
 	if (!fds)
 		sl_die("out of memory");
-	for (i = 0; i < o->keep && !stop; i++) {
+	for (i = 0; i < o->keep && !sl_stop; i++) {
 		fds[held] = -1;
 		attempt(o, r, &fds[held]);
 		if (fds[held] >= 0)
@@ -438,7 +452,7 @@ static void run_loop(const struct opts *o, struct result *r)
 {
 	uint64_t end = sl_mono_ns() + (uint64_t)(o->duration_s * 1e9);
 
-	while (!stop && sl_mono_ns() < end)
+	while (!sl_stop && sl_mono_ns() < end)
 		attempt(o, r, NULL);
 }
 
@@ -447,12 +461,13 @@ static void parse_args(int argc, char **argv, struct opts *o)
 	int opt;
 
 	*o = (struct opts){ .n = 1, .bytes = -1, .timeout_ms = 3000 };
-	while ((opt = getopt(argc, argv, "n:uUk:t:li:b:d:pe:m:w:r:jh")) != -1) {
+	while ((opt = getopt(argc, argv, "n:uUk:st:li:b:d:pe:m:w:r:jh")) != -1) {
 		switch (opt) {
 		case 'n': o->n = sl_num_arg(optarg, 'n', 1, 100000000); break;
 		case 'u': o->mode = M_UDP_CONNECTED; break;
 		case 'U': o->mode = M_UDP_SENDTO; break;
 		case 'k': o->keep = sl_num_arg(optarg, 'k', 1, 100000); break;
+		case 's': o->in_progress = true; break;
 		case 't': o->duration_s = atof(optarg); break;
 		case 'l': o->loop = true; break;
 		case 'i': o->interval_ms = sl_num_arg(optarg, 'i', 0, 60000); break;
@@ -483,13 +498,15 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		sl_die("-l needs -t SECS");
 	if (o->keep && o->mode != M_TCP)
 		sl_die("-k is for TCP");
+	if (o->in_progress && !o->keep)
+		sl_die("-s needs -k");
 	if (o->expect_errno && o->mode == M_UDP_SENDTO)
 		sl_die("-e needs connect(): use TCP or -u");
 }
 
 int main(int argc, char **argv)
 {
-	struct sigaction sa = { .sa_handler = on_signal };
+	struct sigaction sa = { .sa_handler = sl_on_stop };
 	struct result r = { 0 };
 	struct opts o;
 	long i;
@@ -504,7 +521,7 @@ int main(int argc, char **argv)
 	else if (o.loop)
 		run_loop(&o, &r);
 	else
-		for (i = 0; i < o.n && !stop; i++)
+		for (i = 0; i < o.n && !sl_stop; i++)
 			attempt(&o, &r, NULL);
 	print_result(&o, &r);
 	return r.failed || !r.attempts ? 1 : 0;

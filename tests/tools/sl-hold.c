@@ -30,14 +30,6 @@ struct held {
 	char id[128];
 };
 
-static volatile sig_atomic_t stop;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	stop = 1;
-}
-
 static void usage(FILE *out)
 {
 	fprintf(out,
@@ -46,7 +38,7 @@ static void usage(FILE *out)
 		"  -b BYTES  bytes each connection sends and expects back (default 1000)\n"
 		"  -w MS     connect and read timeout (default 3000)\n"
 		"  -r READY  written once all are open: {\"held\",\"failed\",\"identities\":{}}\n"
-		"  -g GO     exchange data once this file exists (SIGTERM: stop)\n"
+		"  -g GO     exchange data once this file exists (SIGTERM: sl_stop)\n"
 		"Output (stdout): {\"held\",\"ok\",\"failed\",\"ok_by_identity\":{},\n"
 		"  \"failed_by_identity\":{},\"errors\":{}}. Exit 0 when every connection\n"
 		"  opened and exchanged its bytes, 1 otherwise, 2 on usage.\n");
@@ -194,7 +186,7 @@ static void write_ready(const struct opts *o, long held, long failed, const stru
 
 static void wait_go(const struct opts *o)
 {
-	while (!stop && access(o->go, F_OK))
+	while (!sl_stop && access(o->go, F_OK))
 		usleep(20000);
 }
 
@@ -224,7 +216,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 
 int main(int argc, char **argv)
 {
-	struct sigaction sa = { .sa_handler = on_signal };
+	struct sigaction sa = { .sa_handler = sl_on_stop };
 	struct sl_tally ids = { 0 }, ok_ids = { 0 }, bad_ids = { 0 }, errs = { 0 };
 	static struct held h[MAX_CONNS];
 	long i, held = 0, ok = 0, failed = 0;
@@ -248,7 +240,7 @@ int main(int argc, char **argv)
 	}
 	write_ready(&o, held, failed, &ids);
 	wait_go(&o);
-	for (i = 0; i < o.n && !stop; i++) {
+	for (i = 0; i < o.n && !sl_stop; i++) {
 		if (h[i].fd < 0)
 			continue;
 		err = exchange(&o, &h[i], i);

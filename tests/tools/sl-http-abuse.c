@@ -40,14 +40,6 @@ struct opts {
 	const char *path, *ready;
 };
 
-static volatile sig_atomic_t stop;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	stop = 1;
-}
-
 static void usage(FILE *out)
 {
 	fprintf(out,
@@ -123,7 +115,7 @@ static void finish_connects(struct conn *cs, size_t n, long wait_ms)
 
 	if (!p)
 		sl_die("out of memory");
-	while (left && !stop && sl_mono_ns() < deadline) {
+	while (left && !sl_stop && sl_mono_ns() < deadline) {
 		for (size_t i = 0; i < n; i++)
 			p[i] = (struct pollfd){ .fd = cs[i].connected || cs[i].fd < 0 ? -1 : cs[i].fd,
 						.events = POLLOUT };
@@ -184,7 +176,7 @@ static void hold(const struct opts *o, struct conn *cs, size_t n)
 
 	if (!p)
 		sl_die("out of memory");
-	while (!stop) {
+	while (!sl_stop) {
 		for (size_t i = 0; i < n; i++)
 			p[i] = (struct pollfd){ .fd = cs[i].connected && !cs[i].closed ? cs[i].fd : -1,
 						.events = POLLRDHUP };
@@ -233,8 +225,8 @@ int main(int argc, char **argv)
 
 	sl_prog = "sl-http-abuse";
 	parse(argc, argv, &o);
-	signal(SIGTERM, on_signal);
-	signal(SIGINT, on_signal);
+	signal(SIGTERM, sl_on_stop);
+	signal(SIGINT, sl_on_stop);
 	fit_fd_limit((size_t)(o.n[K_IDLE] + o.n[K_SLOW] + o.n[K_NOREAD]));
 	cs = calloc(MAX_CONNS, sizeof(*cs));
 	if (!cs)

@@ -15,14 +15,6 @@
 #include "sluice_abi.h"
 #include "sl_tool.h"
 
-static volatile sig_atomic_t stop;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	stop = 1;
-}
-
 static void usage(FILE *out)
 {
 	fprintf(out,
@@ -128,7 +120,7 @@ static void serve(int cfd, const char *map_path, int *map_fd, FILE *log)
 int main(int argc, char **argv)
 {
 	const char *pin = NULL, *ready = NULL, *logpath = NULL;
-	struct sigaction sa = { .sa_handler = on_signal };
+	struct sigaction sa = { .sa_handler = sl_on_stop };
 	struct sockaddr_storage ss;
 	char map_path[4096];
 	int opt, lfd, map_fd = -1, one = 1, err;
@@ -166,7 +158,7 @@ int main(int argc, char **argv)
 	err = sl_write_ready(ready, "ready\n");
 	if (err)
 		sl_die("ready file %s: %s", ready, strerror(-err));
-	while (!stop) {
+	while (!sl_stop) {
 		int cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 
 		if (cfd >= 0)

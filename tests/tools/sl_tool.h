@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,16 @@
 #include <sys/socket.h>
 
 static const char *sl_prog = "sl-tool";
+
+/* Set by SIGTERM/SIGINT (install sl_on_stop): the tools finish their round
+ * and report instead of dying mid-tally. */
+static volatile sig_atomic_t sl_stop;
+
+static inline void sl_on_stop(int sig)
+{
+	(void)sig;
+	sl_stop = 1;
+}
 
 static inline void sl_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static inline void sl_die(const char *fmt, ...)

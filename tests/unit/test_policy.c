@@ -152,14 +152,20 @@ static void test_examples_apply(void)
 		"testdata/istio-config.yaml:99:7: warning: spec.trafficPolicy.circuitBreaker: legacy alias of outlierDetection (not an Istio field); merged into outlierDetection\n"
 		"testdata/istio-config.yaml:99:26: warning: spec.trafficPolicy.circuitBreaker.consecutiveErrors: circuitBreaker.consecutiveErrors 5 conflicts with outlierDetection.consecutive5xxErrors 3; using 3\n"
 		"testdata/mtls-policy.yaml:22:3: warning: spec.rules: every rule holds only one of from/to/when; rules are ORed, so a request matching any single rule is allowed (e.g. any source for the listed operations): put conditions that belong together into one rule\n"
-		"testdata/istio-config.yaml:13:9: warning: metadata.name: nodejs-api.nodejs-app.svc.cluster.local has no endpoints yet: connections to it are refused (ECONNREFUSED) until endpoints arrive\n");
+		"testdata/istio-config.yaml:13:9: warning: metadata.name: nodejs-api.nodejs-app.svc.cluster.local has no endpoints yet: connections to it are refused (ECONNREFUSED) until endpoints arrive\n"
+		"testdata/mtls-policy.yaml:27:18: warning: spec.rules[1].to[0].operation.methods: needs HTTP, which the proxy does not evaluate yet: this ALLOW rule never matches (it allows nothing)\n"
+		"testdata/mtls-policy.yaml:28:16: warning: spec.rules[1].to[0].operation.paths: needs HTTP, which the proxy does not evaluate yet: this ALLOW rule never matches (it allows nothing)\n"
+		"testdata/mtls-policy.yaml:30:12: warning: spec.rules[2].when[0].key: 'request.headers[authorization]' is not an L4 attribute, which the proxy does not evaluate yet: this ALLOW rule never matches (it allows nothing)\n");
 	CHECK_DIAGS(&d, SL_SEV_NOTE,
 		"testdata/istio-config.yaml:27:7: note: kind: Deployment skipped: not a data-plane object\n"
 		"testdata/istio-config.yaml:99:7: warning: spec.trafficPolicy.circuitBreaker: legacy alias of outlierDetection (not an Istio field); merged into outlierDetection\n"
 		"testdata/istio-config.yaml:99:26: warning: spec.trafficPolicy.circuitBreaker.consecutiveErrors: circuitBreaker.consecutiveErrors 5 conflicts with outlierDetection.consecutive5xxErrors 3; using 3\n"
 		"testdata/istio-config.yaml:96:9: note: spec.trafficPolicy.connectionPool.http: applies to traffic the proxy handles; connections on the kernel path carry no requests\n"
 		"testdata/mtls-policy.yaml:22:3: warning: spec.rules: every rule holds only one of from/to/when; rules are ORed, so a request matching any single rule is allowed (e.g. any source for the listed operations): put conditions that belong together into one rule\n"
-		"testdata/istio-config.yaml:13:9: warning: metadata.name: nodejs-api.nodejs-app.svc.cluster.local has no endpoints yet: connections to it are refused (ECONNREFUSED) until endpoints arrive\n");
+		"testdata/istio-config.yaml:13:9: warning: metadata.name: nodejs-api.nodejs-app.svc.cluster.local has no endpoints yet: connections to it are refused (ECONNREFUSED) until endpoints arrive\n"
+		"testdata/mtls-policy.yaml:27:18: warning: spec.rules[1].to[0].operation.methods: needs HTTP, which the proxy does not evaluate yet: this ALLOW rule never matches (it allows nothing)\n"
+		"testdata/mtls-policy.yaml:28:16: warning: spec.rules[1].to[0].operation.paths: needs HTTP, which the proxy does not evaluate yet: this ALLOW rule never matches (it allows nothing)\n"
+		"testdata/mtls-policy.yaml:30:12: warning: spec.rules[2].when[0].key: 'request.headers[authorization]' is not an L4 attribute, which the proxy does not evaluate yet: this ALLOW rule never matches (it allows nothing)\n");
 	CHECK(t.n_svcs == 1 && t.n_backends == 0, "%zu svcs %zu backends", t.n_svcs,
 	      t.n_backends);
 	CHECK(t.svcs[0].val.n_groups == 2 && t.svcs[0].val.groups[0].count == 0,
@@ -947,7 +953,10 @@ static void test_serialize_roundtrip(void)
 	CHECK_DIAGS(&d2, SL_SEV_WARNING,
 		"testdata/mtls-policy.yaml:22:3: warning: spec.rules: every rule holds only one of from/to/when; rules are ORed, so a request matching any single rule is allowed (e.g. any source for the listed operations): put conditions that belong together into one rule\n"
 		"testdata/istio-config.yaml:99:7: warning: spec.trafficPolicy.circuitBreaker: legacy alias of outlierDetection (not an Istio field); merged into outlierDetection\n"
-		"testdata/istio-config.yaml:99:26: warning: spec.trafficPolicy.circuitBreaker.consecutiveErrors: circuitBreaker.consecutiveErrors 5 conflicts with outlierDetection.consecutive5xxErrors 3; using 3\n");
+		"testdata/istio-config.yaml:99:26: warning: spec.trafficPolicy.circuitBreaker.consecutiveErrors: circuitBreaker.consecutiveErrors 5 conflicts with outlierDetection.consecutive5xxErrors 3; using 3\n"
+		"testdata/mtls-policy.yaml:27:18: warning: spec.rules[1].to[0].operation.methods: needs HTTP, which the proxy does not evaluate yet: this ALLOW rule never matches (it allows nothing)\n"
+		"testdata/mtls-policy.yaml:28:16: warning: spec.rules[1].to[0].operation.paths: needs HTTP, which the proxy does not evaluate yet: this ALLOW rule never matches (it allows nothing)\n"
+		"testdata/mtls-policy.yaml:30:12: warning: spec.rules[2].when[0].key: 'request.headers[authorization]' is not an L4 attribute, which the proxy does not evaluate yet: this ALLOW rule never matches (it allows nothing)\n");
 	s2 = sl_policy_serialize(q, &l2);
 	CHECK(s2 && l1 == l2 && !memcmp(s1, s2, l1), "serialize not stable");
 	free(s1);

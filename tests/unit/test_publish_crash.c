@@ -38,6 +38,7 @@
 #include "pins.h"
 #include "publish.h"
 #include "slotdump.h"
+#include "stateid.h"
 #include "unit.h"
 
 static char root[128];
@@ -175,6 +176,7 @@ static char *dump(int which)
 static const char *check_slots(const char *want, char *why, size_t len, size_t want_eps,
 			       size_t want_groups)
 {
+	struct sl_state_maps sm;
 	struct sl_config cfg;
 	struct sl_maps m;
 	char *a = dump(-1), *b = dump(-2);
@@ -195,8 +197,9 @@ static const char *check_slots(const char *want, char *why, size_t len, size_t w
 			 cfg.synced_gen, cfg.generation);
 		res = why;
 	}
-	eps = sl_map_count(m.fd[SL_MAP_EP_STATE], sizeof(struct sl_ep_key));
-	groups = sl_map_count(m.fd[SL_MAP_GROUP_STATE], sizeof(struct sl_group_key));
+	sl_state_maps_of(&m, &sm);
+	eps = (long)sl_stateid_assigned(&sm, true);
+	groups = (long)sl_stateid_assigned(&sm, false);
 	if (!res && want_eps != SIZE_MAX &&
 	    ((size_t)eps != want_eps || (size_t)groups != want_groups)) {
 		snprintf(why, len, "state maps hold %ld endpoint and %ld group records, want %zu "
@@ -318,13 +321,15 @@ static char *expect(const char *first, const char *fname, const char *then, cons
 /* State records the policy just applied owns. */
 static void owned_state(size_t *eps, size_t *groups)
 {
+	struct sl_state_maps sm;
 	struct sl_maps m;
 
 	*eps = *groups = SIZE_MAX;
 	if (sl_maps_open(root, &m))
 		return;
-	*eps = (size_t)sl_map_count(m.fd[SL_MAP_EP_STATE], sizeof(struct sl_ep_key));
-	*groups = (size_t)sl_map_count(m.fd[SL_MAP_GROUP_STATE], sizeof(struct sl_group_key));
+	sl_state_maps_of(&m, &sm);
+	*eps = sl_stateid_assigned(&sm, true);
+	*groups = sl_stateid_assigned(&sm, false);
 	sl_maps_close(&m);
 }
 

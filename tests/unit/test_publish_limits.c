@@ -30,6 +30,7 @@
 #include "publish.h"
 #include "slotdump.h"
 #include "unit.h"
+#include "util.h"
 
 static char root[128];
 
@@ -237,16 +238,29 @@ static char *gen(int svcs, int eps, int bumped, size_t *len)
 	return b;
 }
 
-/* Fill sl_ep_state with records of endpoints that left the policy but
- * still count a connection (so no reap may take them), leaving FREE. */
-static int fill_ep_state(struct sl_maps *m, size_t free_left)
+/* The state id the junk below holds: a free one, marked in use with one
+ * connection so that no sweep frees it. */
+static __u32 junk_id;
+
+/* Fill the directory sl_ep_ids with pairs that left the policy but still
+ * count a connection (so no sweep may free them), leaving FREE. */
+static int fill_ep_ids(struct sl_maps *m, size_t free_left)
 {
-	int fd = m->fd[SL_MAP_EP_STATE];
+	int fd = m->fd[SL_MAP_EP_IDS];
 	size_t want = sl_map_capacity(fd) - free_left - (size_t)sl_map_count(fd, sizeof(struct sl_ep_key));
 	struct sl_ep_key *k = calloc(4096, sizeof(*k));
-	struct sl_ep_state *v = calloc(4096, sizeof(*v));
+	struct sl_state_ref *v = calloc(4096, sizeof(*v));
+	struct sl_ep_state st;
 	int err = k && v ? 0 : -ENOMEM;
 
+	for (junk_id = SL_MAX_EP_STATE - 1; !err && junk_id > 0; junk_id--)
+		if (!bpf_map_lookup_elem(m->fd[SL_MAP_EP_STATE], &junk_id, &st) && !st.in_use)
+			break;
+	memset(&st, 0, sizeof(st));
+	st.active = 1;
+	st.in_use = 1;
+	if (!err && bpf_map_update_elem(m->fd[SL_MAP_EP_STATE], &junk_id, &st, BPF_ANY))
+		err = -errno;
 	for (size_t done = 0; !err && done < want;) {
 		__u32 n = want - done < 4096 ? (__u32)(want - done) : 4096;
 
@@ -256,7 +270,9 @@ static int fill_ep_state(struct sl_maps *m, size_t free_left)
 			k[i].fe.family = k[i].ep.family = SL_AF_INET;
 			k[i].fe.addr[0] = htonl(0x0a630000 | (id >> 16));
 			k[i].ep.addr[0] = htonl(0x7f630000 | (id & 0xffff));
-			v[i].active = 1;
+			v[i].id = junk_id;
+			v[i].status = SL_STATE_RETIRING;
+			v[i].since_ns = sl_now_mono_ns();
 		}
 		err = bpf_map_update_batch(fd, k, v, &n, NULL) ? -errno : 0;
 		done += n;
@@ -268,13 +284,16 @@ static int fill_ep_state(struct sl_maps *m, size_t free_left)
 
 static void clear_junk(struct sl_maps *m)
 {
+	struct sl_ep_state zero = { 0 };
 	size_t n;
-	struct sl_ep_key *k = sl_map_keys(m->fd[SL_MAP_EP_STATE], sizeof(*k), &n);
+	struct sl_ep_key *k = sl_map_keys(m->fd[SL_MAP_EP_IDS], sizeof(*k), &n);
 
 	for (size_t i = 0; k && i < n; i++)
 		if ((ntohl(k[i].fe.addr[0]) >> 16) == 0x0a63)
-			bpf_map_delete_elem(m->fd[SL_MAP_EP_STATE], &k[i]);
+			bpf_map_delete_elem(m->fd[SL_MAP_EP_IDS], &k[i]);
 	free(k);
+	if (junk_id)
+		bpf_map_update_elem(m->fd[SL_MAP_EP_STATE], &junk_id, &zero, BPF_ANY);
 }
 
 /* The live policy: 20 services of 3 endpoints. Then the map is filled to
@@ -288,8 +307,8 @@ static void map_full_named(void)
 	size_t len;
 	char *base = gen(20, 3, -1, &len), *more;
 	struct sl_diags d = { 0 };
-	static const char want[] = "<policy>: error: sl_ep_state: map full: the policy needs 8 "
-				   "new (service, endpoint) records, 5 of 262144 are free";
+	static const char want[] = "<policy>: error: sl_ep_ids: map full: the policy needs 8 "
+				   "new (service, endpoint) state ids, 5 of 262144 are free";
 
 	if (apply_src(base, len, false, &d) || sl_maps_open(root, &m)) {
 		fail_msg(__LINE__, "cannot apply the base policy");
@@ -297,17 +316,21 @@ static void map_full_named(void)
 		return;
 	}
 	more = gen(20, 3, 7, &len);
-	if (fill_ep_state(&m, 5) || sl_read_config(&m, &before)) {
-		fail_msg(__LINE__, "cannot fill sl_ep_state");
+	if (fill_ep_ids(&m, 5) || sl_read_config(&m, &before)) {
+		fail_msg(__LINE__, "cannot fill sl_ep_ids");
 		goto out;
 	}
 	for (int dry = 1; dry >= 0; dry--) {
 		int err = apply_src(more, len, dry, &d);
 
-		if (err != -EINVAL || !has_error(&d, want))
-			fail_msg(__LINE__, "%s: %s, want the error \"%s...\"",
+		if (err != -EINVAL || !has_error(&d, want)) {
+			char *t = diag_text(&d, SL_SEV_NOTE);
+
+			fail_msg(__LINE__, "%s: %s (%s), want the error \"%s...\"",
 				 dry ? "dry run" : "incremental apply",
-				 err ? strerror(-err) : "accepted", want);
+				 err ? strerror(-err) : "accepted", t ? t : "", want);
+			free(t);
+		}
 		sl_diags_free(&d);
 	}
 	if (sl_read_config(&m, &after) || after.generation != before.generation ||

@@ -39,26 +39,9 @@ static void usage(FILE *f)
 		"  flows    [-o table|json] [--follow] [--pods]\n"
 		"  ct       list [-o json] | gc [--tcp-idle S] [--udp-idle S] [--closed-idle S]\n"
 		"  outcome  --service VIP:PORT[/PROTO] --endpoint ADDR:PORT success|5xx|gateway|connect-fail\n"
+		"  ca       init|issue|rotate|serve (sluice ca -h)\n"
 		"Every command takes --pin-root DIR (default %s).\n",
 		SL_DEFAULT_PIN_ROOT);
-}
-
-static int parse_proxy(const char *s, struct sl_load_opts *o)
-{
-	struct sl_l4addr a;
-
-	if (!strcmp(s, "none")) {
-		o->proxy_port = 0;
-		return 0;
-	}
-	if (sl_parse_l4(s, &a) || !a.port)
-		return -EINVAL;
-	if (a.family == SL_AF_INET)
-		o->proxy_addr4 = a.addr[0];
-	else
-		memcpy(o->proxy_addr6, a.addr, sizeof(o->proxy_addr6));
-	o->proxy_port = a.port;
-	return 0;
 }
 
 static int parse_cidr4(const char *s, __be32 *net, __u8 *plen)
@@ -91,19 +74,6 @@ static int add_iface(struct sl_load_opts *o, bool pod, const char *name)
 	return 0;
 }
 
-static int parse_xdp_mode(const char *s, enum sl_xdp_mode *m)
-{
-	if (!strcmp(s, "auto"))
-		*m = SL_XDP_AUTO;
-	else if (!strcmp(s, "native"))
-		*m = SL_XDP_NATIVE;
-	else if (!strcmp(s, "generic"))
-		*m = SL_XDP_GENERIC;
-	else
-		return -EINVAL;
-	return 0;
-}
-
 /* A load that failed for want of a capability says which one last, where
  * an operator looks first (docs/PRIVILEGES.md). */
 static void print_load_error(const struct sl_load_opts *o, int err)
@@ -130,19 +100,17 @@ static int cmd_load(struct sl_cli *c)
 		{ "svc-cidr", required_argument, NULL, 's' },
 		{ 0 },
 	};
-	struct sl_load_opts o = { .pin_root = c->pin_root, .proxy_mark = 0x5110 };
+	struct sl_load_opts o;
 	int opt, err;
 
-	inet_pton(AF_INET, "127.0.0.1", &o.proxy_addr4);
-	inet_pton(AF_INET6, "::1", o.proxy_addr6);
-	o.proxy_port = htons(15001);
+	sl_load_opts_default(&o, c->pin_root);
 	while ((opt = getopt_long(c->argc, c->argv, "", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			o.cgroup = optarg;
 			break;
 		case 'p':
-			if (parse_proxy(optarg, &o)) {
+			if (sl_load_opts_proxy(&o, optarg)) {
 				fprintf(stderr, "sluice load: --proxy %s: expected ADDR:PORT or none\n", optarg);
 				return SL_EXIT_USAGE;
 			}
@@ -156,7 +124,7 @@ static int cmd_load(struct sl_cli *c)
 				return SL_EXIT_USAGE;
 			break;
 		case 'x':
-			if (parse_xdp_mode(optarg, &o.xdp_mode)) {
+			if (sl_load_opts_xdp_mode(&o, optarg)) {
 				fprintf(stderr, "sluice load: --xdp-mode %s: expected auto, native or generic\n", optarg);
 				return SL_EXIT_USAGE;
 			}
@@ -481,6 +449,7 @@ static const struct {
 	{ "delete", cmd_delete },   { "get", cmd_get_any },	      { "status", cmd_status },
 	{ "metrics", cmd_metrics }, { "flows", cmd_flows },   { "outcome", cmd_outcome },
 	{ "ct", cmd_ct },	    { "features", cmd_features },
+	{ "ca", cmd_ca },
 };
 
 int main(int argc, char **argv)

@@ -17,6 +17,7 @@
 #include "json.h"
 #include "nodestate.h"
 #include "probe.h"
+#include "stateid.h"
 #include "util.h"
 
 const char *sl_lb_name(unsigned lb)
@@ -96,25 +97,19 @@ static bool parse_output(struct sl_cli *c, bool *json, int first_pos)
 static void group_state(struct sl_live *l, const struct sl_table_svc *s, unsigned g,
 			struct sl_group_state *gs)
 {
-	struct sl_group_key k;
+	struct sl_state_maps sm;
 
-	memset(&k, 0, sizeof(k));
-	memset(gs, 0, sizeof(*gs));
-	k.fe = s->fe;
-	k.tag = s->val.groups[g].tag;
-	bpf_map_lookup_elem(l->maps.fd[SL_MAP_GROUP_STATE], &k, gs);
+	sl_state_maps_of(&l->maps, &sm);
+	sl_state_group_read(&sm, &s->fe, s->val.groups[g].tag, gs, NULL);
 }
 
 static void ep_state(struct sl_live *l, const struct sl_table_backend *b,
 		     struct sl_ep_state *st)
 {
-	struct sl_ep_key k;
+	struct sl_state_maps sm;
 
-	memset(&k, 0, sizeof(k));
-	memset(st, 0, sizeof(*st));
-	k.fe = l->tables.svcs[b->svc].fe;
-	k.ep = b->be.ep;
-	bpf_map_lookup_elem(l->maps.fd[SL_MAP_EP_STATE], &k, st);
+	sl_state_maps_of(&l->maps, &sm);
+	sl_state_ep_read(&sm, &l->tables.svcs[b->svc].fe, &b->be.ep, st, NULL);
 }
 
 static const char *const reason_names[] = { "http-match", "http-feature", "mtls-strict",
@@ -446,37 +441,52 @@ static const char *flow_state(__u32 s)
 	return s < 4 ? n[s] : "?";
 }
 
-/* How current a flow's counters are (the "counters" field of -o json). */
-static const char *counters_kind(const struct sl_flow *fl, bool live)
+/* One line of `sluice flows`. COUNTERS says how current the byte and
+ * segment counts are: "live" (read from the socket now), "final" (the
+ * connection ended), "none" (an open connection where the iterator does
+ * not run: the counts are unknown, printed as null). */
+struct flow_view {
+	const struct sl_sock *rec;
+	__u64 bytes_sent, bytes_received, segs_out, segs_in;
+	__u32 state, rto;
+	const char *counters;
+};
+
+static void json_count(FILE *f, const char *name, __u64 v, bool known)
 {
-	if (live)
-		return "live";
-	return fl->end_ns ? "final" : "at_established";
+	if (known)
+		fprintf(f, ",\"%s\":%llu", name, (unsigned long long)v);
+	else
+		fprintf(f, ",\"%s\":null", name);
 }
 
-static void print_flow(FILE *f, bool json, bool first, __u64 cookie, const struct sl_flow *fl,
-		       bool live)
+static void print_flow(FILE *f, bool json, bool first, const struct flow_view *fv)
 {
-	char fe[128], ep[128];
+	const struct sl_sock *r = fv->rec;
+	bool known = strcmp(fv->counters, "none");
+	char fe[128], ep[128], tx[24] = "-", rx[24] = "-";
 
-	sl_fmt_l4(&fl->fe, true, fe, sizeof(fe));
-	sl_fmt_l4(&fl->ep, false, ep, sizeof(ep));
+	sl_fmt_l4(&r->fe, true, fe, sizeof(fe));
+	sl_fmt_l4(&r->ep, false, ep, sizeof(ep));
 	if (!json) {
-		fprintf(f, "%-20llu %-24s %-24s %-12s %-12llu %-12llu %llu\n",
-			(unsigned long long)cookie, fe, ep, flow_state(fl->state),
-			(unsigned long long)fl->bytes_sent, (unsigned long long)fl->bytes_received,
-			fl->start_ns ? (unsigned long long)((fl->end_ns ? fl->end_ns : sl_now_mono_ns()) -
-							    fl->start_ns) / 1000000 : 0ull);
+		if (known) {
+			snprintf(tx, sizeof(tx), "%llu", (unsigned long long)fv->bytes_sent);
+			snprintf(rx, sizeof(rx), "%llu", (unsigned long long)fv->bytes_received);
+		}
+		fprintf(f, "%-20llu %-24s %-24s %-12s %-12s %-12s %llu\n",
+			(unsigned long long)r->cookie, fe, ep, flow_state(fv->state), tx, rx,
+			r->start_ns ? (unsigned long long)((r->end_ns ? r->end_ns : sl_now_mono_ns()) -
+							   r->start_ns) / 1000000 : 0ull);
 		return;
 	}
-	fprintf(f, "%s{\"cookie\":%llu,\"frontend\":\"%s\",\"endpoint\":\"%s\",\"state\":\"%s\","
-		   "\"bytes_sent\":%llu,\"bytes_received\":%llu,\"segs_in\":%llu,\"segs_out\":%llu,"
-		   "\"rto\":%u,\"start_ns\":%llu,\"end_ns\":%llu,\"counters\":\"%s\"}",
-		first ? "" : ",", (unsigned long long)cookie, fe, ep, flow_state(fl->state),
-		(unsigned long long)fl->bytes_sent, (unsigned long long)fl->bytes_received,
-		(unsigned long long)fl->segs_in, (unsigned long long)fl->segs_out, fl->rto,
-		(unsigned long long)fl->start_ns, (unsigned long long)fl->end_ns,
-		counters_kind(fl, live));
+	fprintf(f, "%s{\"cookie\":%llu,\"frontend\":\"%s\",\"endpoint\":\"%s\",\"state\":\"%s\"",
+		first ? "" : ",", (unsigned long long)r->cookie, fe, ep, flow_state(fv->state));
+	json_count(f, "bytes_sent", fv->bytes_sent, known);
+	json_count(f, "bytes_received", fv->bytes_received, known);
+	json_count(f, "segs_in", fv->segs_in, known);
+	json_count(f, "segs_out", fv->segs_out, known);
+	fprintf(f, ",\"rto\":%u,\"start_ns\":%llu,\"end_ns\":%llu,\"counters\":\"%s\"}", fv->rto,
+		(unsigned long long)r->start_ns, (unsigned long long)r->end_ns, fv->counters);
 }
 
 struct live_set {
@@ -491,8 +501,9 @@ static int cmp_live(const void *a, const void *b)
 	return x->cookie < y->cookie ? -1 : x->cookie > y->cookie;
 }
 
-/* Live counters of every translated TCP socket, from the pinned iterator.
- * Returns 0 or -errno (no iterator link: the load degraded or is partial). */
+/* Live counters of every open translated TCP socket, from the pinned
+ * iterator. Returns 0 or -errno (no iterator link: the load degraded or is
+ * partial). */
 static int read_live(const char *root, struct live_set *ls)
 {
 	char path[4096];
@@ -528,6 +539,13 @@ static int read_live(const char *root, struct live_set *ls)
 	return 0;
 }
 
+static const struct sl_flow_live *live_of(const struct live_set *ls, __u64 cookie)
+{
+	struct sl_flow_live k = { .cookie = cookie };
+
+	return ls->n ? bsearch(&k, ls->v, ls->n, sizeof(*ls->v), cmp_live) : NULL;
+}
+
 /* Where open flows come from on this node, and why not live when not. */
 struct flow_source {
 	bool live;
@@ -557,21 +575,6 @@ static void flow_source(const char *root, struct live_set *ls, struct flow_sourc
 			 strerror(-err));
 }
 
-/* An open connection, as a flow record. */
-static void live_flow(const struct sl_flow_live *lv, struct sl_flow *fl)
-{
-	memset(fl, 0, sizeof(*fl));
-	fl->fe = lv->fe;
-	fl->ep = lv->ep;
-	fl->start_ns = lv->start_ns;
-	fl->bytes_sent = lv->bytes_sent;
-	fl->bytes_received = lv->bytes_received;
-	fl->segs_out = lv->segs_out;
-	fl->segs_in = lv->segs_in;
-	fl->rto = lv->rto;
-	fl->state = lv->flags & SL_SOCK_F_ESTABLISHED ? SL_FLOW_ESTABLISHED : SL_FLOW_CONNECTING;
-}
-
 static void flows_header(bool json, const struct flow_source *src)
 {
 	if (json) {
@@ -586,46 +589,93 @@ static void flows_header(bool json, const struct flow_source *src)
 	}
 	if (!src->live)
 		fprintf(stderr, "sluice flows: live counters of open flows are unavailable (%s); open "
-				"flows are listed from sockops records, with counters as of ESTABLISHED\n",
+				"flows are listed without counters until they end\n",
 			src->why);
 	printf("%-20s %-24s %-24s %-12s %-12s %-12s %s\n", "COOKIE", "FRONTEND", "ENDPOINT", "STATE",
 	       "BYTES_SENT", "BYTES_RECV", "AGE_MS");
 }
 
-/* Open connections (live, from their sockets, where the iterator runs),
- * then the records in sl_flows: ended connections, and open ones where
- * sockops keeps them (no iterator). LRU order, not newest first. */
+/* The socket table, whole (one batch read where the kernel has it). */
+static struct sl_sock *read_socks(int fd)
+{
+	struct sl_sock *v = calloc(SL_MAX_SOCKS, sizeof(*v));
+	__u32 *keys = calloc(SL_MAX_SOCKS, sizeof(*keys));
+	__u32 count = SL_MAX_SOCKS, token = 0;
+
+	if (v && keys &&
+	    bpf_map_lookup_batch(fd, NULL, &token, keys, v, &count, NULL) && errno != ENOENT) {
+		for (__u32 i = 0; i < SL_MAX_SOCKS; i++)
+			if (bpf_map_lookup_elem(fd, &i, &v[i]))
+				memset(&v[i], 0, sizeof(v[i]));
+	}
+	free(keys);
+	return v;
+}
+
+/* An open record (its socket still holds it) or an ended flow's; false
+ * for slots never used or freed without an end (UDP, a connect() that
+ * failed before its SYN). */
+static bool flow_of(const struct sl_sock *r, const struct live_set *ls, struct flow_view *fv)
+{
+	const struct sl_flow_live *lv;
+
+	memset(fv, 0, sizeof(*fv));
+	fv->rec = r;
+	fv->rto = r->rto;
+	if (!r->cookie || (r->flags & SL_SOCK_F_UDP) || !r->fe.family)
+		return false;
+	if (r->owner == r->cookie && !r->end_ns) {
+		fv->state = r->flags & SL_SOCK_F_ESTABLISHED ? SL_FLOW_ESTABLISHED : SL_FLOW_CONNECTING;
+		fv->counters = "none";
+		lv = live_of(ls, r->cookie);
+		if (lv) {
+			fv->bytes_sent = lv->bytes_sent;
+			fv->bytes_received = lv->bytes_received;
+			fv->segs_out = lv->segs_out;
+			fv->segs_in = lv->segs_in;
+			fv->rto = lv->rto;
+			fv->counters = "live";
+		}
+		return true;
+	}
+	if (!r->end_ns)
+		return false;
+	fv->state = r->state;
+	fv->bytes_sent = r->bytes_sent;
+	fv->bytes_received = r->bytes_received;
+	fv->segs_out = r->segs_out;
+	fv->segs_in = r->segs_in;
+	fv->counters = "final";
+	return true;
+}
+
+/* Open connections, then the ended ones the socket table still holds (the
+ * last connection of each slot, until another socket claims it), in slot
+ * order. */
 static int dump_flows(struct sl_maps *m, const char *root, bool json)
 {
-	int fd = m->fd[SL_MAP_FLOWS];
-	__u64 key, next, *prev = NULL;
+	struct sl_sock *socks = read_socks(m->fd[SL_MAP_SOCKS]);
 	struct flow_source src;
+	struct flow_view fv;
 	struct live_set ls;
-	struct sl_flow fl;
 	bool first = true;
 
+	if (!socks)
+		return -ENOMEM;
 	flow_source(root, &ls, &src);
 	flows_header(json, &src);
-	for (size_t i = 0; i < ls.n; i++) {
-		/* A socket past TCP_CLOSE (7) has its record in sl_flows. */
-		if (ls.v[i].tcp_state == 7)
-			continue;
-		live_flow(&ls.v[i], &fl);
-		print_flow(stdout, json, first, ls.v[i].cookie, &fl, true);
-		first = false;
-	}
-	while (!bpf_map_get_next_key(fd, prev, &next)) {
-		key = next;
-		prev = &key;
-		if (bpf_map_lookup_elem(fd, &key, &fl))
-			continue;
-		print_flow(stdout, json, first, key, &fl, false);
-		first = false;
-	}
+	for (int pass = 0; pass < 2; pass++)
+		for (__u32 i = 0; i < SL_MAX_SOCKS; i++) {
+			if (!flow_of(&socks[i], &ls, &fv) || (pass == 0) != !socks[i].end_ns)
+				continue;
+			print_flow(stdout, json, first, &fv);
+			first = false;
+		}
 	if (json)
 		fputs("]}\n", stdout);
 	fflush(stdout);
 	free(ls.v);
+	free(socks);
 	return 0;
 }
 

@@ -20,6 +20,7 @@
 #include "apply.h"
 #include "cli.h"
 #include "json.h"
+#include "mapio.h"
 #include "metrics.h"
 #include "nodestate.h"
 #include "probe.h"
@@ -158,7 +159,7 @@ static void text_maps(const char *root)
 			continue;
 		if (info.type == BPF_MAP_TYPE_HASH || info.type == BPF_MAP_TYPE_LRU_HASH)
 			printf("  %-16s %ld / %u\n", sl_map_names[i],
-			       sl_map_entries(m.fd[i], info.key_size), info.max_entries);
+			       sl_map_count(m.fd[i], info.key_size), info.max_entries);
 		else
 			printf("  %-16s - / %u\n", sl_map_names[i], info.max_entries);
 	}

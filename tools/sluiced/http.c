@@ -330,30 +330,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 
 static int listen_on(const char *spec)
 {
-	struct sl_l4addr a;
-	struct sockaddr_in6 s6 = { .sin6_family = AF_INET6 };
-	struct sockaddr_in s4 = { .sin_family = AF_INET };
-	int one = 1, fd, err;
-
-	if (sl_parse_l4(spec, &a) || !a.port)
-		return -EINVAL;
-	fd = socket(a.family == SL_AF_INET6 ? AF_INET6 : AF_INET,
-		    SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		return -errno;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	s4.sin_addr.s_addr = a.addr[0];
-	s4.sin_port = a.port;
-	memcpy(&s6.sin6_addr, a.addr, 16);
-	s6.sin6_port = a.port;
-	if ((a.family == SL_AF_INET6 ? bind(fd, (struct sockaddr *)&s6, sizeof(s6))
-				     : bind(fd, (struct sockaddr *)&s4, sizeof(s4))) ||
-	    listen(fd, SOMAXCONN)) {
-		err = -errno;
-		close(fd);
-		return err;
-	}
-	return fd;
+	return sl_listen_tcp(spec, SOCK_NONBLOCK, SOMAXCONN);
 }
 
 static struct MHD_Daemon *start_daemon(struct http_server *h, int fd, const struct http_opts *o)

@@ -67,35 +67,6 @@ static unsigned parse_uint(const char *s)
 	return errno || *end || end == s || s[0] == '-' || v > 1000000 ? 0 : (unsigned)v;
 }
 
-static int parse_xdp_mode(const char *s, struct sl_load_opts *lo)
-{
-	if (!strcmp(s, "native"))
-		lo->xdp_mode = SL_XDP_NATIVE;
-	else if (!strcmp(s, "generic"))
-		lo->xdp_mode = SL_XDP_GENERIC;
-	else if (strcmp(s, "auto"))
-		return -EINVAL;
-	return 0;
-}
-
-static int parse_proxy(const char *s, struct sl_load_opts *lo)
-{
-	struct sl_l4addr px;
-
-	if (!strcmp(s, "none")) {
-		lo->proxy_port = 0;
-		return 0;
-	}
-	if (sl_parse_l4(s, &px) || !px.port)
-		return -EINVAL;
-	if (px.family == SL_AF_INET)
-		lo->proxy_addr4 = px.addr[0];
-	else
-		memcpy(lo->proxy_addr6, px.addr, 16);
-	lo->proxy_port = px.port;
-	return 0;
-}
-
 static int parse_opt(struct cmdline *c, int opt, const char *arg)
 {
 	struct agent *a = &c->a;
@@ -113,8 +84,8 @@ static int parse_opt(struct cmdline *c, int opt, const char *arg)
 	case 'L': a->ct.closed_idle_ns = (__u64)(strtod(arg, NULL) * 1e9); break;
 	case 'm': return (c->http.max_conns = parse_uint(arg)) ? 0 : -EINVAL;
 	case 't': return (c->http.idle_timeout_s = parse_uint(arg)) ? 0 : -EINVAL;
-	case 'x': return parse_xdp_mode(arg, &c->lo);
-	case 'p': return parse_proxy(arg, &c->lo);
+	case 'x': return sl_load_opts_xdp_mode(&c->lo, arg);
+	case 'p': return sl_load_opts_proxy(&c->lo, arg);
 	case 'i':
 		if (c->lo.n_ifaces == SL_MAX_LOAD_IFACES)
 			return -E2BIG;
@@ -207,15 +178,13 @@ int main(int argc, char **argv)
 		.a = { .pin_root = SL_DEFAULT_PIN_ROOT, .ct_gc_s = 10, .watch_wd = -1,
 		       .epfd = -1, .inotify_fd = -1, .signal_fd = -1, .debounce_fd = -1, .tick_fd = -1,
 		       .ct = { SL_CT_TCP_IDLE_NS, SL_CT_UDP_IDLE_NS, SL_CT_CLOSED_IDLE_NS } },
-		.lo = { .proxy_mark = 0x5110, .proxy_port = htons(15001) },
 		.http = { .max_conns = HTTP_MAX_CONNS, .idle_timeout_s = HTTP_IDLE_TIMEOUT_S },
 	};
 	struct http_server *http = NULL;
 	struct http_routes routes;
 	int err;
 
-	inet_pton(AF_INET, "127.0.0.1", &c.lo.proxy_addr4);
-	inet_pton(AF_INET6, "::1", c.lo.proxy_addr6);
+	sl_load_opts_default(&c.lo, c.a.pin_root);
 	if (parse_args(&c, argc, argv)) {
 		usage(stderr);
 		return 2;

@@ -21,6 +21,7 @@
 #include "agent.h"
 #include "log.h"
 #include "metrics.h"
+#include "prom.h"
 
 /* The loop wakes at least every second; an apply of a very large policy
  * can hold it for seconds, never for this long. */

@@ -3,6 +3,7 @@
 #include <stdatomic.h>
 
 #include "metrics.h"
+#include "prom.h"
 #include "status.h"
 #include "util.h"
 

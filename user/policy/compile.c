@@ -1839,6 +1839,10 @@ int slp_compile(const struct sl_policy *p, const struct sl_compile_opts *opts,
 	}
 	if (!part || part->netpol)
 		compile_netpol(&c);
+	/* The proxy's model: its errors reject the apply. Its checks are per
+	 * object, so a partial compile checks the objects it was given (every
+	 * changed one is). */
+	slp_mesh_check(p, c.d);
 	if (c.d->n_errors > err0) {
 		sl_tables_free(out);
 		ret = -1;

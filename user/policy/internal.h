@@ -234,6 +234,9 @@ struct np_objs {
 void slp_netpol_compile(const struct np_objs *in, struct sl_tables *t,
 			struct sl_diags *d);
 
+/* mesh.c: build the proxy's model (user/mesh.h) for its diagnostics only. */
+void slp_mesh_check(const struct sl_policy *p, struct sl_diags *d);
+
 /* helpers.c */
 /* Clear the bits of A beyond PLEN; true when some were set. */
 bool slp_mask_prefix(struct sl_l4addr *a, int plen);

@@ -465,9 +465,14 @@ static const struct fspec rule_f[] = {
 	F_ML("from", from_f), F_ML("to", to_f), F_ML("when", when_f), F_END,
 };
 
+/* AuthorizationPolicy targetRefs (user/policy/authz.c checks the kind). */
+static const struct fspec policy_ref_f[] = {
+	F_S("group"), F_S("kind"), F_S("name"), F_S("namespace"), F_END,
+};
+
 static const struct fspec ap_spec_f[] = {
 	F_M("selector", selector_f), F_REJ("targetRef", NOT_SUP),
-	F_REJ("targetRefs", NOT_SUP),
+	F_ML("targetRefs", policy_ref_f),
 	F_E("action", ENUM("ALLOW", "DENY", "AUDIT", "CUSTOM")),
 	F_REJ("provider", NOT_SUP " (CUSTOM actions need an external authorizer)"),
 	F_ML("rules", rule_f), F_END,

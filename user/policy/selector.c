@@ -8,6 +8,8 @@
  * written in its object.
  */
 #include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -92,4 +94,56 @@ bool slp_label_key_ok(const char *k)
 bool slp_label_value_ok(const char *v)
 {
 	return !*v || name_ok(v, strlen(v));
+}
+
+bool slp_labels_match(const struct node *labels, const struct node *sel)
+{
+	const struct node *v;
+	size_t i;
+
+	if (!sel || sel->type != T_MAP)
+		return true;
+	for (i = 0; i < sel->n; i++) {
+		v = slp_map_get(labels, sel->keys[i]->s);
+		if (!v || !v->s || !sel->vals[i]->s || strcmp(v->s, sel->vals[i]->s))
+			return false;
+	}
+	return true;
+}
+
+static int cmp_str_ptr(const void *a, const void *b)
+{
+	return strcmp((*(struct node *const *)a)->s, (*(struct node *const *)b)->s);
+}
+
+void slp_labels_fmt(const struct node *labels, char *buf, size_t len)
+{
+	struct node **k;
+	size_t i, off = 0;
+	const struct node *v;
+	int w;
+
+	buf[0] = 0;
+	if (!labels || labels->type != T_MAP || !labels->n)
+		return;
+	k = slp_xcalloc(labels->n, sizeof(*k));
+	memcpy(k, labels->keys, labels->n * sizeof(*k));
+	qsort(k, labels->n, sizeof(*k), cmp_str_ptr);
+	for (i = 0; i < labels->n && off < len; i++) {
+		v = slp_map_get(labels, k[i]->s);
+		w = snprintf(buf + off, len - off, "%s%s=%s", i ? "," : "",
+			     k[i]->s, v && v->s ? v->s : "");
+		if (w < 0)
+			break;
+		off += (size_t)w;
+	}
+	free(k);
+}
+
+bool slp_str_seq_has(const struct node *seq, const char *s)
+{
+	for (size_t i = 0; i < slp_seq_len(seq); i++)
+		if (slp_node_str(seq->vals[i]) && !strcmp(seq->vals[i]->s, s))
+			return true;
+	return false;
 }
