@@ -365,7 +365,7 @@ static int apply_incr(struct applying *a, struct incr *c, struct sl_diags *d,
 	/* A replay that needed a whole write: repair now, so that an apply
 	 * always leaves both slots in sync. */
 	if (!err && r->pub.replay_deferred)
-		err = sl_publish_repair(&a->m) < 0 ? -EIO : 0;
+		err = sl_publish_repair(&a->m, true) < 0 ? -EIO : 0;
 	/* The kept model and view now describe the new generation. Removed
 	 * objects keep their slots in the model: when they outnumber the
 	 * live ones, the next apply reads the store again instead. */
@@ -532,7 +532,7 @@ static int try_lock(const char *root)
 	return fd;
 }
 
-int sl_repair(const char *pin_root, bool wait)
+int sl_repair(const char *pin_root, bool wait, bool sweep)
 {
 	struct sl_maps m;
 	int lock, err = sl_maps_open(pin_root, &m);
@@ -540,7 +540,7 @@ int sl_repair(const char *pin_root, bool wait)
 	if (err)
 		return err;
 	lock = wait ? sl_lock(pin_root) : try_lock(pin_root);
-	err = lock < 0 ? lock : sl_publish_repair(&m);
+	err = lock < 0 ? lock : sl_publish_repair(&m, sweep);
 	sl_unlock(lock);
 	sl_maps_close(&m);
 	return err;

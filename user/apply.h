@@ -59,10 +59,11 @@ int sl_apply_parsed(const char *pin_root, struct sl_keep *keep, uint32_t expect_
 		    struct sl_policy *upserts, struct sl_policy *removes, bool replace,
 		    struct sl_diags *d, struct sl_apply_result *r);
 
-/* Repair an interrupted apply (sl_publish_repair) under the pin-root lock;
- * WAIT false gives -EWOULDBLOCK instead of waiting while an apply runs.
- * Returns 1 when it repaired something, 0 when nothing needed it. For the
- * agent (at start and on every periodic tick) and `sluice status`. */
-int sl_repair(const char *pin_root, bool wait);
+/* Repair an interrupted apply (sl_publish_repair, SWEEP as there) under
+ * the pin-root lock; WAIT false gives -EWOULDBLOCK instead of waiting while
+ * an apply runs. Returns 1 when it repaired something, 0 when nothing
+ * needed it. For the agent (at start and on every periodic tick) and
+ * `sluice status`. */
+int sl_repair(const char *pin_root, bool wait, bool sweep);
 
 #endif

@@ -664,7 +664,7 @@ static int repair_slot(struct sl_maps *m, struct sl_config *cfg, const struct sl
 	return err;
 }
 
-int sl_publish_repair(struct sl_maps *m)
+int sl_publish_repair(struct sl_maps *m, bool sweep)
 {
 	struct sl_policy *p = NULL;
 	struct sl_tables t = { 0 };
@@ -675,9 +675,10 @@ int sl_publish_repair(struct sl_maps *m)
 		struct sl_state_maps sm;
 
 		/* Nothing to repair; ids that finished retiring are freed
-		 * here too (the agent's tick, status). */
+		 * here too (status, the agent's tick every few seconds). */
 		sl_state_maps_of(m, &sm);
-		sl_stateid_sweep_due(&sm);
+		if (sweep)
+			sl_stateid_sweep_due(&sm);
 		return 0;
 	}
 	if (err)

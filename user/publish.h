@@ -106,8 +106,10 @@ bool sl_slots_synced(const struct sl_config *cfg);
  * whole from it, remove state records nothing owns. The caller holds the
  * pin-root lock. Returns 1 when it repaired something, 0 when the slots
  * were in sync, or -errno. `sluice load` calls it after loading; the agent
- * and `sluice status` through sl_repair() (apply.h). */
-int sl_publish_repair(struct sl_maps *m);
+ * and `sluice status` through sl_repair() (apply.h). SWEEP: in sync, free
+ * the state ids due (sl_stateid_sweep_due: a walk of both directories,
+ * tens of ms at 10,000 services). */
+int sl_publish_repair(struct sl_maps *m, bool sweep);
 
 /* ---- between the publisher's own files --------------------------------- */
 

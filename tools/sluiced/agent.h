@@ -36,7 +36,7 @@ struct agent {
 	/* The event loop (loop.c): everything is a file descriptor. */
 	int epfd, inotify_fd, watch_wd, signal_fd, debounce_fd, tick_fd;
 	uint64_t dirty_since; /* CLOCK_MONOTONIC ns of the first unapplied change; 0: none */
-	uint64_t last_scan, last_gc, last_sync;
+	uint64_t last_scan, last_gc, last_sync, last_sweep;
 	bool stopping;
 };
 

@@ -38,6 +38,7 @@
 #define DEBOUNCE_MAX_NS 1000000000ull
 #define TICK_S 1
 #define POD_SCAN_NS 2000000000ull
+#define SWEEP_NS 10000000000ull
 #define WATCH_MASK (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_CREATE | \
 		    IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF)
 
@@ -230,10 +231,18 @@ static void ct_gc(struct agent *a)
 }
 
 /* An apply another writer left half done (killed mid-write) is repaired
- * here at the latest; never waits for a running apply. */
+ * here at the latest; never waits for a running apply. State ids due are
+ * freed every SWEEP_NS only: the walk of their directories takes tens of
+ * ms at 10,000 services, and a config change that arrives meanwhile
+ * waits for it (the publisher also frees ids when it runs short). */
 static void repair(struct agent *a)
 {
-	int r = sl_repair(a->pin_root, false);
+	uint64_t now = sl_now_mono_ns();
+	bool sweep = now - a->last_sweep >= SWEEP_NS;
+	int r = sl_repair(a->pin_root, false, sweep);
+
+	if (sweep && r >= 0)
+		a->last_sweep = now;
 
 	if (r > 0)
 		log_warn("repaired the policy slot an interrupted apply left half written");
