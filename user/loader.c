@@ -341,7 +341,7 @@ static int repair_policy(const char *root)
 		err = sl_maps_open(root, &m);
 	if (err)
 		return err;
-	err = sl_publish_repair(&m);
+	err = sl_publish_repair(&m, true);
 	sl_maps_close(&m);
 	if (err > 0)
 		pr_warn("sluice: repaired the policy slot an interrupted apply left half written\n");

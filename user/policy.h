@@ -227,4 +227,125 @@ bool sl_cp_unsafe(uint32_t cp);
  * stored it, and the node must stay manageable. */
 #define SL_STORE_SOURCE "<applied>"
 
+/* ---- the incremental compile (user/policy/model.c, incr.c) ---------------
+ *
+ * A change of a few objects recompiles only the Services and
+ * ServiceEntries ("units") it can affect, from a model of the applied
+ * policy that holds, per object, a summary instead of its parsed text
+ * (docs/APPLY.md, "Incremental compile"). The store keeps the summaries
+ * beside the texts (user/store.c), so an apply reads the summaries of the
+ * whole policy and parses only the few objects the change touches.
+ */
+
+/* One object of the applied policy, apart from its text. */
+struct sl_osum {
+	uint8_t kind; /* the compiler's kind id (part of the store format) */
+	uint8_t flags; /* SL_OSUM_* */
+	const char *ns, *name; /* identity: (kind, ns, name) */
+	uint64_t hash; /* FNV-1a 64 of its record (sl_model_record) */
+	uint64_t text_hash; /* of its text alone: a record that differs only by
+			     * where the object was written is not a change */
+	uint32_t rec_len; /* bytes of its record */
+	/* Dependency keys (user/policy/keys.c), sorted. NEEDS leaves out what
+	 * every unit needs (the policies of its namespace and of the root
+	 * namespace) and, with SL_OSUM_SELFNEED, the keys it also provides. */
+	const uint64_t *provides, *needs;
+	uint32_t n_provides, n_needs;
+	/* SL_OSUM_UNIT: a Service or ServiceEntry with frontends. */
+	const struct sl_l4addr *vips; /* its explicit addresses */
+	uint32_t n_vips, n_ports;
+	struct sl_l4addr alloc; /* the VIP allocated to it (family 0: none) */
+	const struct sl_l4addr *fes; /* its frontends, as compiled */
+	uint32_t n_fes;
+	/* Its node-ingress frontends as compiled; a NodePort's family is 0,
+	 * as the duplicate check compares them. */
+	const struct sl_l4addr *ing;
+	uint32_t n_ing;
+};
+
+enum sl_osum_flags {
+	SL_OSUM_UNIT = 1u << 0,
+	SL_OSUM_SE = 1u << 1, /* a ServiceEntry (sorted after a Service of its name) */
+	SL_OSUM_NEED_ALLOC = 1u << 2, /* no explicit address */
+	SL_OSUM_SELFNEED = 1u << 3, /* it needs every key it provides */
+};
+
+struct sl_model;
+
+/* A model for this node's compile options (copied; cluster_domain too). */
+struct sl_model *sl_model_new(const struct sl_compile_opts *o);
+void sl_model_free(struct sl_model *m);
+/* Add a stored object's summary; its memory must live as long as the
+ * model (sl_model_adopt). TAG is the caller's (0: none; sl_model_tag).
+ * UNIQUE: the caller knows the identity is not there yet (the store
+ * checks the order of what it reads), so the lookup is saved. -EEXIST:
+ * the identity is there already; -EINVAL: a summary the model cannot use. */
+int sl_model_add(struct sl_model *m, const struct sl_osum *s, uint32_t tag, bool unique);
+uint32_t sl_model_tag(const struct sl_model *m, size_t i);
+void sl_model_set_tag(struct sl_model *m, size_t i, uint32_t tag);
+void sl_model_adopt(struct sl_model *m, void *buf);
+/* Room for N objects, so that adding them does not move memory. */
+int sl_model_reserve(struct sl_model *m, size_t n);
+/* The model of a whole policy P that compiled to T. */
+int sl_model_from_policy(struct sl_model *m, const struct sl_policy *p, const struct sl_tables *t);
+
+/* Objects of the model: slots 0 .. sl_model_slots(); a removed one's
+ * summary is NULL. DIRTY: its summary changed since it was added; REC: so
+ * did its record (then sl_model_record gives it). */
+size_t sl_model_slots(const struct sl_model *m);
+size_t sl_model_count(const struct sl_model *m);
+const struct sl_osum *sl_model_sum(const struct sl_model *m, size_t i, bool *dirty, bool *rec);
+/* Slot I's summary whatever its state (a removed object keeps its
+ * identity), with SL_MS_* bits in *STATE. */
+enum { SL_MS_REMOVED = 1, SL_MS_DIRTY = 2, SL_MS_REC = 4 };
+const struct sl_osum *sl_model_slot(const struct sl_model *m, size_t i, unsigned *state);
+const struct sl_compile_opts *sl_model_opts(const struct sl_model *m);
+/* FNV-1a 64 of an identity: the store spreads objects by it. */
+uint64_t sl_osum_ident(const struct sl_osum *s);
+/* Forget which summaries changed (after they were stored). */
+void sl_model_clean(struct sl_model *m);
+/* The record of object I (malloc'd): "---\n# sluice-source: FILE line L\n"
+ * and its text, as sl_policy_serialize() writes each object. NULL when
+ * the model does not hold it (a stored object not fetched). */
+char *sl_model_record(const struct sl_model *m, size_t i, size_t *len);
+/* The same identity order sl_policy_serialize() uses. */
+int sl_osum_cmp(const struct sl_osum *a, const struct sl_osum *b);
+/* The kind's name ("Service") for a kind id, NULL for an unknown id. */
+const char *sl_kind_name(unsigned id);
+
+/* What an incremental compile applies to the model. */
+struct sl_incr_in {
+	struct sl_policy *upserts; /* objects to add or replace (may be NULL) */
+	const struct sl_policy *removes; /* identities to remove (may be NULL) */
+	bool replace; /* UPSERTS is the whole policy: everything else goes */
+	/* A stored object's record (malloc'd), for the objects the change
+	 * needs parsed. */
+	int (*fetch)(void *ctx, const struct sl_osum *s, char **rec, size_t *len);
+	void *fetch_ctx;
+	/* More changed objects or affected units than this: whole (0: no
+	 * limit). */
+	size_t max_changes, max_units;
+	/* Frontends and backend rows of the live policy, for the limits. */
+	size_t live_svcs, live_backends, live_ingress;
+};
+
+struct sl_incr_out {
+	/* The affected units as the live policy and the new one compile
+	 * them (only these; indices are their own). With NP, the
+	 * NetworkPolicy tables of both are whole: they changed. */
+	struct sl_tables old, new;
+	bool np;
+	size_t changed; /* objects added, replaced or removed */
+	size_t units; /* affected units */
+	const char *whole; /* why the change needs a whole compile (-EAGAIN) */
+};
+
+/* Apply IN to M, compiling only what it affects. Returns 0 (M now is the
+ * new policy; OUT says what changed), -EAGAIN when the change needs a
+ * whole compile (OUT->whole says why; M unchanged; no diagnostics), or
+ * another -errno. Diagnostics of the objects compiled go to D. */
+int sl_incr_compile(struct sl_model *m, const struct sl_incr_in *in, struct sl_incr_out *out,
+		    struct sl_diags *d);
+void sl_incr_out_free(struct sl_incr_out *out);
+
 #endif /* SLUICE_POLICY_H */

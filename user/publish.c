@@ -296,8 +296,29 @@ static int remove_old(struct sl_maps *m, __u32 slot, const struct diff *d)
 	return err;
 }
 
-static int put_rows(struct sl_maps *m, __u32 slot, const struct svc_ref *r, struct sl_svc_val *v,
-		    const struct sl_svc_val *phys, __u32 *hwm)
+/* Is row K of group G of NEW what OLD's group G holds at the same place
+ * (so the slot, which holds OLD, already has it)? */
+static bool row_kept(const struct svc_ref *old, const struct sl_table_backend *b, unsigned g,
+		     __u32 k)
+{
+	const struct sl_svc_val *ov;
+	const struct sl_table_backend *o;
+
+	if (!old)
+		return false;
+	ov = &old->t->svcs[old->i].val;
+	if (g >= ov->n_groups || k >= ov->groups[g].count)
+		return false;
+	o = &old->t->backends[ov->groups[g].first + k];
+	return !memcmp(&o->be, &b->be, sizeof(b->be)) && !memcmp(&o->meta, &b->meta, sizeof(b->meta));
+}
+
+/* The rows of R's groups: in place where the slot's group (PHYS, which
+ * holds OLD's rows) has room, writing only the rows that differ; else at
+ * the slot's high-water mark. */
+static int put_rows(struct sl_maps *m, __u32 slot, const struct svc_ref *r,
+		    const struct svc_ref *old, struct sl_svc_val *v, const struct sl_svc_val *phys,
+		    __u32 *hwm)
 {
 	const struct sl_tables *t = r->t;
 	const struct sl_l4addr *fe = &t->svcs[r->i].fe;
@@ -307,8 +328,9 @@ static int put_rows(struct sl_maps *m, __u32 slot, const struct svc_ref *r, stru
 	sl_state_maps_of(m, &sm);
 	for (unsigned g = 0; g < v->n_groups; g++) {
 		__u32 cnt = v->groups[g].count, src = v->groups[g].first, first;
+		bool in_place = phys && g < phys->n_groups && cnt <= phys->groups[g].count;
 
-		if (phys && g < phys->n_groups && cnt <= phys->groups[g].count) {
+		if (in_place) {
 			first = phys->groups[g].first;
 		} else {
 			if (*hwm + cnt > SL_MAX_BACKENDS)
@@ -323,6 +345,10 @@ static int put_rows(struct sl_maps *m, __u32 slot, const struct svc_ref *r, stru
 			struct sl_meta_key mk = meta_key(fe, &b->be.ep, slot);
 			struct sl_backend row = b->be;
 
+			/* A row kept in place holds its pair's id already: the
+			 * pair stays in the policy, so its id does not change. */
+			if (in_place && row_kept(old, b, g, k))
+				continue;
 			err = sl_stateid_ep(&sm, fe, &row.ep, &row.state);
 			if (!err)
 				err = sl_map_put(m->fd[SL_MAP_BACKENDS], &key, &row, BPF_ANY);
@@ -348,8 +374,8 @@ static int put_new(struct sl_maps *m, __u32 slot, __u32 *hwm, const struct diff 
 		pp = &phys;
 	/* Rows first, the service entry last: in the inactive slot order does
 	 * not matter for readers, but it keeps a half-done write harmless. */
-	err = put_rows(m, slot, d->new, &v, pp, hwm);
-	if (!err)
+	err = put_rows(m, slot, d->new, pp ? d->old : NULL, &v, pp, hwm);
+	if (!err && !(pp && !memcmp(&d->old->t->svcs[d->old->i].meta, &s->meta, sizeof(s->meta))))
 		err = sl_map_put(m->fd[SL_MAP_SVC_META], &mk, &s->meta, BPF_ANY);
 	if (!err)
 		err = sl_map_put(m->fd[SL_MAP_SERVICES], &k, &v, BPF_ANY);
@@ -396,10 +422,12 @@ static int mark_unsynced(struct sl_maps *m, struct sl_config *cfg)
 }
 
 /* Write SLOT: incrementally when *INCR (falling back to a whole rewrite
- * when the slot runs out of backend rows), else whole. */
+ * when the slot runs out of backend rows, or -EAGAIN when NEW is partial),
+ * else whole. */
 static int write_slot(struct sl_maps *m, struct sl_config *cfg, __u32 slot, const struct plan *p,
-		      const struct sl_tables *new, bool *incr)
+		      const struct sl_pub *pub, bool *incr)
 {
+	const struct sl_tables *new = pub->new;
 	int err = -ENOSPC;
 
 	if (*incr) {
@@ -409,6 +437,8 @@ static int write_slot(struct sl_maps *m, struct sl_config *cfg, __u32 slot, cons
 		if (!err)
 			cfg->backend_hwm[slot] = hwm;
 	}
+	if (err == -ENOSPC && pub->partial)
+		return -EAGAIN; /* compacting needs every service */
 	if (err == -ENOSPC) {
 		/* Out of rows (or not incremental): compact by rewriting. */
 		*incr = false;
@@ -453,44 +483,82 @@ static int name_full_map(struct sl_maps *m, const struct sl_tables *old,
 	return -EINVAL;
 }
 
+/* The node tables of a slot the service write just wrote: a difference
+ * when the slot held OLD and the service write was incremental (then the
+ * services it wrote are PLAN's new sides, in frontend order), else whole.
+ * CHECK: only whether a difference can do (sl_publish_node_check). */
+static int write_node(struct sl_maps *m, const struct plan *p, const struct sl_pub *pub,
+		      bool incr, __u32 slot, __u32 active, struct sl_node_report *r, bool check)
+{
+	struct sl_node_change ch = {
+		.old = incr ? pub->old : NULL, .new = pub->new, .partial = pub->partial,
+		.np = !pub->partial || pub->np, .old_ports = pub->old_ports,
+		.new_ports = pub->new_ports,
+	};
+	struct sl_l4addr *moved = calloc(p->len + 1, sizeof(*moved));
+	int err;
+
+	if (!moved)
+		return -ENOMEM;
+	for (size_t i = 0; i < p->len; i++)
+		if (p->v[i].new)
+			moved[ch.n_moved++] = p->v[i].new->t->svcs[p->v[i].new->i].fe;
+	ch.moved = moved;
+	err = check ? sl_publish_node_check(m, &ch, slot, active)
+		    : sl_publish_node(m, &ch, slot, active, r);
+	free(moved);
+	return err;
+}
+
+/* Ids given to what a failed partial publication would have added:
+ * nothing that stays live owns them, and the whole way that follows
+ * counts free ids (sl_state_undo for a partial plan). */
+static void unmake_state(struct sl_maps *m, const struct plan *p)
+{
+	for (size_t i = 0; i < p->len; i++)
+		if (p->v[i].new)
+			sl_state_undo_svc(m, p->v[i].new->t, p->v[i].new->i,
+					  p->v[i].old ? p->v[i].old->t : NULL,
+					  p->v[i].old ? (ssize_t)p->v[i].old->i : -1);
+}
+
 /* Steps 1-2 (see the top of the file). */
 static int write_inactive(struct sl_maps *m, struct sl_config *cfg, const struct plan *p,
-			  const struct sl_tables *new, const struct sl_store_blob *store,
-			  bool *incr, struct sl_publish_report *r)
+			  const struct sl_pub *pub, bool *incr, struct sl_publish_report *r)
 {
 	__u32 slot = !cfg->active_slot;
 	uint64_t t0 = sl_now_mono_ns();
 	int err = mark_unsynced(m, cfg);
 
 	if (!err)
-		err = write_slot(m, cfg, slot, p, new, incr);
+		err = write_slot(m, cfg, slot, p, pub, incr);
 	if (!err)
-		err = sl_publish_node(m, new, slot, cfg->active_slot, &r->node);
+		err = write_node(m, p, pub, *incr, slot, cfg->active_slot, &r->node, false);
 	r->write_ms = sl_ms_since(t0);
 	t0 = sl_now_mono_ns();
 	if (!err)
-		err = sl_store_write(m, slot, store, cfg);
+		err = sls_apply(m, slot, pub->store, cfg);
 	r->store_ms = sl_ms_since(t0);
 	return err;
 }
 
 /* Steps 4-5. Failures here leave the new policy live and the other slot
- * marked unsynced, which the next apply repairs. */
+ * marked unsynced, which the next apply repairs; so does a partial
+ * publication that finds the other slot needs a whole write (-EAGAIN). */
 static int sync_other(struct sl_maps *m, struct sl_config *cfg, const struct plan *p,
-		      const struct sl_tables *new, const struct sl_store_blob *store,
-		      bool incr, struct sl_publish_report *r)
+		      const struct sl_pub *pub, bool incr, struct sl_publish_report *r)
 {
 	__u32 other = !cfg->active_slot;
 	struct sl_node_report ignored;
 	uint64_t t0 = sl_now_mono_ns();
-	int err = write_slot(m, cfg, other, p, new, &incr);
+	int err = write_slot(m, cfg, other, p, pub, &incr);
 
 	if (!err)
-		err = sl_publish_node(m, new, other, cfg->active_slot, &ignored);
+		err = write_node(m, p, pub, incr, other, cfg->active_slot, &ignored, false);
 	if (!err)
-		err = sl_store_write(m, other, store, &(struct sl_config){ 0 });
+		err = sls_apply(m, other, pub->store, &(struct sl_config){ 0 });
 	if (!err) {
-		reap(m, p, new, incr, &r->stale_removed);
+		reap(m, p, pub->new, incr, &r->stale_removed);
 		cfg->synced_gen = cfg->generation;
 		err = write_config(m, cfg);
 	}
@@ -498,10 +566,10 @@ static int sync_other(struct sl_maps *m, struct sl_config *cfg, const struct pla
 	return err;
 }
 
-int sl_publish(struct sl_maps *m, const struct sl_tables *old, const struct sl_tables *new,
-	       const struct sl_store_blob *store, struct sl_diags *d,
+int sl_publish(struct sl_maps *m, const struct sl_pub *pub, struct sl_diags *d,
 	       struct sl_publish_report *r)
 {
+	const struct sl_tables *old = pub->old, *new = pub->new;
 	struct sl_tables empty = { 0 };
 	struct sl_config cfg;
 	struct plan p = { 0 };
@@ -519,18 +587,34 @@ int sl_publish(struct sl_maps *m, const struct sl_tables *old, const struct sl_t
 	r->changed = p.len;
 	/* Incremental only when the inactive slot is known to hold what is
 	 * live, and the change is small (batch writes of everything are
-	 * faster than many single updates). */
-	incr = sl_slots_synced(&cfg) && old && p.len * 4 <= new->n_svcs + 16;
-	if (sl_publish_check(m, old, new, !incr, d)) {
+	 * faster than many single updates). A partial publication is
+	 * incremental or nothing: it does not have every service. */
+	incr = sl_slots_synced(&cfg) && old && (pub->partial || p.len * 4 <= new->n_svcs + 16);
+	/* A partial publication that cannot be written as a difference is
+	 * turned down before anything is written, so that the whole one still
+	 * finds the slots in sync. */
+	if (pub->partial && (!incr || write_node(m, &p, pub, true, !cfg.active_slot,
+						  cfg.active_slot, NULL, true))) {
+		err = -EAGAIN;
+		goto out;
+	}
+	/* A partial publication cannot count every map from tables; the
+	 * compiler checked the limits, and a map that is full anyway fails
+	 * a write before the switch (-EAGAIN, then the whole way names it). */
+	if (!pub->partial && sl_publish_check(m, old, new, !incr, d)) {
 		err = -EINVAL;
 		goto out;
 	}
-	err = write_inactive(m, &cfg, &p, new, store, &incr, r);
-	r->node.np_changed = !sl_np_same(old, new);
-	if (err) {
-		err = name_full_map(m, old, new, err, d);
-		goto out;
+	err = write_inactive(m, &cfg, &p, pub, &incr, r);
+	r->node.np_changed = (!pub->partial || pub->np) && !sl_np_same(old, new);
+	if (err && pub->partial) {
+		unmake_state(m, &p);
+		err = err == -EAGAIN || err == -E2BIG || err == -ENOSPC ? -EAGAIN : err;
 	}
+	else if (err)
+		err = name_full_map(m, old, new, err, d);
+	if (err)
+		goto out;
 	t0 = sl_now_mono_ns();
 	cfg.active_slot = !cfg.active_slot;
 	cfg.generation++;
@@ -546,7 +630,12 @@ int sl_publish(struct sl_maps *m, const struct sl_tables *old, const struct sl_t
 	r->n_backends = new->n_backends;
 	r->store_bytes = cfg.store_bytes;
 	r->store_raw_bytes = cfg.store_raw_bytes;
-	err = sync_other(m, &cfg, &p, new, store, incr, r);
+	err = sync_other(m, &cfg, &p, pub, incr, r);
+	r->writes = sl_mapio_writes();
+	if (err == -EAGAIN || (pub->partial && (err == -E2BIG || err == -ENOSPC))) {
+		r->replay_deferred = true; /* live; the other slot waits for a repair */
+		err = 0;
+	}
 out:
 	plan_free(&p);
 	return err;
@@ -554,20 +643,17 @@ out:
 
 /* ---- repair ----------------------------------------------------------- */
 
-static int repair_slot(struct sl_maps *m, struct sl_config *cfg, const struct sl_tables *t,
-		       const char *src, size_t len)
+static int repair_slot(struct sl_maps *m, struct sl_config *cfg, const struct sl_tables *t)
 {
 	__u32 other = !cfg->active_slot;
-	struct sl_store_blob b = { 0 };
 	struct sl_node_report ignored;
-	int err = sl_store_pack(src, len, &b);
+	int err = full_slot(m, other, t);
 
 	if (!err)
-		err = full_slot(m, other, t);
+		err = sl_publish_node(m, &(struct sl_node_change){ .new = t, .np = true }, other,
+				      cfg->active_slot, &ignored);
 	if (!err)
-		err = sl_publish_node(m, t, other, cfg->active_slot, &ignored);
-	if (!err)
-		err = sl_store_write(m, other, &b, &(struct sl_config){ 0 });
+		err = sl_store_copy_slot(m, cfg->active_slot, other);
 	if (!err)
 		err = sl_state_reap_all(m, t, &(size_t){ 0 });
 	if (!err) {
@@ -575,35 +661,32 @@ static int repair_slot(struct sl_maps *m, struct sl_config *cfg, const struct sl
 		cfg->synced_gen = cfg->generation;
 		err = write_config(m, cfg);
 	}
-	sl_store_blob_free(&b);
 	return err;
 }
 
-int sl_publish_repair(struct sl_maps *m)
+int sl_publish_repair(struct sl_maps *m, bool sweep)
 {
 	struct sl_policy *p = NULL;
 	struct sl_tables t = { 0 };
 	struct sl_config cfg;
-	char *src = NULL;
-	size_t len = 0;
 	int err = sl_read_config(m, &cfg);
 
 	if (!err && sl_slots_synced(&cfg)) {
 		struct sl_state_maps sm;
 
 		/* Nothing to repair; ids that finished retiring are freed
-		 * here too (the agent's tick, status). */
+		 * here too (status, the agent's tick every few seconds). */
 		sl_state_maps_of(m, &sm);
-		sl_stateid_sweep_due(&sm);
+		if (sweep)
+			sl_stateid_sweep_due(&sm);
 		return 0;
 	}
 	if (err)
 		return err;
 	sl_mapio_begin();
-	err = sl_store_compile(m, &cfg, &p, &t, &src, &len);
+	err = sl_store_compile(m, &cfg, &p, &t, NULL, NULL);
 	if (!err)
-		err = repair_slot(m, &cfg, &t, src, len);
-	free(src);
+		err = repair_slot(m, &cfg, &t);
 	if (!err)
 		pr_info("sluice: repaired slot %u: an apply was interrupted before generation %u "
 			"was synced\n", !cfg.active_slot, cfg.generation);

@@ -33,10 +33,16 @@
 #include "pins.h"
 #include "policy.h"
 #include "store.h"
+#include "storefmt.h"
 
 struct sl_node_report {
-	size_t n_ingress, n_rings, n_cells;
-	size_t n_np_pods, n_np_prefixes, n_np_portsets;
+	size_t n_ingress; /* node-ingress frontends of the policy */
+	size_t n_rings, n_cells; /* Maglev rings and cells written */
+	size_t ingress_writes; /* frontend entries written or deleted (difference) */
+	size_t port_words; /* port-bitmap words written */
+	size_t n_np_pods, n_np_prefixes, n_np_portsets; /* of the policy */
+	size_t np_writes; /* NetworkPolicy entries written or deleted */
+	bool whole_ingress; /* frontends and rings rewritten whole */
 	bool np_changed; /* NetworkPolicy tables differ from what was live */
 	__u64 np_revoked; /* flow admissions cleared for re-judging */
 };
@@ -53,19 +59,33 @@ struct sl_publish_report {
 	size_t n_services, n_backends;
 	size_t store_bytes, store_raw_bytes;
 	size_t stale_removed; /* state records of endpoints and groups no longer present */
+	unsigned long writes; /* map writes of the whole publication (user/mapio.c) */
+	bool replay_deferred; /* the other slot needs a whole write: left unsynced */
 	struct sl_node_report node; /* node-ingress and NetworkPolicy tables */
 };
 
-/* The caller holds the pin-root lock. NEW is what to publish; OLD, when
- * not NULL, is what is live now (the stored policy compiled again), which
- * lets the publisher write only what changed. STORE is the compressed
- * policy that produced NEW (sl_store_fits() must hold).
+/* What to publish. The caller holds the pin-root lock. NEW is the policy
+ * to publish; OLD, when not NULL, is what is live now (the stored policy
+ * compiled again), which lets the publisher write only what changed.
+ * STORE is the store's write for the new policy (sls_fits() must hold).
  *
- * Returns 0; -EINVAL when a map turned out to be full (D names the map,
- * the sizes and the services; nothing live changed); another -errno on a
- * system failure (nothing live changed unless r->generation is set). */
-int sl_publish(struct sl_maps *m, const struct sl_tables *old, const struct sl_tables *new,
-	       const struct sl_store_blob *store, struct sl_diags *d,
+ * PARTIAL: OLD and NEW hold only the services an incremental compile
+ * recompiled (sl_incr_compile), and their NetworkPolicy tables only when
+ * NP; OLD_PORTS and NEW_PORTS are the port bitmaps (sl_fe_port_bitmap) of
+ * the whole old and new policies. */
+struct sl_pub {
+	const struct sl_tables *old, *new;
+	const struct sls_write *store;
+	bool partial, np;
+	const __u64 *old_ports, *new_ports;
+};
+
+/* Returns 0; -EINVAL when a map turned out to be full (D names the map,
+ * the sizes and the services; nothing live changed); -EAGAIN (partial
+ * only) when the publication needs every service: nothing live changed,
+ * the caller publishes whole; another -errno on a system failure (nothing
+ * live changed unless r->generation is set). */
+int sl_publish(struct sl_maps *m, const struct sl_pub *pub, struct sl_diags *d,
 	       struct sl_publish_report *r);
 
 /* Would NEW fit in the maps next to OLD (what is live)? Checks every
@@ -86,16 +106,47 @@ bool sl_slots_synced(const struct sl_config *cfg);
  * whole from it, remove state records nothing owns. The caller holds the
  * pin-root lock. Returns 1 when it repaired something, 0 when the slots
  * were in sync, or -errno. `sluice load` calls it after loading; the agent
- * and `sluice status` through sl_repair() (apply.h). */
-int sl_publish_repair(struct sl_maps *m);
+ * and `sluice status` through sl_repair() (apply.h). SWEEP: in sync, free
+ * the state ids due (sl_stateid_sweep_due: a walk of both directories,
+ * tens of ms at 10,000 services). */
+int sl_publish_repair(struct sl_maps *m, bool sweep);
 
 /* ---- between the publisher's own files --------------------------------- */
 
-/* Node-ingress and NetworkPolicy tables (user/publish_node.c): writes them
- * whole into SLOT. LIVE is the slot whose Maglev ring sizes are kept (the
- * active one), so sizes stay stable across applies and equal in both slots. */
-int sl_publish_node(struct sl_maps *m, const struct sl_tables *t, __u32 slot, __u32 live,
+/* What a node-table write of a slot starts from (user/publish_node.c). */
+struct sl_node_change {
+	const struct sl_tables *old; /* what the slot holds; NULL: unknown, write whole */
+	const struct sl_tables *new;
+	/* OLD and NEW hold some services only (see struct sl_pub): a change
+	 * that moves the ring layout is -EAGAIN, the port bitmaps come from
+	 * OLD_PORTS and NEW_PORTS, and the NetworkPolicy tables are written
+	 * only when NP. */
+	bool partial, np;
+	const __u64 *old_ports, *new_ports;
+	/* Cluster frontends whose entry or rows the service write of the slot
+	 * changed, sorted: their rings are rebuilt. */
+	const struct sl_l4addr *moved;
+	size_t n_moved;
+};
+
+/* Node-ingress and NetworkPolicy tables: turns SLOT into CH->new, as a
+ * difference from CH->old or whole. LIVE is the slot whose Maglev ring
+ * sizes are kept (the active one), so sizes stay stable across applies and
+ * equal in both slots. Fills R. */
+int sl_publish_node(struct sl_maps *m, const struct sl_node_change *ch, __u32 slot, __u32 live,
 		    struct sl_node_report *r);
+
+/* Would sl_publish_node() write CH into SLOT as a difference? -EAGAIN when
+ * the ring layout would change (a ring that comes, goes or resizes),
+ * checked before anything is written. */
+int sl_publish_node_check(struct sl_maps *m, const struct sl_node_change *ch, __u32 slot,
+			  __u32 live);
+
+/* The NetworkPolicy part (user/publish_np.c): nothing when OLD (what SLOT
+ * holds; NULL: unknown) has the same tables, else the difference (OLD
+ * NULL: the slot's entries cleared, then NEW written). */
+int sl_publish_np(struct sl_maps *m, const struct sl_tables *old, const struct sl_tables *new,
+		  __u32 slot, struct sl_node_report *r);
 
 /* Maglev cells T's rings need, with the ring sizes of slot LIVE kept. */
 size_t sl_ring_cells(struct sl_maps *m, const struct sl_tables *t, __u32 live);
@@ -120,6 +171,10 @@ bool sl_np_same(const struct sl_tables *a, const struct sl_tables *b);
  * pairs to *REMOVED. */
 void sl_state_reap_svc(struct sl_maps *m, const struct sl_tables *old, size_t oi,
 		       const struct sl_tables *new, ssize_t ni, size_t *removed);
+/* Free at once the ids a failed partial write gave to the pairs of
+ * service NI of NEW that service OI of OLD (-1: none) does not hold. */
+void sl_state_undo_svc(struct sl_maps *m, const struct sl_tables *new, size_t ni,
+		       const struct sl_tables *old, ssize_t oi);
 /* Retire every pair T (NULL: none) does not own and free the ids of those
  * idle past the grace (a walk of the directories). */
 int sl_state_reap_all(struct sl_maps *m, const struct sl_tables *t, size_t *removed);

@@ -1,16 +1,20 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * Publishing the node-ingress and NetworkPolicy tables into the inactive
- * slot. sl_publish() calls this after the socket-level tables of that slot
- * are written and before the one config update that makes the slot live,
- * so XDP and TC switch to the new frontends, rings and policies in the same
+ * Publishing the node-ingress and NetworkPolicy tables into a slot.
+ * sl_publish() calls this after the socket-level tables of that slot are
+ * written and before the one config update that makes the slot live, so
+ * XDP and TC switch to the new frontends, rings and policies in the same
  * instant as the socket hooks.
  *
- * Unlike the service tables these are rewritten whole on every apply (their
- * size is proportional to node-ingress frontends and NetworkPolicy, not to
- * the mesh), into the inactive slot before the switch and into the other
- * slot after it, with the ring sizes of the live slot, so both slots hold
- * the same tables (docs/APPLY.md).
+ * Like the service tables, they are written whole (the slot's entries
+ * cleared, rings laid out from cell 0, ring sizes taken from the live
+ * slot) or, when the slot is known to hold the old policy, as a
+ * difference: the port bitmap's words that changed, the frontends that
+ * came, went or changed, the rings of the services whose rows the service
+ * write moved, in place, and the NetworkPolicy rows that differ
+ * (user/publish_np.c). A difference that would change the ring layout (a
+ * ring that resizes, comes or goes) falls back to the whole write, so
+ * rings stay laid out as a whole write lays them out (docs/APPLY.md).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -21,13 +25,6 @@
 #include "maglev.h"
 #include "publish.h"
 #include "util.h"
-
-struct rings {
-	__u32 *off; /* per service: ring offset, UINT32_MAX = none yet */
-	__u32 *size;
-	__u32 *cells; /* the slot's cells, 0 .. used */
-	__u32 used, cap;
-};
 
 /* The ring size the live slot uses for this frontend, 0 if none. */
 static __u32 live_size(struct sl_maps *m, const struct sl_l4addr *fe, __u32 active)
@@ -115,60 +112,68 @@ size_t sl_ring_cells(struct sl_maps *m, const struct sl_tables *t, __u32 live)
 	return seen ? cells : SIZE_MAX;
 }
 
-static int build_ring(struct sl_maps *m, const struct sl_tables *t, const struct sl_table_ingress *in,
-		      __u32 slot, __u32 active, struct rings *r)
+/* The ring a whole write gives service IN->svc of T in SLOT: its size
+ * (0: none, the service has no endpoint XDP may use) and cells (malloc'd
+ * when the size is not 0). The size keeps the live slot's for IN's
+ * frontend (sl_maglev_size). */
+struct ring {
+	__u32 size;
+	__u32 *cells;
+};
+
+static int ring_build(struct sl_maps *m, const struct sl_tables *t,
+		      const struct sl_table_ingress *in, __u32 slot, __u32 active, struct ring *out)
 {
 	struct sl_maglev_ep *eps = calloc(SL_MAX_GROUPS * SL_MAX_GROUP_BACKENDS, sizeof(*eps));
 	ssize_t n;
-	__u32 size;
 	int err = 0;
 
+	memset(out, 0, sizeof(*out));
 	if (!eps)
 		return -ENOMEM;
 	n = ring_eps(m, t, in->svc, slot, eps);
-	if (n <= 0) {
+	if (n > 0) {
+		out->size = sl_maglev_size((size_t)n, live_size(m, &in->fe, active));
+		out->cells = malloc(out->size * sizeof(*out->cells));
+		err = out->cells ? sl_maglev_fill(eps, (size_t)n, out->size, out->cells) : -ENOMEM;
+	} else {
 		err = (int)n;
-		r->size[in->svc] = 0;
-		r->off[in->svc] = 0;
-		goto out;
 	}
-	size = sl_maglev_size((size_t)n, live_size(m, &in->fe, active));
-	if ((uint64_t)r->used + size > r->cap) {
-		/* sl_publish_check() rejected this already; cap was sized by
-		 * the same computation. */
-		err = -ENOSPC;
-		goto out;
-	}
-	err = sl_maglev_fill(eps, (size_t)n, size, r->cells + r->used);
-	if (err == -EINVAL) {
+	if (err == -EINVAL)
 		err = 0; /* every weight zero: no endpoint to offer */
-		size = 0;
+	if (err || !out->cells) {
+		free(out->cells);
+		out->cells = NULL;
+		out->size = 0;
 	}
-	r->off[in->svc] = r->used;
-	r->size[in->svc] = size;
-	r->used += size;
-out:
 	free(eps);
 	return err;
 }
 
-static int write_cells(struct sl_maps *m, const struct rings *r, __u32 slot)
+static int write_cells(struct sl_maps *m, const __u32 *cells, __u32 off, __u32 n, __u32 slot)
 {
-	__u32 *keys = malloc((r->used ? r->used : 1) * sizeof(*keys));
+	__u32 *keys = malloc((n ? n : 1) * sizeof(*keys));
 	int err;
 
 	if (!keys)
 		return -ENOMEM;
-	for (__u32 i = 0; i < r->used; i++)
-		keys[i] = slot * SL_MAX_MAGLEV_CELLS + i;
-	err = sl_put_many(m->fd[SL_MAP_MAGLEV], keys, r->cells, r->used, sizeof(*keys),
-			  sizeof(*r->cells));
+	for (__u32 i = 0; i < n; i++)
+		keys[i] = slot * SL_MAX_MAGLEV_CELLS + off + i;
+	err = sl_put_many(m->fd[SL_MAP_MAGLEV], keys, cells, n, sizeof(*keys), sizeof(*cells));
 	free(keys);
 	return err;
 }
 
-static int write_ingress(struct sl_maps *m, const struct sl_tables *t, const struct rings *r,
-			 __u32 slot)
+static struct sl_ingress_val ingress_val(const struct sl_tables *t, const struct sl_table_ingress *in,
+					 __u32 off, __u32 size)
+{
+	return (struct sl_ingress_val){
+		.svc = t->svcs[in->svc].fe, .ring_off = off, .ring_size = size, .kind = in->kind,
+	};
+}
+
+static int write_ingress(struct sl_maps *m, const struct sl_tables *t, const __u32 *off,
+			 const __u32 *size, __u32 slot)
 {
 	size_t n = t->n_ingress;
 	struct sl_ingress_key *keys = calloc(n ? n : 1, sizeof(*keys));
@@ -180,12 +185,7 @@ static int write_ingress(struct sl_maps *m, const struct sl_tables *t, const str
 			const struct sl_table_ingress *in = &t->ingress[i];
 
 			keys[i] = (struct sl_ingress_key){ .fe = in->fe, .slot = slot };
-			vals[i] = (struct sl_ingress_val){
-				.svc = t->svcs[in->svc].fe,
-				.ring_off = r->off[in->svc],
-				.ring_size = r->size[in->svc],
-				.kind = in->kind,
-			};
+			vals[i] = ingress_val(t, in, off[in->svc], size[in->svc]);
 		}
 		err = sl_clear_slot(m->fd[SL_MAP_INGRESS], sizeof(*keys),
 				    offsetof(struct sl_ingress_key, slot), slot);
@@ -201,172 +201,297 @@ static int write_ingress(struct sl_maps *m, const struct sl_tables *t, const str
 void sl_fe_port_bitmap(const struct sl_tables *t, __u64 words[2 * SL_FE_PORT_WORDS])
 {
 	memset(words, 0, 2 * SL_FE_PORT_WORDS * sizeof(*words));
-	for (size_t i = 0; i < t->n_ingress; i++) {
+	for (size_t i = 0; t && i < t->n_ingress; i++) {
 		__u16 port = ntohs(t->ingress[i].fe.port);
 
 		words[sl_fe_port_word(0, t->ingress[i].fe.proto, port)] |= 1ull << (port % 64);
 	}
 }
 
-/* The slot's port bitmap: every frontend's port, NodePorts included. */
-static int write_fe_ports(struct sl_maps *m, const struct sl_tables *t, __u32 slot)
+/* The slot's port bitmap: every frontend's port, NodePorts included; when
+ * the slot holds CH->old, only the words that differ. */
+static int write_fe_ports(struct sl_maps *m, const struct sl_node_change *ch, __u32 slot,
+			  struct sl_node_report *r)
 {
-	__u64 words[2 * SL_FE_PORT_WORDS];
+	__u64 words[2 * SL_FE_PORT_WORDS], was[2 * SL_FE_PORT_WORDS];
 	__u32 keys[2 * SL_FE_PORT_WORDS];
+	size_t n = 0;
 
-	sl_fe_port_bitmap(t, words);
-	for (__u32 i = 0; i < 2 * SL_FE_PORT_WORDS; i++)
-		keys[i] = slot * 2 * SL_FE_PORT_WORDS + i;
-	return sl_put_many(m->fd[SL_MAP_FE_PORTS], keys, words, 2 * SL_FE_PORT_WORDS,
-			   sizeof(*keys), sizeof(*words));
+	if (ch->new_ports)
+		memcpy(words, ch->new_ports, sizeof(words));
+	else
+		sl_fe_port_bitmap(ch->new, words);
+	if (ch->old_ports)
+		memcpy(was, ch->old_ports, sizeof(was));
+	else
+		sl_fe_port_bitmap(ch->old, was);
+	for (__u32 i = 0; i < 2 * SL_FE_PORT_WORDS; i++) {
+		if (ch->old && was[i] == words[i])
+			continue;
+		keys[n] = slot * 2 * SL_FE_PORT_WORDS + i;
+		words[n++] = words[i]; /* n <= i: packs in place */
+	}
+	r->port_words = n;
+	return sl_put_many(m->fd[SL_MAP_FE_PORTS], keys, words, n, sizeof(*keys), sizeof(*words));
 }
 
-static int publish_ingress(struct sl_maps *m, const struct sl_tables *t, __u32 slot,
-			   __u32 active, struct sl_node_report *rep)
+/* ---- whole: every ring laid out from cell 0 ---------------------------- */
+
+static int ingress_whole(struct sl_maps *m, const struct sl_tables *t, __u32 slot,
+			 __u32 active, struct sl_node_report *rep)
 {
-	struct rings r = { 0 };
-	size_t ns = t->n_svcs ? t->n_svcs : 1;
-	int err = -ENOMEM;
+	size_t ns = t->n_svcs ? t->n_svcs : 1, need = sl_ring_cells(m, t, active);
+	__u32 cap = need < SL_MAX_MAGLEV_CELLS ? (__u32)need : SL_MAX_MAGLEV_CELLS, used = 0;
+	__u32 *off = malloc(ns * sizeof(*off)), *size = calloc(ns, sizeof(*size));
+	__u32 *cells = malloc((cap ? cap : 1) * sizeof(*cells));
+	int err = off && size && cells ? 0 : -ENOMEM;
 
-	size_t need = sl_ring_cells(m, t, active);
-
-	r.cap = need < SL_MAX_MAGLEV_CELLS ? (__u32)need : SL_MAX_MAGLEV_CELLS;
-	r.off = malloc(ns * sizeof(*r.off));
-	r.size = calloc(ns, sizeof(*r.size));
-	r.cells = malloc((r.cap ? r.cap : 1) * sizeof(*r.cells));
-	if (!r.off || !r.size || !r.cells)
-		goto out;
-	memset(r.off, 0xff, ns * sizeof(*r.off));
-	err = 0;
+	if (off)
+		memset(off, 0xff, ns * sizeof(*off));
 	for (size_t i = 0; !err && i < t->n_ingress; i++) {
-		if (r.off[t->ingress[i].svc] != UINT32_MAX)
+		size_t s = t->ingress[i].svc;
+		struct ring rg;
+
+		if (off[s] != UINT32_MAX)
 			continue; /* frontends of one service share its ring */
-		err = build_ring(m, t, &t->ingress[i], slot, active, &r);
-		rep->n_rings += r.size[t->ingress[i].svc] != 0;
+		err = ring_build(m, t, &t->ingress[i], slot, active, &rg);
+		/* sl_publish_check() rejected an overflow already; CAP was sized
+		 * by the same computation. */
+		if (!err && (uint64_t)used + rg.size > cap)
+			err = -ENOSPC;
+		if (!err && rg.size)
+			memcpy(cells + used, rg.cells, rg.size * sizeof(*cells));
+		off[s] = rg.size ? used : 0;
+		size[s] = rg.size;
+		used += err ? 0 : rg.size;
+		rep->n_rings += rg.size != 0;
+		free(rg.cells);
 	}
 	if (!err)
-		err = write_cells(m, &r, slot);
+		err = write_cells(m, cells, 0, used, slot);
 	if (!err)
-		err = write_ingress(m, t, &r, slot);
-	if (!err)
-		err = write_fe_ports(m, t, slot);
-	rep->n_ingress = t->n_ingress;
-	rep->n_cells = r.used;
-out:
-	free(r.off);
-	free(r.size);
-	free(r.cells);
+		err = write_ingress(m, t, off, size, slot);
+	rep->n_cells = used;
+	rep->whole_ingress = true;
+	free(off);
+	free(size);
+	free(cells);
 	return err;
 }
 
-/* ---- NetworkPolicy ----------------------------------------------------- */
+/* ---- difference ---------------------------------------------------------- */
 
-static __u32 with_slot(__u32 id, __u32 slot)
+static int cmp_fe(const void *a, const void *b)
 {
-	return id ? (slot ? id | SL_NP_SLOT_BIT : id) : 0;
+	return memcmp(a, b, sizeof(struct sl_l4addr));
 }
 
-/* Ids carry the slot in bit 31 (see the ABI). */
-struct np_id_field {
-	size_t off; /* of the key's __u32 set or port-set id */
-	__u32 slot;
+/* Services of T with a ring, in the order a whole write lays rings out
+ * (first frontend of each): indices into t->ingress. */
+static size_t ring_order(const struct sl_tables *t, size_t *out)
+{
+	bool *seen = calloc(t->n_svcs + 1, sizeof(*seen));
+	size_t n = 0;
+
+	for (size_t i = 0; seen && i < t->n_ingress; i++)
+		if (!seen[t->ingress[i].svc]) {
+			seen[t->ingress[i].svc] = true;
+			out[n++] = i;
+		}
+	free(seen);
+	return seen ? n : SIZE_MAX;
+}
+
+static bool same_order(const struct sl_tables *a, const size_t *oa, size_t na,
+		       const struct sl_tables *b, const size_t *ob, size_t nb)
+{
+	if (na != nb || na == SIZE_MAX)
+		return false;
+	for (size_t i = 0; i < na; i++)
+		if (memcmp(&a->svcs[a->ingress[oa[i]].svc].fe, &b->svcs[b->ingress[ob[i]].svc].fe,
+			   sizeof(struct sl_l4addr)))
+			return false;
+	return true;
+}
+
+/* One ring of the difference: where the slot holds it, and its new cells
+ * when the service write moved the service's rows. */
+struct ring_at {
+	struct sl_l4addr svc; /* cluster frontend: the sort key */
+	__u32 off, size;
+	struct ring new; /* cells NULL: unchanged */
 };
 
-static bool np_id_in_slot(const void *key, const void *ctx)
+static int cmp_ring_at(const void *a, const void *b)
 {
-	const struct np_id_field *f = ctx;
-	__u32 id;
-
-	memcpy(&id, (const char *)key + f->off, sizeof(id));
-	return !!(id & SL_NP_SLOT_BIT) == !!f->slot;
+	return cmp_fe(&((const struct ring_at *)a)->svc, &((const struct ring_at *)b)->svc);
 }
 
-static int clear_np(int fd, size_t ksz, size_t id_off, __u32 slot)
+static bool moved(const struct sl_node_change *ch, const struct sl_l4addr *fe)
 {
-	struct np_id_field f = { id_off, slot };
-
-	return sl_clear_where(fd, ksz, np_id_in_slot, &f);
+	return bsearch(fe, ch->moved, ch->n_moved, sizeof(*fe), cmp_fe) != NULL;
 }
 
-static int write_np_pods(struct sl_maps *m, const struct sl_tables *t, __u32 slot)
+/* Every ring of the new policy where SLOT holds it; rebuilt for services
+ * the service write moved. -EAGAIN: a ring would change size, so the
+ * layout changes and the write must be whole. */
+static int rings_at(struct sl_maps *m, const struct sl_node_change *ch, const size_t *ord_old,
+		    const size_t *ord_new, size_t n, __u32 slot, __u32 active, struct ring_at *v)
 {
-	int err = sl_clear_slot(m->fd[SL_MAP_NP_PODS], sizeof(struct sl_np_pod_key),
-				offsetof(struct sl_np_pod_key, slot), slot);
+	int err = 0;
 
-	for (size_t i = 0; !err && i < t->n_np_pods; i++) {
-		struct sl_np_pod_key k = t->np_pods[i].key;
-		struct sl_np_pod_val v = {
-			.ingress_set = with_slot(t->np_pods[i].val.ingress_set, slot),
-			.egress_set = with_slot(t->np_pods[i].val.egress_set, slot),
-		};
+	for (size_t i = 0; !err && i < n; i++) {
+		const struct sl_table_ingress *in = &ch->new->ingress[ord_new[i]];
+		struct sl_ingress_key k = { .fe = ch->old->ingress[ord_old[i]].fe, .slot = slot };
+		struct sl_ingress_val cur;
 
-		k.slot = slot;
-		err = sl_map_put(m->fd[SL_MAP_NP_PODS], &k, &v, BPF_ANY);
+		v[i].svc = ch->new->svcs[in->svc].fe;
+		if (bpf_map_lookup_elem(m->fd[SL_MAP_INGRESS], &k, &cur))
+			return -EAGAIN; /* not what the old tables say: rewrite */
+		v[i].off = cur.ring_off;
+		v[i].size = cur.ring_size;
+		if (!moved(ch, &v[i].svc))
+			continue;
+		err = ring_build(m, ch->new, in, slot, active, &v[i].new);
+		if (!err && v[i].new.size != cur.ring_size)
+			err = -EAGAIN;
 	}
 	return err;
 }
 
-static int write_np_prefixes(struct sl_maps *m, const struct sl_tables *t, __u32 slot)
+struct ing_ent {
+	struct sl_l4addr fe;
+	const struct sl_table_ingress *in;
+};
+
+static int cmp_ent(const void *a, const void *b)
 {
-	int fd = m->fd[SL_MAP_NP_PREFIXES];
-	int err = clear_np(fd, sizeof(struct sl_np_lpm_key), offsetof(struct sl_np_lpm_key, set),
-			   slot);
+	return cmp_fe(a, b);
+}
 
-	/* LPM tries have no batch update. */
-	for (size_t i = 0; !err && i < t->n_np_prefixes; i++) {
-		struct sl_np_lpm_key k = t->np_prefixes[i].key;
-		struct sl_np_lpm_val v = { .portset = with_slot(t->np_prefixes[i].val.portset, slot) };
+static struct ing_ent *sorted_ents(const struct sl_tables *t)
+{
+	struct ing_ent *v = calloc(t->n_ingress + 1, sizeof(*v));
 
-		k.set = with_slot(k.set, slot);
-		err = sl_map_put(fd, &k, &v, BPF_ANY);
+	for (size_t i = 0; v && i < t->n_ingress; i++)
+		v[i] = (struct ing_ent){ t->ingress[i].fe, &t->ingress[i] };
+	if (v)
+		qsort(v, t->n_ingress, sizeof(*v), cmp_ent);
+	return v;
+}
+
+/* Frontends that went are deleted; those that came or changed are written
+ * with their service's ring where the slot holds it (RINGS, sorted). */
+static int ents_diff(struct sl_maps *m, const struct sl_node_change *ch, const struct ring_at *rings,
+		     size_t n_rings, __u32 slot, struct sl_node_report *r)
+{
+	struct ing_ent *o = sorted_ents(ch->old), *nw = sorted_ents(ch->new);
+	size_t i = 0, j = 0, no = ch->old->n_ingress, nn = ch->new->n_ingress;
+	int err = o && nw ? 0 : -ENOMEM;
+
+	while (!err && (i < no || j < nn)) {
+		int c = i == no ? 1 : j == nn ? -1 : cmp_fe(&o[i].fe, &nw[j].fe);
+		struct sl_ingress_key k = { .fe = c <= 0 ? o[i].fe : nw[j].fe, .slot = slot };
+		struct sl_ingress_val ov, nv;
+		struct ring_at probe, *ra;
+
+		if (c < 0) {
+			err = sl_map_del(m->fd[SL_MAP_INGRESS], &k);
+			r->ingress_writes++;
+			i++;
+			continue;
+		}
+		probe.svc = ch->new->svcs[nw[j].in->svc].fe;
+		ra = bsearch(&probe, rings, n_rings, sizeof(*rings), cmp_ring_at);
+		nv = ingress_val(ch->new, nw[j].in, ra ? ra->off : 0, ra ? ra->size : 0);
+		if (c == 0) {
+			ov = ingress_val(ch->old, o[i].in, nv.ring_off, nv.ring_size);
+			i++;
+		}
+		j++;
+		if (c == 0 && !memcmp(&ov, &nv, sizeof(nv)))
+			continue;
+		err = sl_map_put(m->fd[SL_MAP_INGRESS], &k, &nv, BPF_ANY);
+		r->ingress_writes++;
 	}
+	free(o);
+	free(nw);
 	return err;
 }
 
-static int write_np_ports(struct sl_maps *m, const struct sl_tables *t, __u32 slot)
+/* The difference OLD -> NEW in a slot that holds OLD. -EAGAIN when the
+ * ring layout changes: nothing was written, the caller writes whole. */
+static int ingress_diff(struct sl_maps *m, const struct sl_node_change *ch, __u32 slot,
+			__u32 active, struct sl_node_report *r)
 {
-	int fd = m->fd[SL_MAP_NP_PORTS];
-	int err = clear_np(fd, sizeof(__u32), 0, slot);
+	size_t *oo = calloc(ch->old->n_ingress + 1, sizeof(*oo));
+	size_t *on = calloc(ch->new->n_ingress + 1, sizeof(*on));
+	size_t no = oo ? ring_order(ch->old, oo) : SIZE_MAX, nn = on ? ring_order(ch->new, on) : 0;
+	struct ring_at *v = calloc(nn + 1, sizeof(*v));
+	int err = oo && on && v ? 0 : -ENOMEM;
 
-	for (size_t i = 0; !err && i < t->n_np_portsets; i++) {
-		__u32 id = with_slot(t->np_portsets[i].id, slot);
-
-		err = sl_map_put(fd, &id, &t->np_portsets[i].ports, BPF_ANY);
+	if (!err && !same_order(ch->old, oo, no, ch->new, on, nn))
+		err = -EAGAIN;
+	if (!err)
+		err = rings_at(m, ch, oo, on, nn, slot, active, v);
+	if (!err)
+		qsort(v, nn, sizeof(*v), cmp_ring_at);
+	for (size_t i = 0; !err && i < nn; i++) {
+		if (!v[i].new.cells)
+			continue;
+		err = write_cells(m, v[i].new.cells, v[i].off, v[i].size, slot);
+		r->n_rings++;
+		r->n_cells += v[i].size;
 	}
+	if (!err)
+		err = ents_diff(m, ch, v, nn, slot, r);
+	for (size_t i = 0; v && i < nn; i++)
+		free(v[i].new.cells);
+	free(v);
+	free(oo);
+	free(on);
 	return err;
 }
 
-static bool same_rows(const void *a, size_t na, const void *b, size_t nb, size_t sz)
+int sl_publish_node_check(struct sl_maps *m, const struct sl_node_change *ch, __u32 slot,
+			  __u32 active)
 {
-	return na == nb && (!na || !memcmp(a, b, na * sz));
+	size_t *oo = calloc(ch->old->n_ingress + 1, sizeof(*oo));
+	size_t *on = calloc(ch->new->n_ingress + 1, sizeof(*on));
+	size_t no = oo ? ring_order(ch->old, oo) : SIZE_MAX, nn = on ? ring_order(ch->new, on) : 0;
+	int err = oo && on ? 0 : -ENOMEM;
+
+	if (!err && !same_order(ch->old, oo, no, ch->new, on, nn))
+		err = -EAGAIN;
+	for (size_t i = 0; !err && i < nn; i++) {
+		const struct sl_table_ingress *in = &ch->new->ingress[on[i]];
+		size_t n = ring_members(ch->new, in->svc);
+		__u32 now = live_size(m, &ch->old->ingress[oo[i]].fe, slot);
+
+		if (moved(ch, &ch->new->svcs[in->svc].fe) &&
+		    (n ? sl_maglev_size(n, live_size(m, &in->fe, active)) : 0) != now)
+			err = -EAGAIN;
+	}
+	free(oo);
+	free(on);
+	return err;
 }
 
-bool sl_np_same(const struct sl_tables *a, const struct sl_tables *b)
-{
-	return a && same_rows(a->np_pods, a->n_np_pods, b->np_pods, b->n_np_pods,
-			      sizeof(*a->np_pods)) &&
-	       same_rows(a->np_prefixes, a->n_np_prefixes, b->np_prefixes, b->n_np_prefixes,
-			 sizeof(*a->np_prefixes)) &&
-	       same_rows(a->np_portsets, a->n_np_portsets, b->np_portsets, b->n_np_portsets,
-			 sizeof(*a->np_portsets));
-}
-
-int sl_publish_node(struct sl_maps *m, const struct sl_tables *t, __u32 slot, __u32 active,
-		    struct sl_node_report *r)
+int sl_publish_node(struct sl_maps *m, const struct sl_node_change *ch, __u32 slot,
+		    __u32 active, struct sl_node_report *r)
 {
 	int err;
 
 	memset(r, 0, sizeof(*r));
-	err = publish_ingress(m, t, slot, active, r);
-	/* Port sets and prefixes before the pods that point at them. */
+	r->n_ingress = ch->new->n_ingress;
+	err = ch->old ? ingress_diff(m, ch, slot, active, r) : -EAGAIN;
+	if (err == -EAGAIN && ch->partial)
+		return err; /* a new layout needs every ring */
+	if (err == -EAGAIN)
+		err = ingress_whole(m, ch->new, slot, active, r);
 	if (!err)
-		err = write_np_ports(m, t, slot);
-	if (!err)
-		err = write_np_prefixes(m, t, slot);
-	if (!err)
-		err = write_np_pods(m, t, slot);
-	r->n_np_pods = t->n_np_pods;
-	r->n_np_prefixes = t->n_np_prefixes;
-	r->n_np_portsets = t->n_np_portsets;
+		err = write_fe_ports(m, ch, slot, r);
+	if (!err && ch->np)
+		err = sl_publish_np(m, ch->old, ch->new, slot, r);
 	return err;
 }

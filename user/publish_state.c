@@ -152,8 +152,10 @@ static int keyset_of(const struct state_kind *k, const struct sl_tables *t, stru
 
 /* ---- retiring --------------------------------------------------------- */
 
-void sl_state_reap_svc(struct sl_maps *m, const struct sl_tables *old, size_t oi,
-		       const struct sl_tables *new, ssize_t ni, size_t *removed)
+/* The pairs of service OI of OLD that service NI of NEW (-1: none) does
+ * not hold: retired, or (UNDO) their ids freed at once when idle. */
+static void drop_svc(struct sl_maps *m, const struct sl_tables *old, size_t oi,
+		     const struct sl_tables *new, ssize_t ni, size_t *removed, bool undo)
 {
 	char *gone = malloc(MAX_SVC_KEYS * sizeof(struct sl_ep_key));
 	struct keyset keep = { malloc(MAX_SVC_KEYS * sizeof(struct sl_ep_key)), 0, 0 };
@@ -174,17 +176,35 @@ void sl_state_reap_svc(struct sl_maps *m, const struct sl_tables *old, size_t oi
 			if (kinds[k].id == SL_MAP_EP_IDS) {
 				const struct sl_ep_key *ek = key;
 
-				sl_stateid_retire_ep(&sm, &ek->fe, &ek->ep);
+				if (undo)
+					sl_stateid_undo_ep(&sm, &ek->fe, &ek->ep);
+				else
+					sl_stateid_retire_ep(&sm, &ek->fe, &ek->ep);
 				(*removed)++;
 			} else {
 				const struct sl_group_key *gk = key;
 
-				sl_stateid_retire_group(&sm, &gk->fe, gk->tag);
+				if (undo)
+					sl_stateid_undo_group(&sm, &gk->fe, gk->tag);
+				else
+					sl_stateid_retire_group(&sm, &gk->fe, gk->tag);
 			}
 		}
 	}
 	free(gone);
 	free(keep.v);
+}
+
+void sl_state_reap_svc(struct sl_maps *m, const struct sl_tables *old, size_t oi,
+		       const struct sl_tables *new, ssize_t ni, size_t *removed)
+{
+	drop_svc(m, old, oi, new, ni, removed, false);
+}
+
+void sl_state_undo_svc(struct sl_maps *m, const struct sl_tables *new, size_t ni,
+		       const struct sl_tables *old, ssize_t oi)
+{
+	drop_svc(m, new, ni, old, oi, &(size_t){ 0 }, true);
 }
 
 int sl_state_reap_all(struct sl_maps *m, const struct sl_tables *t, size_t *removed)

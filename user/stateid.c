@@ -669,6 +669,40 @@ size_t sl_stateid_undo(const struct sl_state_maps *s, const struct sl_tables *li
 	return sweep(s, live, true);
 }
 
+/* One pair's id, given by a write that never went live: freed at once
+ * when idle, else RETIRING (as sl_stateid_undo does for a whole policy). */
+static void undo_one(const struct kind *k, const void *key)
+{
+	struct dir_ent e;
+
+	memset(&e, 0, sizeof(e));
+	if (bpf_map_lookup_elem(k->dir, key, &e.ref) || e.ref.status != SL_STATE_ASSIGNED)
+		return;
+	retire(k, key);
+	memcpy(e.key, key, k->key_size);
+	e.ref.status = SL_STATE_RETIRING;
+	try_free(k, &e, 0);
+}
+
+void sl_stateid_undo_ep(const struct sl_state_maps *s, const struct sl_l4addr *fe,
+			const struct sl_l4addr *ep)
+{
+	struct kind k = ep_kind(s);
+	struct sl_ep_key key;
+
+	ep_key(&key, fe, ep);
+	undo_one(&k, &key);
+}
+
+void sl_stateid_undo_group(const struct sl_state_maps *s, const struct sl_l4addr *fe, __u32 tag)
+{
+	struct kind k = group_kind(s);
+	struct sl_group_key key;
+
+	group_key(&key, fe, tag);
+	undo_one(&k, &key);
+}
+
 /* ---- readers ------------------------------------------------------------ */
 
 static int read_state(const struct kind *k, const void *key, void *st, struct sl_state_ref *ref)

@@ -75,6 +75,11 @@ size_t sl_stateid_sweep_due(const struct sl_state_maps *s);
  * a rejected apply leaves the directories as they were (a pair that held
  * connections from before keeps its id, RETIRING). */
 size_t sl_stateid_undo(const struct sl_state_maps *s, const struct sl_tables *live);
+/* The same for one pair (a failed partial publication knows its pairs,
+ * not the whole live policy). */
+void sl_stateid_undo_ep(const struct sl_state_maps *s, const struct sl_l4addr *fe,
+			const struct sl_l4addr *ep);
+void sl_stateid_undo_group(const struct sl_state_maps *s, const struct sl_l4addr *fe, __u32 tag);
 
 /* Readers. The state of a pair: 0, or -ENOENT when it has no id. REF (may
  * be NULL) gets the directory entry. */

@@ -7,6 +7,7 @@
 
 #include "mapio.h"
 #include "store.h"
+#include "storefmt.h"
 #include "util.h"
 
 int sl_read_config(struct sl_maps *m, struct sl_config *cfg)
@@ -29,72 +30,37 @@ void sl_node_compile_opts(const struct sl_config *cfg, struct sl_compile_opts *o
 	}
 }
 
-int sl_store_pack(const char *src, size_t len, struct sl_store_blob *b)
-{
-	uLongf clen = compressBound(len);
-
-	memset(b, 0, sizeof(*b));
-	b->data = malloc(clen ? clen : 1);
-	if (!b->data)
-		return -ENOMEM;
-	if (compress2(b->data, &clen, (const Bytef *)src, len, Z_BEST_SPEED) != Z_OK) {
-		sl_store_blob_free(b);
-		return -EIO;
-	}
-	b->len = clen;
-	b->raw_len = len;
-	b->chunks = (__u32)((clen + SL_STORE_CHUNK - 1) / SL_STORE_CHUNK);
-	return 0;
-}
-
-void sl_store_blob_free(struct sl_store_blob *b)
-{
-	free(b->data);
-	memset(b, 0, sizeof(*b));
-}
-
-bool sl_store_fits(const struct sl_store_blob *b)
-{
-	return b->len <= SL_STORE_SLOT_BYTES && b->raw_len <= UINT32_MAX;
-}
-
-struct chunk_past {
-	__u32 slot, chunks;
+struct slot_keys {
+	__u32 slot;
 };
 
-static bool chunk_past(const void *key, const void *ctx)
+static bool in_slot(const void *key, const void *ctx)
 {
-	const struct sl_store_key *k = key;
-	const struct chunk_past *c = ctx;
-
-	return k->slot == c->slot && k->chunk >= c->chunks;
+	return ((const struct sl_store_key *)key)->slot == ((const struct slot_keys *)ctx)->slot;
 }
 
-int sl_store_write(struct sl_maps *m, __u32 slot, const struct sl_store_blob *b,
-		   struct sl_config *cfg)
+int sl_store_copy_slot(struct sl_maps *m, __u32 from, __u32 to)
 {
+	int fd = m->fd[SL_MAP_STORE];
 	struct sl_store_val *val = malloc(sizeof(*val));
-	struct chunk_past past = { slot, b->chunks };
-	int err = val ? 0 : -ENOMEM;
+	struct slot_keys t = { to };
+	size_t n;
+	struct sl_store_key *keys = sl_map_keys(fd, sizeof(*keys), &n);
+	int err = keys && val ? sl_clear_where(fd, sizeof(*keys), in_slot, &t) : -ENOMEM;
 
-	for (__u32 i = 0; !err && i < b->chunks; i++) {
-		struct sl_store_key k = { .slot = slot, .chunk = i };
-		size_t off = (size_t)i * SL_STORE_CHUNK;
-		size_t n = b->len - off < SL_STORE_CHUNK ? b->len - off : SL_STORE_CHUNK;
+	/* Whatever its format: every chunk of FROM, as it is. */
+	for (size_t i = 0; !err && i < n; i++) {
+		struct sl_store_key k = { .slot = to, .chunk = keys[i].chunk };
 
-		memset(val, 0, sizeof(*val));
-		memcpy(val->data, b->data + off, n);
-		err = sl_map_put(m->fd[SL_MAP_STORE], &k, val, BPF_ANY);
+		if (keys[i].slot != from)
+			continue;
+		if (bpf_map_lookup_elem(fd, &keys[i], val))
+			err = -errno;
+		else
+			err = sl_map_put(fd, &k, val, BPF_ANY);
 	}
+	free(keys);
 	free(val);
-	if (!err)
-		err = sl_clear_where(m->fd[SL_MAP_STORE], sizeof(struct sl_store_key), chunk_past,
-				     &past);
-	if (!err) {
-		cfg->store_chunks = b->chunks;
-		cfg->store_bytes = (__u32)b->len;
-		cfg->store_raw_bytes = (__u32)b->raw_len;
-	}
 	return err;
 }
 
@@ -157,7 +123,17 @@ static int inflate_slot(struct sl_maps *m, __u32 slot, size_t raw_hint, char **s
 
 int sl_store_read_slot(struct sl_maps *m, __u32 slot, char **src, size_t *len)
 {
-	return inflate_slot(m, slot, 0, src, len);
+	struct sls_view v;
+	int err = sls_open(m, slot, &v);
+
+	if (!err && v.empty)
+		err = -ENOENT;
+	else if (!err && v.v2)
+		err = sls_serialize(&v, src, len);
+	else if (!err)
+		err = inflate_slot(m, slot, 0, src, len); /* format 1 */
+	sls_close(&v);
+	return err;
 }
 
 int sl_read_store(struct sl_maps *m, char **src, size_t *len, struct sl_config *cfg)
@@ -174,8 +150,9 @@ int sl_read_store(struct sl_maps *m, char **src, size_t *len, struct sl_config *
 			*len = 0;
 			return *src ? 0 : -ENOMEM;
 		}
-		err = inflate_slot(m, cfg->active_slot, cfg->store_raw_bytes, src, len);
-		if (!err && *len == cfg->store_raw_bytes)
+		err = sl_store_read_slot(m, cfg->active_slot, src, len);
+		if (!err && *len == cfg->store_raw_bytes && !sl_read_config(m, &again) &&
+		    again.generation == cfg->generation)
 			return 0;
 		if (!err)
 			free(*src);

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * The policy store (sl_store): the applied policy as serialized YAML,
- * zlib-compressed, cut into SL_STORE_CHUNK-byte chunks keyed (slot, chunk).
- * Each slot holds at most half of the map: SL_STORE_SLOT_BYTES compressed.
+ * The policy store (sl_store): the applied policy, in SL_STORE_CHUNK-byte
+ * chunks keyed (slot, chunk). Each slot holds at most half of the map:
+ * SL_STORE_SLOT_BYTES. Its format (2: summaries and records per object,
+ * see storefmt.h; 1, before issue 10: the serialized policy as one zlib
+ * stream) is read here for everything that wants the policy as text.
  * sl_config says how many chunks and bytes the active slot holds.
  *
  * The store is what every CLI reads back to know what is live; the
@@ -21,24 +23,9 @@
 
 #define SL_STORE_SLOT_BYTES ((size_t)SL_MAX_STORE_CHUNKS / 2 * SL_STORE_CHUNK)
 
-/* A compressed policy, ready to write. */
-struct sl_store_blob {
-	unsigned char *data;
-	size_t len; /* compressed bytes */
-	size_t raw_len; /* serialized YAML bytes */
-	__u32 chunks;
-};
-
-/* Compress SRC. Returns 0, -ENOMEM or -EIO. Does not check the limit. */
-int sl_store_pack(const char *src, size_t len, struct sl_store_blob *b);
-void sl_store_blob_free(struct sl_store_blob *b);
-/* Does B fit in one slot of the store? */
-bool sl_store_fits(const struct sl_store_blob *b);
-
-/* Write B into SLOT (chunks past its end are deleted) and record its sizes
- * in CFG (the caller writes CFG when it switches to SLOT). */
-int sl_store_write(struct sl_maps *m, __u32 slot, const struct sl_store_blob *b,
-		   struct sl_config *cfg);
+/* Every chunk of slot FROM's store (any format) copied into slot TO, whose
+ * other chunks are deleted. */
+int sl_store_copy_slot(struct sl_maps *m, __u32 from, __u32 to);
 
 int sl_read_config(struct sl_maps *m, struct sl_config *cfg);
 

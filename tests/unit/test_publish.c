@@ -16,11 +16,14 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
+#include <zlib.h>
 
 #include "apply.h"
 #include "loader.h"
 #include "pins.h"
 #include "publish.h"
+#include "store.h"
+#include "storefmt.h"
 #include "unit.h"
 
 static char root[128];
@@ -103,8 +106,14 @@ static const char *verify(char *why, size_t len)
 	size_t slen, count[2] = { 0, 0 };
 	const char *res = NULL;
 
-	if (sl_maps_open(root, &m) || sl_read_store(&m, &src, &slen, &cfg))
+	if (sl_maps_open(root, &m)) {
+		sl_policy_free(p);
 		return "cannot open maps";
+	}
+	if (sl_read_store(&m, &src, &slen, &cfg)) {
+		res = "the store does not read";
+		goto out;
+	}
 	sl_node_compile_opts(&cfg, &o);
 	if (sl_policy_load(p, "<stored>", src, slen, &d) || sl_policy_compile(p, &o, &t, &d)) {
 		res = "stored policy does not compile";
@@ -240,6 +249,336 @@ static void rejected_changes_nothing(void)
 	sl_diags_free(&d);
 }
 
+/* ---- format 1: the store before issue 10 must still be read ------------- */
+
+/* Rewrite both slots' stores as format 1 (the whole serialized policy as
+ * one zlib stream from chunk 0), as a node applied before issue 10 holds. */
+static int write_format1(struct sl_maps *m)
+{
+	struct sl_config cfg;
+	struct sl_store_val *val = calloc(1, sizeof(*val));
+	char *src = NULL;
+	size_t len;
+	uLongf zlen;
+	unsigned char *z = NULL;
+	int err = sl_read_store(m, &src, &len, &cfg);
+	__u32 n = 0;
+
+	if (!err) {
+		zlen = compressBound((uLong)len);
+		z = malloc(zlen);
+		err = z && val && compress2(z, &zlen, (const Bytef *)src, (uLong)len, 6) == Z_OK
+			      ? 0 : -ENOMEM;
+	}
+	n = err ? 0 : (__u32)((zlen + SL_STORE_CHUNK - 1) / SL_STORE_CHUNK);
+	for (__u32 slot = 0; !err && slot < 2; slot++) {
+		for (__u32 c = 0; c < SL_MAX_STORE_CHUNKS / 2; c++) {
+			struct sl_store_key k = { slot, c };
+			size_t off = (size_t)c * SL_STORE_CHUNK;
+
+			if (c >= n) {
+				bpf_map_delete_elem(m->fd[SL_MAP_STORE], &k);
+				continue;
+			}
+			memset(val, 0, sizeof(*val));
+			memcpy(val->data, z + off, zlen - off < SL_STORE_CHUNK ? zlen - off : SL_STORE_CHUNK);
+			if (bpf_map_update_elem(m->fd[SL_MAP_STORE], &k, val, BPF_ANY))
+				err = -errno;
+		}
+	}
+	if (!err) {
+		__u32 zero = 0;
+
+		cfg.store_chunks = n;
+		cfg.store_bytes = (__u32)zlen;
+		cfg.store_raw_bytes = (__u32)len;
+		if (bpf_map_update_elem(m->fd[SL_MAP_CONFIG], &zero, &cfg, BPF_ANY))
+			err = -errno;
+	}
+	free(src);
+	free(z);
+	free(val);
+	return err;
+}
+
+/* Is the active slot's store format 2? */
+static int active_format(struct sl_maps *m)
+{
+	struct sl_config cfg;
+	struct sls_view v;
+	int f;
+
+	if (sl_read_config(m, &cfg) || sls_open(m, cfg.active_slot, &v))
+		return -1;
+	f = v.v2 ? 2 : 1;
+	sls_close(&v);
+	return f;
+}
+
+/* A node whose store is format 1 keeps its policy readable, and its next
+ * apply (a one-object change) falls back to the whole compile and writes
+ * format 2, after which applies are incremental again. */
+static void format1_upgrade(void)
+{
+	const char *name = "publish/format1-upgrade";
+	struct sl_maps m;
+	struct sl_apply_result r;
+	char why[16384], *text;
+	const char *bad;
+	int err;
+
+	if (sl_maps_open(root, &m)) {
+		result(name, "cannot open maps");
+		return;
+	}
+	err = write_format1(&m);
+	if (err || active_format(&m) != 1) {
+		result(name, "could not write a format-1 store: %s", strerror(-err));
+		goto out;
+	}
+	if ((bad = verify(why, sizeof(why)))) {
+		result(name, "format 1 not read back: %s", bad);
+		goto out;
+	}
+	text = gen_policy(39, 4, 3, 1);
+	err = apply_text(text, &r);
+	free(text);
+	if (err || r.incremental_compile || (bad = verify(why, sizeof(why))) ||
+	    active_format(&m) != 2) {
+		result(name, "apply over format 1: err %d incremental %d format %d: %s", err,
+		       r.incremental_compile, active_format(&m), err ? "" : bad ? bad : "");
+		goto out;
+	}
+	text = gen_policy(39, 4, 3, 2);
+	err = apply_text(text, &r);
+	free(text);
+	if (err || !r.incremental_compile || (bad = verify(why, sizeof(why))))
+		result(name, "the apply after the upgrade: err %d incremental %d: %s", err,
+		       r.incremental_compile, err ? "" : bad ? bad : "");
+	else
+		result(name, NULL);
+out:
+	sl_maps_close(&m);
+}
+
+/* ---- a kept model (the agent's applies) ------------------------------------ */
+
+static struct sl_policy *parsed(const char *text)
+{
+	struct sl_policy *p = sl_policy_new();
+	struct sl_diags d = { 0 };
+
+	if (p && sl_policy_load(p, "kept.yaml", text, strlen(text), &d)) {
+		sl_diags_print(&d, stdout);
+		sl_policy_free(p);
+		p = NULL;
+	}
+	sl_diags_free(&d);
+	return p;
+}
+
+static struct sl_policy *names(const char *text)
+{
+	struct sl_policy *p = sl_policy_new();
+	struct sl_diags d = { 0 };
+
+	if (p && sl_policy_load_names(p, "kept.yaml", text, strlen(text), &d)) {
+		sl_policy_free(p);
+		p = NULL;
+	}
+	sl_diags_free(&d);
+	return p;
+}
+
+/* One sl_apply_parsed through KEEP; 0 when it worked, was incremental as
+ * WANT_INCR says and left both slots as a fresh compile gives them. */
+static const char *kept_apply(struct sl_keep *keep, uint32_t gen, const char *up, const char *rm,
+			      int want_incr, int *err, char *why, size_t len)
+{
+	struct sl_apply_result r;
+	struct sl_diags d = { 0 };
+	const char *bad;
+
+	*err = sl_apply_parsed(root, keep, gen, up ? parsed(up) : NULL, rm ? names(rm) : NULL,
+			       false, &d, &r);
+	sl_diags_free(&d);
+	if (*err)
+		return "apply failed";
+	if (want_incr >= 0 && r.incremental_compile != (bool)want_incr) {
+		snprintf(why, len, "incremental %d, want %d (%s)", r.incremental_compile, want_incr,
+			 r.whole_why ? r.whole_why : "-");
+		return why;
+	}
+	bad = verify(why, len);
+	return bad;
+}
+
+static const char SVC_X[] =
+	"apiVersion: v1\nkind: Service\nmetadata: {name: kept-x, namespace: t}\n"
+	"spec:\n  clusterIP: 10.96.2.1\n  ports: [{port: 80, targetPort: 8080}]\n---\n"
+	"apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
+	"metadata: {name: kept-x-1, namespace: t, labels: {kubernetes.io/service-name: kept-x}}\n"
+	"addressType: IPv4\nports: [{port: 8080}]\nendpoints:\n- addresses: [127.2.0.1]\n";
+static const char SLICE_X2[] =
+	"apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
+	"metadata: {name: kept-x-1, namespace: t, labels: {kubernetes.io/service-name: kept-x}}\n"
+	"addressType: IPv4\nports: [{port: 8080}]\nendpoints:\n- addresses: [127.2.0.1]\n"
+	"- addresses: [127.2.0.2]\n";
+
+/* An agent's applies through one sl_keep: upserts and removals at once,
+ * each incremental and exact; another writer in between makes the next
+ * apply with the old generation -ESTALE, and one without it reads the
+ * store again. */
+static void kept_model(void)
+{
+	const char *name = "publish/kept-model";
+	struct sl_keep *keep = sl_keep_new();
+	struct sl_maps m;
+	struct sl_config cfg;
+	char why[16384], *text;
+	const char *bad = NULL;
+	struct sl_apply_result r;
+	int err = 0;
+
+	if (!keep || sl_maps_open(root, &m)) {
+		result(name, "setup");
+		sl_keep_free(keep);
+		return;
+	}
+	bad = kept_apply(keep, 0, SVC_X, NULL, 1, &err, why, sizeof(why));
+	if (!bad)
+		bad = kept_apply(keep, 0, SLICE_X2, NULL, 1, &err, why, sizeof(why));
+	if (!bad && !sl_read_config(&m, &cfg))
+		bad = kept_apply(keep, cfg.generation, NULL, SVC_X, 1, &err, why, sizeof(why));
+	if (!bad)
+		bad = kept_apply(keep, 0, SVC_X, "apiVersion: v1\nkind: Service\n"
+			"metadata: {name: web-0, namespace: t}\n", 1, &err, why, sizeof(why));
+	/* Another writer. */
+	if (!bad && !sl_read_config(&m, &cfg)) {
+		text = gen_policy(39, 4, 3, 3);
+		err = apply_text(text, &r);
+		free(text);
+		bad = err ? "the other writer's apply failed" : NULL;
+	}
+	if (!bad) {
+		struct sl_diags d = { 0 };
+
+		err = sl_apply_parsed(root, keep, cfg.generation, parsed(SVC_X), NULL, false, &d, &r);
+		sl_diags_free(&d);
+		bad = err != -ESTALE ? "an apply on a stale generation was not refused" : NULL;
+	}
+	if (!bad)
+		bad = kept_apply(keep, 0, SVC_X, NULL, 1, &err, why, sizeof(why));
+	result(name, bad ? "%s (err %d)" : NULL, bad, err);
+	sl_maps_close(&m);
+	sl_keep_free(keep);
+}
+
+/* The agent's first apply is whole (REPLACE of a different policy): the
+ * model it made and the store it wrote are kept, and serve the next
+ * applies, a REPLACE among them. */
+static void kept_after_whole(void)
+{
+	const char *name = "publish/kept-after-whole";
+	struct sl_keep *keep = sl_keep_new();
+	struct sl_apply_result r;
+	struct sl_diags d = { 0 };
+	char why[16384], *text = gen_policy(12, 2, -1, 0);
+	const char *bad = NULL;
+	int err;
+
+	err = sl_apply_parsed(root, keep, 0, parsed(text), NULL, true, &d, &r);
+	free(text);
+	sl_diags_free(&d);
+	if (err || r.incremental_compile)
+		bad = "the first, whole apply";
+	if (!bad)
+		bad = verify(why, sizeof(why));
+	if (!bad)
+		bad = kept_apply(keep, 0, SVC_X, NULL, 1, &err, why, sizeof(why));
+	if (!bad) {
+		text = gen_policy(12, 2, 4, 1);
+		d = (struct sl_diags){ 0 };
+		err = sl_apply_parsed(root, keep, 0, parsed(text), NULL, true, &d, &r);
+		free(text);
+		sl_diags_free(&d);
+		bad = err || !r.incremental_compile ? "the REPLACE after it" : verify(why, sizeof(why));
+	}
+	if (!bad)
+		bad = kept_apply(keep, 0, SLICE_X2, NULL, 1, &err, why, sizeof(why));
+	/* A REPLACE in which an object is renamed: one goes, one comes. */
+	if (!bad) {
+		text = gen_policy(12, 2, 4, 1);
+		char *at = strstr(text, "name: web-3-x");
+
+		at[9] = 'y';
+		d = (struct sl_diags){ 0 };
+		err = sl_apply_parsed(root, keep, 0, parsed(text), NULL, true, &d, &r);
+		free(text);
+		sl_diags_free(&d);
+		bad = err || !r.incremental_compile ? "the REPLACE with a rename" : verify(why, sizeof(why));
+	}
+	result(name, bad ? "%s (err %d)" : NULL, bad, err);
+	sl_keep_free(keep);
+}
+
+static char *svc_pod(char *buf, size_t len, const char *svc, int vip, const char *pod, int ip)
+{
+	snprintf(buf, len,
+		 "apiVersion: v1\nkind: Service\nmetadata: {name: %s, namespace: kq}\n"
+		 "spec:\n  clusterIP: 10.96.3.%d\n  selector: {app: %s}\n"
+		 "  ports: [{port: 80, targetPort: 8080}]\n---\n"
+		 "apiVersion: v1\nkind: Pod\nmetadata: {name: %s, namespace: kq, labels: {app: %s}}\n"
+		 "status: {phase: Running, podIP: 127.3.0.%d}\n---\n",
+		 svc, vip, svc, pod, svc, ip);
+	return buf;
+}
+
+/* The agent's sequence that once broke the store: whole applies, the
+ * same policy again and again, then one in which a pod is renamed. */
+static void kept_sequence(void)
+{
+	const char *name = "publish/kept-sequence";
+	struct sl_keep *keep = sl_keep_new();
+	char web_a[1024], web_b[1024], db[1024], both[2048], why[16384];
+	const char *seq[8], *bad = NULL;
+	int err = 0;
+	size_t n = 0;
+
+	svc_pod(web_a, sizeof(web_a), "web", 1, "web-a", 1);
+	svc_pod(web_b, sizeof(web_b), "web", 1, "web-b", 2);
+	svc_pod(db, sizeof(db), "db", 2, "db-a", 3);
+	snprintf(both, sizeof(both), "%s%s", web_a, db);
+	seq[n++] = web_a;
+	seq[n++] = both;
+	seq[n++] = web_a;
+	seq[n++] = both;
+	seq[n++] = both;
+	seq[n++] = both;
+	for (size_t i = 0; !bad && i <= n; i++) {
+		struct sl_apply_result r;
+		struct sl_diags d = { 0 };
+		char last[2048];
+
+		snprintf(last, sizeof(last), "%s%s", web_b, db);
+		err = sl_apply_parsed(root, keep, 0, parsed(i < n ? seq[i] : last), NULL, true, &d, &r);
+		sl_diags_free(&d);
+		if (err) {
+			snprintf(why, sizeof(why), "apply %zu failed", i);
+			bad = why;
+		} else if ((bad = verify(why, sizeof(why)))) {
+			char at[64];
+
+			snprintf(at, sizeof(at), "%s", bad);
+			snprintf(why, sizeof(why), "%s (after apply %zu, incremental %d)", at, i,
+				 r.incremental_compile);
+			bad = why;
+		}
+	}
+	result(name, bad ? "%s (err %d)" : NULL, bad, err);
+	sl_keep_free(keep);
+}
+
 int main(void)
 {
 	struct sl_load_opts o = { .no_attach = true };
@@ -261,6 +600,10 @@ int main(void)
 	}
 	run_steps();
 	rejected_changes_nothing();
+	kept_model();
+	kept_after_whole();
+	kept_sequence();
+	format1_upgrade();
 	sl_unload(root);
 	return failures ? 1 : 0;
 }

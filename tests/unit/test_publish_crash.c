@@ -264,7 +264,7 @@ static const char *one_step(const struct run *r, unsigned long n, bool *done, ch
 	}
 	*done = killed == 0;
 	if (!res && n % 2)
-		res = sl_repair(root, true) < 0 ? "sl_repair failed" :
+		res = sl_repair(root, true, true) < 0 ? "sl_repair failed" :
 						   check_slots(live, why, len, SIZE_MAX, SIZE_MAX);
 	if (!res && apply_text("next.yaml", r->next))
 		res = "the next apply failed";

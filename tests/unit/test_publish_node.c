@@ -21,6 +21,7 @@
 #include "loader.h"
 #include "pins.h"
 #include "publish.h"
+#include "slotdump.h"
 #include "unit.h"
 
 static char root[128];
@@ -349,6 +350,140 @@ static void test_rejected(struct sl_maps *m)
 		result("publish-node/rejected-changes-nothing", NULL);
 }
 
+/* ---- what a small change writes ----------------------------------------- */
+
+/* Twenty Services x-I with an externalIP each (x-7 also a NodePort when
+ * NODEPORT, x-6 a second externalIP when EXTRA_IP, x-9 none when NO_IP9),
+ * ten without node ingress, EPS[I] endpoints each (4 unless set), two pods
+ * and a NetworkPolicy admitting PEER_PORT. */
+struct many {
+	int eps[30];
+	bool nodeport, extra_ip, no_ip9;
+	int peer_port;
+};
+
+static char *gen_many(const struct many *s)
+{
+	size_t cap = 1 << 18, len = 0;
+	char *b = malloc(cap);
+
+	for (int i = 0; i < 30; i++) {
+		bool np = i == 7 && s->nodeport;
+		char ips[128] = "";
+
+		if (i < 20 && !(i == 9 && s->no_ip9))
+			snprintf(ips, sizeof(ips), "  externalIPs: [198.51.100.%d%s]\n", 100 + i,
+				 i == 6 && s->extra_ip ? ", 198.51.100.250" : "");
+		len += (size_t)snprintf(b + len, cap - len,
+			"apiVersion: v1\nkind: Service\nmetadata: {name: x-%d, namespace: t}\n"
+			"spec:\n  clusterIP: 10.96.6.%d\n%s%s"
+			"  ports: [{port: 80, targetPort: 8080%s}]\n---\n"
+			"apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
+			"metadata: {name: x-%d, namespace: t, labels: {kubernetes.io/service-name: x-%d}}\n"
+			"addressType: IPv4\nports: [{port: 8080}]\nendpoints:\n",
+			i, i + 1, np ? "  type: NodePort\n" : "", ips, np ? ", nodePort: 30007" : "", i,
+			i);
+		for (int j = 1; j <= (s->eps[i] ? s->eps[i] : 4); j++)
+			len += (size_t)snprintf(b + len, cap - len, "- addresses: [10.9.%d.%d]\n", i, j);
+		len += (size_t)snprintf(b + len, cap - len, "---\n");
+	}
+	len += (size_t)snprintf(b + len, cap - len,
+		"apiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: t, labels: {app: a}}\n"
+		"status: {podIP: 10.10.0.1}\n---\n"
+		"apiVersion: v1\nkind: Pod\nmetadata: {name: b, namespace: t, labels: {app: b}}\n"
+		"status: {podIP: 10.10.0.2}\n---\n"
+		"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+		"metadata: {name: a-in, namespace: t}\nspec:\n  podSelector: {matchLabels: {app: a}}\n"
+		"  ingress:\n  - from: [{podSelector: {matchLabels: {app: b}}}]\n"
+		"    ports: [{port: %d}]\n", s->peer_port ? s->peer_port : 8080);
+	return b;
+}
+
+/* Both slots hold what the store says (the slots are synced). */
+static const char *slots_verified(struct sl_maps *m, char *why, size_t len)
+{
+	for (__u32 slot = 0; slot < 2; slot++) {
+		char *diff = NULL;
+		int v = sl_slot_verify(m, slot, &diff);
+
+		if (v != 1) {
+			snprintf(why, len, "slot %u does not equal the store: %s", slot,
+				 diff ? diff : strerror(-v));
+			free(diff);
+			return why;
+		}
+	}
+	return NULL;
+}
+
+struct want_writes {
+	size_t rings, ingress, words, np; /* SIZE_MAX: any */
+	bool whole;
+};
+
+static const char *check_change(struct sl_maps *m, const struct many *s, const struct want_writes *w,
+				char *why, size_t len)
+{
+	struct sl_apply_result r;
+	const struct sl_node_report *n = &r.pub.node;
+
+	if (apply_text(gen_many(s), &r, false))
+		return "apply failed";
+	if (!r.pub.incremental)
+		return "the service write was not incremental";
+	if (n->whole_ingress != w->whole || (w->rings != SIZE_MAX && n->n_rings != w->rings) ||
+	    n->ingress_writes != w->ingress || n->port_words != w->words ||
+	    (w->np != SIZE_MAX && n->np_writes != w->np)) {
+		snprintf(why, len, "wrote %s ingress, %zu rings, %zu frontends, %zu port words, "
+			 "%zu NetworkPolicy entries; want %s, %zu, %zu, %zu, %zu",
+			 n->whole_ingress ? "whole" : "difference", n->n_rings, n->ingress_writes,
+			 n->port_words, n->np_writes, w->whole ? "whole" : "difference", w->rings,
+			 w->ingress, w->words, w->np);
+		return why;
+	}
+	/* A publication of one changed service: the few rows, the store, the
+	 * config records and the replay; none of it grows with the policy. */
+	if (!w->whole && w->rings == 0 && r.pub.writes > 40) {
+		snprintf(why, len, "%lu map writes for one changed endpoint", r.pub.writes);
+		return why;
+	}
+	return slots_verified(m, why, len);
+}
+
+static void test_small_changes(struct sl_maps *m)
+{
+	struct many s = { 0 };
+	struct sl_apply_result r;
+	char why[1024];
+	const char *bad;
+
+	if (apply_text(gen_many(&s), &r, false)) {
+		result("publish-node/small-change-writes", "cannot apply the policy");
+		return;
+	}
+	s.eps[23] = 5; /* a service without node ingress */
+	bad = check_change(m, &s, &(struct want_writes){ 0, 0, 0, 0, false }, why, sizeof(why));
+	result("publish-node/small-change-writes", bad ? "%s" : NULL, bad);
+	s.eps[5] = 3; /* a node-ingress service: its ring, in place */
+	bad = check_change(m, &s, &(struct want_writes){ 1, 0, 0, 0, false }, why, sizeof(why));
+	result("publish-node/ring-rebuilt-in-place", bad ? "%s" : NULL, bad);
+	s.extra_ip = true; /* one frontend more, same service: no ring */
+	bad = check_change(m, &s, &(struct want_writes){ 0, 1, 0, 0, false }, why, sizeof(why));
+	result("publish-node/frontend-added", bad ? "%s" : NULL, bad);
+	s.nodeport = true; /* a NodePort: one frontend, one bitmap word */
+	bad = check_change(m, &s, &(struct want_writes){ SIZE_MAX, 1, 1, 0, false }, why,
+			   sizeof(why));
+	result("publish-node/port-word-written", bad ? "%s" : NULL, bad);
+	s.peer_port = 9090; /* the NetworkPolicy's port set */
+	bad = check_change(m, &s, &(struct want_writes){ 0, 0, 0, SIZE_MAX, false }, why,
+			   sizeof(why));
+	result("publish-node/netpol-difference", bad ? "%s" : NULL, bad);
+	s.no_ip9 = true; /* a ring goes: the layout changes, written whole */
+	bad = check_change(m, &s, &(struct want_writes){ SIZE_MAX, 0, 0, 0, true }, why,
+			   sizeof(why));
+	result("publish-node/ring-removed-whole", bad ? "%s" : NULL, bad);
+}
+
 int main(void)
 {
 	struct sl_load_opts o = { .no_attach = true };
@@ -372,6 +507,7 @@ int main(void)
 	test_rings(&m);
 	test_netpol(&m);
 	test_rejected(&m);
+	test_small_changes(&m);
 	sl_maps_close(&m);
 	sl_unload(root);
 	return failures ? 1 : 0;

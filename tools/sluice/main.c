@@ -321,15 +321,22 @@ static void report_apply(const struct apply_args *a, const struct sl_apply_resul
 	}
 	printf("applied %zu objects: generation %u in %.1f ms "
 	       "(parse+compile %.1f ms, %s write of %zu changed services %.3f ms, "
-	       "switch %.3f ms, store %.1f ms, replay %.3f ms; %zu services, %zu endpoints)\n",
+	       "switch %.3f ms, store %.1f ms, replay %.3f ms; %zu services, %zu endpoints; "
+	       "%lu map writes; ",
 	       r->n_objects, p->generation, r->total_ms, r->compile_ms,
 	       p->incremental ? "incremental" : "whole-slot", p->changed, p->write_ms, p->flip_ms,
-	       p->store_ms, p->sync_ms, r->n_services, r->n_backends);
+	       p->store_ms, p->sync_ms, r->n_services, r->n_backends, p->writes);
+	if (r->incremental_compile)
+		printf("compiled %zu affected services)\n", r->recompiled);
+	else
+		printf("whole compile: %s)\n", r->whole_why ? r->whole_why : "first apply");
 	if (p->node.n_ingress || p->node.n_np_pods)
-		printf("node: %zu ingress frontends over %zu Maglev rings (%zu cells); "
-		       "NetworkPolicy: %zu pods isolated, %zu prefixes, %zu port sets\n",
-		       p->node.n_ingress, p->node.n_rings, p->node.n_cells, p->node.n_np_pods,
-		       p->node.n_np_prefixes, p->node.n_np_portsets);
+		printf("node: %zu ingress frontends (%s: %zu Maglev rings, %zu cells written); "
+		       "NetworkPolicy: %zu pods isolated, %zu prefixes, %zu port sets (%zu "
+		       "entries written)\n",
+		       p->node.n_ingress, p->node.whole_ingress ? "whole" : "difference",
+		       p->node.n_rings, p->node.n_cells, p->node.n_np_pods, p->node.n_np_prefixes,
+		       p->node.n_np_portsets, p->node.np_writes);
 }
 
 static int do_apply(struct sl_cli *c, enum sl_apply_mode mode)

@@ -96,7 +96,7 @@ static const char *check_slots(const char *root, const struct sl_config *c)
 
 	if (c->magic != SL_ABI_MAGIC || sl_slots_synced(c))
 		return "synced";
-	r = sl_repair(root, false);
+	r = sl_repair(root, false, true);
 	if (r > 0)
 		return "repaired";
 	if (r == -EWOULDBLOCK)

@@ -11,7 +11,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "apply.h"
 #include "ct.h"
+#include "files.h"
 #include "health.h"
 #include "http.h"
 #include "loader.h"
@@ -26,11 +28,15 @@ struct agent {
 	struct sl_ct_gc_opts ct; /* idle timeouts */
 	struct node_expect expect; /* links that must stay (health.h) */
 	struct agent_status st; /* the loop's copy, published after each change */
+	/* What was applied, per file, and the model of the stored policy:
+	 * a change of a few files applies only their objects (sync.c). */
+	struct agent_files *files;
+	struct sl_keep *keep;
 
 	/* The event loop (loop.c): everything is a file descriptor. */
 	int epfd, inotify_fd, watch_wd, signal_fd, debounce_fd, tick_fd;
 	uint64_t dirty_since; /* CLOCK_MONOTONIC ns of the first unapplied change; 0: none */
-	uint64_t last_scan, last_gc;
+	uint64_t last_scan, last_gc, last_sync, last_sweep;
 	bool stopping;
 };
 

@@ -163,6 +163,27 @@ int confdir_read(const char *dir, struct confdir *c, char *why, size_t why_len)
 	return 0;
 }
 
+int confdir_read_file(const char *dir, const char *name, char **text, size_t *len, char *why,
+		      size_t why_len)
+{
+	int err, dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct stat st;
+
+	if (dfd < 0) {
+		err = -errno;
+		snprintf(why, why_len, "%s", strerror(-err));
+		return err;
+	}
+	err = read_entry(dfd, name, text, len, why, why_len);
+	/* Not there at all is -ENOENT; a dangling symlink is there. */
+	if (err == -ENOENT && !fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW)) {
+		err = -ENOLINK;
+		snprintf(why, why_len, "a dangling symlink");
+	}
+	close(dfd);
+	return err;
+}
+
 void confdir_free(struct confdir *c)
 {
 	for (size_t i = 0; i < c->n; i++) {

@@ -29,5 +29,9 @@ struct confdir {
  * in C and WHY naming the entry that could not be read and why. */
 int confdir_read(const char *dir, struct confdir *c, char *why, size_t why_len);
 void confdir_free(struct confdir *c);
+/* One file NAME of DIR, read as confdir_read reads each: 0 with *TEXT
+ * (malloc'd), -ENOENT when it is not there, or -errno with WHY. */
+int confdir_read_file(const char *dir, const char *name, char **text, size_t *len, char *why,
+		      size_t why_len);
 
 #endif

@@ -38,6 +38,7 @@
 #define DEBOUNCE_MAX_NS 1000000000ull
 #define TICK_S 1
 #define POD_SCAN_NS 2000000000ull
+#define SWEEP_NS 10000000000ull
 #define WATCH_MASK (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_CREATE | \
 		    IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF)
 
@@ -92,9 +93,35 @@ static void mark_dirty(struct agent *a)
 	arm(a->debounce_fd, at > now ? at - now : 1, 0);
 }
 
+static void sync_now(struct agent *a)
+{
+	a->dirty_since = 0;
+	arm(a->debounce_fd, 0, 0); /* disarm */
+	agent_sync(a);
+	a->last_sync = sl_now_mono_ns();
+}
+
+/* Is EV a file renamed into the directory under a YAML name? */
+static bool renamed_in(const struct inotify_event *ev)
+{
+	size_t l = ev->len ? strlen(ev->name) : 0;
+
+	return (ev->mask & IN_MOVED_TO) && ev->name[0] != '.' &&
+	       ((l > 5 && !strcmp(ev->name + l - 5, ".yaml")) ||
+		(l > 4 && !strcmp(ev->name + l - 4, ".yml")));
+}
+
+/* Events name the files to read again (files.h). A file renamed into
+ * place is whole by construction (that is why writers rename), so when
+ * every event is one and no change is waiting, it is applied at once: a
+ * one-file change is live in milliseconds. Anything else waits for the
+ * directory to be quiet (DEBOUNCE_QUIET_NS), as do renames that follow
+ * an apply closely (a writer renaming several files). */
 static void on_inotify(struct agent *a)
 {
 	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	bool renames = true;
+	size_t seen = 0;
 	ssize_t n;
 
 	while ((n = read(a->inotify_fd, buf, sizeof(buf))) > 0) {
@@ -108,17 +135,23 @@ static void on_inotify(struct agent *a)
 				inotify_rm_watch(a->inotify_fd, a->watch_wd);
 				a->watch_wd = -1;
 			}
+			/* The queue overflowed, or the event is the directory's. */
+			enum files_mark m = files_dirty(a->files, ev->len && !(ev->mask & IN_Q_OVERFLOW)
+								      ? ev->name : NULL);
+
 			p += sizeof(*ev) + ev->len;
+			if (m == FILES_NONE)
+				continue; /* a name that changes nothing */
+			seen++;
+			renames = renames && m == FILES_ONE && renamed_in(ev);
 		}
 	}
-	mark_dirty(a);
-}
-
-static void sync_now(struct agent *a)
-{
-	a->dirty_since = 0;
-	arm(a->debounce_fd, 0, 0); /* disarm */
-	agent_sync(a);
+	if (!seen)
+		return;
+	if (renames && !a->dirty_since && sl_now_mono_ns() - a->last_sync >= DEBOUNCE_QUIET_NS)
+		sync_now(a);
+	else
+		mark_dirty(a);
 }
 
 static void on_signal(struct agent *a)
@@ -128,6 +161,7 @@ static void on_signal(struct agent *a)
 	while (read(a->signal_fd, &si, sizeof(si)) == sizeof(si)) {
 		if (si.ssi_signo == SIGHUP) {
 			log_info("SIGHUP: reading %s again", a->config_dir);
+			files_dirty_all(a->files);
 			sync_now(a);
 		} else {
 			log_info("%s: stopping", strsignal((int)si.ssi_signo));
@@ -197,10 +231,18 @@ static void ct_gc(struct agent *a)
 }
 
 /* An apply another writer left half done (killed mid-write) is repaired
- * here at the latest; never waits for a running apply. */
+ * here at the latest; never waits for a running apply. State ids due are
+ * freed every SWEEP_NS only: the walk of their directories takes tens of
+ * ms at 10,000 services, and a config change that arrives meanwhile
+ * waits for it (the publisher also frees ids when it runs short). */
 static void repair(struct agent *a)
 {
-	int r = sl_repair(a->pin_root, false);
+	uint64_t now = sl_now_mono_ns();
+	bool sweep = now - a->last_sweep >= SWEEP_NS;
+	int r = sl_repair(a->pin_root, false, sweep);
+
+	if (sweep && r >= 0)
+		a->last_sweep = now;
 
 	if (r > 0)
 		log_warn("repaired the policy slot an interrupted apply left half written");
@@ -215,6 +257,7 @@ static void on_tick(struct agent *a)
 	drain(a->tick_fd);
 	if (a->watch_wd < 0 && !watch_dir(a)) {
 		log_info("%s: watching again", a->config_dir);
+		files_dirty_all(a->files);
 		mark_dirty(a);
 	}
 	if (now - a->last_scan >= POD_SCAN_NS) {
@@ -249,6 +292,10 @@ int agent_loop_init(struct agent *a)
 	a->signal_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 	a->debounce_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	a->tick_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	a->files = files_new();
+	a->keep = sl_keep_new();
+	if (!a->files || !a->keep)
+		return -ENOMEM;
 	if (a->epfd < 0 || a->inotify_fd < 0 || a->signal_fd < 0 || a->debounce_fd < 0 ||
 	    a->tick_fd < 0)
 		return -errno;
@@ -310,4 +357,8 @@ void agent_loop_close(struct agent *a)
 			close(*fds[i]);
 		*fds[i] = -1;
 	}
+	files_free(a->files);
+	sl_keep_free(a->keep);
+	a->files = NULL;
+	a->keep = NULL;
 }

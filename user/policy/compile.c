@@ -198,6 +198,7 @@ struct cc {
 	 * already failed (then no table is built). */
 	size_t rows, cross_fe;
 	bool over;
+	const struct slp_part *part; /* NULL: the whole policy (see slp_compile) */
 };
 
 #define CERR(c, o, n, path, ...) slp_diag_at((c)->d, SL_SEV_ERROR, o, n, path, __VA_ARGS__)
@@ -233,10 +234,10 @@ void sl_tables_free(struct sl_tables *t)
 /* Host names as Istio reads them: "x" in namespace ns is
  * x.ns.svc.DOMAIN, "x.y" is x.y.svc.DOMAIN, "x.y.svc" gets the domain, and
  * anything longer is taken as a FQDN. */
-static void resolve_host(const struct cc *c, const char *h, const char *ns,
-			 char *out, size_t len)
+void slp_resolve_host(const char *h, const char *ns, const struct sl_compile_opts *o, char *out,
+		      size_t len)
 {
-	const char *dom = c->o->cluster_domain ? c->o->cluster_domain : "cluster.local";
+	const char *dom = o->cluster_domain ? o->cluster_domain : "cluster.local";
 	const char *dot = strchr(h, '.');
 	size_t hl = strlen(h);
 
@@ -248,6 +249,11 @@ static void resolve_host(const struct cc *c, const char *h, const char *ns,
 		snprintf(out, len, "%s.%s", h, dom);
 	else
 		snprintf(out, len, "%s", h);
+}
+
+static void resolve_host(const struct cc *c, const char *h, const char *ns, char *out, size_t len)
+{
+	slp_resolve_host(h, ns, c->o, out, len);
 }
 
 static const struct svc *svc_for_host(const struct cc *c, const char *h,
@@ -405,6 +411,32 @@ static void build_se(struct cc *c, const struct object *o, struct svc *s)
 	qsort(s->ports, s->n_ports, sizeof(*s->ports), sport_cmp);
 }
 
+bool slp_unit_facts(const struct object *o, const struct sl_compile_opts *opts,
+		    struct slp_unit *u)
+{
+	struct cc c = { .o = opts };
+	struct svc s;
+
+	memset(&s, 0, sizeof(s));
+	memset(u, 0, sizeof(*u));
+	if (o->id == K_SERVICE) {
+		if (!strcmp(slp_node_str(slp_path_get(o->root, "spec.clusterIP")) ?: "", "None"))
+			return false; /* headless: no frontend */
+		build_service(&c, o, &s);
+	} else if (o->id == K_SERVICEENTRY) {
+		build_se(&c, o, &s);
+	} else {
+		return false;
+	}
+	u->vips = s.vips;
+	u->n_vips = s.n_vips;
+	u->n_ports = s.n_ports;
+	u->se = s.se;
+	u->need_alloc = s.need_alloc;
+	free(s.ports);
+	return true;
+}
+
 static int svc_cmp(const void *a, const void *b)
 {
 	const struct svc *x = a, *y = b;
@@ -452,32 +484,33 @@ static void build_services(struct cc *c)
  * network or broadcast address), and a taken slot moves to the next one.
  * Explicit addresses are reserved before any allocation and services are
  * visited in sorted order, so the result depends only on the object set.
+ * The incremental compile (incr.c) runs the same function over the stored
+ * summaries of every service.
  */
-static void alloc_vips(struct cc *c)
+void slp_alloc_vips(struct slp_vipreq *v, size_t n, const struct sl_compile_opts *o)
 {
-	uint32_t base, usable, h, off, a, k;
+	uint32_t base, usable, h, off, a = 0, k;
 	struct u32set taken = { 0 };
-	char key[256];
+	char key[300];
 	size_t i, j;
-	int len = c->o->svc_cidr4_len;
+	int len = o->svc_cidr4_len;
 
-	for (i = 0; i < c->n_svcs; i++)
-		for (j = 0; j < c->svcs[i].n_vips; j++)
-			if (c->svcs[i].vips[j].family == SL_AF_INET)
-				u32set_add(&taken, ntohl(c->svcs[i].vips[j].addr[0]));
+	for (i = 0; i < n; i++)
+		for (j = 0; j < v[i].n_vips; j++)
+			if (v[i].vips[j].family == SL_AF_INET)
+				u32set_add(&taken, ntohl(v[i].vips[j].addr[0]));
 	usable = len >= 1 && len <= 30 ? (uint32_t)((1ull << (32 - len)) - 2) : 0;
-	base = len >= 1 && len <= 30 ? ntohl(c->o->svc_cidr4) & ~((1u << (32 - len)) - 1) : 0;
-	for (i = 0; i < c->n_svcs; i++) {
-		struct svc *s = &c->svcs[i];
-
-		if (!s->need_alloc || !s->n_ports)
+	base = len >= 1 && len <= 30 ? ntohl(o->svc_cidr4) & ~((1u << (32 - len)) - 1) : 0;
+	for (i = 0; i < n; i++) {
+		memset(&v[i].out, 0, sizeof(v[i].out));
+		v[i].err = 0;
+		if (!v[i].need)
 			continue;
 		if (!usable) {
-			CERR(c, s->obj, NULL, "", "no address: the service CIDR /%d has no "
-			     "room for allocated VIPs", len);
+			v[i].err = SLP_VIP_NO_ROOM;
 			continue;
 		}
-		snprintf(key, sizeof(key), "%s/%s", s->obj->ns, s->obj->name);
+		snprintf(key, sizeof(key), "%s/%s", v[i].ns, v[i].name);
 		h = slp_fnv1a32(key, strlen(key), FNV1A32_INIT);
 		off = h % usable;
 		for (k = 0; k < usable; k++) {
@@ -486,17 +519,64 @@ static void alloc_vips(struct cc *c)
 				break;
 		}
 		if (k == usable) {
-			CERR(c, s->obj, NULL, "", "no address left in the service CIDR");
+			v[i].err = SLP_VIP_NONE_LEFT;
 			continue;
 		}
 		u32set_add(&taken, a);
-		s->vips = slp_xcalloc(1, sizeof(*s->vips));
-		s->vips[0].family = SL_AF_INET;
-		s->vips[0].addr[0] = htonl(a);
-		s->n_vips = 1;
+		v[i].out.family = SL_AF_INET;
+		v[i].out.addr[0] = htonl(a);
 	}
 	free(taken.v);
 	free(taken.used);
+}
+
+static void set_vip(struct svc *s, const struct sl_l4addr *a)
+{
+	s->vips = slp_xcalloc(1, sizeof(*s->vips));
+	s->vips[0] = *a;
+	s->n_vips = 1;
+}
+
+/* A partial compile takes the VIPs the whole policy allocates. */
+static void part_vips(struct cc *c)
+{
+	struct sl_l4addr a;
+
+	for (size_t i = 0; i < c->n_svcs; i++)
+		if (c->svcs[i].need_alloc && c->svcs[i].n_ports &&
+		    c->part->vip(c->part->ctx, c->svcs[i].obj, &a))
+			set_vip(&c->svcs[i], &a);
+}
+
+static void alloc_vips(struct cc *c)
+{
+	struct slp_vipreq *v;
+	size_t i;
+
+	if (c->part) {
+		part_vips(c);
+		return;
+	}
+	v = slp_xcalloc(c->n_svcs + 1, sizeof(*v));
+	for (i = 0; i < c->n_svcs; i++) {
+		struct svc *s = &c->svcs[i];
+
+		v[i] = (struct slp_vipreq){ .ns = s->obj->ns, .name = s->obj->name, .vips = s->vips,
+					    .n_vips = s->n_vips, .need = s->need_alloc && s->n_ports };
+	}
+	slp_alloc_vips(v, c->n_svcs, c->o);
+	for (i = 0; i < c->n_svcs; i++) {
+		struct svc *s = &c->svcs[i];
+
+		if (v[i].err == SLP_VIP_NO_ROOM)
+			CERR(c, s->obj, NULL, "", "no address: the service CIDR /%d has no "
+			     "room for allocated VIPs", c->o->svc_cidr4_len);
+		else if (v[i].err)
+			CERR(c, s->obj, NULL, "", "no address left in the service CIDR");
+		else if (v[i].out.family)
+			set_vip(s, &v[i].out);
+	}
+	free(v);
 }
 
 /* ---- 3. endpoints --------------------------------------------------------- */
@@ -750,7 +830,8 @@ static void build_endpoints(struct cc *c)
 				pod_eps(c, s, sp, fam);
 			eps_finish(sp);
 		}
-		check_rows_so_far(c, s, &rows);
+		if (!c->part)
+			check_rows_so_far(c, s, &rows);
 	}
 }
 
@@ -1443,6 +1524,12 @@ static void build_frontends(struct cc *c)
 		struct svc *s = &c->svcs[i];
 
 		s->first_fe = c->t->n_svcs;
+		/* A partial compile builds the affected units only; the rest
+		 * of its services are there as route destinations and names. */
+		if (c->part && !c->part->build(c->part->ctx, s->obj)) {
+			s->n_fe = 0;
+			continue;
+		}
 		for (j = 0, eps = 0; j < s->n_ports; j++) {
 			eps += s->ports[j].n_eps;
 			for (k = 0; k < s->n_vips; k++)
@@ -1694,12 +1781,30 @@ static void cc_free(struct cc *c)
 	idx_free(&c->pod_labels);
 }
 
-int sl_policy_compile(const struct sl_policy *p, const struct sl_compile_opts *opts,
-		      struct sl_tables *out, struct sl_diags *dd)
+/* The Services ingress frontends are built for: all, or the built ones. */
+static void compile_ingress(struct cc *c)
+{
+	const struct object **v;
+	size_t n = 0;
+
+	if (!c->part) {
+		slp_ingress_compile(c->by[K_SERVICE], c->nby[K_SERVICE], c->t, true, c->d);
+		return;
+	}
+	v = slp_xcalloc(c->nby[K_SERVICE] + 1, sizeof(*v));
+	for (size_t i = 0; i < c->nby[K_SERVICE]; i++)
+		if (c->part->build(c->part->ctx, c->by[K_SERVICE][i]))
+			v[n++] = c->by[K_SERVICE][i];
+	slp_ingress_compile(v, n, c->t, false, c->d);
+	free(v);
+}
+
+int slp_compile(const struct sl_policy *p, const struct sl_compile_opts *opts,
+		const struct slp_part *part, struct sl_tables *out, struct sl_diags *dd)
 {
 	struct sl_compile_opts dflt_opts;
 	struct sl_diags tmp = { 0 };
-	struct cc c = { .p = p, .o = opts, .d = dd ? dd : &tmp, .t = out };
+	struct cc c = { .p = p, .o = opts, .d = dd ? dd : &tmp, .t = out, .part = part };
 	size_t err0 = c.d->n_errors, i;
 	int ret = 0;
 
@@ -1716,19 +1821,28 @@ int sl_policy_compile(const struct sl_policy *p, const struct sl_compile_opts *o
 	for (i = 0; i < c.nby[K_VIRTUALSERVICE]; i++)
 		check_vs_routes(&c, c.by[K_VIRTUALSERVICE][i]);
 	/* Capacity from counts first: an oversize policy is rejected before
-	 * its endpoints and rows are built. */
-	check_frontends(&c);
+	 * its endpoints and rows are built. A partial compile leaves the
+	 * checks of the whole policy (capacity, duplicate frontends, policy
+	 * rows) to its caller. */
+	if (!part)
+		check_frontends(&c);
 	if (!c.over)
 		build_endpoints(&c);
 	if (c.d->n_errors == err0) {
 		build_frontends(&c);
-		check_duplicates(&c);
-		check_capacity(&c);
-		build_policies(&c);
-		slp_ingress_compile(c.by[K_SERVICE], c.nby[K_SERVICE], out, c.d);
+		if (!part) {
+			check_duplicates(&c);
+			check_capacity(&c);
+			build_policies(&c);
+		}
+		compile_ingress(&c);
 	}
-	compile_netpol(&c);
-	slp_mesh_check(p, c.d); /* the proxy's model: its errors reject the apply */
+	if (!part || part->netpol)
+		compile_netpol(&c);
+	/* The proxy's model: its errors reject the apply. Its checks are per
+	 * object, so a partial compile checks the objects it was given (every
+	 * changed one is). */
+	slp_mesh_check(p, c.d);
 	if (c.d->n_errors > err0) {
 		sl_tables_free(out);
 		ret = -1;
@@ -1736,4 +1850,10 @@ int sl_policy_compile(const struct sl_policy *p, const struct sl_compile_opts *o
 	cc_free(&c);
 	sl_diags_free(&tmp);
 	return ret;
+}
+
+int sl_policy_compile(const struct sl_policy *p, const struct sl_compile_opts *opts,
+		      struct sl_tables *out, struct sl_diags *d)
+{
+	return slp_compile(p, opts, NULL, out, d);
 }

@@ -315,7 +315,7 @@ static void check_capacity(struct ictx *c)
 }
 
 void slp_ingress_compile(const struct object *const *svcs, size_t n, struct sl_tables *t,
-			 struct sl_diags *d)
+			 bool checks, struct sl_diags *d)
 {
 	struct ictx c = { .t = t, .d = d };
 	size_t i;
@@ -323,8 +323,10 @@ void slp_ingress_compile(const struct object *const *svcs, size_t n, struct sl_t
 	index_frontends(&c);
 	for (i = 0; i < n; i++)
 		service_ingress(&c, svcs[i]);
-	check_duplicates(&c);
-	check_capacity(&c);
+	if (checks) {
+		check_duplicates(&c);
+		check_capacity(&c);
+	}
 	free(c.fes);
 	free(c.src);
 }

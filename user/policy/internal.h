@@ -55,6 +55,7 @@ struct object {
 	struct node *root;
 	bool has_ns; /* metadata.namespace was given */
 	int id; /* enum kind_id */
+	bool build; /* incr.c: a unit whose frontends a partial compile builds */
 };
 
 struct sl_policy {
@@ -74,6 +75,14 @@ struct docs {
 	struct doc *v;
 	size_t n, cap;
 };
+
+/* policy.c: one object's record as sl_policy_serialize() writes it
+ * (malloc'd), and one record parsed back (NULL when it does not hold
+ * exactly one object; diagnostics to D). */
+char *slp_object_record(const struct object *o, size_t *len);
+struct object *slp_record_parse(const char *rec, size_t len, struct sl_diags *d);
+void slp_object_free(struct object *o);
+int slp_obj_cmp(const struct object *a, const struct object *b); /* identity order */
 
 /* yaml.c */
 /* The store's per-object marker comment (written by policy.c, read by
@@ -150,9 +159,72 @@ bool slp_label_key_ok(const char *k);
 bool slp_label_value_ok(const char *v);
 #define NS_NAME_LABEL "kubernetes.io/metadata.name"
 
-/* ingress.c: node-ingress frontends of Services (after the frontends). */
+/* ingress.c: node-ingress frontends of Services (after the frontends).
+ * CHECKS: also the checks across Services (duplicates, capacity), which
+ * need every Service. */
 void slp_ingress_compile(const struct object *const *svcs, size_t n,
-			 struct sl_tables *t, struct sl_diags *d);
+			 struct sl_tables *t, bool checks, struct sl_diags *d);
+
+/* compile.c: the compiler's entry point. PART NULL compiles the whole
+ * policy. Else P holds the objects some units (Services and
+ * ServiceEntries) need (incr.c): frontends are built only for the objects
+ * PART->build accepts, VIPs of services without an address come from
+ * PART->vip (the allocation over the whole policy), NetworkPolicy tables
+ * only when PART->netpol (then P holds every Pod, Namespace and
+ * NetworkPolicy), and the checks that need the whole policy (capacity,
+ * duplicate frontends, node-ingress duplicates) and the policy rows are
+ * left out: the caller checks those from counts. */
+struct slp_part {
+	bool (*build)(const void *ctx, const struct object *o);
+	bool (*vip)(const void *ctx, const struct object *o, struct sl_l4addr *out);
+	const void *ctx;
+	bool netpol;
+};
+int slp_compile(const struct sl_policy *p, const struct sl_compile_opts *o,
+		const struct slp_part *part, struct sl_tables *out, struct sl_diags *d);
+
+/* A host named in namespace NS as the compiler looks it up (compile.c). */
+void slp_resolve_host(const char *h, const char *ns, const struct sl_compile_opts *o, char *out,
+		      size_t len);
+
+/* keys.c: dependency keys of an object (what it PROVIDES others, what it
+ * NEEDS from them), sorted, each once. */
+struct slp_keys {
+	uint64_t *provides, *needs;
+	size_t n_provides, n_needs;
+};
+void slp_object_keys(const struct object *o, const struct sl_compile_opts *opts,
+		     struct slp_keys *k);
+void slp_keys_free(struct slp_keys *k);
+uint64_t slp_key_netpol(void); /* provided by Pods, Namespaces, NetworkPolicies */
+/* pol:NS, provided by the policies of NS; every Service and ServiceEntry
+ * needs those of its namespace and of the root namespace. */
+uint64_t slp_key_pol(const char *ns);
+
+/* What the compiler makes of a Service or ServiceEntry before it looks at
+ * any other object (compile.c): false when O has no frontends (another
+ * kind, a headless Service). VIPS is malloc'd. */
+struct slp_unit {
+	struct sl_l4addr *vips; /* explicit addresses */
+	size_t n_vips, n_ports;
+	bool se, need_alloc;
+};
+bool slp_unit_facts(const struct object *o, const struct sl_compile_opts *opts,
+		    struct slp_unit *u);
+
+/* VIP allocation (compile.c), over services sorted as the compiler sorts
+ * them (namespace, name, Service before ServiceEntry): every explicit IPv4
+ * address is taken first, then each service that NEEDs one gets OUT. */
+enum { SLP_VIP_NO_ROOM = 1, SLP_VIP_NONE_LEFT = 2 };
+struct slp_vipreq {
+	const char *ns, *name;
+	const struct sl_l4addr *vips; /* its explicit addresses */
+	size_t n_vips;
+	bool need; /* no address and at least one port */
+	struct sl_l4addr out; /* the allocated VIP (family 0: none) */
+	int err; /* SLP_VIP_*: none could be given */
+};
+void slp_alloc_vips(struct slp_vipreq *v, size_t n, const struct sl_compile_opts *o);
 
 /* netpol.c: NetworkPolicy -> np_* tables and policy rows. */
 struct np_objs {

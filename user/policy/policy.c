@@ -433,20 +433,24 @@ int sl_policy_remove(struct sl_policy *p, const char *name, const char *src,
  * is escaped (escape.c): a file name is any bytes but NUL and '/', and a
  * YAML comment holds only printable UTF-8 up to the next line break. The
  * object's text needs nothing: libyaml accepted it as it stands. */
+static void write_record(FILE *m, const struct object *o)
+{
+	char *f = sl_esc_dup(o->file);
+
+	fprintf(m, "---\n" SLP_SRC_MARKER "%s line %d\n%s", f, o->line, o->text);
+	free(f);
+}
+
 char *sl_policy_serialize(const struct sl_policy *p, size_t *len)
 {
-	char *buf = NULL, *f;
+	char *buf = NULL;
 	size_t n = 0, i;
 	FILE *m = open_memstream(&buf, &n);
 
 	if (!m)
 		return NULL;
-	for (i = 0; i < p->n; i++) {
-		f = sl_esc_dup(p->v[i]->file);
-		fprintf(m, "---\n" SLP_SRC_MARKER "%s line %d\n%s", f, p->v[i]->line,
-			p->v[i]->text);
-		free(f);
-	}
+	for (i = 0; i < p->n; i++)
+		write_record(m, p->v[i]);
 	if (fclose(m)) {
 		free(buf);
 		return NULL;
@@ -454,6 +458,48 @@ char *sl_policy_serialize(const struct sl_policy *p, size_t *len)
 	if (len)
 		*len = n;
 	return buf;
+}
+
+char *slp_object_record(const struct object *o, size_t *len)
+{
+	char *buf = NULL;
+	size_t n = 0;
+	FILE *m = open_memstream(&buf, &n);
+
+	if (!m)
+		return NULL;
+	write_record(m, o);
+	if (fclose(m)) {
+		free(buf);
+		return NULL;
+	}
+	*len = n;
+	return buf;
+}
+
+struct object *slp_record_parse(const char *rec, size_t len, struct sl_diags *d)
+{
+	struct sl_policy p = { 0 };
+	struct object *o = NULL;
+
+	if (!sl_policy_load(&p, SL_STORE_SOURCE, rec, len, d) && p.n == 1) {
+		o = p.v[0];
+		p.n = 0;
+	}
+	for (size_t i = 0; i < p.n; i++)
+		object_free(p.v[i]);
+	free(p.v);
+	return o;
+}
+
+void slp_object_free(struct object *o)
+{
+	object_free(o);
+}
+
+int slp_obj_cmp(const struct object *a, const struct object *b)
+{
+	return obj_cmp(a->kind, a->ns, a->name, b);
 }
 
 static bool policy_rows_equal(const struct sl_table_policy *a, const struct sl_table_policy *b)

@@ -1,0 +1,339 @@
+#!/usr/bin/env bash
+# Apply benchmark (issue 10): what an apply costs against what it changes,
+# side by side in one run, at N services x 4 endpoints (default 10,000):
+#
+#   a. a one-object change, the data-plane part: the write of the inactive
+#      slot + the switch, as `sluice apply` reports it;
+#   b. the same `sluice apply -f ONE-OBJECT.yaml`, end to end (process
+#      start to exit);
+#   c. the agent: sluiced watching a directory of one file per service;
+#      one file renamed into place, from rename() to the switch (the
+#      generation in sl_config changing, read in a tight loop on another
+#      CPU), and the agent's own apply time from its log;
+#   d. a full apply from YAML into an empty pin root, against libyaml alone
+#      parsing the same file (the floor: sl-bench-yaml) and
+#      iptables-restore (legacy and nft) of kube-proxy's rules for the same
+#      services into an empty nat table (a fresh netns each).
+# Rounds of (d) are interleaved (floor, sluice, legacy, nft, floor, ...).
+# Writes the generated "Applies (issue 10)" section of bench/RESULTS.md and
+# bench/RESULTS-apply-raw.tsv.
+#
+#   bench/run-apply.sh [BUILD_DIR]
+#
+# Knobs: BENCH_APPLY_N (10000), BENCH_APPLY_ROUNDS (3), BENCH_APPLY_CHANGES
+# (10), BENCH_IPT ("legacy nft"), BENCH_AGENT_CPU (0), BENCH_WATCH_CPU (1),
+# BENCH_OUT (bench/RESULTS.md).
+#
+# Pin roots, cgroups and netns are named sl-bench-apply-<pid>-<random> and
+# removed on exit whatever happened; the agent and the CLI attach only to
+# this run's own cgroup, never to the root cgroup.
+set -u -o pipefail
+
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=$(cd "${1:-$SRC/build}" 2>/dev/null && pwd) || { echo "bench: no build dir ${1:-$SRC/build}" >&2; exit 2; }
+N=${BENCH_APPLY_N:-10000}
+ROUNDS=${BENCH_APPLY_ROUNDS:-3}
+CHANGES=${BENCH_APPLY_CHANGES:-10}
+IPT_WANT=${BENCH_IPT:-"legacy nft"}
+AGENT_CPU=${BENCH_AGENT_CPU:-0}
+WATCH_CPU=${BENCH_WATCH_CPU:-1}
+OUT=${BENCH_OUT:-$SRC/bench/RESULTS.md}
+
+ID=sl-bench-apply-$$-$RANDOM
+CG2=$(awk '$3 == "cgroup2" {print $2; exit}' /proc/mounts)
+CG=${CG2:+$CG2/$ID}
+TMP=$(mktemp -d "/tmp/$ID.XXXXXX")
+DATA=$TMP/data.tsv
+PIDS=() PINS=() NSS=()
+CLEANED=0
+
+log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+die() { log "FATAL: $*"; exit 1; }
+
+cleanup() {
+	local p pin ns d
+	[ "$CLEANED" = 1 ] && return 0
+	CLEANED=1
+	trap - EXIT INT TERM
+	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+	if [ -n "$CG" ] && [ -d "$CG" ]; then
+		find "$CG" -name cgroup.procs -exec cat {} + 2>/dev/null |
+			while read -r p; do kill -KILL "$p" 2>/dev/null; done
+		sleep 0.2
+		while IFS= read -r d; do rmdir "$d" 2>/dev/null; done < <(find "$CG" -depth -type d 2>/dev/null)
+	fi
+	for pin in "${PINS[@]}"; do
+		[ -e "$pin" ] || continue
+		"$SLUICE" unload --pin-root "$pin" >/dev/null 2>&1
+		rm -rf "$pin"
+	done
+	for ns in "${NSS[@]}"; do ip netns del "$ns" 2>/dev/null; done
+	rm -rf "$TMP"
+	return 0
+}
+trap cleanup EXIT
+trap 'log "interrupted"; cleanup; exit 130' INT TERM
+
+preflight() {
+	local f
+	[ "$(id -u)" = 0 ] || die "needs root (BPF, cgroups, netns, iptables)"
+	[ -n "$CG2" ] || die "no cgroup v2 mount in /proc/mounts"
+	[ "$(stat -f -c %T /sys/fs/bpf 2>/dev/null)" = bpf_fs ] || die "bpffs not mounted at /sys/fs/bpf"
+	for f in sluice sluiced bench/sl-bench-gen bench/sl-bench-yaml bench/sl-bench-watch; do
+		[ -x "$BUILD/$f" ] || die "$BUILD/$f not built (run make)"
+	done
+	for f in ip nsenter taskset; do
+		command -v "$f" >/dev/null || die "$f not installed (tools/install-deps.sh)"
+	done
+	[ "$(nproc)" -gt "$AGENT_CPU" ] && [ "$(nproc)" -gt "$WATCH_CPU" ] ||
+		die "CPUs $AGENT_CPU/$WATCH_CPU do not exist (BENCH_AGENT_CPU, BENCH_WATCH_CPU)"
+	IPTS=()
+	for f in $IPT_WANT; do
+		if command -v "iptables-$f-restore" >/dev/null; then IPTS+=("$f")
+		else log "iptables-$f-restore missing: variant ipt-$f skipped"; fi
+	done
+	# Private copies: a `make` in this tree during the run must not swap them.
+	mkdir -p "$TMP/bin" && cp "$BUILD/sluice" "$BUILD/sluiced" "$BUILD"/bench/sl-bench-* "$TMP/bin/" ||
+		die "copy binaries"
+	SLUICE=$TMP/bin/sluice SLUICED=$TMP/bin/sluiced BB=$TMP/bin
+	COMMIT=$(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo unknown)
+	DIRTY=$(git -C "$SRC" status --porcelain --untracked-files=no 2>/dev/null | wc -l)
+	mkdir -p "$CG/cli" "$CG/agent" || die "cgroups under $CG"
+}
+
+in_ns() { local ns=$1; shift; nsenter --net="/run/netns/$ns" -- "$@"; }
+
+now_us() { local t=${EPOCHREALTIME/./}; echo "$t"; }
+timed() { # OUTVAR CMD...: OUTVAR = wall ms of CMD
+	local __v=$1 t0 t1 rc
+	shift
+	t0=$(now_us)
+	"$@"
+	rc=$?
+	t1=$(now_us)
+	printf -v "$__v" '%d.%03d' $(((t1 - t0) / 1000)) $(((t1 - t0) % 1000))
+	return $rc
+}
+
+sluice_load() { # PIN CGROUP
+	PINS+=("$1")
+	"$SLUICE" load --pin-root "$1" --cgroup "$2" >"$TMP/load.out" 2>&1 ||
+		die "sluice load --pin-root $1: $(tail -n 5 "$TMP/load.out")"
+}
+sluice_unload() { "$SLUICE" unload --pin-root "$1" >/dev/null 2>&1; rm -rf "$1"; }
+
+# The CLI's report line: "... (parse+compile X ms, <kind> write of K changed
+# services W ms, switch S ms, store T ms, replay R ms; ...)" -> X W S T R,
+# tab-separated: a data row is KIND ROUND VARIANT WALL-MS X W S T R.
+cli_parts() {
+	sed -n 's/.*parse+compile \([0-9.]*\) ms, .* write of [0-9]* changed services \([0-9.]*\) ms, switch \([0-9.]*\) ms, store \([0-9.]*\) ms, replay \([0-9.]*\) ms.*/\1\t\2\t\3\t\4\t\5/p' "$1" | head -n 1
+}
+
+gen_inputs() {
+	log "generating $N services"
+	"$BB/sl-bench-gen" yaml "$N" >"$TMP/svc.yaml" || die "sl-bench-gen yaml"
+	"$BB/sl-bench-gen" iptables "$N" >"$TMP/ipt.rules" || die "sl-bench-gen iptables"
+	"$BB/sl-bench-gen" yaml-change "$N" 1 >"$TMP/chg-1.yaml"
+	"$BB/sl-bench-gen" yaml-change "$N" 0 >"$TMP/chg-0.yaml"
+	# The agent's directory: one file per service (its ServiceEntry and
+	# DestinationRule), as GitOps tools write them.
+	mkdir -p "$TMP/conf"
+	awk -v dir="$TMP/conf" 'BEGIN { RS = "---\n" }
+		NR > 1 && /kind: ServiceEntry/ {
+			match($0, /name: svc-[0-9]+/)
+			if (f) close(f)
+			f = dir "/" substr($0, RSTART + 6, RLENGTH - 6) ".yaml"
+		}
+		NR > 1 && f { printf "---\n%s", $0 > f }' "$TMP/svc.yaml"
+	LAST=$(printf 'svc-%05d' $((N - 1)))
+	[ "$(find "$TMP/conf" -name '*.yaml' | wc -l)" = "$N" ] || die "split into $N files"
+	# The changed file: the ServiceEntry with the moved endpoint, the same rule.
+	for v in 0 1; do
+		{ cat "$TMP/chg-$v.yaml"
+		  awk 'BEGIN { RS = "---\n" } /kind: DestinationRule/ { printf "---\n%s", $0 }' "$TMP/conf/$LAST.yaml"
+		} >"$TMP/agent-chg-$v.yaml"
+	done
+}
+
+# --- d. full apply ---------------------------------------------------------------
+
+bench_full() {
+	local r f ms pin ns out
+	for ((r = 1; r <= ROUNDS; r++)); do
+		out=$("$BB/sl-bench-yaml" "$TMP/svc.yaml") || die "sl-bench-yaml"
+		ms=$(sed 's/.*"ms": \([0-9.]*\).*/\1/' <<<"$out")
+		printf 'full\t%s\tlibyaml\t%s\t\n' "$r" "$ms" >>"$DATA"
+		log " round $r: libyaml parse $ms ms"
+		pin=/sys/fs/bpf/$ID-full-$r
+		sluice_load "$pin" "$CG/cli"
+		timed ms "$SLUICE" apply --pin-root "$pin" -f "$TMP/svc.yaml" >"$TMP/apply.out" 2>"$TMP/apply.err" ||
+			die "sluice apply: $(head -c 800 "$TMP/apply.err")"
+		printf 'full\t%s\tsluice\t%s\t%s\n' "$r" "$ms" "$(cli_parts "$TMP/apply.out")" >>"$DATA"
+		printf 'fullline\t%s\t%s\n' "$r" "$(head -n 1 "$TMP/apply.out")" >>"$DATA"
+		log " round $r: sluice apply $ms ms: $(head -n 1 "$TMP/apply.out")"
+		[ "$r" -lt "$ROUNDS" ] && sluice_unload "$pin"
+		for f in "${IPTS[@]}"; do
+			ns=$ID-$f-$r
+			ip netns add "$ns" || die "ip netns add $ns"
+			NSS+=("$ns")
+			timed ms in_ns "$ns" "iptables-$f-restore" <"$TMP/ipt.rules" || die "iptables-$f-restore"
+			printf 'full\t%s\tipt-%s\t%s\t\n' "$r" "$f" "$ms" >>"$DATA"
+			log " round $r: iptables-$f-restore $ms ms"
+			ip netns del "$ns"
+		done
+	done
+	CLI_PIN=$pin
+}
+
+# --- a, b. one object through the CLI --------------------------------------------
+
+bench_cli_change() {
+	local r v ms moved got
+	for ((r = 1; r <= CHANGES; r++)); do
+		v=$((r % 2))
+		timed ms "$SLUICE" apply --pin-root "$CLI_PIN" -f "$TMP/chg-$v.yaml" >"$TMP/apply.out" 2>"$TMP/apply.err" ||
+			die "sluice apply (change): $(head -c 800 "$TMP/apply.err")"
+		grep -q "incremental write of 1 changed services" "$TMP/apply.out" ||
+			log "  change $r was not a one-service incremental write: $(head -n 1 "$TMP/apply.out")"
+		printf 'cli\t%s\tsluice\t%s\t%s\n' "$r" "$ms" "$(cli_parts "$TMP/apply.out")" >>"$DATA"
+	done
+	printf 'cliline\t%s\n' "$(head -n 1 "$TMP/apply.out")" >>"$DATA"
+	# The last change must be live: endpoint 3 of the last service moved
+	# (variant 1) or back (0).
+	moved=$(printf '127.2.%d.%d' $(((N - 1 + 1) >> 8 & 255)) $(((N - 1 + 1) & 255)))
+	got=$("$SLUICE" get endpoints --pin-root "$CLI_PIN" -o json | grep -c -F "\"$moved:" || true)
+	if { [ $((CHANGES % 2)) = 1 ] && [ "$got" -lt 1 ]; } || { [ $((CHANGES % 2)) = 0 ] && [ "$got" != 0 ]; }; then
+		die "the last CLI change is not live ($moved seen $got times)"
+	fi
+	log " $CHANGES one-object applies done"
+}
+
+# --- c. the agent ------------------------------------------------------------------
+
+agent_gen() { sed -n 's/.*info  generation \([0-9]*\): .*/\1/p' "$TMP/agent.log" | tail -n 1; }
+
+bench_agent() {
+	local pin=/sys/fs/bpf/$ID-agent r v out us t0
+	sluice_unload "$CLI_PIN"
+	PINS+=("$pin")
+	taskset -c "$AGENT_CPU" "$SLUICED" --pin-root "$pin" --cgroup "$CG/agent" --config-dir "$TMP/conf" \
+		>"$TMP/agent.log" 2>&1 &
+	PIDS+=("$!")
+	t0=$SECONDS
+	until [ -n "$(agent_gen)" ]; do
+		((SECONDS - t0 < 120)) || die "the agent did not apply $N files: $(tail -n 3 "$TMP/agent.log")"
+		sleep 0.2
+	done
+	printf 'agentstart\t%s\n' "$(grep 'info  generation' "$TMP/agent.log" | tail -n 1)" >>"$DATA"
+	log " agent applied $N files: $(grep 'info  generation' "$TMP/agent.log" | tail -n 1)"
+	for ((r = 1; r <= CHANGES; r++)); do
+		v=$((r % 2))
+		cp "$TMP/agent-chg-$v.yaml" "$TMP/conf/.chg.tmp"
+		sleep 0.3 # quiet: no change waiting, the last apply > 100 ms ago
+		out=$(taskset -c "$WATCH_CPU" "$BB/sl-bench-watch" "$pin" "$TMP/conf/.chg.tmp" "$TMP/conf/$LAST.yaml") ||
+			die "sl-bench-watch: no switch ($(tail -n 3 "$TMP/agent.log"))"
+		us=$(sed 's/.*"us": \([0-9.]*\).*/\1/' <<<"$out")
+		sleep 0.05
+		printf 'agent\t%s\t%s\t%s\n' "$r" "$us" \
+			"$(grep 'info  generation' "$TMP/agent.log" | tail -n 1 | sed -n 's/.* in \([0-9.]*\) ms (\(.*\))$/\1\t\2/p')" >>"$DATA"
+	done
+	grep -q "(the changed files)" "$TMP/agent.log" || die "the agent never applied only the changed files"
+	printf 'agentline\t%s\n' "$(grep 'info  generation' "$TMP/agent.log" | tail -n 1)" >>"$DATA"
+	log " $CHANGES agent changes done"
+}
+
+# --- report ---------------------------------------------------------------------------
+
+stats3() { # min median max of the numbers on stdin
+	sort -g | awk '{ v[NR] = $1 } END { if (!NR) { print "- - -"; exit }
+		m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; print v[1], m, v[NR] }'
+}
+col() { awk -F'\t' -v k="$1" -v w="$2" -v c="$3" '$1 == k && $3 == w { print $c }' "$DATA"; }
+med() { stats3 | awk '{ print $2 }'; }
+
+BEGIN_MARK='<!-- BEGIN GENERATED by bench/run-apply.sh: everything up to END GENERATED apply is overwritten -->'
+END_MARK='<!-- END GENERATED apply -->'
+
+write_report() {
+	local f floor sl
+	echo "$BEGIN_MARK"
+	echo
+	echo "## Applies (issue 10): run of $START_DATE"
+	echo
+	echo "\`bench/run-apply.sh\`, ${ELAPSED} s; commit \`$COMMIT\`$([ "$DIRTY" -gt 0 ] && echo " with $DIRTY modified files")."
+	echo "Kernel $(uname -r), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), load average $LOAD_BEFORE at the start, $LOAD_AFTER at the end."
+	echo "$N services × 4 endpoints (\`sl-bench-gen\`: a ServiceEntry and a DestinationRule each, $(wc -c <"$TMP/svc.yaml") bytes of YAML)."
+	echo
+	echo "### a, b. One object changed through \`sluice apply\` ($CHANGES applies, min / median / max)"
+	echo
+	echo "| part | ms |"
+	echo "|---|---|"
+	echo "| data plane: write of the inactive slot + switch | $(awk -F'\t' '$1 == "cli" { print $6 + $7 }' "$DATA" | stats3 | sed 's/ / \/ /g') |"
+	echo "| parse + compile (incremental) | $(col cli sluice 5 | stats3 | sed 's/ / \/ /g') |"
+	echo "| replay on the other slot (after the switch) | $(col cli sluice 9 | stats3 | sed 's/ / \/ /g') |"
+	echo "| \`sluice apply\` end to end (process wall time) | $(col cli sluice 4 | stats3 | sed 's/ / \/ /g') |"
+	echo
+	echo "Last CLI line: \`$(awk -F'\t' '$1 == "cliline" { print $2 }' "$DATA")\`"
+	echo
+	echo "### c. The agent: one file of $N renamed into place ($CHANGES changes)"
+	echo
+	echo "| measure | ms (min / median / max) |"
+	echo "|---|---|"
+	echo "| rename() to switch (sl_config generation, polled on CPU $WATCH_CPU; agent on CPU $AGENT_CPU) | $(awk -F'\t' '$1 == "agent" { print $3 / 1000 }' "$DATA" | stats3 | sed 's/ / \/ /g') |"
+	echo "| the agent's own apply time (its log) | $(awk -F'\t' '$1 == "agent" { print $4 }' "$DATA" | stats3 | sed 's/ / \/ /g') |"
+	echo
+	echo "Applies that took only the changed files: $(awk -F'\t' '$1 == "agent" && $5 == "the changed files"' "$DATA" | wc -l) of $CHANGES. Start (whole directory): \`$(awk -F'\t' '$1 == "agentstart" { print $2 }' "$DATA" | sed 's/^[^ ]* //')\`"
+	echo
+	echo "### d. Full apply into an empty pin root ($ROUNDS interleaved rounds, ms)"
+	echo
+	echo "| variant | min / median / max | ÷ Sluice (medians) |"
+	echo "|---|---|---|"
+	sl=$(col full sluice 4 | med)
+	floor=$(col full libyaml 4 | med)
+	echo "| libyaml alone, parsing the same file (floor) | $(col full libyaml 4 | stats3 | sed 's/ / \/ /g') | $(awk -v a="$floor" -v b="$sl" 'BEGIN { printf "%.2f", a / b }') |"
+	echo "| \`sluice apply\` end to end | $(col full sluice 4 | stats3 | sed 's/ / \/ /g') | 1 |"
+	for f in "${IPTS[@]}"; do
+		echo "| \`iptables-$f-restore\` | $(col full "ipt-$f" 4 | stats3 | sed 's/ / \/ /g') | $(awk -v a="$(col full "ipt-$f" 4 | med)" -v b="$sl" 'BEGIN { printf "%.2f", a / b }') |"
+	done
+	echo
+	echo "Sluice's parts (medians, ms): parse+compile $(col full sluice 5 | med), write of the inactive slot $(col full sluice 6 | med), switch $(col full sluice 7 | med), store $(col full sluice 8 | med), replay $(col full sluice 9 | med). Sluice ÷ floor: $(awk -v a="$sl" -v b="$floor" 'BEGIN { printf "%.2f", a / b }')×; parse+compile ÷ floor: $(awk -v a="$(col full sluice 5 | med)" -v b="$floor" 'BEGIN { printf "%.2f", a / b }')×."
+	echo
+	echo "$END_MARK"
+}
+
+splice_report() { # NEW FILE
+	local new=$1 file=$2
+	if [ -f "$file" ] && grep -qF "$BEGIN_MARK" "$file"; then
+		awk -v b="$BEGIN_MARK" -v e="$END_MARK" -v new="$new" '
+			$0 == b { while ((getline l < new) > 0) print l; skip = 1; next }
+			skip && $0 == e { skip = 0; next }
+			!skip' "$file" >"$file.tmp" && mv "$file.tmp" "$file"
+	else
+		{ echo; cat "$new"; } >>"$file"
+	fi
+}
+
+main() {
+	local t0
+	preflight
+	START_DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+	LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+	t0=$SECONDS
+	gen_inputs
+	log "== d. full apply, $ROUNDS rounds"
+	bench_full
+	log "== a, b. one object through the CLI"
+	bench_cli_change
+	log "== c. the agent"
+	bench_agent
+	LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+	ELAPSED=$((SECONDS - t0))
+	write_report >"$TMP/generated.md" || die "report"
+	splice_report "$TMP/generated.md" "$OUT"
+	cp "$DATA" "$SRC/bench/RESULTS-apply-raw.tsv"
+	cat "$TMP/generated.md" >&2
+	log "done in ${ELAPSED}s; results in $OUT"
+}
+
+main

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# The agent applies a change of a few files as a change of their objects
+# (tools/sluiced/files.c, sync.c), and the result is always what the whole
+# directory gives:
+#   - a file renamed into place changes only its objects (the log says
+#     "the changed files"), the others stay;
+#   - a file removed takes its services with it;
+#   - an object moved from one file to another in one change (an identity
+#     in two files at once) is applied through the whole directory;
+#   - a file with errors is rejected and the last good policy stays; fixed,
+#     it applies;
+#   - after another writer's apply, the next change makes the data plane
+#     equal to the directory again (the other writer's service goes);
+#   - a ConfigMap-style ..data swap (no YAML name in the event) reads the
+#     whole directory.
+set -u
+. "$(dirname "$0")/../lib/common.sh"
+t_init agentchange
+CASES=(agent_change/starts agent_change/rename-one agent_change/remove-file agent_change/move-object
+	agent_change/bad-file agent_change/bad-fixed agent_change/other-writer agent_change/configmap-swap)
+require_kernel "${CASES[@]}"
+t_netns || { fail agent_change/starts "cannot create netns"; exit 1; }
+t_cgroup || { fail agent_change/starts "cannot create cgroup"; exit 1; }
+
+CONF=$T_TMP/conf
+mkdir "$CONF"
+put() { # FILE: stdin renamed into CONF/FILE
+	cat >"$CONF/.$1.tmp" && mv "$CONF/.$1.tmp" "$CONF/$1"
+}
+{ yaml_service a 10.100.0.1 80 8080; yaml_pod a-1 a 127.0.1.1; } | put a.yaml
+{ yaml_service b 10.100.0.2 80 8080; yaml_pod b-1 b 127.0.2.1; } | put b.yaml
+yaml_service c 10.100.0.3 80 8080 | put c.yaml
+
+"${IN_NS[@]}" "$BUILD/sluiced" --pin-root "$PIN" --cgroup "$CG" --config-dir "$CONF" \
+	>"$T_TMP/agent.log" 2>&1 &
+T_PIDS+=("$!")
+
+svcs() { sl get services -o json 2>/dev/null | jq -r '[.services[].name] | unique | sort | join(",")'; }
+eps() { sl get endpoints -o json 2>/dev/null | jq -r '[.endpoints[].address] | sort | join(",")'; }
+state() { echo "$(svcs) $(eps)"; }
+last_log() { tail -n 1 "$T_TMP/agent.log"; }
+logs() { tail -n 3 "$T_TMP/agent.log" | tr '\n' ' '; }
+until_state() { # WANT: poll up to 10 s
+	for _ in $(seq 200); do [ "$(state)" = "$1" ] && return 0; sleep 0.05; done
+	return 1
+}
+# expect NAME WANT-STATE LOG-REGEX
+expect() {
+	if until_state "$2" && sleep 0.2 && [[ $(last_log) =~ $3 ]]; then ok "$1"
+	else fail "$1" "state '$(state)', want '$2'; log: $(logs)"; fi
+}
+# The whole directory as a fresh apply would hold it, for comparison.
+WANT0="a,b,c 127.0.1.1:8080,127.0.2.1:8080"
+if until_state "$WANT0"; then ok agent_change/starts
+else fail agent_change/starts "state '$(state)'; log: $(logs)"; exit 1; fi
+
+{ yaml_service b 10.100.0.2 80 8080; yaml_pod b-2 b 127.0.2.2; } | put b.yaml
+expect agent_change/rename-one "a,b,c 127.0.1.1:8080,127.0.2.2:8080" "generation [0-9]+: 5 objects.*\(the changed files\)"
+
+rm "$CONF/c.yaml"
+expect agent_change/remove-file "a,b 127.0.1.1:8080,127.0.2.2:8080" "\(the changed files\)"
+
+# Pod a-1 moves to b.yaml, then leaves a.yaml: for a moment it is in both.
+{ yaml_service b 10.100.0.2 80 8080; yaml_pod b-2 b 127.0.2.2; yaml_pod a-1 a 127.0.1.1; } | put b.yaml
+yaml_service a 10.100.0.1 80 8080 | put a.yaml
+expect agent_change/move-object "a,b 127.0.1.1:8080,127.0.2.2:8080" "\(the whole directory\)"
+
+printf 'apiVersion: v1\nkind: Service\nmetadata: {name: d, namespace: sl-test}\nspec: {ports: [{port: 0}]}\n' | put d.yaml
+if until_state "a,b 127.0.1.1:8080,127.0.2.2:8080" && sleep 0.3 &&
+	grep -q "rejected (invalid): 1 errors" "$T_TMP/agent.log" && grep -q "d.yaml:4:" "$T_TMP/agent.log"; then
+	ok agent_change/bad-file
+else fail agent_change/bad-file "state '$(state)'; log: $(logs)"; fi
+yaml_service d 10.100.0.4 80 8080 | put d.yaml
+expect agent_change/bad-fixed "a,b,d 127.0.1.1:8080,127.0.2.2:8080" "generation"
+
+yaml_service other 10.100.0.9 80 8080 >"$T_TMP/other.yaml"
+sl apply -f "$T_TMP/other.yaml" >/dev/null 2>&1
+{ yaml_service d 10.100.0.4 80 8080; yaml_pod d-1 d 127.0.4.1; } | put d.yaml
+expect agent_change/other-writer "a,b,d 127.0.1.1:8080,127.0.2.2:8080,127.0.4.1:8080" "\(the whole directory\)"
+
+# A ConfigMap volume: files are symlinks into ..data, which is swapped.
+mkdir "$CONF/..v1" && yaml_service e 10.100.0.5 80 8080 >"$CONF/..v1/e.yaml"
+ln -s ..v1 "$CONF/..data" && ln -s ..data/e.yaml "$CONF/e.yaml"
+until_state "a,b,d,e 127.0.1.1:8080,127.0.2.2:8080,127.0.4.1:8080" ||
+	fail agent_change/configmap-swap "e not applied first: $(state); log: $(logs)"
+mkdir "$CONF/..v2" && { yaml_service e 10.100.0.5 80 8080; yaml_pod e-1 e 127.0.5.1; } >"$CONF/..v2/e.yaml"
+ln -s ..v2 "$CONF/..data_tmp" && mv -T "$CONF/..data_tmp" "$CONF/..data"
+expect agent_change/configmap-swap "a,b,d,e 127.0.1.1:8080,127.0.2.2:8080,127.0.4.1:8080,127.0.5.1:8080" "\(the whole directory\)"
+t_done

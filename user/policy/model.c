@@ -1,0 +1,605 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The model of an applied policy: a summary per object (struct sl_osum)
+ * and the indexes the incremental compile (incr.c) walks. See model.h.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+
+/* ---- kmap -------------------------------------------------------------- */
+
+static size_t bucket(const struct kmap *m, uint64_t key)
+{
+	/* Keys are FNV-1a, weak in their high bits: mixed (MurmurHash3). */
+	key ^= key >> 33;
+	key *= 0xff51afd7ed558ccdull;
+	key ^= key >> 33;
+	return (size_t)key & (m->nb - 1);
+}
+
+static void rehash(struct kmap *m)
+{
+	size_t nb = m->nb ? m->nb * 2 : 1024;
+
+	free(m->head);
+	m->nb = nb;
+	m->head = slp_xcalloc(nb, sizeof(*m->head));
+	for (size_t i = 0; i < m->cap; i++) {
+		struct kent *e = &m->e[i];
+		size_t b;
+
+		if (e->val == UINT32_MAX)
+			continue; /* free */
+		b = bucket(m, e->key);
+		e->next = m->head[b];
+		m->head[b] = (uint32_t)i + 1;
+	}
+}
+
+void kmap_put(struct kmap *m, uint64_t key, uint32_t val)
+{
+	uint32_t at;
+	size_t b;
+
+	if (m->free) {
+		at = m->free - 1;
+		m->free = m->e[at].next;
+	} else {
+		if (m->cap == m->size) {
+			if (m->size >= UINT32_MAX / 2)
+				abort();
+			m->size = m->size ? 2 * m->size : 1024;
+			m->e = slp_xrealloc(m->e, m->size, sizeof(*m->e));
+		}
+		at = (uint32_t)m->cap++;
+	}
+	m->e[at] = (struct kent){ key, val, 0 };
+	m->n++;
+	if (m->n > m->nb) {
+		rehash(m); /* links every entry, this one included */
+		return;
+	}
+	b = bucket(m, key);
+	m->e[at].next = m->head[b];
+	m->head[b] = at + 1;
+}
+
+void kmap_del(struct kmap *m, uint64_t key, uint32_t val)
+{
+	uint32_t *link;
+
+	if (!m->nb)
+		return;
+	for (link = &m->head[bucket(m, key)]; *link; link = &m->e[*link - 1].next) {
+		struct kent *e = &m->e[*link - 1];
+		uint32_t at = *link;
+
+		if (e->key != key || e->val != val)
+			continue;
+		*link = e->next;
+		e->val = UINT32_MAX;
+		e->next = m->free;
+		m->free = at;
+		m->n--;
+		return;
+	}
+}
+
+uint32_t kmap_next(const struct kmap *m, uint32_t at, uint64_t key)
+{
+	while (at && m->e[at - 1].key != key)
+		at = m->e[at - 1].next;
+	return at;
+}
+
+uint32_t kmap_first(const struct kmap *m, uint64_t key)
+{
+	return m->nb ? kmap_next(m, m->head[bucket(m, key)], key) : 0;
+}
+
+void kmap_free(struct kmap *m)
+{
+	free(m->head);
+	free(m->e);
+	memset(m, 0, sizeof(*m));
+}
+
+/* ---- arena ------------------------------------------------------------- */
+
+struct arena_blk {
+	struct arena_blk *next;
+	size_t used, cap;
+	_Alignas(16) unsigned char mem[];
+};
+
+void *arena_alloc(struct arena *a, size_t n)
+{
+	struct arena_blk *b = a->blk;
+
+	n = (n + 15) & ~(size_t)15;
+	if (!b || b->cap - b->used < n) {
+		size_t cap = n > 60000 ? n : 60000;
+
+		b = malloc(sizeof(*b) + cap);
+		if (!b)
+			abort(); /* as slp_xcalloc: the compiler's allocation policy */
+		b->next = a->blk;
+		b->used = 0;
+		b->cap = cap;
+		a->blk = b;
+	}
+	b->used += n;
+	return b->mem + b->used - n;
+}
+
+void *arena_dup(struct arena *a, const void *p, size_t n)
+{
+	void *d = arena_alloc(a, n ? n : 1);
+
+	if (n)
+		memcpy(d, p, n);
+	return d;
+}
+
+void arena_free(struct arena *a)
+{
+	while (a->blk) {
+		struct arena_blk *n = a->blk->next;
+
+		free(a->blk);
+		a->blk = n;
+	}
+}
+
+/* ---- the model ---------------------------------------------------------- */
+
+uint64_t model_fnv64(const void *p, size_t n)
+{
+	const unsigned char *c = p;
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ c[i]) * 0x100000001b3ull;
+	return h;
+}
+
+uint64_t model_ident_key(unsigned kind, const char *ns, const char *name)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	h = (h ^ (kind & 0xff)) * 0x100000001b3ull;
+	for (const char *p = ns; *p; p++)
+		h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
+	h = (h ^ '/') * 0x100000001b3ull;
+	for (const char *p = name; *p; p++)
+		h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
+	return h;
+}
+
+const char *sl_kind_name(unsigned id)
+{
+	return id < K__COUNT ? slp_kind_name((int)id) : NULL;
+}
+
+/* Kinds in the order of their names (identity order compares names). */
+static int kind_rank(unsigned id)
+{
+	static int rank[K__COUNT];
+	static bool done;
+
+	if (!done) {
+		for (int i = 0; i < K__COUNT; i++)
+			for (int j = 0; j < K__COUNT; j++)
+				rank[i] += strcmp(slp_kind_name(j), slp_kind_name(i)) < 0;
+		done = true;
+	}
+	return id < K__COUNT ? rank[id] : K__COUNT;
+}
+
+int sl_osum_cmp(const struct sl_osum *a, const struct sl_osum *b)
+{
+	int r = kind_rank(a->kind) - kind_rank(b->kind);
+
+	if (!r)
+		r = strcmp(a->ns, b->ns);
+	return r ? r : strcmp(a->name, b->name);
+}
+
+struct sl_model *sl_model_new(const struct sl_compile_opts *o)
+{
+	struct sl_model *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return NULL;
+	if (o)
+		m->opts = *o;
+	else
+		sl_compile_opts_default(&m->opts);
+	slp_scopy(m->domain, sizeof(m->domain), m->opts.cluster_domain ?: "cluster.local");
+	m->opts.cluster_domain = m->domain;
+	return m;
+}
+
+void sl_model_free(struct sl_model *m)
+{
+	if (!m)
+		return;
+	for (size_t i = 0; i < m->n; i++) {
+		free(m->v[i].rec);
+		slp_object_free(m->v[i].obj);
+	}
+	for (size_t i = 0; i < m->n_adopted; i++)
+		free(m->adopted[i]);
+	free(m->adopted);
+	free(m->v);
+	kmap_free(&m->ident);
+	kmap_free(&m->prov);
+	kmap_free(&m->need);
+	arena_free(&m->a);
+	free(m);
+}
+
+static void kmap_reserve(struct kmap *m, size_t n)
+{
+	if (n <= m->size)
+		return;
+	m->e = slp_xrealloc(m->e, n, sizeof(*m->e));
+	m->size = n;
+	while (m->nb < n) {
+		m->nb = m->nb ? 2 * m->nb : 1024;
+		if (m->nb >= n)
+			break;
+	}
+	free(m->head);
+	m->head = NULL;
+	m->nb /= 2; /* rehash() doubles it and links what is there */
+	rehash(m);
+}
+
+int sl_model_reserve(struct sl_model *m, size_t n)
+{
+	if (n > m->cap) {
+		m->v = slp_xrealloc(m->v, n, sizeof(*m->v));
+		m->cap = n;
+	}
+	/* About two keys provided per object; most needs are implied (keys.c). */
+	kmap_reserve(&m->ident, n);
+	kmap_reserve(&m->prov, 2 * n);
+	kmap_reserve(&m->need, n / 2);
+	return 0;
+}
+
+void sl_model_adopt(struct sl_model *m, void *buf)
+{
+	if (!buf)
+		return;
+	m->adopted = slp_xrealloc(m->adopted, m->n_adopted + 1, sizeof(*m->adopted));
+	m->adopted[m->n_adopted++] = buf;
+}
+
+ssize_t model_find(const struct sl_model *m, unsigned kind, const char *ns, const char *name)
+{
+	uint64_t k = model_ident_key(kind, ns, name);
+
+	for (uint32_t at = kmap_first(&m->ident, k); at; at = kmap_next(&m->ident, m->ident.e[at - 1].next, k)) {
+		const struct sl_osum *s = &m->v[m->ident.e[at - 1].val].s;
+
+		if (s->kind == kind && !strcmp(s->ns, ns) && !strcmp(s->name, name))
+			return m->ident.e[at - 1].val;
+	}
+	return -1;
+}
+
+static void index_keys(struct sl_model *m, size_t i, bool add)
+{
+	const struct sl_osum *s = &m->v[i].s;
+	void (*op)(struct kmap *, uint64_t, uint32_t) = add ? kmap_put : kmap_del;
+
+	op(&m->ident, model_ident_key(s->kind, s->ns, s->name), (uint32_t)i);
+	for (uint32_t k = 0; k < s->n_provides; k++)
+		op(&m->prov, s->provides[k], (uint32_t)i);
+	for (uint32_t k = 0; k < s->n_needs; k++)
+		op(&m->need, s->needs[k], (uint32_t)i);
+}
+
+ssize_t model_insert(struct sl_model *m, const struct sl_osum *s)
+{
+	if (m->n == m->cap) {
+		m->cap = m->cap ? 2 * m->cap : 1024;
+		m->v = slp_xrealloc(m->v, m->cap, sizeof(*m->v));
+	}
+	memset(&m->v[m->n], 0, sizeof(m->v[0]));
+	m->v[m->n].s = *s;
+	index_keys(m, m->n, true);
+	m->live++;
+	return (ssize_t)m->n++;
+}
+
+void model_replace(struct sl_model *m, size_t i, const struct sl_osum *s)
+{
+	index_keys(m, i, false);
+	m->v[i].s = *s;
+	index_keys(m, i, true);
+}
+
+void model_remove(struct sl_model *m, size_t i)
+{
+	index_keys(m, i, false);
+	m->v[i].removed = true;
+	m->v[i].dirty = true;
+	free(m->v[i].rec);
+	m->v[i].rec = NULL;
+	slp_object_free(m->v[i].obj);
+	m->v[i].obj = NULL;
+	m->live--;
+}
+
+/* A summary read from the store: every field within bounds of what the
+ * compiler can have written. */
+static bool sum_sane(const struct sl_osum *s)
+{
+	return s->kind < K__COUNT && s->ns && s->name && *s->name &&
+	       (!s->n_provides || s->provides) && (!s->n_needs || s->needs) &&
+	       (!s->n_vips || s->vips) && (!s->n_fes || s->fes) && (!s->n_ing || s->ing);
+}
+
+int sl_model_add(struct sl_model *m, const struct sl_osum *s, uint32_t tag, bool unique)
+{
+	ssize_t at;
+
+	if (!sum_sane(s))
+		return -EINVAL;
+	if (!unique && model_find(m, s->kind, s->ns, s->name) >= 0)
+		return -EEXIST;
+	at = model_insert(m, s);
+	m->v[at].tag = tag;
+	return 0;
+}
+
+uint32_t sl_model_tag(const struct sl_model *m, size_t i)
+{
+	return i < m->n ? m->v[i].tag : 0;
+}
+
+void sl_model_set_tag(struct sl_model *m, size_t i, uint32_t tag)
+{
+	if (i < m->n)
+		m->v[i].tag = tag;
+}
+
+size_t sl_model_slots(const struct sl_model *m)
+{
+	return m->n;
+}
+
+size_t sl_model_count(const struct sl_model *m)
+{
+	return m->live;
+}
+
+const struct sl_osum *sl_model_sum(const struct sl_model *m, size_t i, bool *dirty, bool *rec)
+{
+	if (i >= m->n)
+		return NULL;
+	if (dirty)
+		*dirty = m->v[i].dirty;
+	if (rec)
+		*rec = m->v[i].rec_dirty;
+	return m->v[i].removed ? NULL : &m->v[i].s;
+}
+
+const struct sl_osum *sl_model_slot(const struct sl_model *m, size_t i, unsigned *state)
+{
+	if (i >= m->n)
+		return NULL;
+	*state = (m->v[i].removed ? SL_MS_REMOVED : 0) | (m->v[i].dirty ? SL_MS_DIRTY : 0) |
+		 (m->v[i].rec_dirty ? SL_MS_REC : 0);
+	return &m->v[i].s;
+}
+
+const struct sl_compile_opts *sl_model_opts(const struct sl_model *m)
+{
+	return &m->opts;
+}
+
+uint64_t sl_osum_ident(const struct sl_osum *s)
+{
+	return model_ident_key(s->kind, s->ns, s->name);
+}
+
+void sl_model_clean(struct sl_model *m)
+{
+	for (size_t i = 0; i < m->n; i++)
+		m->v[i].dirty = m->v[i].rec_dirty = false;
+}
+
+char *sl_model_record(const struct sl_model *m, size_t i, size_t *len)
+{
+	char *r;
+
+	if (i >= m->n || m->v[i].removed)
+		return NULL;
+	if (m->v[i].rec) {
+		r = malloc(m->v[i].rec_len + 1);
+		if (r) {
+			memcpy(r, m->v[i].rec, m->v[i].rec_len);
+			r[m->v[i].rec_len] = 0;
+			*len = m->v[i].rec_len;
+		}
+		return r;
+	}
+	return m->v[i].obj ? slp_object_record(m->v[i].obj, len) : NULL;
+}
+
+/* ---- summaries of parsed objects ----------------------------------------- */
+
+/* Does the object need every key it provides? Then those leave its
+ * needs (both lists sorted). */
+static bool self_needs(struct slp_keys *k)
+{
+	size_t j = 0, n = 0;
+
+	if (!k->n_provides)
+		return false;
+	for (size_t i = 0; i < k->n_provides; i++) {
+		while (j < k->n_needs && k->needs[j] < k->provides[i])
+			j++;
+		if (j == k->n_needs || k->needs[j] != k->provides[i])
+			return false;
+	}
+	for (size_t i = 0, p = 0; i < k->n_needs; i++) {
+		while (p < k->n_provides && k->provides[p] < k->needs[i])
+			p++;
+		if (p == k->n_provides || k->provides[p] != k->needs[i])
+			k->needs[n++] = k->needs[i];
+	}
+	k->n_needs = n;
+	return true;
+}
+
+int model_summarize(struct sl_model *m, const struct object *o, const char *rec, size_t rec_len,
+		    struct sl_osum *out)
+{
+	struct slp_keys k;
+	struct slp_unit u;
+
+	memset(out, 0, sizeof(*out));
+	if (o->id < 0 || o->id >= K__COUNT || rec_len > UINT32_MAX)
+		return -EINVAL;
+	out->kind = (uint8_t)o->id;
+	out->ns = arena_dup(&m->a, o->ns, strlen(o->ns) + 1);
+	out->name = arena_dup(&m->a, o->name, strlen(o->name) + 1);
+	out->hash = model_fnv64(rec, rec_len);
+	out->text_hash = model_fnv64(o->text, strlen(o->text));
+	out->rec_len = (uint32_t)rec_len;
+	slp_object_keys(o, &m->opts, &k);
+	if (self_needs(&k))
+		out->flags |= SL_OSUM_SELFNEED;
+	out->provides = arena_dup(&m->a, k.provides, k.n_provides * sizeof(*k.provides));
+	out->needs = arena_dup(&m->a, k.needs, k.n_needs * sizeof(*k.needs));
+	out->n_provides = (uint32_t)k.n_provides;
+	out->n_needs = (uint32_t)k.n_needs;
+	slp_keys_free(&k);
+	if (!slp_unit_facts(o, &m->opts, &u))
+		return 0;
+	out->flags |= SL_OSUM_UNIT | (u.se ? SL_OSUM_SE : 0) | (u.need_alloc ? SL_OSUM_NEED_ALLOC : 0);
+	out->vips = arena_dup(&m->a, u.vips, u.n_vips * sizeof(*u.vips));
+	out->n_vips = (uint32_t)u.n_vips;
+	out->n_ports = (uint32_t)u.n_ports;
+	free(u.vips);
+	return 0;
+}
+
+/* Growing arrays per unit while the tables are walked. */
+struct unit_acc {
+	struct sl_osum *s;
+	struct sl_l4addr *fes, *ing;
+	size_t n_fes, n_ing;
+};
+
+static struct unit_acc *acc_of(struct unit_acc **v, size_t *n, struct sl_osum *s)
+{
+	for (size_t i = *n; i-- > 0;) /* rows of one unit are adjacent */
+		if ((*v)[i].s == s)
+			return &(*v)[i];
+	*v = slp_xrealloc(*v, *n + 1, sizeof(**v));
+	memset(&(*v)[*n], 0, sizeof(**v));
+	(*v)[*n].s = s;
+	return &(*v)[(*n)++];
+}
+
+static void push_addr(struct sl_l4addr **v, size_t *n, const struct sl_l4addr *a)
+{
+	*v = slp_xrealloc(*v, *n + 1, sizeof(**v));
+	(*v)[(*n)++] = *a;
+}
+
+static unsigned unit_kind(const char *kind)
+{
+	return strcmp(kind, "ServiceEntry") ? K_SERVICE : K_SERVICEENTRY;
+}
+
+void model_unit_outputs(struct sl_model *m, const struct sl_tables *t,
+			struct sl_osum *(*find)(void *ctx, unsigned kind, const char *ns,
+						const char *name),
+			void *ctx)
+{
+	struct unit_acc *v = NULL, *a;
+	size_t n = 0;
+
+	for (size_t i = 0; i < t->n_svcs; i++) {
+		const struct sl_table_svc *ts = &t->svcs[i];
+		struct sl_osum *s = find(ctx, unit_kind(ts->kind), ts->meta.ns, ts->meta.name);
+
+		if (!s)
+			continue;
+		a = acc_of(&v, &n, s);
+		push_addr(&a->fes, &a->n_fes, &ts->fe);
+	}
+	for (size_t i = 0; i < t->n_ingress; i++) {
+		const struct sl_table_svc *ts = &t->svcs[t->ingress[i].svc];
+		struct sl_osum *s = find(ctx, unit_kind(ts->kind), ts->meta.ns, ts->meta.name);
+		struct sl_l4addr k = t->ingress[i].fe;
+
+		if (!s)
+			continue;
+		if (t->ingress[i].kind == SL_ING_NODEPORT)
+			k.family = 0; /* one node port per protocol, whatever the family */
+		a = acc_of(&v, &n, s);
+		push_addr(&a->ing, &a->n_ing, &k);
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct sl_osum *s = v[i].s;
+
+		s->fes = arena_dup(&m->a, v[i].fes, v[i].n_fes * sizeof(*v[i].fes));
+		s->n_fes = (uint32_t)v[i].n_fes;
+		s->ing = arena_dup(&m->a, v[i].ing, v[i].n_ing * sizeof(*v[i].ing));
+		s->n_ing = (uint32_t)v[i].n_ing;
+		memset(&s->alloc, 0, sizeof(s->alloc));
+		if ((s->flags & SL_OSUM_NEED_ALLOC) && v[i].n_fes) {
+			s->alloc.family = v[i].fes[0].family;
+			memcpy(s->alloc.addr, v[i].fes[0].addr, sizeof(s->alloc.addr));
+		}
+		free(v[i].fes);
+		free(v[i].ing);
+	}
+	free(v);
+}
+
+/* ---- a whole policy ------------------------------------------------------ */
+
+static struct sl_osum *find_slot(void *ctx, unsigned kind, const char *ns, const char *name)
+{
+	struct sl_model *m = ctx;
+	ssize_t i = model_find(m, kind, ns, name);
+
+	return i < 0 ? NULL : &m->v[i].s;
+}
+
+int sl_model_from_policy(struct sl_model *m, const struct sl_policy *p, const struct sl_tables *t)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		const struct object *o = p->v[i];
+		struct sl_osum s;
+		size_t len;
+		char *rec = slp_object_record(o, &len);
+		ssize_t at;
+		int err = rec ? model_summarize(m, o, rec, len, &s) : -ENOMEM;
+
+		if (!err && model_find(m, s.kind, s.ns, s.name) >= 0)
+			err = -EEXIST;
+		if (err) {
+			free(rec);
+			return err;
+		}
+		at = model_insert(m, &s);
+		m->v[at].rec = rec;
+		m->v[at].rec_len = len;
+		m->v[at].dirty = m->v[at].rec_dirty = true;
+	}
+	model_unit_outputs(m, t, find_slot, m);
+	return 0;
+}

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The model of an applied policy (model.c), shared by the incremental
+ * compile (incr.c): one summary per object, the object's record and parsed
+ * form when they are at hand, and three indexes: identity -> object, and
+ * key -> objects that provide it, key -> objects that need it.
+ */
+#ifndef SLUICE_POLICY_MODEL_H
+#define SLUICE_POLICY_MODEL_H
+
+#include "internal.h"
+
+/* A multimap from 64-bit keys to object slots, chained in one array so
+ * that entries can be added and removed as objects change. */
+struct kent {
+	uint64_t key;
+	uint32_t val;
+	uint32_t next; /* entry index + 1; 0 ends the chain */
+};
+
+struct kmap {
+	uint32_t *head; /* per bucket: entry index + 1 */
+	size_t nb; /* buckets, a power of two */
+	struct kent *e;
+	size_t n, cap; /* entries in use, entries ever used (free ones chained from FREE) */
+	size_t size; /* allocated */
+	uint32_t free;
+};
+
+void kmap_put(struct kmap *m, uint64_t key, uint32_t val);
+void kmap_del(struct kmap *m, uint64_t key, uint32_t val);
+/* The first entry of KEY (index + 1, 0: none), then the next one. */
+uint32_t kmap_first(const struct kmap *m, uint64_t key);
+uint32_t kmap_next(const struct kmap *m, uint32_t at, uint64_t key);
+void kmap_free(struct kmap *m);
+
+/* Memory for summaries the model makes; freed with it. */
+struct arena_blk;
+struct arena {
+	struct arena_blk *blk;
+};
+
+void *arena_alloc(struct arena *a, size_t n);
+void *arena_dup(struct arena *a, const void *p, size_t n);
+void arena_free(struct arena *a);
+
+struct mobj {
+	struct sl_osum s;
+	char *rec; /* its record, malloc'd (NULL: not at hand) */
+	size_t rec_len;
+	struct object *obj; /* parsed (NULL: not yet) */
+	bool removed;
+	bool dirty; /* the summary changed since it was added */
+	bool rec_dirty; /* and the record */
+	uint32_t tag; /* the caller's (the store: bucket + 1); 0: none */
+};
+
+struct sl_model {
+	struct sl_compile_opts opts;
+	char domain[256];
+	struct mobj *v;
+	size_t n, cap, live;
+	struct kmap ident, prov, need;
+	struct arena a;
+	void **adopted;
+	size_t n_adopted;
+};
+
+uint64_t model_ident_key(unsigned kind, const char *ns, const char *name);
+/* The slot of (KIND, NS, NAME), or -1. */
+ssize_t model_find(const struct sl_model *m, unsigned kind, const char *ns, const char *name);
+/* A new slot holding S (copied; its arrays must live as long as the model). */
+ssize_t model_insert(struct sl_model *m, const struct sl_osum *s);
+/* Replace slot I's summary (keys re-indexed). */
+void model_replace(struct sl_model *m, size_t i, const struct sl_osum *s);
+void model_remove(struct sl_model *m, size_t i);
+
+/* The summary of parsed object O with record REC (arrays in the model's
+ * arena). Unit outputs (alloc, fes, ing) are left empty. */
+int model_summarize(struct sl_model *m, const struct object *o, const char *rec, size_t rec_len,
+		    struct sl_osum *out);
+/* Unit outputs of the units of T into SUMS (indexed like T's units are
+ * found by FIND: returns the summary of a unit by kind, ns, name, or NULL). */
+void model_unit_outputs(struct sl_model *m, const struct sl_tables *t,
+			struct sl_osum *(*find)(void *ctx, unsigned kind, const char *ns,
+						const char *name),
+			void *ctx);
+
+uint64_t model_fnv64(const void *p, size_t n);
+
+#endif
