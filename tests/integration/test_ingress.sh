@@ -72,7 +72,13 @@ node_apply_or_die ingress/connections "$T_TMP/split.yaml"
 
 # --- weights, and what each side sees -------------------------------------
 x0=$(metric_sum sluice_xdp_packets_total 'result="(passed|redirected)"')
+# No TIME_WAIT reuse for this run: where 2,000 connects take longer than
+# the kernel's 10 s re-salt of the ephemeral-port sequence (an emulated
+# CPU), tcp_tw_reuse=1 would let a later connect take a port an earlier one
+# used, and distinct-source-ports counts source ports.
+in_client sysctl -qw net.ipv4.tcp_tw_reuse=0
 cl -j -p -n 2000 "$FE_IP:80" >"$T_TMP/w.json" 2>"$T_TMP/w.err"
+in_client sysctl -qw net.ipv4.tcp_tw_reuse=1
 check_eq ingress/connections "$(jq -r '"\(.ok)/\(.failed)"' "$T_TMP/w.json")" 2000/0 \
 	"ok/failed connections to $FE_IP:80 with getpeername = frontend ($(head -c 300 "$T_TMP/w.err"))"
 e1=$(jcount ep1 "$T_TMP/w.json") e2=$(jcount ep2 "$T_TMP/w.json") e3=$(jcount ep3 "$T_TMP/w.json")
