@@ -34,11 +34,6 @@
 #include "tc_nat.skel.h"
 #include "tc_pod.skel.h"
 
-/* Handle and priority of the legacy cls_bpf filters: fixed, so that a
- * reload replaces ours and never touches anybody else's. */
-#define SL_TC_HANDLE 0x51ce
-#define SL_TC_PRIO 0x51
-
 static int if_index(const char *ifname)
 {
 	unsigned int idx = if_nametoindex(ifname);

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <net/if.h>
 #include <sys/stat.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -239,6 +240,47 @@ static struct sl_link_state *find_link(struct sl_node_state *s, const char *name
 	return NULL;
 }
 
+/* The hook a legacy filter's program serves: "tc_pod_from" for sl_tc_pod_from. */
+static const char *hook_of(const struct prog_pin *p)
+{
+	return strncmp(p->info.name, "sl_", 3) ? p->info.name : p->info.name + 3;
+}
+
+/* Kernels without tcx: each progs/tc-<in|out>@IF stands for a cls_bpf
+ * filter (SL_TC_HANDLE, SL_TC_PRIO). It is listed like a tcx link, under
+ * its hook's name, attached while that filter runs the pinned program, so
+ * that status, metrics and the pair check see the same node either way. */
+static void read_legacy_tc(struct sl_node_state *s, const struct prog_pin *pp, size_t np)
+{
+	for (size_t i = 0; i < np; i++) {
+		LIBBPF_OPTS(bpf_tc_hook, hook);
+		LIBBPF_OPTS(bpf_tc_opts, opts, .handle = SL_TC_HANDLE, .priority = SL_TC_PRIO);
+		bool in = !strncmp(pp[i].name, "tc-in@", 6);
+		const char *at = strchr(pp[i].name, '@');
+		struct sl_link_state *l;
+		char name[96];
+
+		if (!at || (!in && strncmp(pp[i].name, "tc-out@", 7)))
+			continue;
+		snprintf(name, sizeof(name), "%.40s%.50s", hook_of(&pp[i]), at);
+		if (find_link(s, name) || !(l = add_link(s, name)))
+			continue;
+		l->attach_type = in ? BPF_TCX_INGRESS : BPF_TCX_EGRESS;
+		l->ifindex = if_nametoindex(at + 1);
+		l->prog_id = pp[i].info.id;
+		snprintf(l->prog, sizeof(l->prog), "%s", pp[i].info.name);
+		l->run_cnt = pp[i].info.run_cnt;
+		l->run_time_ns = pp[i].info.run_time_ns;
+		hook.ifindex = (int)l->ifindex;
+		hook.attach_point = in ? BPF_TC_INGRESS : BPF_TC_EGRESS;
+		l->status = l->ifindex && !bpf_tc_query(&hook, &opts) &&
+					    opts.prog_id == pp[i].info.id
+				    ? SL_LINK_ATTACHED
+				    : SL_LINK_DETACHED;
+	}
+}
+
+
 /* LINK must exist (attached, unless its interface is gone); a missing one
  * is recorded as such. */
 static void expect_link(struct sl_node_state *s, const char *link, const char *why)
@@ -369,6 +411,7 @@ int sl_node_inspect(const char *root, struct sl_node_state *s)
 	check_record(s);
 	np = read_prog_pins(root, &pp, s);
 	read_links(root, s, pp, np);
+	read_legacy_tc(s, pp, np);
 	if (s->have_rec) {
 		expect_programs(s, pp, np);
 		check_strays(s);

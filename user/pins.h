@@ -69,4 +69,10 @@ void sl_unlock(int fd);
 /* Is PATH (or its parent) on a bpffs mount? */
 int sl_check_bpffs(const char *root);
 
+/* Kernels without tcx: TC programs are cls_bpf filters at this handle and
+ * priority (fixed, so that a reload replaces ours and never touches anybody
+ * else's), remembered as progs/tc-<in|out>@IFNAME. */
+#define SL_TC_HANDLE 0x51ce
+#define SL_TC_PRIO 0x51
+
 #endif
