@@ -374,17 +374,24 @@ int sls_open(struct sl_maps *m, uint32_t slot, struct sls_view *v)
 	return v->inflated && v->inflated_len ? 0 : -ENOMEM;
 }
 
-void sls_close(struct sls_view *v)
+/* What a view holds of its directory: the inflated buckets and the parsed
+ * summaries (its chunks are the caller's to free or keep). */
+static void free_dir(struct sls_view *v)
 {
-	for (size_t i = 0; i < SLS_CHUNKS; i++)
-		if (!v->lent[i])
-			free(v->chunk[i]);
 	for (size_t i = 0; v->inflated && i < v->dir.h.n_buckets; i++)
 		free(v->inflated[i]);
 	free(v->inflated);
 	free(v->inflated_len);
 	free(v->dir.s);
 	free(v->dir.list);
+}
+
+void sls_close(struct sls_view *v)
+{
+	for (size_t i = 0; i < SLS_CHUNKS; i++)
+		if (!v->lent[i])
+			free(v->chunk[i]);
+	free_dir(v);
 	memset(v, 0, sizeof(*v));
 }
 
@@ -1195,12 +1202,7 @@ int sls_view_follow(struct sls_view *v, const struct sls_write *w)
 		if (gone)
 			v->chunk[c] = NULL, v->lent[c] = false;
 	}
-	for (size_t i = 0; v->inflated && i < v->dir.h.n_buckets; i++)
-		free(v->inflated[i]);
-	free(v->inflated);
-	free(v->inflated_len);
-	free(v->dir.s);
-	free(v->dir.list);
+	free_dir(v);
 	v->dir = d;
 	v->v2 = true;
 	v->empty = false;
