@@ -183,16 +183,49 @@ static void keep_whole(struct applying *a, struct sl_apply_result *r)
 
 /* Compile P and check that it fits: the compiler's limits, then the store,
  * then (dry run: everything the publisher would check) the maps. */
+/* The compile and the model's objects (which need no tables) at once. */
+struct compile_job {
+	struct applying *a;
+	struct sl_diags *d;
+	int err;
+	bool model; /* this half builds the model's objects */
+};
+
+static void compile_half(void *arg)
+{
+	struct compile_job *j = arg;
+	struct applying *a = j->a;
+
+	if (j->model)
+		j->err = sl_model_add_objects(a->model, a->p);
+	else
+		j->err = sl_policy_compile(a->p, &a->o, &a->t, j->d) ? -EINVAL : 0;
+}
+
+static int compile_and_model(struct applying *a, struct sl_diags *d)
+{
+	struct compile_job c = { .a = a, .d = d }, m = { .a = a, .model = true };
+
+	sl_model_free(a->model);
+	a->model = sl_model_new(&a->o);
+	if (!a->model)
+		return sl_policy_compile(a->p, &a->o, &a->t, d) ? -EINVAL : -ENOMEM;
+	sl_par2(compile_half, &c, &m);
+	if (c.err)
+		return c.err;
+	if (m.err)
+		return m.err;
+	sl_model_add_outputs(a->model, &a->t);
+	return 0;
+}
+
 static int compile_and_check(struct applying *a, bool dry_run, struct sl_diags *d)
 {
 	uint32_t counts[3];
-	int err;
+	int err = compile_and_model(a, d);
 
-	if (sl_policy_compile(a->p, &a->o, &a->t, d))
-		return -EINVAL;
-	sl_model_free(a->model);
-	a->model = sl_model_new(&a->o);
-	err = a->model ? sl_model_from_policy(a->model, a->p, &a->t) : -ENOMEM;
+	if (err == -EINVAL)
+		return err;
 	counts_of(&a->t, counts);
 	if (!err)
 		err = sls_whole(a->model, counts, &a->store);

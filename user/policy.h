@@ -286,8 +286,21 @@ void sl_model_set_tag(struct sl_model *m, size_t i, uint32_t tag);
 void sl_model_adopt(struct sl_model *m, void *buf);
 /* Room for N objects, so that adding them does not move memory. */
 int sl_model_reserve(struct sl_model *m, size_t n);
-/* The model of a whole policy P that compiled to T. */
+/* The model of a whole policy P that compiled to T, in two steps: the
+ * objects (their records and summaries; needs no tables, so it can run
+ * while P compiles), then what the tables say of them. */
+int sl_model_add_objects(struct sl_model *m, const struct sl_policy *p);
+void sl_model_add_outputs(struct sl_model *m, const struct sl_tables *t);
+/* Both steps. */
 int sl_model_from_policy(struct sl_model *m, const struct sl_policy *p, const struct sl_tables *t);
+
+/* FN(A0) here and FN(A1) on a second thread at once (one after the other
+ * when no thread can be had): a whole apply's parse, checks, model and
+ * store encoding split this way. */
+void sl_par2(void (*fn)(void *arg), void *a0, void *a1);
+/* Sources of at least BYTES (default 1 MiB) are parsed in two parts at
+ * once; tests move it to compare both ways on the same input. */
+void sl_policy_set_split_min(size_t bytes);
 
 /* Objects of the model: slots 0 .. sl_model_slots(); a removed one's
  * summary is NULL. DIRTY: its summary changed since it was added; REC: so

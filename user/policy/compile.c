@@ -1516,9 +1516,39 @@ static void build_frontend(struct cc *c, struct svc *s, struct sport *sp,
 	first_subsets(c, row0, f.ts);
 }
 
+/* Room for the frontends and for the rows of services without routes,
+ * known from counts: growing the tables a row at a time copied them
+ * (a row is ~450 bytes, a frontend ~1.5 KB) about twice over. */
+static void reserve_tables(struct cc *c)
+{
+	size_t fes = 0, rows = 0;
+
+	for (size_t i = 0; i < c->n_svcs; i++) {
+		const struct svc *s = &c->svcs[i];
+
+		if (c->part && !c->part->build(c->part->ctx, s->obj))
+			continue;
+		fes += s->n_ports * s->n_vips;
+		for (size_t j = 0; j < s->n_ports; j++)
+			rows += s->ports[j].n_eps * s->n_vips;
+	}
+	if (rows > c->o->max_backends)
+		rows = c->o->max_backends;
+	if (fes > c->cap_svcs) {
+		c->cap_svcs = fes;
+		c->t->svcs = slp_xrealloc(c->t->svcs, fes, sizeof(*c->t->svcs));
+	}
+	if (rows > c->cap_be) {
+		c->cap_be = rows;
+		c->t->backends = slp_xrealloc(c->t->backends, rows, sizeof(*c->t->backends));
+	}
+}
+
 static void build_frontends(struct cc *c)
 {
 	size_t i, j, k, eps;
+
+	reserve_tables(c);
 
 	for (i = 0; i < c->n_svcs; i++) {
 		struct svc *s = &c->svcs[i];

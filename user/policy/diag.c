@@ -22,6 +22,21 @@ void sl_diags_free(struct sl_diags *d)
 	memset(d, 0, sizeof(*d));
 }
 
+/* FROM's messages after D's, in order; FROM is left empty. */
+void slp_diags_move(struct sl_diags *d, struct sl_diags *from)
+{
+	if (d->n + from->n > d->cap) {
+		d->cap = d->n + from->n;
+		d->v = slp_xrealloc(d->v, d->cap, sizeof(*d->v));
+	}
+	if (from->n)
+		memcpy(d->v + d->n, from->v, from->n * sizeof(*from->v));
+	d->n += from->n;
+	d->n_errors += from->n_errors;
+	free(from->v);
+	memset(from, 0, sizeof(*from));
+}
+
 static const char *sev_name(enum sl_severity s)
 {
 	switch (s) {

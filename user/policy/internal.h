@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "arena.h"
 #include "policy.h"
 
 /* Resolved type of a YAML node (scalars after YAML 1.2 core resolution). */
@@ -48,11 +49,14 @@ struct node {
 
 /* One Kubernetes/Istio object held by the policy. */
 struct object {
-	char *kind, *api, *ns, *name;
-	char *file; /* original source name (survives serialize + load) */
+	/* Strings and tree live in ARENA (the identity strings are the
+	 * tree's own scalars): an object is freed by dropping its reference. */
+	const char *kind, *api, *ns, *name;
+	const char *file; /* original source name (survives serialize + load) */
 	int line; /* original line of the first line of TEXT */
-	char *text; /* the object's own YAML text, columns preserved */
+	const char *text; /* the object's own YAML text, columns preserved */
 	struct node *root;
+	struct slp_arena *arena; /* a reference */
 	bool has_ns; /* metadata.namespace was given */
 	int id; /* enum kind_id */
 	bool build; /* incr.c: a unit whose frontends a partial compile builds */
@@ -66,9 +70,10 @@ struct sl_policy {
 /* One parsed document (or List item) before it becomes an object. */
 struct doc {
 	struct node *root;
-	char *file;
+	struct slp_arena *arena; /* holds ROOT's tree, FILE and TEXT (a reference) */
+	const char *file;
 	int line; /* original line of the first line of TEXT */
-	char *text;
+	const char *text;
 };
 
 struct docs {
@@ -91,7 +96,7 @@ int slp_obj_cmp(const struct object *a, const struct object *b); /* identity ord
 int slp_yaml_parse_source(const char *name, const char *src, size_t len,
 		      struct docs *out, struct sl_diags *d);
 void slp_docs_free(struct docs *ds);
-void slp_node_free(struct node *n);
+
 const char *slp_ntype_name(int t);
 
 /* Node access; all return NULL/false for absent or null values. */
@@ -106,6 +111,7 @@ size_t slp_seq_len(const struct node *n);
 void slp_diag_add(struct sl_diags *d, enum sl_severity sev, const char *file,
 	      int line, int col, const char *path, const char *fmt, ...)
 	__attribute__((format(printf, 7, 8)));
+void slp_diags_move(struct sl_diags *d, struct sl_diags *from);
 void slp_diag_addv(struct sl_diags *d, enum sl_severity sev, const char *file,
 	       int line, int col, const char *path, const char *fmt, va_list ap);
 /* At node N of object O (N may be NULL: the object's first line). */

@@ -4,6 +4,7 @@
  * and the indexes the incremental compile (incr.c) walks. See model.h.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -107,53 +108,6 @@ void kmap_free(struct kmap *m)
 	memset(m, 0, sizeof(*m));
 }
 
-/* ---- arena ------------------------------------------------------------- */
-
-struct arena_blk {
-	struct arena_blk *next;
-	size_t used, cap;
-	_Alignas(16) unsigned char mem[];
-};
-
-void *arena_alloc(struct arena *a, size_t n)
-{
-	struct arena_blk *b = a->blk;
-
-	n = (n + 15) & ~(size_t)15;
-	if (!b || b->cap - b->used < n) {
-		size_t cap = n > 60000 ? n : 60000;
-
-		b = malloc(sizeof(*b) + cap);
-		if (!b)
-			abort(); /* as slp_xcalloc: the compiler's allocation policy */
-		b->next = a->blk;
-		b->used = 0;
-		b->cap = cap;
-		a->blk = b;
-	}
-	b->used += n;
-	return b->mem + b->used - n;
-}
-
-void *arena_dup(struct arena *a, const void *p, size_t n)
-{
-	void *d = arena_alloc(a, n ? n : 1);
-
-	if (n)
-		memcpy(d, p, n);
-	return d;
-}
-
-void arena_free(struct arena *a)
-{
-	while (a->blk) {
-		struct arena_blk *n = a->blk->next;
-
-		free(a->blk);
-		a->blk = n;
-	}
-}
-
 /* ---- the model ---------------------------------------------------------- */
 
 uint64_t model_fnv64(const void *p, size_t n)
@@ -185,17 +139,21 @@ const char *sl_kind_name(unsigned id)
 }
 
 /* Kinds in the order of their names (identity order compares names). */
+static int rank[K__COUNT];
+
+static void rank_init(void)
+{
+	for (int i = 0; i < K__COUNT; i++)
+		for (int j = 0; j < K__COUNT; j++)
+			rank[i] += strcmp(slp_kind_name(j), slp_kind_name(i)) < 0;
+}
+
+/* Once for the process: the store's encoder compares on two threads. */
 static int kind_rank(unsigned id)
 {
-	static int rank[K__COUNT];
-	static bool done;
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
 
-	if (!done) {
-		for (int i = 0; i < K__COUNT; i++)
-			for (int j = 0; j < K__COUNT; j++)
-				rank[i] += strcmp(slp_kind_name(j), slp_kind_name(i)) < 0;
-		done = true;
-	}
+	pthread_once(&once, rank_init);
 	return id < K__COUNT ? rank[id] : K__COUNT;
 }
 
@@ -497,23 +455,44 @@ int model_summarize(struct sl_model *m, const struct object *o, const char *rec,
 struct unit_acc {
 	struct sl_osum *s;
 	struct sl_l4addr *fes, *ing;
-	size_t n_fes, n_ing;
+	size_t n_fes, n_ing, cap_fes, cap_ing;
 };
 
-static struct unit_acc *acc_of(struct unit_acc **v, size_t *n, struct sl_osum *s)
+struct accs {
+	struct unit_acc *v;
+	size_t n, cap;
+	struct kmap by_sum; /* summary address -> index in V */
+};
+
+/* S's accumulator: rows of one unit are mostly adjacent, else the map
+ * finds it (a search of every unit per new one made 10,000 services cost
+ * 50 million comparisons). */
+static struct unit_acc *acc_of(struct accs *a, struct sl_osum *s)
 {
-	for (size_t i = *n; i-- > 0;) /* rows of one unit are adjacent */
-		if ((*v)[i].s == s)
-			return &(*v)[i];
-	*v = slp_xrealloc(*v, *n + 1, sizeof(**v));
-	memset(&(*v)[*n], 0, sizeof(**v));
-	(*v)[*n].s = s;
-	return &(*v)[(*n)++];
+	uint64_t key = (uint64_t)(uintptr_t)s;
+	uint32_t e;
+
+	if (a->n && a->v[a->n - 1].s == s)
+		return &a->v[a->n - 1];
+	e = kmap_first(&a->by_sum, key);
+	if (e)
+		return &a->v[a->by_sum.e[e - 1].val];
+	kmap_put(&a->by_sum, key, (uint32_t)a->n);
+	if (a->n == a->cap) {
+		a->cap = a->cap ? 2 * a->cap : 64;
+		a->v = slp_xrealloc(a->v, a->cap, sizeof(*a->v));
+	}
+	memset(&a->v[a->n], 0, sizeof(*a->v));
+	a->v[a->n].s = s;
+	return &a->v[a->n++];
 }
 
-static void push_addr(struct sl_l4addr **v, size_t *n, const struct sl_l4addr *a)
+static void push_addr(struct sl_l4addr **v, size_t *n, size_t *cap, const struct sl_l4addr *a)
 {
-	*v = slp_xrealloc(*v, *n + 1, sizeof(**v));
+	if (*n == *cap) {
+		*cap = *cap ? 2 * *cap : 4;
+		*v = slp_xrealloc(*v, *cap, sizeof(**v));
+	}
 	(*v)[(*n)++] = *a;
 }
 
@@ -527,8 +506,8 @@ void model_unit_outputs(struct sl_model *m, const struct sl_tables *t,
 						const char *name),
 			void *ctx)
 {
-	struct unit_acc *v = NULL, *a;
-	size_t n = 0;
+	struct accs acc = { 0 };
+	struct unit_acc *a;
 
 	for (size_t i = 0; i < t->n_svcs; i++) {
 		const struct sl_table_svc *ts = &t->svcs[i];
@@ -536,8 +515,8 @@ void model_unit_outputs(struct sl_model *m, const struct sl_tables *t,
 
 		if (!s)
 			continue;
-		a = acc_of(&v, &n, s);
-		push_addr(&a->fes, &a->n_fes, &ts->fe);
+		a = acc_of(&acc, s);
+		push_addr(&a->fes, &a->n_fes, &a->cap_fes, &ts->fe);
 	}
 	for (size_t i = 0; i < t->n_ingress; i++) {
 		const struct sl_table_svc *ts = &t->svcs[t->ingress[i].svc];
@@ -548,25 +527,27 @@ void model_unit_outputs(struct sl_model *m, const struct sl_tables *t,
 			continue;
 		if (t->ingress[i].kind == SL_ING_NODEPORT)
 			k.family = 0; /* one node port per protocol, whatever the family */
-		a = acc_of(&v, &n, s);
-		push_addr(&a->ing, &a->n_ing, &k);
+		a = acc_of(&acc, s);
+		push_addr(&a->ing, &a->n_ing, &a->cap_ing, &k);
 	}
-	for (size_t i = 0; i < n; i++) {
-		struct sl_osum *s = v[i].s;
+	for (size_t i = 0; i < acc.n; i++) {
+		struct unit_acc *u = &acc.v[i];
+		struct sl_osum *s = u->s;
 
-		s->fes = arena_dup(&m->a, v[i].fes, v[i].n_fes * sizeof(*v[i].fes));
-		s->n_fes = (uint32_t)v[i].n_fes;
-		s->ing = arena_dup(&m->a, v[i].ing, v[i].n_ing * sizeof(*v[i].ing));
-		s->n_ing = (uint32_t)v[i].n_ing;
+		s->fes = arena_dup(&m->a, u->fes, u->n_fes * sizeof(*u->fes));
+		s->n_fes = (uint32_t)u->n_fes;
+		s->ing = arena_dup(&m->a, u->ing, u->n_ing * sizeof(*u->ing));
+		s->n_ing = (uint32_t)u->n_ing;
 		memset(&s->alloc, 0, sizeof(s->alloc));
-		if ((s->flags & SL_OSUM_NEED_ALLOC) && v[i].n_fes) {
-			s->alloc.family = v[i].fes[0].family;
-			memcpy(s->alloc.addr, v[i].fes[0].addr, sizeof(s->alloc.addr));
+		if ((s->flags & SL_OSUM_NEED_ALLOC) && u->n_fes) {
+			s->alloc.family = u->fes[0].family;
+			memcpy(s->alloc.addr, u->fes[0].addr, sizeof(s->alloc.addr));
 		}
-		free(v[i].fes);
-		free(v[i].ing);
+		free(u->fes);
+		free(u->ing);
 	}
-	free(v);
+	free(acc.v);
+	kmap_free(&acc.by_sum);
 }
 
 /* ---- a whole policy ------------------------------------------------------ */
@@ -579,7 +560,7 @@ static struct sl_osum *find_slot(void *ctx, unsigned kind, const char *ns, const
 	return i < 0 ? NULL : &m->v[i].s;
 }
 
-int sl_model_from_policy(struct sl_model *m, const struct sl_policy *p, const struct sl_tables *t)
+int sl_model_add_objects(struct sl_model *m, const struct sl_policy *p)
 {
 	for (size_t i = 0; i < p->n; i++) {
 		const struct object *o = p->v[i];
@@ -600,6 +581,19 @@ int sl_model_from_policy(struct sl_model *m, const struct sl_policy *p, const st
 		m->v[at].rec_len = len;
 		m->v[at].dirty = m->v[at].rec_dirty = true;
 	}
-	model_unit_outputs(m, t, find_slot, m);
 	return 0;
+}
+
+void sl_model_add_outputs(struct sl_model *m, const struct sl_tables *t)
+{
+	model_unit_outputs(m, t, find_slot, m);
+}
+
+int sl_model_from_policy(struct sl_model *m, const struct sl_policy *p, const struct sl_tables *t)
+{
+	int err = sl_model_add_objects(m, p);
+
+	if (!err)
+		sl_model_add_outputs(m, t);
+	return err;
 }

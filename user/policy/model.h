@@ -8,6 +8,7 @@
 #ifndef SLUICE_POLICY_MODEL_H
 #define SLUICE_POLICY_MODEL_H
 
+#include "arena.h"
 #include "internal.h"
 
 /* A multimap from 64-bit keys to object slots, chained in one array so
@@ -33,16 +34,6 @@ void kmap_del(struct kmap *m, uint64_t key, uint32_t val);
 uint32_t kmap_first(const struct kmap *m, uint64_t key);
 uint32_t kmap_next(const struct kmap *m, uint32_t at, uint64_t key);
 void kmap_free(struct kmap *m);
-
-/* Memory for summaries the model makes; freed with it. */
-struct arena_blk;
-struct arena {
-	struct arena_blk *blk;
-};
-
-void *arena_alloc(struct arena *a, size_t n);
-void *arena_dup(struct arena *a, const void *p, size_t n);
-void arena_free(struct arena *a);
 
 struct mobj {
 	struct sl_osum s;

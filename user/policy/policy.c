@@ -22,13 +22,7 @@ static void object_free(struct object *o)
 {
 	if (!o)
 		return;
-	free(o->kind);
-	free(o->api);
-	free(o->ns);
-	free(o->name);
-	free(o->file);
-	free(o->text);
-	slp_node_free(o->root);
+	slp_arena_put(o->arena);
 	free(o);
 }
 
@@ -255,8 +249,8 @@ static int doc_identity(struct object *o, bool stored, struct sl_diags *d)
 	if (!api || !kind)
 		return -100;
 	id = slp_kind_lookup(api, kind);
-	o->api = slp_xstrdup(api);
-	o->kind = slp_xstrdup(kind);
+	o->api = api;
+	o->kind = kind;
 	if (id == KIND_SKIP_NOTE || id == KIND_UNKNOWN)
 		return id;
 	if (id == KIND_BAD_VERSION) {
@@ -277,7 +271,7 @@ static int doc_identity(struct object *o, bool stored, struct sl_diags *d)
 	snprintf(what, sizeof(what), "%s name", kind);
 	check_name(o, slp_map_get(meta, "name"), "metadata.name", what,
 		   slp_kind_name_rule(id), stored, d);
-	o->name = slp_xstrdup(name);
+	o->name = name;
 	nsn = slp_map_get(meta, "namespace");
 	o->has_ns = nsn && slp_node_str(nsn) && *nsn->s;
 	if (o->has_ns && id != K_NAMESPACE)
@@ -290,10 +284,10 @@ static int doc_identity(struct object *o, bool stored, struct sl_diags *d)
 			slp_diag_at(d, SL_SEV_NOTE, o, nsn, "metadata.namespace",
 				"ignored: Namespace is cluster-scoped");
 		o->has_ns = false;
-		o->ns = slp_xstrdup("");
+		o->ns = "";
 		return id;
 	}
-	o->ns = slp_xstrdup(o->has_ns ? nsn->s : "default");
+	o->ns = o->has_ns ? nsn->s : "default";
 	return id;
 }
 
@@ -317,10 +311,12 @@ static struct object *doc_object(struct doc *dc, bool stored, int *idp,
 	struct object *o = slp_xcalloc(1, sizeof(*o));
 
 	o->root = dc->root;
+	o->arena = dc->arena;
 	o->file = dc->file;
 	o->text = dc->text;
 	o->line = dc->line;
 	dc->root = NULL;
+	dc->arena = NULL;
 	dc->file = dc->text = NULL;
 	*idp = doc_identity(o, stored, d);
 	o->id = *idp;
@@ -339,6 +335,56 @@ static struct sl_diags *diags_or(struct sl_diags *d, struct sl_diags *tmp)
 	return d ? d : tmp;
 }
 
+/* Documents [b, e) of DS become checked objects at NV + b (NULL where
+ * skipped), their messages in D. */
+struct check_job {
+	struct docs *ds;
+	size_t b, e;
+	bool stored;
+	struct object **nv;
+	struct sl_diags d;
+};
+
+static void check_docs(void *arg)
+{
+	struct check_job *j = arg;
+	int id;
+
+	for (size_t i = j->b; i < j->e; i++) {
+		struct object *o = doc_object(&j->ds->v[i], j->stored, &id, &j->d);
+		size_t e = j->d.n_errors;
+
+		if (!o)
+			continue;
+		/* The per-kind checks read fields the schema has typed; they
+		 * run only on objects the schema accepted (no echo errors). */
+		slp_schema_validate(o, id, &j->d);
+		if (j->d.n_errors == e)
+			slp_kind_check(o, id, &j->d);
+		j->nv[i] = o;
+	}
+}
+
+/* Below this many documents one thread does the checks. */
+#define CHECK_SPLIT_MIN 1024
+
+static void check_all(struct docs *ds, bool stored, struct object **nv, struct sl_diags *d)
+{
+	struct check_job j[2] = {
+		{ .ds = ds, .b = 0, .e = ds->n, .stored = stored, .nv = nv },
+		{ .ds = ds, .b = ds->n, .e = ds->n, .stored = stored, .nv = nv },
+	};
+
+	if (ds->n >= CHECK_SPLIT_MIN) {
+		j[0].e = j[1].b = ds->n / 2;
+		sl_par2(check_docs, &j[0], &j[1]);
+	} else {
+		check_docs(&j[0]);
+	}
+	slp_diags_move(d, &j[0].d);
+	slp_diags_move(d, &j[1].d);
+}
+
 int sl_policy_load(struct sl_policy *p, const char *name, const char *src,
 		   size_t len, struct sl_diags *dd)
 {
@@ -347,27 +393,17 @@ int sl_policy_load(struct sl_policy *p, const char *name, const char *src,
 	bool stored = name && !strcmp(name, SL_STORE_SOURCE);
 	struct object **nv;
 	struct docs ds;
-	int id, ret = 0;
+	int ret = 0;
 
 	if (slp_yaml_parse_source(name, src, len, &ds, d)) {
 		sl_diags_free(&tmp);
 		return -1;
 	}
 	nv = slp_xcalloc(ds.n, sizeof(*nv));
-	for (i = 0; i < ds.n; i++) {
-		struct object *o = doc_object(&ds.v[i], stored, &id, d);
-
-		if (!o)
-			continue;
-		size_t e = d->n_errors;
-
-		/* The per-kind checks read fields the schema has typed; they
-		 * run only on objects the schema accepted (no echo errors). */
-		slp_schema_validate(o, id, d);
-		if (d->n_errors == e)
-			slp_kind_check(o, id, d);
-		nv[n_new++] = o;
-	}
+	check_all(&ds, stored, nv, d);
+	for (i = 0; i < ds.n; i++) /* in document order, without the skipped */
+		if (nv[i])
+			nv[n_new++] = nv[i];
 	slp_docs_free(&ds);
 	if (d->n_errors > err0) {
 		for (i = 0; i < n_new; i++)

@@ -29,6 +29,14 @@
  * objects are at most ~1.5 MiB each (etcd's request limit); this leaves
  * room for a whole cluster's policy in one file. */
 #define MAX_SOURCE_BYTES (256u << 20)
+/* From this size on a source is parsed in two parts at once (a thread
+ * costs more than it saves on the small files of one-object applies). */
+static size_t split_min = 1u << 20;
+
+void sl_policy_set_split_min(size_t bytes)
+{
+	split_min = bytes;
+}
 
 struct linemap_ent {
 	int src_line; /* line of the marker comment (1-based) */
@@ -48,6 +56,10 @@ struct conv {
 	 * each character, or NULL when they are the same (ASCII, no BOM). */
 	size_t *c2b;
 	size_t n_chars;
+	/* Where the part being parsed starts in SRC (a big source is parsed
+	 * in two parts at once, see parse_split()): libyaml's marks count from there. */
+	int line_base;
+	size_t char_base;
 };
 
 static void charmap_build(struct conv *c)
@@ -74,6 +86,7 @@ static void charmap_build(struct conv *c)
 
 static size_t byte_off(const struct conv *c, size_t idx)
 {
+	idx += c->char_base;
 	if (!c->c2b)
 		return idx < c->len ? idx : c->len;
 	return c->c2b[idx < c->n_chars ? idx : c->n_chars];
@@ -173,6 +186,10 @@ static void linemap_build(struct conv *c)
 	size_t cap = 0, bl = 0;
 	int line = 1;
 
+	/* Only the store's text has markers: a user's file is not walked. */
+	if (!memmem(c->src, c->len, SLP_SRC_MARKER, strlen(SLP_SRC_MARKER)))
+		return;
+
 	while (p < end) {
 		for (q = p; q < end && !(bl = break_len(q, end)); q++)
 			;
@@ -221,7 +238,7 @@ static const char *map_file(const struct conv *c, int src_line)
 
 static void conv_error(struct conv *c, yaml_mark_t m, const char *fmt, const char *arg)
 {
-	int sl = (int)m.line + 1;
+	int sl = (int)m.line + 1 + c->line_base;
 
 	slp_diag_add(c->d, SL_SEV_ERROR, map_file(c, sl), map_line(c, sl),
 		 (int)m.column + 1, "", fmt, arg);
@@ -292,24 +309,35 @@ static bool is_float(const char *s)
 }
 
 /* YAML 1.2 core schema resolution of a plain scalar. */
+/* The first character decides which forms are possible: most scalars are
+ * names, which no comparison needs to look at twice. */
 static int resolve_plain(const char *s)
 {
-	static const char *const nulls[] = { "", "~", "null", "Null", "NULL" };
-	static const char *const bools[] = { "true", "True", "TRUE", "false",
-					     "False", "FALSE" };
-	size_t i;
-
-	for (i = 0; i < sizeof(nulls) / sizeof(nulls[0]); i++)
-		if (!strcmp(s, nulls[i]))
-			return T_NULL;
-	for (i = 0; i < sizeof(bools) / sizeof(bools[0]); i++)
-		if (!strcmp(s, bools[i]))
-			return T_BOOL;
-	if (is_int(s))
-		return T_INT;
-	if (is_float(s))
-		return T_FLOAT;
-	return T_STR;
+	switch (s[0]) {
+	case 0:
+		return T_NULL;
+	case '~':
+		return s[1] ? T_STR : T_NULL;
+	case 'n':
+		return strcmp(s, "null") ? T_STR : T_NULL;
+	case 'N':
+		return strcmp(s, "Null") && strcmp(s, "NULL") ? T_STR : T_NULL;
+	case 't':
+		return strcmp(s, "true") ? T_STR : T_BOOL;
+	case 'T':
+		return strcmp(s, "True") && strcmp(s, "TRUE") ? T_STR : T_BOOL;
+	case 'f':
+		return strcmp(s, "false") ? T_STR : T_BOOL;
+	case 'F':
+		return strcmp(s, "False") && strcmp(s, "FALSE") ? T_STR : T_BOOL;
+	case '+':
+	case '-':
+	case '.':
+	case '0' ... '9':
+		return is_int(s) ? T_INT : is_float(s) ? T_FLOAT : T_STR;
+	default:
+		return T_STR;
+	}
 }
 
 /* ---- trees from parser events ------------------------------------------ */
@@ -325,7 +353,7 @@ static int resolve_plain(const char *s)
 
 struct open_coll {
 	struct node *n; /* attached to its parent (or the root) already */
-	size_t cap; /* of n->vals (and n->keys) */
+	size_t base; /* its children start at build.kids[base] */
 	struct node *key; /* T_MAP: a key waiting for its value */
 };
 
@@ -334,18 +362,32 @@ struct anchor {
 	yaml_mark_t mark;
 };
 
+/* Children of the open collections wait on one stack (keys and values
+ * alternate for a mapping) and move into the arena, sized exactly, when
+ * their collection ends: no array is grown in place. */
 struct build {
 	struct open_coll open[MAX_DEPTH + 1];
 	int depth; /* open collections */
 	struct node *root;
+	/* One per source, shared by its documents: an arena per document
+	 * left most of each chunk unused (a small object's tree is a few KB).
+	 * A tree outlives its object until the source's last object goes. */
+	struct slp_arena *arena;
+	struct node **kids;
+	size_t n_kids, cap_kids;
 	struct anchor *anchors;
 	size_t n_anchors, cap_anchors;
 };
 
-static struct node *new_node(struct conv *c, yaml_mark_t start, yaml_mark_t end, int type)
+static struct node *new_node(struct conv *c, struct build *b, yaml_mark_t start, yaml_mark_t end,
+			     int type)
 {
-	struct node *n = slp_xcalloc(1, sizeof(*n));
-	int sl = (int)start.line + 1;
+	struct node *n;
+	int sl = (int)start.line + 1 + c->line_base;
+
+	if (!b->arena)
+		b->arena = slp_arena_new();
+	n = arena_zalloc(slp_arena_mem(b->arena), sizeof(*n));
 
 	n->type = (uint8_t)type;
 	n->line = map_line(c, sl);
@@ -386,42 +428,64 @@ static void on_alias(struct conv *c, struct build *b, const yaml_event_t *ev)
 	conv_error(c, m, "%s", "YAML aliases are not supported");
 }
 
-static void push_child(struct open_coll *o, struct node *key, struct node *val)
+static void push_kid(struct build *b, struct node *n)
 {
-	struct node *n = o->n;
-
-	if (n->n == o->cap) {
-		o->cap = o->cap ? 2 * o->cap : 4;
-		n->vals = slp_xrealloc(n->vals, o->cap, sizeof(*n->vals));
-		if (n->type == T_MAP)
-			n->keys = slp_xrealloc(n->keys, o->cap, sizeof(*n->keys));
+	if (b->n_kids == b->cap_kids) {
+		b->cap_kids = b->cap_kids ? 2 * b->cap_kids : 256;
+		b->kids = slp_xrealloc(b->kids, b->cap_kids, sizeof(*b->kids));
 	}
+	b->kids[b->n_kids++] = n;
+}
+
+static void push_child(struct build *b, struct node *key, struct node *val)
+{
 	if (key)
-		n->keys[n->n] = key;
-	n->vals[n->n++] = val;
+		push_kid(b, key);
+	push_kid(b, val);
+}
+
+/* The children of collection O, off the stack and into its node. */
+static void close_kids(struct build *b, struct open_coll *o)
+{
+	struct node *n = o->n, **k = b->kids + o->base;
+	size_t cnt = b->n_kids - o->base, i;
+	struct arena *mem = slp_arena_mem(b->arena);
+
+	if (n->type == T_MAP) {
+		n->n = cnt / 2;
+		n->keys = arena_alloc(mem, n->n * sizeof(*n->keys));
+		n->vals = arena_alloc(mem, n->n * sizeof(*n->vals));
+		for (i = 0; i < n->n; i++) {
+			n->keys[i] = k[2 * i];
+			n->vals[i] = k[2 * i + 1];
+		}
+	} else {
+		n->n = cnt;
+		n->vals = arena_dup(mem, k, cnt * sizeof(*n->vals));
+	}
+	b->n_kids = o->base;
 }
 
 /* Attach N where the parse is: the root, the next item of a sequence, a
- * mapping's next key or the value of its pending key. Takes N. */
+ * mapping's next key or the value of its pending key. A node refused
+ * stays in the arena, unreferenced, until the document goes. */
 static int attach(struct conv *c, struct build *b, struct node *n)
 {
 	struct open_coll *o = b->depth ? &b->open[b->depth - 1] : NULL;
 
 	if (b->depth > MAX_DEPTH) {
 		node_error(c, n, "%s", "nesting too deep");
-		slp_node_free(n);
 		return -1;
 	}
 	if (!o) {
 		b->root = n;
 	} else if (o->n->type == T_SEQ) {
-		push_child(o, NULL, n);
+		push_child(b, NULL, n);
 	} else if (o->key) {
-		push_child(o, o->key, n);
+		push_child(b, o->key, n);
 		o->key = NULL;
 	} else if (n->type == T_SEQ || n->type == T_MAP) {
 		node_error(c, n, "%s", "mapping keys must be scalars");
-		slp_node_free(n);
 		return -1;
 	} else {
 		o->key = n;
@@ -444,17 +508,20 @@ static void check_tag(struct conv *c, const yaml_event_t *ev, const yaml_char_t 
 
 static void on_scalar(struct conv *c, struct build *b, const yaml_event_t *ev)
 {
-	char *s = strndup((const char *)ev->data.scalar.value, ev->data.scalar.length);
 	const yaml_char_t *tag = ev->data.scalar.tag;
 	struct node *n;
+	char *s;
 
-	if (!s)
-		abort();
 	check_tag(c, ev, tag, YAML_DEFAULT_SCALAR_TAG);
+	n = new_node(c, b, ev->start_mark, ev->end_mark, T_STR);
+	/* libyaml's value may hold NUL bytes ("\0" escapes): the string ends
+	 * at the first, as strndup() made it. */
+	s = arena_strndup(slp_arena_mem(b->arena), (const char *)ev->data.scalar.value,
+			  strnlen((const char *)ev->data.scalar.value, ev->data.scalar.length));
 	/* A plain scalar is typed by the core schema; an explicit "!!str"
 	 * keeps it a string, as a quoted one. */
-	n = new_node(c, ev->start_mark, ev->end_mark,
-		     ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && !tag ? resolve_plain(s) : T_STR);
+	if (ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && !tag)
+		n->type = (uint8_t)resolve_plain(s);
 	n->s = s;
 	remember_anchor(b, ev->data.scalar.anchor, ev->start_mark);
 	attach(c, b, n);
@@ -462,7 +529,7 @@ static void on_scalar(struct conv *c, struct build *b, const yaml_event_t *ev)
 
 static void on_start(struct conv *c, struct build *b, const yaml_event_t *ev, int type)
 {
-	struct node *n = new_node(c, ev->start_mark, ev->end_mark, type);
+	struct node *n = new_node(c, b, ev->start_mark, ev->end_mark, type);
 
 	if (type == T_MAP)
 		check_tag(c, ev, ev->data.mapping_start.tag, YAML_DEFAULT_MAPPING_TAG);
@@ -472,7 +539,7 @@ static void on_start(struct conv *c, struct build *b, const yaml_event_t *ev, in
 					   ev->data.sequence_start.anchor, ev->start_mark);
 	if (attach(c, b, n))
 		return;
-	b->open[b->depth++] = (struct open_coll){ n, 0, NULL };
+	b->open[b->depth++] = (struct open_coll){ n, b->n_kids, NULL };
 }
 
 static int cmp_key_at(const void *a, const void *b, void *keys)
@@ -484,14 +551,20 @@ static int cmp_key_at(const void *a, const void *b, void *keys)
 	return r ? r : (x > y) - (x < y);
 }
 
-/* The first key (in document order) that repeats an earlier one. Sorting
- * keeps a mapping with many keys from costing a comparison per pair. */
-static void check_dup_keys(struct conv *c, const struct node *m)
+/* The first key (in document order) that repeats an earlier one: among
+ * few keys every pair is compared; sorting keeps a mapping with many keys
+ * from costing a comparison per pair. SIZE_MAX: none. */
+static size_t first_dup(const struct node *m)
 {
 	size_t *idx, first = SIZE_MAX;
 
-	if (m->n < 2)
-		return;
+	if (m->n <= 16) {
+		for (size_t i = 1; i < m->n; i++)
+			for (size_t j = 0; j < i; j++)
+				if (!strcmp(m->keys[i]->s, m->keys[j]->s))
+					return i;
+		return SIZE_MAX;
+	}
 	idx = slp_xcalloc(m->n, sizeof(*idx));
 	for (size_t i = 0; i < m->n; i++)
 		idx[i] = i;
@@ -500,9 +573,16 @@ static void check_dup_keys(struct conv *c, const struct node *m)
 		if (!strcmp(m->keys[idx[i]]->s, m->keys[idx[i - 1]]->s) && idx[i] < first &&
 		    (i < 2 || strcmp(m->keys[idx[i]]->s, m->keys[idx[i - 2]]->s)))
 			first = idx[i];
+	free(idx);
+	return first;
+}
+
+static void check_dup_keys(struct conv *c, const struct node *m)
+{
+	size_t first = m->n < 2 ? SIZE_MAX : first_dup(m);
+
 	if (first != SIZE_MAX)
 		node_error(c, m->keys[first], "duplicate key \"%s\"", m->keys[first]->s);
-	free(idx);
 }
 
 static void on_end(struct conv *c, struct build *b, const yaml_event_t *ev)
@@ -512,50 +592,26 @@ static void on_end(struct conv *c, struct build *b, const yaml_event_t *ev)
 	if (!b->depth)
 		return;
 	o = &b->open[--b->depth];
+	close_kids(b, o);
 	o->n->end = byte_off(c, ev->end_mark.index);
 	if (o->n->type == T_MAP)
 		check_dup_keys(c, o->n);
 }
 
-static void build_reset(struct build *b)
-{
-	for (int i = 0; i < b->depth; i++)
-		slp_node_free(b->open[i].key);
-	slp_node_free(b->root);
-	b->depth = 0;
-	b->root = NULL;
-}
-
 static void build_free(struct build *b)
 {
-	build_reset(b);
+	slp_arena_put(b->arena);
+	free(b->kids);
 	for (size_t i = 0; i < b->n_anchors; i++)
 		free(b->anchors[i].name);
 	free(b->anchors);
-}
-
-void slp_node_free(struct node *n)
-{
-	size_t i;
-
-	if (!n)
-		return;
-	for (i = 0; i < n->n; i++) {
-		if (n->keys)
-			slp_node_free(n->keys[i]);
-		slp_node_free(n->vals[i]);
-	}
-	free(n->keys);
-	free(n->vals);
-	free(n->s);
-	free(n);
 }
 
 /* ---- documents --------------------------------------------------------- */
 
 /* The text of node N, from the start of its first line, with whatever
  * precedes N on that line ("--- ", "- ") blanked so columns stay put. */
-static char *slice_text(const struct conv *c, const struct node *n)
+static char *slice_text(const struct conv *c, const struct node *n, struct arena *mem)
 {
 	size_t b = n->off, e = n->end, i, o = 0;
 	char *t;
@@ -566,7 +622,7 @@ static char *slice_text(const struct conv *c, const struct node *n)
 		b = e;
 	while (b > 0 && !break_before(c->src, b))
 		b--;
-	t = slp_xcalloc(e - b + 2, 1);
+	t = arena_alloc(mem, e - b + 2);
 	/* One blank per character before N (continuation bytes dropped), so
 	 * the column libyaml reports stays the same. The stream's leading BOM
 	 * is no column (libyaml's reader drops it); a BOM further on is. */
@@ -590,9 +646,10 @@ static char *slice_text(const struct conv *c, const struct node *n)
 	return t;
 }
 
-static void docs_push(struct docs *ds, struct node *root, const struct conv *c,
-		      int src_line)
+static void docs_push(struct docs *ds, struct node *root, struct slp_arena *arena,
+		      const struct conv *c, int src_line)
 {
+	const char *file = map_file(c, src_line);
 	struct doc *dc;
 
 	if (ds->n == ds->cap) {
@@ -601,9 +658,10 @@ static void docs_push(struct docs *ds, struct node *root, const struct conv *c,
 	}
 	dc = &ds->v[ds->n++];
 	dc->root = root;
-	dc->file = slp_xstrdup(map_file(c, src_line));
+	dc->arena = slp_arena_ref(arena);
+	dc->file = arena_strndup(slp_arena_mem(arena), file, strlen(file));
 	dc->line = root->line;
-	dc->text = slice_text(c, root);
+	dc->text = slice_text(c, root, slp_arena_mem(arena));
 }
 
 static bool is_list(const struct node *root)
@@ -613,14 +671,15 @@ static bool is_list(const struct node *root)
 	return k && !strcmp(k, "List") && slp_map_get(root, "items");
 }
 
-/* A "kind: List" (kubectl get -o yaml) contributes each of its items. */
-static void add_doc(struct conv *c, struct docs *ds, struct node *root)
+/* A "kind: List" (kubectl get -o yaml) contributes each of its items,
+ * which share its arena. */
+static void add_doc(struct conv *c, struct docs *ds, struct node *root, struct slp_arena *arena)
 {
 	struct node *items;
 	size_t i;
 
 	if (root->type != T_MAP || !is_list(root)) {
-		docs_push(ds, root, c, root->sline);
+		docs_push(ds, root, arena, c, root->sline);
 		return;
 	}
 	items = slp_map_get(root, "items");
@@ -629,14 +688,10 @@ static void add_doc(struct conv *c, struct docs *ds, struct node *root)
 			 items->line, items->col, "items",
 			 "expected sequence, got %s", slp_ntype_name(items->type));
 		c->errors++;
-		slp_node_free(root);
 		return;
 	}
-	for (i = 0; i < items->n; i++) {
-		docs_push(ds, items->vals[i], c, items->vals[i]->sline);
-		items->vals[i] = NULL;
-	}
-	slp_node_free(root);
+	for (i = 0; i < items->n; i++)
+		docs_push(ds, items->vals[i], arena, c, items->vals[i]->sline);
 }
 
 static void parser_error(struct conv *c, const yaml_parser_t *yp)
@@ -647,7 +702,7 @@ static void parser_error(struct conv *c, const yaml_parser_t *yp)
 	if (yp->context)
 		snprintf(buf, sizeof(buf), "%s (%s at line %d, column %d)",
 			 yp->problem ? yp->problem : "invalid YAML", yp->context,
-			 map_line(c, (int)yp->context_mark.line + 1),
+			 map_line(c, (int)yp->context_mark.line + 1 + c->line_base),
 			 (int)yp->context_mark.column + 1);
 	else
 		snprintf(buf, sizeof(buf), "%s",
@@ -655,19 +710,13 @@ static void parser_error(struct conv *c, const yaml_parser_t *yp)
 	conv_error(c, m, "%s", buf);
 }
 
-static void add_doc(struct conv *c, struct docs *ds, struct node *root);
-
 static void on_document_end(struct conv *c, struct build *b, struct docs *ds)
 {
 	struct node *root = b->root;
 
 	b->root = NULL;
-	if (!root)
-		return;
-	if (root->type == T_NULL) /* empty document */
-		slp_node_free(root);
-	else
-		add_doc(c, ds, root);
+	if (root && root->type != T_NULL)
+		add_doc(c, ds, root, b->arena);
 }
 
 /* One event; false at the end of the stream. */
@@ -720,11 +769,128 @@ static void parse_stream(struct conv *c, yaml_parser_t *yp, struct docs *ds)
 	build_free(&b);
 }
 
+static void parse_range(struct conv *c, size_t b, size_t e, struct docs *out)
+{
+	yaml_parser_t yp;
+
+	if (!yaml_parser_initialize(&yp))
+		abort();
+	yaml_parser_set_input_string(&yp, (const unsigned char *)c->src + b, e - b);
+	parse_stream(c, &yp, out);
+	yaml_parser_delete(&yp);
+}
+
+/*
+ * Two parts parsed at once. A full apply's source is mostly libyaml's
+ * work and our trees', which only a second CPU shortens. The cut is the
+ * first "---" document marker at a line start after the middle: YAML
+ * forbids such a line inside any content, so both parts hold whole
+ * documents and parse to exactly the documents of the whole. Where that
+ * does not hold (the source has an error, or a directive line before the
+ * marker) a part fails and the caller parses the whole source in one
+ * piece, so errors read as they always did.
+ */
+static size_t split_point(const char *src, size_t len)
+{
+	const char *p = src + len / 2, *end = src + len;
+
+	while ((p = memmem(p, (size_t)(end - p), "\n---", 4))) {
+		const char *q = p + 4;
+
+		if (q == end || *q == ' ' || *q == '\t' || *q == '\n' || *q == '\r')
+			return (size_t)(p + 1 - src);
+		p = q;
+	}
+	return 0;
+}
+
+struct part {
+	struct conv c;
+	size_t b, e;
+	struct docs docs;
+	struct sl_diags d;
+};
+
+/* Lines and characters before the part, as libyaml would have counted
+ * them reading from the start. */
+static void part_bases(struct part *pt)
+{
+	const struct conv *c = &pt->c;
+	const char *p = c->src, *end = c->src + pt->b;
+	size_t lo = 0, hi = c->n_chars, bl;
+
+	for (pt->c.line_base = 0; p < end; p += bl ? bl : 1)
+		if ((bl = break_len(p, end)))
+			pt->c.line_base++;
+	if (!c->c2b) {
+		pt->c.char_base = pt->b;
+		return;
+	}
+	while (lo < hi) { /* c2b is ascending: the character at byte b */
+		size_t mid = (lo + hi) / 2;
+
+		if (c->c2b[mid] < pt->b)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	pt->c.char_base = lo;
+}
+
+static void part_main(void *arg)
+{
+	struct part *pt = arg;
+
+	if (pt->b)
+		part_bases(pt);
+	parse_range(&pt->c, pt->b, pt->e, &pt->docs);
+}
+
+static void docs_append(struct docs *to, struct docs *from)
+{
+	if (to->n + from->n > to->cap) {
+		to->cap = to->n + from->n;
+		to->v = slp_xrealloc(to->v, to->cap, sizeof(*to->v));
+	}
+	memcpy(to->v + to->n, from->v, from->n * sizeof(*from->v));
+	to->n += from->n;
+	free(from->v);
+	memset(from, 0, sizeof(*from));
+}
+
+/* 0: OUT holds the documents of both parts; -1: parse in one piece. */
+static int parse_split(const struct conv *c, struct docs *out)
+{
+	size_t cut = c->len >= split_min ? split_point(c->src, c->len) : 0;
+	struct part pt[2];
+	int i;
+
+	if (!cut)
+		return -1;
+	memset(pt, 0, sizeof(pt));
+	for (i = 0; i < 2; i++) {
+		pt[i].c = *c;
+		pt[i].c.d = &pt[i].d;
+		pt[i].b = i ? cut : 0;
+		pt[i].e = i ? c->len : cut;
+	}
+	sl_par2(part_main, &pt[0], &pt[1]);
+	for (i = 0; i < 2; i++)
+		sl_diags_free(&pt[i].d);
+	if (pt[0].c.errors || pt[1].c.errors) {
+		slp_docs_free(&pt[0].docs);
+		slp_docs_free(&pt[1].docs);
+		return -1;
+	}
+	docs_append(&pt[0].docs, &pt[1].docs);
+	*out = pt[0].docs;
+	return 0;
+}
+
 int slp_yaml_parse_source(const char *name, const char *src, size_t len,
 		      struct docs *out, struct sl_diags *d)
 {
 	struct conv c = { .name = name, .src = src, .len = len, .d = d };
-	yaml_parser_t yp;
 	size_t i;
 
 	memset(out, 0, sizeof(*out));
@@ -743,11 +909,8 @@ int slp_yaml_parse_source(const char *name, const char *src, size_t len,
 	}
 	linemap_build(&c);
 	charmap_build(&c);
-	if (!yaml_parser_initialize(&yp))
-		abort();
-	yaml_parser_set_input_string(&yp, (const unsigned char *)src, len);
-	parse_stream(&c, &yp, out);
-	yaml_parser_delete(&yp);
+	if (parse_split(&c, out))
+		parse_range(&c, 0, len, out);
 	for (i = 0; i < c.n_map; i++)
 		free(c.map[i].file);
 	free(c.map);
@@ -764,9 +927,7 @@ void slp_docs_free(struct docs *ds)
 	size_t i;
 
 	for (i = 0; i < ds->n; i++) {
-		slp_node_free(ds->v[i].root);
-		free(ds->v[i].file);
-		free(ds->v[i].text);
+		slp_arena_put(ds->v[i].arena);
 	}
 	free(ds->v);
 	memset(ds, 0, sizeof(*ds));
