@@ -496,20 +496,23 @@ char *sl_policy_serialize(const struct sl_policy *p, size_t *len)
 	return buf;
 }
 
+/* The same bytes as write_record(), without a stream: a whole apply
+ * makes one record per object. */
 char *slp_object_record(const struct object *o, size_t *len)
 {
-	char *buf = NULL;
-	size_t n = 0;
-	FILE *m = open_memstream(&buf, &n);
+	char *f = sl_esc_dup(o->file), *buf;
+	size_t tl = strlen(o->text), hl;
+	int n;
 
-	if (!m)
-		return NULL;
-	write_record(m, o);
-	if (fclose(m)) {
-		free(buf);
-		return NULL;
+	n = f ? snprintf(NULL, 0, "---\n" SLP_SRC_MARKER "%s line %d\n", f, o->line) : -1;
+	buf = n < 0 ? NULL : malloc((size_t)n + tl + 1);
+	if (buf) {
+		hl = (size_t)snprintf(buf, (size_t)n + 1, "---\n" SLP_SRC_MARKER "%s line %d\n", f,
+				      o->line);
+		memcpy(buf + hl, o->text, tl + 1);
+		*len = hl + tl;
 	}
-	*len = n;
+	free(f);
 	return buf;
 }
 
