@@ -158,15 +158,24 @@ gen_inputs() {
 
 # --- d. full apply ---------------------------------------------------------------
 
+# The kernel tears a network namespace down, and frees an unloaded pin
+# root's maps, on a work queue after the command returns: that work ran
+# into the next variant's timing (one CPU of two busy for up to a second
+# after an iptables namespace of 10,000 services went). Namespaces stay
+# until the end (cleanup), and every timed variant starts after a pause.
+settle() { sleep 1; }
+
 bench_full() {
 	local r f ms pin ns out
 	for ((r = 1; r <= ROUNDS; r++)); do
+		settle
 		out=$("$BB/sl-bench-yaml" "$TMP/svc.yaml") || die "sl-bench-yaml"
 		ms=$(sed 's/.*"ms": \([0-9.]*\).*/\1/' <<<"$out")
 		printf 'full\t%s\tlibyaml\t%s\t\n' "$r" "$ms" >>"$DATA"
 		log " round $r: libyaml parse $ms ms"
 		pin=/sys/fs/bpf/$ID-full-$r
 		sluice_load "$pin" "$CG/cli"
+		settle
 		timed ms "$SLUICE" apply --pin-root "$pin" -f "$TMP/svc.yaml" >"$TMP/apply.out" 2>"$TMP/apply.err" ||
 			die "sluice apply: $(head -c 800 "$TMP/apply.err")"
 		printf 'full\t%s\tsluice\t%s\t%s\n' "$r" "$ms" "$(cli_parts "$TMP/apply.out")" >>"$DATA"
@@ -177,10 +186,10 @@ bench_full() {
 			ns=$ID-$f-$r
 			ip netns add "$ns" || die "ip netns add $ns"
 			NSS+=("$ns")
+			settle
 			timed ms in_ns "$ns" "iptables-$f-restore" <"$TMP/ipt.rules" || die "iptables-$f-restore"
 			printf 'full\t%s\tipt-%s\t%s\t\n' "$r" "$f" "$ms" >>"$DATA"
 			log " round $r: iptables-$f-restore $ms ms"
-			ip netns del "$ns"
 		done
 	done
 	CLI_PIN=$pin
