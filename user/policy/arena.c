@@ -3,15 +3,15 @@
 #include <stdalign.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "arena.h"
 
-/* Blocks grow from one small object's worth to a huge page, so that a
- * small source costs one block and a big one few, without much left
- * unused. */
+/* Blocks grow from one small object's worth to 2 MiB, so that a small
+ * source costs one block and a big one few, without much left unused.
+ * (Huge-page advice on the big blocks was tried: no faster here, the
+ * kernel zeroes the same bytes either way.) */
 #define FIRST_BLOCK 4096u
-#define HUGE (2u << 20)
+#define MAX_BLOCK (2u << 20)
 
 struct arena_blk {
 	struct arena_blk *next;
@@ -19,31 +19,16 @@ struct arena_blk {
 	alignas(16) unsigned char mem[];
 };
 
-/* A block of at least HUGE bytes is asked to be backed by huge pages: a
- * full apply's trees are ~100 MB, and touching them 4 KB at a time cost
- * ~25,000 page faults. */
-static void *blk_mem(size_t size)
-{
-	void *p;
-
-	if (size < HUGE)
-		return malloc(size);
-	p = aligned_alloc(HUGE, (size + HUGE - 1) & ~(size_t)(HUGE - 1));
-	if (p)
-		madvise(p, size, MADV_HUGEPAGE); /* advice: refused is fine */
-	return p;
-}
-
 static struct arena_blk *blk_add(struct arena *a, size_t need)
 {
 	size_t cap = a->blk ? a->blk->cap : FIRST_BLOCK;
 	struct arena_blk *b;
 
 	if (a->blk)
-		cap = cap * 2 < HUGE / 2 ? cap * 2 : HUGE - sizeof(*b);
+		cap = cap * 2 < MAX_BLOCK ? cap * 2 : MAX_BLOCK - sizeof(*b);
 	while (cap < need)
 		cap *= 2;
-	b = blk_mem(sizeof(*b) + cap);
+	b = malloc(sizeof(*b) + cap);
 	if (!b)
 		abort();
 	b->next = a->blk;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * Memory freed whole: chunks that grow from 4 KB to 256 KB, for data that
+ * Memory freed whole: blocks that grow from 4 KB to 2 MiB, for data that
  * is built once and dropped together (parsed trees, the model's
  * summaries). One malloc() and free() per node made allocation and
  * freeing a third of a full apply (bench/RESULTS.md, issue 10).
