@@ -26,6 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	s.server = true;
 	s.fd = -1;
 	s.state = PX_S_OPEN;
+	s.hooks = px_hooks();
 	if (px_hbone_session_init(&s))
 		abort();
 	/* in two pieces: a split frame must parse like a whole one */

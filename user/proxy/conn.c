@@ -256,7 +256,7 @@ void px_conn_kick(struct px_conn *c)
 {
 	if (c->state == PX_C_OPENING && c->retry) {
 		c->retry = false;
-		if (px_tunnel_open(c->w, c))
+		if (c->w->hooks->tunnel_open(c->w, c))
 			px_conn_abort(c, "no session to retry the CONNECT on");
 		return;
 	}

@@ -54,7 +54,7 @@ static void abort_riders(struct px_sess *s)
 		if (c && c->b.sess == s) {
 			c->b.kind = PX_SIDE_NONE;
 			c->b.sess = NULL;
-			px_conn_abort(c, "tunnel session failed");
+			s->hooks->conn_abort(c, "tunnel session failed");
 		}
 	}
 	s->n_waiting = 0;
@@ -65,7 +65,7 @@ static void abort_riders(struct px_sess *s)
 
 			sd->kind = PX_SIDE_NONE;
 			sd->sess = NULL;
-			px_conn_abort(c, "tunnel session ended");
+			s->hooks->conn_abort(c, "tunnel session ended");
 		}
 	}
 }
@@ -336,7 +336,7 @@ static void request_done(struct px_sess *s, int32_t id, const nghttp2_frame *f)
 	nghttp2_session_set_stream_user_data(s->ng, id, NULL);
 	if (f->hd.flags & NGHTTP2_FLAG_END_STREAM)
 		r->bad = true; /* a CONNECT that ends its stream carries nothing */
-	px_hbone_request(s, id, r);
+	s->hooks->request(s, id, r);
 	req_free(s, r);
 }
 
@@ -345,10 +345,10 @@ static void response_done(struct px_sess *s, struct px_conn *c)
 	if (c->state != PX_C_OPENING)
 		return;
 	if (c->status == 200) {
-		px_conn_open(c);
+		s->hooks->conn_open(c);
 	} else {
 		px_metrics_authz(s->w, false);
-		px_conn_abort(c, "tunnel refused by the peer");
+		s->hooks->conn_abort(c, "tunnel refused by the peer");
 	}
 }
 
@@ -372,7 +372,7 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
 	c = stream_conn(ng, f->hd.stream_id); /* response_done may have freed it */
 	if (c && (f->hd.type == NGHTTP2_DATA || f->hd.type == NGHTTP2_HEADERS) &&
 	    (f->hd.flags & NGHTTP2_FLAG_END_STREAM))
-		px_conn_stream_eof(c);
+		s->hooks->stream_eof(c);
 	return 0;
 }
 
@@ -380,11 +380,11 @@ static int on_data(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8_t
 		   void *ud)
 {
 	struct px_conn *c = stream_conn(ng, id);
+	struct px_sess *s = ud;
 
 	(void)flags;
-	(void)ud;
 	if (c && c->state == PX_C_OPEN)
-		px_conn_stream_data(c, d, n);
+		s->hooks->stream_data(c, d, n);
 	else /* nobody will write these out: give the window back now */
 		nghttp2_session_consume(ng, id, n);
 	return 0;
@@ -403,12 +403,13 @@ static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t err, void *
 {
 	struct px_req *r = stream_req(ng, id);
 	struct px_conn *c = stream_conn(ng, id);
+	struct px_sess *s = ud;
 
 	nghttp2_session_set_stream_user_data(ng, id, NULL);
 	if (r)
-		req_free(ud, r);
+		req_free(s, r);
 	if (c)
-		px_conn_stream_closed(c, err);
+		s->hooks->stream_closed(c, err);
 	return 0;
 }
 
@@ -416,12 +417,12 @@ static ssize_t data_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t l
 			 uint32_t *flags, nghttp2_data_source *src, void *ud)
 {
 	struct px_conn *c = stream_conn(ng, id);
+	struct px_sess *s = ud;
 
 	(void)src;
-	(void)ud;
 	if (!c)
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-	return px_conn_stream_read(c, buf, len, flags);
+	return s->hooks->stream_read(c, buf, len, flags);
 }
 
 /* A DATA frame's header (9 bytes) and payload in one TLS record: at most
@@ -595,7 +596,7 @@ static void start_tunnels(struct px_sess *s)
 			continue;
 		px_fmt(&c->upstream, auth, sizeof(auth));
 		if (submit_connect(s, c, auth))
-			px_conn_abort(c, "submitting CONNECT");
+			s->hooks->conn_abort(c, "submitting CONNECT");
 	}
 	s->n_waiting = 0;
 	px_sess_flush(s);
@@ -697,6 +698,7 @@ static struct px_sess *sess_new(struct px_worker *w, int fd, bool server)
 	s->ev.fn = sess_event;
 	s->ev.owner = s;
 	s->w = w;
+	s->hooks = w->hooks;
 	s->fd = fd;
 	s->server = server;
 	s->deadline_ns = px_now() + HS_TIMEOUT_NS;

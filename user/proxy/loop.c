@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proxy/hbone.h"
 #include "proxy/proxy.h"
 #include "util.h"
 
@@ -116,12 +117,29 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+static const struct px_hooks hooks = {
+	.conn_open = px_conn_open,
+	.conn_abort = px_conn_abort,
+	.stream_data = px_conn_stream_data,
+	.stream_eof = px_conn_stream_eof,
+	.stream_read = px_conn_stream_read,
+	.stream_closed = px_conn_stream_closed,
+	.request = px_hbone_request,
+	.tunnel_open = px_tunnel_open,
+};
+
+const struct px_hooks *px_hooks(void)
+{
+	return &hooks;
+}
+
 int px_workers_start(struct px *px)
 {
 	for (int i = 0; i < px->nw; i++) {
 		struct px_worker *w = &px->w[i];
 
 		w->px = px;
+		w->hooks = px_hooks();
 		w->idx = i;
 		w->epfd = epoll_create1(EPOLL_CLOEXEC);
 		pthread_mutex_init(&w->mlock, NULL);

@@ -122,9 +122,12 @@ struct px_conn {
 
 enum px_sess_state { PX_S_CONNECTING, PX_S_HANDSHAKE, PX_S_OPEN, PX_S_CLOSING };
 
+struct px_hooks;
+
 struct px_sess {
 	struct px_ev ev; /* magic PX_MAGIC_SESS */
 	struct px_worker *w;
+	const struct px_hooks *hooks; /* its worker's (px_hooks()) */
 	int fd;
 	uint32_t interest;
 	SSL *ssl;

@@ -61,8 +61,31 @@ struct px_ident {
 
 struct px_metrics;
 
+/*
+ * What the layers below call upward: the HTTP/2 session (hbone.c) into the
+ * relay of its streams (conn.c) and into the CONNECT handler (inbound.c),
+ * the relay into the tunnel opener (outbound.c) to retry on a fresh
+ * session. Filled in one place (loop.c, px_hooks()), so that no file
+ * below names a file above it: the session layer knows a connection only
+ * as the pointer it hands back.
+ */
+struct px_hooks {
+	void (*conn_open)(struct px_conn *c);
+	void (*conn_abort)(struct px_conn *c, const char *why);
+	void (*stream_data)(struct px_conn *c, const uint8_t *d, size_t n);
+	void (*stream_eof)(struct px_conn *c);
+	ssize_t (*stream_read)(struct px_conn *c, uint8_t *out, size_t n, uint32_t *flags);
+	void (*stream_closed)(struct px_conn *c, uint32_t error_code);
+	void (*request)(struct px_sess *s, int32_t stream_id, const struct px_req *r);
+	int (*tunnel_open)(struct px_worker *w, struct px_conn *c);
+};
+
+/* loop.c: the proxy's hooks. */
+const struct px_hooks *px_hooks(void);
+
 struct px_worker {
 	struct px *px;
+	const struct px_hooks *hooks; /* px_hooks() */
 	int idx;
 	int epfd;
 	pthread_t th;
@@ -138,7 +161,7 @@ void px_conn_tick(struct px_worker *w);
 void px_conn_abort(struct px_conn *c, const char *why);
 void px_conn_kick(struct px_conn *c); /* re-evaluate I/O after a change */
 void px_conn_fd_event(struct px_ev *ev, uint32_t events);
-/* stream side glue, called by hbone.c */
+/* stream side glue, called by hbone.c through px_hooks */
 void px_conn_stream_data(struct px_conn *c, const uint8_t *d, size_t n);
 void px_conn_stream_eof(struct px_conn *c);
 ssize_t px_conn_stream_read(struct px_conn *c, uint8_t *out, size_t n, uint32_t *flags);
