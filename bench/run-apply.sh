@@ -159,10 +159,11 @@ gen_inputs() {
 # --- d. full apply ---------------------------------------------------------------
 
 # The kernel tears a network namespace down, and frees an unloaded pin
-# root's maps, on a work queue after the command returns: that work ran
-# into the next variant's timing (one CPU of two busy for up to a second
-# after an iptables namespace of 10,000 services went). Namespaces stay
-# until the end (cleanup), and every timed variant starts after a pause.
+# root's maps, on a work queue after the command returns. With the
+# namespaces deleted inside the rounds, even the one-thread floor jumped
+# from 116 to 207-232 ms in some rounds (2026-12-06); with them kept until
+# the end (cleanup) and a pause before every timed variant it stayed
+# within 114-146 ms.
 settle() { sleep 1; }
 
 bench_full() {
