@@ -8,7 +8,7 @@ set -u
 t_init flowbytes
 require_kernel flowbytes/client flowbytes/per-flow flowbytes/flow-state \
 	flowbytes/endpoint-totals flowbytes/endpoint-lifecycle flowbytes/open-flows \
-	flowbytes/live-counters flowbytes/no-iterator
+	flowbytes/live-counters flowbytes/no-iterator flowbytes/refused-iterator
 t_world
 
 VIP=10.96.0.10 EP=127.0.1.1:8080 B=100000 N=3
@@ -85,4 +85,15 @@ check_eq flowbytes/no-iterator \
 	"null/null/none,null/null/none/sockops/$((N + 2))" \
 	"established flows bytes_sent/bytes_received/counters, source, ended flows"
 stop_proc held2
+
+# A kernel that refuses the iterator before the verifier (lockdown): the
+# probe says so (EPERM), the load completes without it and says why, and
+# `sluice flows` names the socket table as the source and the reason.
+SLUICE_TEST_REFUSE=live_flows sl load --cgroup "$CG" >"$T_TMP/reload3.out" 2>&1 ||
+	fail flowbytes/refused-iterator "reload: $(tail -n 3 "$T_TMP/reload3.out" | tr '\n' ' ')"
+sl flows -o json >"$T_TMP/open3.json"
+check_eq flowbytes/refused-iterator \
+	"$(grep -c 'live_flows.*EPERM' "$T_TMP/reload3.out")/$(jq -r '"\(.live_counters.available)/\(.live_counters.source)"' "$T_TMP/open3.json")/$(jq -r .live_counters.reason "$T_TMP/open3.json" | grep -c EPERM)" \
+	"1/false/sockops/1" \
+	"load warnings naming live_flows and EPERM / live counters available, source / reason naming EPERM"
 t_done
