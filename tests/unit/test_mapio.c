@@ -15,12 +15,6 @@
 #include "mapio.h"
 #include "unit.h"
 
-#define CHECK(cond, ...)                                                                            \
-	do {                                                                                        \
-		if (!(cond))                                                                        \
-			fail_msg(__LINE__, __VA_ARGS__);                                            \
-	} while (0)
-
 struct key {
 	__u32 id;
 	__u32 slot;
@@ -73,12 +67,12 @@ static void t_many_batches(void)
 	struct key *keys;
 	size_t got;
 
-	CHECK(fd >= 0, "hash map: %s", strerror(errno));
+	EXPECT(fd >= 0, "hash map: %s", strerror(errno));
 	if (fd < 0)
 		return;
 	fill(fd, n, 2);
 	keys = sl_map_keys(fd, sizeof(*keys), &got);
-	CHECK(keys && all_once(keys, got, n), "%zu keys listed of %u, or some twice", got, n);
+	EXPECT(keys && all_once(keys, got, n), "%zu keys listed of %u, or some twice", got, n);
 	free(keys);
 	close(fd);
 }
@@ -89,11 +83,11 @@ static void t_empty(void)
 	size_t got = 99;
 	void *keys;
 
-	CHECK(fd >= 0, "hash map: %s", strerror(errno));
+	EXPECT(fd >= 0, "hash map: %s", strerror(errno));
 	if (fd < 0)
 		return;
 	keys = sl_map_keys(fd, sizeof(struct key), &got);
-	CHECK(keys && got == 0, "an empty map listed %zu keys (keys %p)", got, keys);
+	EXPECT(keys && got == 0, "an empty map listed %zu keys (keys %p)", got, keys);
 	free(keys);
 	close(fd);
 }
@@ -106,16 +100,16 @@ static void t_clear_one_slot(void)
 	size_t got;
 	bool only_slot0 = true;
 
-	CHECK(fd >= 0, "hash map: %s", strerror(errno));
+	EXPECT(fd >= 0, "hash map: %s", strerror(errno));
 	if (fd < 0)
 		return;
 	fill(fd, n, 2);
-	CHECK(sl_clear_slot(fd, sizeof(struct key), offsetof(struct key, slot), 1) == 0,
+	EXPECT(sl_clear_slot(fd, sizeof(struct key), offsetof(struct key, slot), 1) == 0,
 	      "clear failed");
 	keys = sl_map_keys(fd, sizeof(*keys), &got);
 	for (size_t i = 0; keys && i < got; i++)
 		only_slot0 &= keys[i].slot == 0 && keys[i].id % 2 == 0;
-	CHECK(keys && got == n / 2 && only_slot0, "%zu keys left (want %u, all of slot 0)", got,
+	EXPECT(keys && got == n / 2 && only_slot0, "%zu keys left (want %u, all of slot 0)", got,
 	      n / 2);
 	free(keys);
 	close(fd);
@@ -136,18 +130,18 @@ static void t_trie(void)
 	size_t got;
 	__u32 v = 1, sum = 0;
 
-	CHECK(fd >= 0, "trie: %s", strerror(errno));
+	EXPECT(fd >= 0, "trie: %s", strerror(errno));
 	if (fd < 0)
 		return;
 	for (__u32 i = 0; i < 100; i++) {
 		k.prefixlen = 32;
 		k.addr = htobe32(0x0a000000u + i);
-		CHECK(!bpf_map_update_elem(fd, &k, &v, BPF_ANY), "trie update");
+		EXPECT(!bpf_map_update_elem(fd, &k, &v, BPF_ANY), "trie update");
 	}
 	keys = sl_map_keys(fd, sizeof(*keys), &got);
 	for (size_t i = 0; keys && i < got; i++)
 		sum += be32toh(keys[i].addr) - 0x0a000000u;
-	CHECK(keys && got == 100 && sum == 99 * 100 / 2, "%zu trie keys listed, want 100", got);
+	EXPECT(keys && got == 100 && sum == 99 * 100 / 2, "%zu trie keys listed, want 100", got);
 	free(keys);
 	close(fd);
 }
@@ -159,13 +153,13 @@ static void t_array(void)
 	size_t got;
 	bool ok = true;
 
-	CHECK(fd >= 0, "array: %s", strerror(errno));
+	EXPECT(fd >= 0, "array: %s", strerror(errno));
 	if (fd < 0)
 		return;
 	keys = sl_map_keys(fd, sizeof(*keys), &got);
 	for (size_t i = 0; keys && i < got; i++)
 		ok &= keys[i] == i;
-	CHECK(keys && got == 5000 && ok, "%zu array keys listed, want 0..4999 in order", got);
+	EXPECT(keys && got == 5000 && ok, "%zu array keys listed, want 0..4999 in order", got);
 	free(keys);
 	close(fd);
 }

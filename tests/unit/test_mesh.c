@@ -13,14 +13,6 @@
 #include "mesh.h"
 #include "unit.h"
 
-#define CHECK(cond, ...)                                 \
-	do {                                             \
-		if (!(cond)) {                           \
-			fail_msg(__LINE__, __VA_ARGS__); \
-			goto out;                        \
-		}                                        \
-	} while (0)
-
 static const char pods[] =
 	"apiVersion: v1\nkind: Pod\nmetadata: {name: api-1, namespace: app, labels: {app: api}}\n"
 	"spec: {serviceAccountName: api, nodeName: node-b}\nstatus: {podIP: 10.244.2.2}\n---\n"
@@ -89,15 +81,15 @@ static void t_workloads(void)
 	struct fx f;
 	const struct sl_mesh_wl *w;
 
-	CHECK(!fx_build(&f, NULL), "build");
+	CHECK_OUT(!fx_build(&f, NULL), "build");
 	w = wl(&f, "10.244.2.3");
-	CHECK(w && !strcmp(w->sa, "default") && !strcmp(w->node, "node-b"), "db-1: default sa, node-b");
+	CHECK_OUT(w && !strcmp(w->sa, "default") && !strcmp(w->node, "node-b"), "db-1: default sa, node-b");
 	w = wl(&f, "10.244.1.2");
-	CHECK(w && !strcmp(w->node, "node-a"), "web-1 takes its node from the EndpointSlice");
+	CHECK_OUT(w && !strcmp(w->node, "node-a"), "web-1 takes its node from the EndpointSlice");
 	w = wl(&f, "192.0.2.9");
-	CHECK(w && !strcmp(w->sa, "vm") && !strcmp(w->node, "node-c"), "WorkloadEntry sa and node label");
-	CHECK(sl_mesh_sa_on_node(f.m, "node-b", "app", "api"), "api on node-b");
-	CHECK(!sl_mesh_sa_on_node(f.m, "node-a", "app", "api"), "api not on node-a");
+	CHECK_OUT(w && !strcmp(w->sa, "vm") && !strcmp(w->node, "node-c"), "WorkloadEntry sa and node label");
+	CHECK_OUT(sl_mesh_sa_on_node(f.m, "node-b", "app", "api"), "api on node-b");
+	CHECK_OUT(!sl_mesh_sa_on_node(f.m, "node-a", "app", "api"), "api not on node-a");
 out:
 	fx_free(&f);
 }
@@ -117,14 +109,14 @@ static void t_peerauth(void)
 	struct fx f;
 	char why[160];
 
-	CHECK(!fx_build(&f, pa), "build");
-	CHECK(sl_mesh_mtls(f.m, wl(&f, "10.244.1.2"), 80, why, sizeof(why)) == SL_MTLS_STRICT,
+	CHECK_OUT(!fx_build(&f, pa), "build");
+	CHECK_OUT(sl_mesh_mtls(f.m, wl(&f, "10.244.1.2"), 80, why, sizeof(why)) == SL_MTLS_STRICT,
 	      "web: mesh-wide STRICT (%s)", why);
-	CHECK(sl_mesh_mtls(f.m, wl(&f, "10.244.2.2"), 80, why, sizeof(why)) == SL_MTLS_PERMISSIVE,
+	CHECK_OUT(sl_mesh_mtls(f.m, wl(&f, "10.244.2.2"), 80, why, sizeof(why)) == SL_MTLS_PERMISSIVE,
 	      "api: namespace PERMISSIVE over mesh (%s)", why);
-	CHECK(sl_mesh_mtls(f.m, wl(&f, "10.244.2.3"), 80, why, sizeof(why)) == SL_MTLS_DISABLE,
+	CHECK_OUT(sl_mesh_mtls(f.m, wl(&f, "10.244.2.3"), 80, why, sizeof(why)) == SL_MTLS_DISABLE,
 	      "db: workload DISABLE over namespace (%s)", why);
-	CHECK(sl_mesh_mtls(f.m, wl(&f, "10.244.2.3"), 5432, why, sizeof(why)) == SL_MTLS_STRICT,
+	CHECK_OUT(sl_mesh_mtls(f.m, wl(&f, "10.244.2.3"), 5432, why, sizeof(why)) == SL_MTLS_STRICT,
 	      "db:5432: portLevelMtls STRICT (%s)", why);
 out:
 	fx_free(&f);
@@ -153,27 +145,27 @@ static void t_authz(void)
 	struct fx f;
 	char why[160];
 
-	CHECK(!fx_build(&f, az), "build");
-	CHECK(authz(&f, "10.244.2.2", 8080, "10.1.0.1", "web", "front", why) == SL_AUTHZ_ALLOW,
+	CHECK_OUT(!fx_build(&f, az), "build");
+	CHECK_OUT(authz(&f, "10.244.2.2", 8080, "10.1.0.1", "web", "front", why) == SL_AUTHZ_ALLOW,
 	      "web/front -> api:8080 allowed (%s)", why);
-	CHECK(authz(&f, "10.244.2.2", 8080, "10.1.0.1", "web", "bad", why) == SL_AUTHZ_DENY,
+	CHECK_OUT(authz(&f, "10.244.2.2", 8080, "10.1.0.1", "web", "bad", why) == SL_AUTHZ_DENY,
 	      "notPrincipals */sa/bad (%s)", why);
-	CHECK(authz(&f, "10.244.2.2", 9000, "10.1.0.1", "web", "front", why) == SL_AUTHZ_ALLOW,
+	CHECK_OUT(authz(&f, "10.244.2.2", 9000, "10.1.0.1", "web", "front", why) == SL_AUTHZ_ALLOW,
 	      "port range (%s)", why);
-	CHECK(authz(&f, "10.244.2.2", 9001, "10.1.0.1", "web", "front", why) == SL_AUTHZ_DENY,
+	CHECK_OUT(authz(&f, "10.244.2.2", 9001, "10.1.0.1", "web", "front", why) == SL_AUTHZ_DENY,
 	      "notPorts 9001 (%s)", why);
-	CHECK(authz(&f, "10.244.2.2", 8080, "10.1.0.1", NULL, NULL, why) == SL_AUTHZ_DENY,
+	CHECK_OUT(authz(&f, "10.244.2.2", 8080, "10.1.0.1", NULL, NULL, why) == SL_AUTHZ_DENY,
 	      "plaintext has no principal (%s)", why);
-	CHECK(authz(&f, "10.244.2.2", 1, "10.9.3.4", "ops", "x", why) == SL_AUTHZ_ALLOW,
+	CHECK_OUT(authz(&f, "10.244.2.2", 1, "10.9.3.4", "ops", "x", why) == SL_AUTHZ_ALLOW,
 	      "namespaces + when source.ip (%s)", why);
-	CHECK(authz(&f, "10.244.2.2", 1, "10.8.3.4", "ops", "x", why) == SL_AUTHZ_DENY,
+	CHECK_OUT(authz(&f, "10.244.2.2", 1, "10.8.3.4", "ops", "x", why) == SL_AUTHZ_DENY,
 	      "when source.ip outside (%s)", why);
-	CHECK(authz(&f, "10.244.2.2", 8080, "10.66.2.1", "web", "front", why) == SL_AUTHZ_DENY &&
+	CHECK_OUT(authz(&f, "10.244.2.2", 8080, "10.66.2.1", "web", "front", why) == SL_AUTHZ_DENY &&
 		      strstr(why, "deny-lab"),
 	      "DENY over ALLOW (%s)", why);
-	CHECK(authz(&f, "10.244.2.2", 8080, "10.66.1.1", "web", "front", why) == SL_AUTHZ_ALLOW,
+	CHECK_OUT(authz(&f, "10.244.2.2", 8080, "10.66.1.1", "web", "front", why) == SL_AUTHZ_ALLOW,
 	      "notIpBlocks exempts from the DENY (%s)", why);
-	CHECK(authz(&f, "10.244.2.3", 5432, "10.1.0.1", NULL, NULL, why) == SL_AUTHZ_ALLOW,
+	CHECK_OUT(authz(&f, "10.244.2.3", 5432, "10.1.0.1", NULL, NULL, why) == SL_AUTHZ_ALLOW,
 	      "db: no ALLOW policy applies, AUDIT does not decide (%s)", why);
 out:
 	fx_free(&f);
@@ -198,18 +190,18 @@ static void t_http_fails_closed(void)
 	char why[160];
 	size_t warn = 0;
 
-	CHECK(!fx_build(&f, http_rules), "build");
+	CHECK_OUT(!fx_build(&f, http_rules), "build");
 	for (size_t i = 0; i < f.d.n; i++)
 		warn += f.d.v[i].sev == SL_SEV_WARNING && strstr(f.d.v[i].msg, "needs HTTP") &&
 			f.d.v[i].line > 0;
-	CHECK(warn == 2, "one positioned warning per HTTP field, got %zu", warn);
-	CHECK(authz(&f, "10.244.2.2", 80, "10.1.0.1", "web", "other", why) == SL_AUTHZ_DENY,
+	CHECK_OUT(warn == 2, "one positioned warning per HTTP field, got %zu", warn);
+	CHECK_OUT(authz(&f, "10.244.2.2", 80, "10.1.0.1", "web", "other", why) == SL_AUTHZ_DENY,
 	      "an ALLOW rule on methods allows nothing at L4 (%s)", why);
-	CHECK(authz(&f, "10.244.2.2", 80, "10.1.0.1", "web", "front", why) == SL_AUTHZ_ALLOW,
+	CHECK_OUT(authz(&f, "10.244.2.2", 80, "10.1.0.1", "web", "front", why) == SL_AUTHZ_ALLOW,
 	      "the L4 rule beside it still allows (%s)", why);
-	CHECK(authz(&f, "10.244.2.3", 80, "10.1.0.1", "web", "any", why) == SL_AUTHZ_DENY,
+	CHECK_OUT(authz(&f, "10.244.2.3", 80, "10.1.0.1", "web", "any", why) == SL_AUTHZ_DENY,
 	      "a DENY rule on paths denies on its L4 part (%s)", why);
-	CHECK(authz(&f, "10.244.2.3", 80, "10.1.0.1", "ops", "any", why) == SL_AUTHZ_ALLOW,
+	CHECK_OUT(authz(&f, "10.244.2.3", 80, "10.1.0.1", "ops", "any", why) == SL_AUTHZ_ALLOW,
 	      "outside the DENY's L4 part (%s)", why);
 out:
 	fx_free(&f);
@@ -223,11 +215,11 @@ static void t_custom_rejected(void)
 	struct fx f;
 	const struct sl_diag *e = NULL;
 
-	CHECK(fx_build(&f, custom), "CUSTOM accepted");
+	CHECK_OUT(fx_build(&f, custom), "CUSTOM accepted");
 	for (size_t i = 0; i < f.d.n; i++)
 		if (f.d.v[i].sev == SL_SEV_ERROR)
 			e = &f.d.v[i];
-	CHECK(e && !strcmp(e->file, "policy.yaml") && e->line == 5 && e->col > 1 &&
+	CHECK_OUT(e && !strcmp(e->file, "policy.yaml") && e->line == 5 && e->col > 1 &&
 		      !strcmp(e->path, "spec.action") && strstr(e->msg, "CUSTOM"),
 	      "error at policy.yaml:5 spec.action (%s:%d:%d %s)", e ? e->file : "-", e ? e->line : 0,
 	      e ? e->col : 0, e ? e->msg : "-");
@@ -252,24 +244,24 @@ static void t_target_refs(void)
 	struct fx f;
 	char why[160];
 
-	CHECK(!fx_build(&f, svc_target), "build");
-	CHECK(authz(&f, "10.244.2.2", 80, "10.1.0.1", "ops", "x", why) == SL_AUTHZ_DENY,
+	CHECK_OUT(!fx_build(&f, svc_target), "build");
+	CHECK_OUT(authz(&f, "10.244.2.2", 80, "10.1.0.1", "ops", "x", why) == SL_AUTHZ_DENY,
 	      "api (behind api-svc) is targeted: ops denied (%s)", why);
-	CHECK(authz(&f, "10.244.2.2", 80, "10.1.0.1", "web", "x", why) == SL_AUTHZ_ALLOW,
+	CHECK_OUT(authz(&f, "10.244.2.2", 80, "10.1.0.1", "web", "x", why) == SL_AUTHZ_ALLOW,
 	      "web allowed (%s)", why);
-	CHECK(authz(&f, "10.244.2.3", 80, "10.1.0.1", "ops", "x", why) == SL_AUTHZ_ALLOW,
+	CHECK_OUT(authz(&f, "10.244.2.3", 80, "10.1.0.1", "ops", "x", why) == SL_AUTHZ_ALLOW,
 	      "db is not behind api-svc (%s)", why);
 	fx_free(&f);
-	CHECK(fx_build(&f, gw) && f.d.n_errors == 1, "a Gateway target is an error");
+	CHECK_OUT(fx_build(&f, gw) && f.d.n_errors == 1, "a Gateway target is an error");
 out:
 	fx_free(&f);
 }
 
 static void t_str_match(void)
 {
-	CHECK(sl_mesh_str_match("*", "x") && !sl_mesh_str_match("*", ""), "*");
-	CHECK(sl_mesh_str_match("a/*", "a/b") && !sl_mesh_str_match("a/*", "b/a"), "prefix");
-	CHECK(sl_mesh_str_match("*/sa/x", "td/ns/n/sa/x") && !sl_mesh_str_match("*/sa/x", "sa/y"),
+	CHECK_OUT(sl_mesh_str_match("*", "x") && !sl_mesh_str_match("*", ""), "*");
+	CHECK_OUT(sl_mesh_str_match("a/*", "a/b") && !sl_mesh_str_match("a/*", "b/a"), "prefix");
+	CHECK_OUT(sl_mesh_str_match("*/sa/x", "td/ns/n/sa/x") && !sl_mesh_str_match("*/sa/x", "sa/y"),
 	      "suffix");
 out:
 	return;

@@ -19,14 +19,6 @@
 #include "unit.h"
 
 
-#define CHECK(cond, ...)                                         \
-	do {                                                     \
-		if (!(cond)) {                                   \
-			fail_msg(__LINE__, __VA_ARGS__);         \
-			return;                                  \
-		}                                                \
-	} while (0)
-
 
 /* Test data: $SLUICE_TESTDATA, else tests/unit/testdata from the project
  * root (make test), else relative to the binary in build/tests/unit/. */

@@ -21,14 +21,6 @@
 #include "unit.h"
 
 
-#define CHECK(cond, ...)                                         \
-	do {                                                     \
-		if (!(cond)) {                                   \
-			fail_msg(__LINE__, __VA_ARGS__);         \
-			goto out;                                \
-		}                                                \
-	} while (0)
-
 
 /* One test's state, released in one place whatever the outcome. */
 struct fx {
@@ -191,25 +183,25 @@ static void test_external_ips(void)
 	size_t i;
 
 	fx_init(&f);
-	CHECK(!apply(&f, SVC_HDR "metadata: {name: dns, namespace: infra}\n"
+	CHECK_OUT(!apply(&f, SVC_HDR "metadata: {name: dns, namespace: infra}\n"
 		     "spec:\n  clusterIP: 10.96.0.10\n"
 		     "  externalIPs: [203.0.113.10, 203.0.113.11]\n"
 		     "  ports: [{name: dns, port: 53, protocol: UDP}, {name: tcp, port: 53}]\n",
 		     SL_SEV_NOTE), "rejected: %s", f.text);
-	CHECK(f.t.n_svcs == 2 && f.t.n_ingress == 4, "%zu svcs %zu ingress", f.t.n_svcs,
+	CHECK_OUT(f.t.n_svcs == 2 && f.t.n_ingress == 4, "%zu svcs %zu ingress", f.t.n_svcs,
 	      f.t.n_ingress);
 	/* In the order of spec.ports, each IP per port. */
-	CHECK(!strcmp(fe_str(&f.t.ingress[0], b, sizeof(b)), "203.0.113.10:53/udp k1"), "0: %s", b);
-	CHECK(!strcmp(fe_str(&f.t.ingress[1], b, sizeof(b)), "203.0.113.11:53/udp k1"), "1: %s", b);
-	CHECK(!strcmp(fe_str(&f.t.ingress[2], b, sizeof(b)), "203.0.113.10:53/tcp k1"), "2: %s", b);
-	CHECK(!strcmp(fe_str(&f.t.ingress[3], b, sizeof(b)), "203.0.113.11:53/tcp k1"), "3: %s", b);
+	CHECK_OUT(!strcmp(fe_str(&f.t.ingress[0], b, sizeof(b)), "203.0.113.10:53/udp k1"), "0: %s", b);
+	CHECK_OUT(!strcmp(fe_str(&f.t.ingress[1], b, sizeof(b)), "203.0.113.11:53/udp k1"), "1: %s", b);
+	CHECK_OUT(!strcmp(fe_str(&f.t.ingress[2], b, sizeof(b)), "203.0.113.10:53/tcp k1"), "2: %s", b);
+	CHECK_OUT(!strcmp(fe_str(&f.t.ingress[3], b, sizeof(b)), "203.0.113.11:53/tcp k1"), "3: %s", b);
 	for (i = 0; i < 4; i++) {
 		const struct sl_table_svc *s = &f.t.svcs[f.t.ingress[i].svc];
 
-		CHECK(s->fe.port == f.t.ingress[i].fe.port && s->fe.proto == f.t.ingress[i].fe.proto &&
+		CHECK_OUT(s->fe.port == f.t.ingress[i].fe.port && s->fe.proto == f.t.ingress[i].fe.proto &&
 		      s->fe.addr[0] == htonl(0x0a60000a), "entry %zu points at the wrong frontend", i);
 	}
-	CHECK(!strcmp(f.text, "t.yaml:3:18: warning: metadata.name: dns.infra.svc.cluster.local has "
+	CHECK_OUT(!strcmp(f.text, "t.yaml:3:18: warning: metadata.name: dns.infra.svc.cluster.local has "
 		      "no endpoints yet: connections to it are refused (ECONNREFUSED) until "
 		      "endpoints arrive\n"), "diagnostics: %s", f.text);
 out:
@@ -222,7 +214,7 @@ static void test_load_balancer(void)
 	char b[96];
 
 	fx_init(&f);
-	CHECK(!apply(&f, SVC_HDR "metadata: {name: web}\n"
+	CHECK_OUT(!apply(&f, SVC_HDR "metadata: {name: web}\n"
 		     "spec:\n  type: LoadBalancer\n  clusterIP: 10.96.1.1\n"
 		     "  ports: [{port: 80, nodePort: 30080}]\n"
 		     "status:\n  loadBalancer:\n    ingress:\n"
@@ -231,27 +223,27 @@ static void test_load_balancer(void)
 		     "    - {ip: 198.51.100.8, ipMode: Proxy}\n"
 		     "    - {ip: \"2001:db8::8\"}\n",
 		     SL_SEV_NOTE), "rejected: %s", f.text);
-	CHECK(!strcmp(f.text,
+	CHECK_OUT(!strcmp(f.text,
 		      "t.yaml:12:7: note: status.loadBalancer.ingress[1]: not programmed: no ip (a hostname-only entry gives no address to match)\n"
 		      "t.yaml:13:34: note: status.loadBalancer.ingress[2].ipMode: the load balancer proxies to the nodes' addresses: its traffic arrives on the NodePorts\n"
 		      "t.yaml:14:12: warning: status.loadBalancer.ingress[3].ip: not programmed: 2001:db8::8 is an IPv6 address; the service's cluster frontend is IPv4\n"
 		      "t.yaml:3:18: warning: metadata.name: web.default.svc.cluster.local has no endpoints yet: connections to it are refused (ECONNREFUSED) until endpoints arrive\n"),
 	      "diagnostics:\n%s", f.text);
-	CHECK(f.t.n_ingress == 3, "%zu entries", f.t.n_ingress);
-	CHECK(!strcmp(fe_str(&f.t.ingress[0], b, sizeof(b)), "198.51.100.7:80/tcp k2"), "0: %s", b);
-	CHECK(!strcmp(fe_str(&f.t.ingress[1], b, sizeof(b)), "198.51.100.8:80/tcp k2"), "1: %s", b);
-	CHECK(!strcmp(fe_str(&f.t.ingress[2], b, sizeof(b)), "0.0.0.0:30080/tcp k3"), "2: %s", b);
-	CHECK(f.t.ingress[2].fe.family == SL_AF_INET && f.t.ingress[2].svc == 0, "node port");
+	CHECK_OUT(f.t.n_ingress == 3, "%zu entries", f.t.n_ingress);
+	CHECK_OUT(!strcmp(fe_str(&f.t.ingress[0], b, sizeof(b)), "198.51.100.7:80/tcp k2"), "0: %s", b);
+	CHECK_OUT(!strcmp(fe_str(&f.t.ingress[1], b, sizeof(b)), "198.51.100.8:80/tcp k2"), "1: %s", b);
+	CHECK_OUT(!strcmp(fe_str(&f.t.ingress[2], b, sizeof(b)), "0.0.0.0:30080/tcp k3"), "2: %s", b);
+	CHECK_OUT(f.t.ingress[2].fe.family == SL_AF_INET && f.t.ingress[2].svc == 0, "node port");
 	fx_free(&f);
 
 	/* No node ports asked for: only the load-balancer address. */
 	fx_init(&f);
-	CHECK(!apply(&f, SVC_HDR "metadata: {name: web}\n"
+	CHECK_OUT(!apply(&f, SVC_HDR "metadata: {name: web}\n"
 		     "spec:\n  type: LoadBalancer\n  allocateLoadBalancerNodePorts: false\n"
 		     "  ports: [{port: 443}]\n"
 		     "status: {loadBalancer: {ingress: [{ip: 198.51.100.9}]}}\n", SL_SEV_NOTE),
 	      "rejected: %s", f.text);
-	CHECK(f.t.n_ingress == 1 && f.t.ingress[0].kind == SL_ING_LB, "%zu entries",
+	CHECK_OUT(f.t.n_ingress == 1 && f.t.ingress[0].kind == SL_ING_LB, "%zu entries",
 	      f.t.n_ingress);
 out:
 	fx_free(&f);
@@ -306,18 +298,18 @@ static void test_ingress_handoff(void)
 	struct fx f;
 
 	fx_init(&f);
-	CHECK(!apply(&f, "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\n"
+	CHECK_OUT(!apply(&f, "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\n"
 		     "metadata: {name: strict, namespace: shop}\nspec: {mtls: {mode: STRICT}}\n---\n"
 		     SVC_HDR "metadata: {name: cart, namespace: shop}\n"
 		     "spec:\n  type: NodePort\n  externalIPs: [192.0.2.5]\n"
 		     "  ports: [{port: 80, nodePort: 30090}]\n", SL_SEV_WARNING),
 	      "rejected: %s", f.text);
-	CHECK(!strcmp(f.text,
+	CHECK_OUT(!strcmp(f.text,
 		      "t.yaml:8:18: warning: metadata.name: cart.shop.svc.cluster.local has no endpoints yet: connections to it are refused (ECONNREFUSED) until endpoints arrive\n"
 		      "t.yaml:11:16: warning: spec.externalIPs: node ingress to shop/cart is refused: its policy needs the proxy (mTLS STRICT (PeerAuthentication shop/strict))\n"
 		      "t.yaml:12:32: warning: spec.ports[0].nodePort: node ingress to shop/cart is refused: its policy needs the proxy (mTLS STRICT (PeerAuthentication shop/strict))\n"),
 	      "diagnostics:\n%s", f.text);
-	CHECK(f.t.n_ingress == 2 && (f.t.svcs[f.t.ingress[0].svc].val.flags & SL_SVC_F_HANDOFF),
+	CHECK_OUT(f.t.n_ingress == 2 && (f.t.svcs[f.t.ingress[0].svc].val.flags & SL_SVC_F_HANDOFF),
 	      "entries %zu", f.t.n_ingress);
 out:
 	fx_free(&f);
@@ -339,8 +331,8 @@ static void test_ingress_capacity(void)
 	for (i = 0; i < 200; i++)
 		fprintf(m, "  - {name: p%zu, port: %zu}\n", i, i + 1);
 	fclose(m);
-	CHECK(apply(&f, src, SL_SEV_ERROR) == -1, "accepted");
-	CHECK(!strcmp(f.text, "t.yaml:72:5: error: spec.externalIPs[66]: too many node-ingress "
+	CHECK_OUT(apply(&f, src, SL_SEV_ERROR) == -1, "accepted");
+	CHECK_OUT(!strcmp(f.text, "t.yaml:72:5: error: spec.externalIPs[66]: too many node-ingress "
 		      "frontends: 16400, the limit is 16384 (SL_MAX_INGRESS; this is where the "
 		      "limit is crossed)\n"), "got %s", f.text);
 out:
@@ -360,12 +352,12 @@ static void test_namespace_object(void)
 		      "t.yaml:5:41: error: metadata.labels.kubernetes.io/metadata.name: must equal metadata.name \"a\" (Kubernetes sets it so)\n");
 	EXPECT_ERRORS("apiVersion: v1\nkind: Namespace\nmetadata: {name: a, uid: 3}\n",
 		      "t.yaml:3:26: error: metadata.uid: expected string, got integer\n");
-	CHECK(!apply(&f, "apiVersion: v1\nkind: Namespace\nmetadata: {name: a, namespace: x}\n"
+	CHECK_OUT(!apply(&f, "apiVersion: v1\nkind: Namespace\nmetadata: {name: a, namespace: x}\n"
 		     "spec: {finalizers: [kubernetes]}\nstatus: {phase: Active}\n", SL_SEV_NOTE),
 	      "rejected: %s", f.text);
-	CHECK(!strcmp(f.text, "t.yaml:3:32: note: metadata.namespace: ignored: Namespace is "
+	CHECK_OUT(!strcmp(f.text, "t.yaml:3:32: note: metadata.namespace: ignored: Namespace is "
 		      "cluster-scoped\n"), "got %s", f.text);
-	CHECK(sl_policy_count(f.p) == 1, "count");
+	CHECK_OUT(sl_policy_count(f.p) == 1, "count");
 out:
 	fx_free(&f);
 }
@@ -388,22 +380,22 @@ static void test_isolation_by_direction(void)
 	struct fx f;
 
 	fx_init(&f);
-	CHECK(!apply(&f, NP_HDR "metadata: {name: db-in, namespace: prod}\nspec:\n"
+	CHECK_OUT(!apply(&f, NP_HDR "metadata: {name: db-in, namespace: prod}\nspec:\n"
 		     "  podSelector: {matchLabels: {app: db}}\n"
 		     "  ingress: [{from: [{podSelector: {matchLabels: {app: web}}}], ports: [{port: 5432}]}]\n"
 		     PROD_PODS, SL_SEV_WARNING), "rejected: %s", f.text);
-	CHECK(allowed(&f.t, "10.0.0.2", IN, "10.0.0.1", TCP, 5432), "web -> db:5432");
-	CHECK(!allowed(&f.t, "10.0.0.2", IN, "10.0.0.1", TCP, 80), "web -> db:80");
-	CHECK(!allowed(&f.t, "10.0.0.2", IN, "10.0.0.1", UDP, 5432), "web -> db:5432/udp");
-	CHECK(!allowed(&f.t, "10.0.0.2", IN, "10.0.0.3", TCP, 5432), "batch -> db");
-	CHECK(!allowed(&f.t, "10.0.0.2", IN, "192.0.2.1", TCP, 5432), "outside -> db");
+	CHECK_OUT(allowed(&f.t, "10.0.0.2", IN, "10.0.0.1", TCP, 5432), "web -> db:5432");
+	CHECK_OUT(!allowed(&f.t, "10.0.0.2", IN, "10.0.0.1", TCP, 80), "web -> db:80");
+	CHECK_OUT(!allowed(&f.t, "10.0.0.2", IN, "10.0.0.1", UDP, 5432), "web -> db:5432/udp");
+	CHECK_OUT(!allowed(&f.t, "10.0.0.2", IN, "10.0.0.3", TCP, 5432), "batch -> db");
+	CHECK_OUT(!allowed(&f.t, "10.0.0.2", IN, "192.0.2.1", TCP, 5432), "outside -> db");
 	/* Only ingress is isolated; other pods are not isolated at all. */
-	CHECK(!isolated(&f.t, "10.0.0.2", EG) && allowed(&f.t, "10.0.0.2", EG, "8.8.8.8", UDP, 53),
+	CHECK_OUT(!isolated(&f.t, "10.0.0.2", EG) && allowed(&f.t, "10.0.0.2", EG, "8.8.8.8", UDP, 53),
 	      "db egress");
-	CHECK(!isolated(&f.t, "10.0.0.1", IN) && !isolated(&f.t, "10.0.0.1", EG), "web open");
-	CHECK(f.t.n_np_pods == 1 && !strcmp(f.t.np_pods[0].name, "db") &&
+	CHECK_OUT(!isolated(&f.t, "10.0.0.1", IN) && !isolated(&f.t, "10.0.0.1", EG), "web open");
+	CHECK_OUT(f.t.n_np_pods == 1 && !strcmp(f.t.np_pods[0].name, "db") &&
 	      !strcmp(f.t.np_pods[0].ns, "prod") && f.t.np_pods[0].key.slot == 0, "np_pods");
-	CHECK(f.t.n_policies == 1 && !strcmp(f.t.policies[0].kind, "NetworkPolicy") &&
+	CHECK_OUT(f.t.n_policies == 1 && !strcmp(f.t.policies[0].kind, "NetworkPolicy") &&
 	      !strcmp(f.t.policies[0].summary, "Ingress, 1 ingress rule, selects 1 pod") &&
 	      f.t.policies[0].n_svcs == 0, "policy row: %s", f.t.policies[0].summary);
 out:
@@ -415,7 +407,7 @@ static void test_union_of_policies(void)
 	struct fx f;
 
 	fx_init(&f);
-	CHECK(!apply(&f, NP_HDR "metadata: {name: a, namespace: prod}\nspec:\n"
+	CHECK_OUT(!apply(&f, NP_HDR "metadata: {name: a, namespace: prod}\nspec:\n"
 		     "  podSelector: {matchLabels: {app: db}}\n"
 		     "  ingress: [{from: [{podSelector: {matchLabels: {app: web}}}], ports: [{port: 5432}]}]\n"
 		     "---\n" NP_HDR "metadata: {name: b, namespace: prod}\nspec:\n"
@@ -424,24 +416,24 @@ static void test_union_of_policies(void)
 		     "  egress: [{to: [{podSelector: {matchLabels: {app: db}}}]}]\n"
 		     PROD_PODS, SL_SEV_WARNING), "rejected: %s", f.text);
 	/* db: a (web on 5432/tcp) + b (10.0.0.0/24 on 53/udp). */
-	CHECK(allowed(&f.t, "10.0.0.2", IN, "10.0.0.1", TCP, 5432), "a");
-	CHECK(allowed(&f.t, "10.0.0.2", IN, "10.0.0.1", UDP, 53), "b via web");
-	CHECK(allowed(&f.t, "10.0.0.2", IN, "10.0.0.3", UDP, 53), "b via cidr");
-	CHECK(!allowed(&f.t, "10.0.0.2", IN, "10.0.0.3", TCP, 5432), "batch 5432");
+	CHECK_OUT(allowed(&f.t, "10.0.0.2", IN, "10.0.0.1", TCP, 5432), "a");
+	CHECK_OUT(allowed(&f.t, "10.0.0.2", IN, "10.0.0.1", UDP, 53), "b via web");
+	CHECK_OUT(allowed(&f.t, "10.0.0.2", IN, "10.0.0.3", UDP, 53), "b via cidr");
+	CHECK_OUT(!allowed(&f.t, "10.0.0.2", IN, "10.0.0.3", TCP, 5432), "batch 5432");
 	/* web: only b, both directions. */
-	CHECK(!allowed(&f.t, "10.0.0.1", IN, "10.0.0.2", TCP, 5432), "web in");
-	CHECK(allowed(&f.t, "10.0.0.1", IN, "10.0.0.9", UDP, 53), "web in dns");
-	CHECK(allowed(&f.t, "10.0.0.1", EG, "10.0.0.2", TCP, 1), "web -> db any");
-	CHECK(!allowed(&f.t, "10.0.0.1", EG, "10.0.0.3", TCP, 1), "web -> batch");
+	CHECK_OUT(!allowed(&f.t, "10.0.0.1", IN, "10.0.0.2", TCP, 5432), "web in");
+	CHECK_OUT(allowed(&f.t, "10.0.0.1", IN, "10.0.0.9", UDP, 53), "web in dns");
+	CHECK_OUT(allowed(&f.t, "10.0.0.1", EG, "10.0.0.2", TCP, 1), "web -> db any");
+	CHECK_OUT(!allowed(&f.t, "10.0.0.1", EG, "10.0.0.3", TCP, 1), "web -> batch");
 	/* web and batch have the same policies: one set per direction. */
-	CHECK(f.t.n_np_pods == 3, "%zu pods", f.t.n_np_pods);
+	CHECK_OUT(f.t.n_np_pods == 3, "%zu pods", f.t.n_np_pods);
 	/* Pods in (namespace, name) order: batch, db, web. */
-	CHECK(!strcmp(f.t.np_pods[0].name, "batch") && !strcmp(f.t.np_pods[2].name, "web") &&
+	CHECK_OUT(!strcmp(f.t.np_pods[0].name, "batch") && !strcmp(f.t.np_pods[2].name, "web") &&
 	      f.t.np_pods[0].val.ingress_set == f.t.np_pods[2].val.ingress_set &&
 	      f.t.np_pods[0].val.egress_set == f.t.np_pods[2].val.egress_set &&
 	      f.t.np_pods[1].val.ingress_set != f.t.np_pods[0].val.ingress_set,
 	      "sets not shared");
-	CHECK(!strcmp(f.t.policies[1].summary, "Ingress+Egress, 1 ingress rule, 1 egress rule, "
+	CHECK_OUT(!strcmp(f.t.policies[1].summary, "Ingress+Egress, 1 ingress rule, 1 egress rule, "
 		      "selects 3 pods"), "summary %s", f.t.policies[1].summary);
 out:
 	fx_free(&f);
@@ -452,23 +444,23 @@ static void test_except_holes(void)
 	struct fx f;
 
 	fx_init(&f);
-	CHECK(!apply(&f, NP_HDR "metadata: {name: a, namespace: prod}\nspec:\n"
+	CHECK_OUT(!apply(&f, NP_HDR "metadata: {name: a, namespace: prod}\nspec:\n"
 		     "  podSelector: {matchLabels: {app: db}}\n  ingress:\n"
 		     "  - from: [{ipBlock: {cidr: 10.0.0.0/8, except: [10.1.0.0/16, 10.0.0.0/30]}}]\n"
 		     "  - from: [{ipBlock: {cidr: 10.1.2.0/24}}]\n    ports: [{port: 443}]\n"
 		     "  - from: [{podSelector: {matchLabels: {app: web}}}]\n    ports: [{port: 22}]\n"
 		     PROD_PODS, SL_SEV_WARNING), "rejected: %s", f.text);
-	CHECK(allowed(&f.t, "10.0.0.2", IN, "10.2.3.4", TCP, 80), "inside cidr");
-	CHECK(allowed(&f.t, "10.0.0.2", IN, "10.2.3.4", SCTP, 9), "all protocols");
-	CHECK(!allowed(&f.t, "10.0.0.2", IN, "10.1.5.5", TCP, 80), "except hole");
-	CHECK(allowed(&f.t, "10.0.0.2", IN, "10.1.2.9", TCP, 443), "hole reopened by rule 2");
-	CHECK(!allowed(&f.t, "10.0.0.2", IN, "10.1.2.9", TCP, 80), "rule 2 is 443 only");
-	CHECK(!allowed(&f.t, "10.0.0.2", IN, "11.0.0.1", TCP, 80), "outside cidr");
+	CHECK_OUT(allowed(&f.t, "10.0.0.2", IN, "10.2.3.4", TCP, 80), "inside cidr");
+	CHECK_OUT(allowed(&f.t, "10.0.0.2", IN, "10.2.3.4", SCTP, 9), "all protocols");
+	CHECK_OUT(!allowed(&f.t, "10.0.0.2", IN, "10.1.5.5", TCP, 80), "except hole");
+	CHECK_OUT(allowed(&f.t, "10.0.0.2", IN, "10.1.2.9", TCP, 443), "hole reopened by rule 2");
+	CHECK_OUT(!allowed(&f.t, "10.0.0.2", IN, "10.1.2.9", TCP, 80), "rule 2 is 443 only");
+	CHECK_OUT(!allowed(&f.t, "10.0.0.2", IN, "11.0.0.1", TCP, 80), "outside cidr");
 	/* web (10.0.0.1) sits in the /30 hole: rule 3 admits it on 22 only. */
-	CHECK(allowed(&f.t, "10.0.0.2", IN, "10.0.0.1", TCP, 22), "web 22");
-	CHECK(!allowed(&f.t, "10.0.0.2", IN, "10.0.0.1", TCP, 80), "web 80");
-	CHECK(!allowed(&f.t, "10.0.0.2", IN, "10.0.0.3", TCP, 22), "batch in hole");
-	CHECK(!allowed(&f.t, "10.0.0.2", IN, "fd00::1", TCP, 80), "no IPv6 rule");
+	CHECK_OUT(allowed(&f.t, "10.0.0.2", IN, "10.0.0.1", TCP, 22), "web 22");
+	CHECK_OUT(!allowed(&f.t, "10.0.0.2", IN, "10.0.0.1", TCP, 80), "web 80");
+	CHECK_OUT(!allowed(&f.t, "10.0.0.2", IN, "10.0.0.3", TCP, 22), "batch in hole");
+	CHECK_OUT(!allowed(&f.t, "10.0.0.2", IN, "fd00::1", TCP, 80), "no IPv6 rule");
 out:
 	fx_free(&f);
 }
@@ -479,25 +471,25 @@ static void test_end_port(void)
 	struct fx f;
 
 	fx_init(&f);
-	CHECK(!apply(&f, NP_HDR "metadata: {name: a, namespace: prod}\nspec:\n"
+	CHECK_OUT(!apply(&f, NP_HDR "metadata: {name: a, namespace: prod}\nspec:\n"
 		     "  podSelector: {matchLabels: {app: db}}\n  ingress:\n  - ports:\n"
 		     "    - {port: 32000, endPort: 32768}\n    - {port: 32769}\n"
 		     "    - {protocol: UDP}\n    - {protocol: SCTP, port: 9}\n    - {port: 100, endPort: 200}\n"
 		     PROD_PODS, SL_SEV_WARNING), "rejected: %s", f.text);
-	CHECK(allowed(&f.t, "10.0.0.2", IN, "1.1.1.1", TCP, 32000) &&
+	CHECK_OUT(allowed(&f.t, "10.0.0.2", IN, "1.1.1.1", TCP, 32000) &&
 	      allowed(&f.t, "10.0.0.2", IN, "1.1.1.1", TCP, 32768) &&
 	      allowed(&f.t, "10.0.0.2", IN, "1.1.1.1", TCP, 32769), "range");
-	CHECK(!allowed(&f.t, "10.0.0.2", IN, "1.1.1.1", TCP, 31999) &&
+	CHECK_OUT(!allowed(&f.t, "10.0.0.2", IN, "1.1.1.1", TCP, 31999) &&
 	      !allowed(&f.t, "10.0.0.2", IN, "1.1.1.1", TCP, 32770), "outside range");
-	CHECK(allowed(&f.t, "10.0.0.2", IN, "1.1.1.1", UDP, 1) &&
+	CHECK_OUT(allowed(&f.t, "10.0.0.2", IN, "1.1.1.1", UDP, 1) &&
 	      allowed(&f.t, "10.0.0.2", IN, "2001:db8::1", UDP, 65535), "every UDP port");
-	CHECK(allowed(&f.t, "10.0.0.2", IN, "1.1.1.1", SCTP, 9) &&
+	CHECK_OUT(allowed(&f.t, "10.0.0.2", IN, "1.1.1.1", SCTP, 9) &&
 	      !allowed(&f.t, "10.0.0.2", IN, "1.1.1.1", SCTP, 10), "sctp");
-	CHECK(!allowed(&f.t, "10.0.0.2", IN, "1.1.1.1", IPPROTO_ICMP, 0), "icmp");
+	CHECK_OUT(!allowed(&f.t, "10.0.0.2", IN, "1.1.1.1", IPPROTO_ICMP, 0), "icmp");
 	/* Merged (adjacent ranges join) and sorted by protocol, then port. */
-	CHECK(f.t.n_np_portsets == 1 && f.t.np_portsets[0].id == 1, "%zu sets", f.t.n_np_portsets);
+	CHECK_OUT(f.t.n_np_portsets == 1 && f.t.np_portsets[0].id == 1, "%zu sets", f.t.n_np_portsets);
 	ps = &f.t.np_portsets[0].ports;
-	CHECK(ps->n == 4 && ps->r[0].proto == TCP && ps->r[0].lo == 100 && ps->r[0].hi == 200 &&
+	CHECK_OUT(ps->n == 4 && ps->r[0].proto == TCP && ps->r[0].lo == 100 && ps->r[0].hi == 200 &&
 	      ps->r[1].proto == TCP && ps->r[1].lo == 32000 && ps->r[1].hi == 32769 &&
 	      ps->r[2].proto == UDP && ps->r[2].lo == 0 && ps->r[2].hi == 65535 &&
 	      ps->r[3].proto == SCTP && ps->r[3].lo == 9 && ps->r[3].hi == 9, "ranges");
@@ -510,7 +502,7 @@ static void test_namespace_selector(void)
 	struct fx f;
 
 	fx_init(&f);
-	CHECK(!apply(&f, "apiVersion: v1\nkind: Namespace\nmetadata: {name: team-a, labels: {team: a}}\n"
+	CHECK_OUT(!apply(&f, "apiVersion: v1\nkind: Namespace\nmetadata: {name: team-a, labels: {team: a}}\n"
 		     "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: team-b, labels: {team: b}}\n"
 		     "---\n" NP_HDR "metadata: {name: a, namespace: prod}\nspec:\n"
 		     "  podSelector: {matchLabels: {app: db}}\n  ingress:\n"
@@ -525,12 +517,12 @@ static void test_namespace_selector(void)
 		     POD("lonely", "l", "{}", "10.30.0.1")
 		     POD("other", "o", "{}", "10.40.0.1"),
 		     SL_SEV_WARNING), "rejected: %s", f.text);
-	CHECK(allowed(&f.t, "10.0.0.2", IN, "10.10.0.1", TCP, 1), "team-a pod");
-	CHECK(allowed(&f.t, "10.0.0.2", IN, "10.20.0.1", TCP, 1), "team-b ci");
-	CHECK(!allowed(&f.t, "10.0.0.2", IN, "10.20.0.2", TCP, 1), "team-b dev");
-	CHECK(allowed(&f.t, "10.0.0.2", IN, "10.30.0.1", TCP, 1), "implicit name label");
-	CHECK(!allowed(&f.t, "10.0.0.2", IN, "10.40.0.1", TCP, 1), "other ns");
-	CHECK(!allowed(&f.t, "10.0.0.2", IN, "10.0.0.1", TCP, 1), "own ns not selected");
+	CHECK_OUT(allowed(&f.t, "10.0.0.2", IN, "10.10.0.1", TCP, 1), "team-a pod");
+	CHECK_OUT(allowed(&f.t, "10.0.0.2", IN, "10.20.0.1", TCP, 1), "team-b ci");
+	CHECK_OUT(!allowed(&f.t, "10.0.0.2", IN, "10.20.0.2", TCP, 1), "team-b dev");
+	CHECK_OUT(allowed(&f.t, "10.0.0.2", IN, "10.30.0.1", TCP, 1), "implicit name label");
+	CHECK_OUT(!allowed(&f.t, "10.0.0.2", IN, "10.40.0.1", TCP, 1), "other ns");
+	CHECK_OUT(!allowed(&f.t, "10.0.0.2", IN, "10.0.0.1", TCP, 1), "own ns not selected");
 out:
 	fx_free(&f);
 }
@@ -540,7 +532,7 @@ static void test_selector_expressions(void)
 	struct fx f;
 
 	fx_init(&f);
-	CHECK(!apply(&f, NP_HDR "metadata: {name: a, namespace: ns}\nspec:\n"
+	CHECK_OUT(!apply(&f, NP_HDR "metadata: {name: a, namespace: ns}\nspec:\n"
 		     "  podSelector:\n    matchExpressions:\n"
 		     "    - {key: tier, operator: In, values: [front, back]}\n"
 		     "    - {key: env, operator: NotIn, values: [dev]}\n"
@@ -554,11 +546,11 @@ static void test_selector_expressions(void)
 		     POD("ns", "p5", "{tier: front, owner: x, legacy: \"yes\"}", "10.0.1.5")
 		     POD("ns", "p6", "{tier: mid, owner: x}", "10.0.1.6"),
 		     SL_SEV_WARNING), "rejected: %s", f.text);
-	CHECK(isolated(&f.t, "10.0.1.1", IN) && isolated(&f.t, "10.0.1.2", IN), "p1 p2 selected");
-	CHECK(!isolated(&f.t, "10.0.1.3", IN) && !isolated(&f.t, "10.0.1.4", IN) &&
+	CHECK_OUT(isolated(&f.t, "10.0.1.1", IN) && isolated(&f.t, "10.0.1.2", IN), "p1 p2 selected");
+	CHECK_OUT(!isolated(&f.t, "10.0.1.3", IN) && !isolated(&f.t, "10.0.1.4", IN) &&
 	      !isolated(&f.t, "10.0.1.5", IN) && !isolated(&f.t, "10.0.1.6", IN),
 	      "p3..p6 not selected");
-	CHECK(!allowed(&f.t, "10.0.1.1", IN, "10.0.1.2", TCP, 80), "no rules: deny");
+	CHECK_OUT(!allowed(&f.t, "10.0.1.1", IN, "10.0.1.2", TCP, 80), "no rules: deny");
 out:
 	fx_free(&f);
 }
@@ -568,7 +560,7 @@ static void test_dual_stack(void)
 	struct fx f;
 
 	fx_init(&f);
-	CHECK(!apply(&f, NP_HDR "metadata: {name: a, namespace: ns}\nspec:\n"
+	CHECK_OUT(!apply(&f, NP_HDR "metadata: {name: a, namespace: ns}\nspec:\n"
 		     "  podSelector: {matchLabels: {app: db}}\n  ingress:\n"
 		     "  - from: [{podSelector: {matchLabels: {app: web}}}]\n"
 		     "  - from: [{ipBlock: {cidr: \"2001:db8::/32\", except: [\"2001:db8:1::/48\"]}}]\n"
@@ -577,14 +569,14 @@ static void test_dual_stack(void)
 		     "---\napiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: ns, labels: {app: web}}\n"
 		     "status: {podIP: 10.0.0.1, podIPs: [{ip: 10.0.0.1}, {ip: \"fd00::1\"}]}\n",
 		     SL_SEV_WARNING), "rejected: %s", f.text);
-	CHECK(f.t.n_np_pods == 2 && f.t.np_pods[0].key.family == SL_AF_INET &&
+	CHECK_OUT(f.t.n_np_pods == 2 && f.t.np_pods[0].key.family == SL_AF_INET &&
 	      f.t.np_pods[1].key.family == SL_AF_INET6 &&
 	      f.t.np_pods[0].val.ingress_set == f.t.np_pods[1].val.ingress_set, "pod entries");
-	CHECK(allowed(&f.t, "fd00::2", IN, "fd00::1", TCP, 80), "v6 web");
-	CHECK(allowed(&f.t, "10.0.0.2", IN, "10.0.0.1", TCP, 80), "v4 web");
-	CHECK(!allowed(&f.t, "fd00::2", IN, "fd00::3", TCP, 80), "v6 other");
-	CHECK(allowed(&f.t, "fd00::2", IN, "2001:db8:2::1", TCP, 80), "v6 cidr");
-	CHECK(!allowed(&f.t, "fd00::2", IN, "2001:db8:1::1", TCP, 80), "v6 except");
+	CHECK_OUT(allowed(&f.t, "fd00::2", IN, "fd00::1", TCP, 80), "v6 web");
+	CHECK_OUT(allowed(&f.t, "10.0.0.2", IN, "10.0.0.1", TCP, 80), "v4 web");
+	CHECK_OUT(!allowed(&f.t, "fd00::2", IN, "fd00::3", TCP, 80), "v6 other");
+	CHECK_OUT(allowed(&f.t, "fd00::2", IN, "2001:db8:2::1", TCP, 80), "v6 cidr");
+	CHECK_OUT(!allowed(&f.t, "fd00::2", IN, "2001:db8:1::1", TCP, 80), "v6 except");
 	/* key.prefixlen = 64 bits of (set, family) + the address prefix. */
 	for (size_t i = 0; i < f.t.n_np_prefixes; i++) {
 		const struct sl_table_np_prefix *e = &f.t.np_prefixes[i];
@@ -592,8 +584,8 @@ static void test_dual_stack(void)
 
 		parse("2001:db8:1::", want);
 		if (e->key.family == SL_AF_INET6 && !memcmp(e->key.addr, want, 16))
-			CHECK(e->key.prefixlen == 64 + 48, "except prefixlen %u", e->key.prefixlen);
-		CHECK(e->key.prefixlen >= 64 && e->key.prefixlen <= 64 +
+			CHECK_OUT(e->key.prefixlen == 64 + 48, "except prefixlen %u", e->key.prefixlen);
+		CHECK_OUT(e->key.prefixlen >= 64 && e->key.prefixlen <= 64 +
 		      (e->key.family == SL_AF_INET ? 32u : 128u), "prefixlen %u", e->key.prefixlen);
 	}
 out:
@@ -605,28 +597,28 @@ static void test_deny_all_allow_all(void)
 	struct fx f;
 
 	fx_init(&f);
-	CHECK(!apply(&f, NP_HDR "metadata: {name: deny, namespace: prod}\nspec:\n"
+	CHECK_OUT(!apply(&f, NP_HDR "metadata: {name: deny, namespace: prod}\nspec:\n"
 		     "  podSelector: {matchLabels: {app: db}}\n  policyTypes: [Ingress, Egress]\n"
 		     "---\n" NP_HDR "metadata: {name: open, namespace: prod}\nspec:\n"
 		     "  podSelector: {matchLabels: {app: web}}\n  policyTypes: [Ingress, Egress]\n"
 		     "  ingress: [{}]\n  egress: [{to: [], ports: []}]\n"
 		     PROD_PODS, SL_SEV_WARNING), "rejected: %s", f.text);
-	CHECK(isolated(&f.t, "10.0.0.2", IN) && isolated(&f.t, "10.0.0.2", EG), "db isolated");
-	CHECK(!allowed(&f.t, "10.0.0.2", IN, "10.0.0.1", TCP, 80) &&
+	CHECK_OUT(isolated(&f.t, "10.0.0.2", IN) && isolated(&f.t, "10.0.0.2", EG), "db isolated");
+	CHECK_OUT(!allowed(&f.t, "10.0.0.2", IN, "10.0.0.1", TCP, 80) &&
 	      !allowed(&f.t, "10.0.0.2", EG, "10.0.0.1", UDP, 53) &&
 	      !allowed(&f.t, "10.0.0.2", IN, "fd00::1", IPPROTO_ICMPV6, 0), "db denied");
-	CHECK(isolated(&f.t, "10.0.0.1", IN) && isolated(&f.t, "10.0.0.1", EG), "web isolated");
-	CHECK(allowed(&f.t, "10.0.0.1", IN, "203.0.113.1", TCP, 80) &&
+	CHECK_OUT(isolated(&f.t, "10.0.0.1", IN) && isolated(&f.t, "10.0.0.1", EG), "web isolated");
+	CHECK_OUT(allowed(&f.t, "10.0.0.1", IN, "203.0.113.1", TCP, 80) &&
 	      allowed(&f.t, "10.0.0.1", IN, "2001:db8::1", UDP, 1) &&
 	      allowed(&f.t, "10.0.0.1", EG, "10.0.0.2", IPPROTO_ICMP, 0), "web allowed");
 	/* Deny-all and allow-all: ingress and egress share each set. */
-	CHECK(f.t.n_np_pods == 2 && f.t.np_pods[0].val.ingress_set == 1 &&
+	CHECK_OUT(f.t.n_np_pods == 2 && f.t.np_pods[0].val.ingress_set == 1 &&
 	      f.t.np_pods[0].val.egress_set == 1 && f.t.np_pods[1].val.ingress_set == 2 &&
 	      f.t.np_pods[1].val.egress_set == 2, "set ids");
-	CHECK(f.t.n_np_prefixes == 2 && f.t.n_np_portsets == 1 &&
+	CHECK_OUT(f.t.n_np_prefixes == 2 && f.t.n_np_portsets == 1 &&
 	      f.t.np_portsets[0].ports.n == 1 && f.t.np_portsets[0].ports.r[0].proto == 0,
 	      "%zu prefixes %zu portsets", f.t.n_np_prefixes, f.t.n_np_portsets);
-	CHECK(!strcmp(f.t.policies[0].summary, "Ingress+Egress, 0 ingress rules, 0 egress rules, "
+	CHECK_OUT(!strcmp(f.t.policies[0].summary, "Ingress+Egress, 0 ingress rules, 0 egress rules, "
 		      "selects 1 pod"), "summary %s", f.t.policies[0].summary);
 out:
 	fx_free(&f);
@@ -638,7 +630,7 @@ static void test_policy_types_default(void)
 	struct fx f;
 
 	fx_init(&f);
-	CHECK(!apply(&f, NP_HDR "metadata: {name: e, namespace: prod}\nspec:\n"
+	CHECK_OUT(!apply(&f, NP_HDR "metadata: {name: e, namespace: prod}\nspec:\n"
 		     "  podSelector: {matchLabels: {app: db}}\n  egress: []\n"
 		     "---\n" NP_HDR "metadata: {name: f, namespace: prod}\nspec:\n"
 		     "  podSelector: {matchLabels: {app: web}}\n"
@@ -647,15 +639,15 @@ static void test_policy_types_default(void)
 		     "  podSelector: {matchLabels: {app: batch}}\n  policyTypes: [Egress]\n"
 		     "  ingress: [{}]\n"
 		     PROD_PODS, SL_SEV_WARNING), "rejected: %s", f.text);
-	CHECK(!strcmp(f.text,
+	CHECK_OUT(!strcmp(f.text,
 		      "t.yaml:6:11: warning: spec.egress: an empty egress list without policyTypes does not isolate egress (Kubernetes adds Egress only for a non-empty list): add policyTypes [Ingress, Egress] to deny all egress\n"
 		      "t.yaml:21:12: warning: spec.ingress: ignored: policyTypes does not include Ingress\n"),
 	      "got %s", f.text);
-	CHECK(isolated(&f.t, "10.0.0.2", IN) && !isolated(&f.t, "10.0.0.2", EG), "e");
-	CHECK(isolated(&f.t, "10.0.0.1", IN) && isolated(&f.t, "10.0.0.1", EG) &&
+	CHECK_OUT(isolated(&f.t, "10.0.0.2", IN) && !isolated(&f.t, "10.0.0.2", EG), "e");
+	CHECK_OUT(isolated(&f.t, "10.0.0.1", IN) && isolated(&f.t, "10.0.0.1", EG) &&
 	      allowed(&f.t, "10.0.0.1", EG, "10.9.9.9", TCP, 1) &&
 	      !allowed(&f.t, "10.0.0.1", EG, "11.0.0.1", TCP, 1), "f");
-	CHECK(!isolated(&f.t, "10.0.0.3", IN) && isolated(&f.t, "10.0.0.3", EG), "g");
+	CHECK_OUT(!isolated(&f.t, "10.0.0.3", IN) && isolated(&f.t, "10.0.0.3", EG), "g");
 out:
 	fx_free(&f);
 }
@@ -665,7 +657,7 @@ static void test_pods_skipped(void)
 	struct fx f;
 
 	fx_init(&f);
-	CHECK(!apply(&f, NP_HDR "metadata: {name: all, namespace: ns}\nspec:\n"
+	CHECK_OUT(!apply(&f, NP_HDR "metadata: {name: all, namespace: ns}\nspec:\n"
 		     "  podSelector: {}\n  ingress: [{from: [{podSelector: {}}]}]\n"
 		     "---\napiVersion: v1\nkind: Pod\nmetadata: {name: host, namespace: ns}\n"
 		     "spec: {hostNetwork: true}\nstatus: {podIP: 192.168.1.10}\n"
@@ -674,13 +666,13 @@ static void test_pods_skipped(void)
 		     "---\napiVersion: v1\nkind: Pod\nmetadata: {name: done, namespace: ns}\n"
 		     "status: {phase: Succeeded, podIP: 10.0.0.5}\n"
 		     POD("ns", "live", "{}", "10.0.0.5"), SL_SEV_NOTE), "rejected: %s", f.text);
-	CHECK(!strcmp(f.text, "t.yaml:11:21: note: spec.hostNetwork: not isolated by NetworkPolicy "
+	CHECK_OUT(!strcmp(f.text, "t.yaml:11:21: note: spec.hostNetwork: not isolated by NetworkPolicy "
 		      "ns/all: a hostNetwork pod uses the node's network\n"), "got %s", f.text);
-	CHECK(f.t.n_np_pods == 1 && !strcmp(f.t.np_pods[0].name, "live"), "%zu pods",
+	CHECK_OUT(f.t.n_np_pods == 1 && !strcmp(f.t.np_pods[0].name, "live"), "%zu pods",
 	      f.t.n_np_pods);
 	/* The host-network pod's address is not a pod peer. */
-	CHECK(!allowed(&f.t, "10.0.0.5", IN, "192.168.1.10", TCP, 1), "host peer");
-	CHECK(!strcmp(f.t.policies[0].summary, "Ingress, 1 ingress rule, selects 1 pod"),
+	CHECK_OUT(!allowed(&f.t, "10.0.0.5", IN, "192.168.1.10", TCP, 1), "host peer");
+	CHECK_OUT(!strcmp(f.t.policies[0].summary, "Ingress, 1 ingress rule, selects 1 pod"),
 	      "summary %s", f.t.policies[0].summary);
 out:
 	fx_free(&f);
@@ -768,15 +760,15 @@ static void test_host_bits(void)
 	struct fx f;
 
 	fx_init(&f);
-	CHECK(!apply(&f, NP_HDR "metadata: {name: a, namespace: prod}\nspec:\n"
+	CHECK_OUT(!apply(&f, NP_HDR "metadata: {name: a, namespace: prod}\nspec:\n"
 		     "  podSelector: {matchLabels: {app: db}}\n  ingress:\n"
 		     "  - from: [{ipBlock: {cidr: 10.1.2.3/16, except: [10.1.2.3/24]}}]\n"
 		     PROD_PODS, SL_SEV_WARNING), "rejected: %s", f.text);
-	CHECK(!strcmp(f.text,
+	CHECK_OUT(!strcmp(f.text,
 		      "t.yaml:7:29: warning: spec.ingress[0].from[0].ipBlock.cidr: host bits set: using 10.1.0.0/16\n"
 		      "t.yaml:7:51: warning: spec.ingress[0].from[0].ipBlock.except[0]: host bits set: using 10.1.2.0/24\n"),
 	      "got %s", f.text);
-	CHECK(allowed(&f.t, "10.0.0.2", IN, "10.1.9.9", TCP, 1) &&
+	CHECK_OUT(allowed(&f.t, "10.0.0.2", IN, "10.1.9.9", TCP, 1) &&
 	      !allowed(&f.t, "10.0.0.2", IN, "10.1.2.200", TCP, 1) &&
 	      !allowed(&f.t, "10.0.0.2", IN, "10.2.0.1", TCP, 1), "masked");
 out:
@@ -819,16 +811,16 @@ static void test_roundtrip_and_reject(void)
 	sl_compile_opts_default(&o);
 	fx_init(&f);
 	fx_init(&g);
-	CHECK(!apply(&f, GOOD_NP, SL_SEV_ERROR), "rejected: %s", f.text);
-	CHECK(f.t.n_np_pods == 1 && f.t.n_ingress == 2, "tables");
+	CHECK_OUT(!apply(&f, GOOD_NP, SL_SEV_ERROR), "rejected: %s", f.text);
+	CHECK_OUT(f.t.n_np_pods == 1 && f.t.n_ingress == 2, "tables");
 	s1 = sl_policy_serialize(f.p, &l1);
-	CHECK(!sl_policy_load(g.p, "store", s1, l1, &g.d) &&
+	CHECK_OUT(!sl_policy_load(g.p, "store", s1, l1, &g.d) &&
 	      !sl_policy_compile(g.p, &o, &g.t, &g.d), "store does not compile");
-	CHECK(np_tables_equal(&f.t, &g.t), "tables differ after the store");
+	CHECK_OUT(np_tables_equal(&f.t, &g.t), "tables differ after the store");
 	/* A bad NetworkPolicy in the same source as a good change: neither. */
-	CHECK(sl_policy_load(f.p, "bad.yaml", bad, strlen(bad), &f.d) == -1, "accepted");
+	CHECK_OUT(sl_policy_load(f.p, "bad.yaml", bad, strlen(bad), &f.d) == -1, "accepted");
 	s2 = sl_policy_serialize(f.p, &l2);
-	CHECK(l1 == l2 && !memcmp(s1, s2, l1), "policy changed");
+	CHECK_OUT(l1 == l2 && !memcmp(s1, s2, l1), "policy changed");
 out:
 	free(s1);
 	free(s2);

@@ -24,14 +24,6 @@
 #include "unit.h"
 #include "../fuzz/roundtrip.h"
 
-#define CHECK(cond, ...)                                 \
-	do {                                             \
-		if (!(cond)) {                           \
-			fail_msg(__LINE__, __VA_ARGS__); \
-			return;                          \
-		}                                        \
-	} while (0)
-
 /* ---- random sources --------------------------------------------------------- */
 
 static uint64_t rng;

@@ -21,14 +21,6 @@
 #include "unit.h"
 #include "util.h"
 
-#define CHECK(c, ...)                                                          \
-	do {                                                                   \
-		if (!(c)) {                                                    \
-			fail_msg(__LINE__, __VA_ARGS__);                       \
-			return;                                                \
-		}                                                              \
-	} while (0)
-
 static struct sl_state_maps sm;
 
 static struct sl_l4addr l4(const char *ip, unsigned port)

@@ -17,12 +17,6 @@
 #include "policy.h"
 #include "unit.h"
 
-#define CHECK(cond, ...)                                                                            \
-	do {                                                                                        \
-		if (!(cond))                                                                        \
-			fail_msg(__LINE__, __VA_ARGS__);                                            \
-	} while (0)
-
 struct buf {
 	char *p;
 	size_t n, cap;
@@ -167,11 +161,11 @@ static struct outcome same_both_ways(const char *what, const char *name, const c
 {
 	struct outcome one = load(name, src, len, SIZE_MAX), two = load(name, src, len, 1);
 
-	CHECK(one.rc == two.rc, "%s: rc %d in one piece, %d in two", what, one.rc, two.rc);
-	CHECK(one.text && two.text && !strcmp(one.text, two.text),
+	EXPECT(one.rc == two.rc, "%s: rc %d in one piece, %d in two", what, one.rc, two.rc);
+	EXPECT(one.text && two.text && !strcmp(one.text, two.text),
 	      "%s: the objects differ (%zu vs %zu bytes serialized)", what,
 	      one.text ? strlen(one.text) : 0, two.text ? strlen(two.text) : 0);
-	CHECK(one.diags && two.diags && !strcmp(one.diags, two.diags),
+	EXPECT(one.diags && two.diags && !strcmp(one.diags, two.diags),
 	      "%s: messages differ:\n--- one piece:\n%s--- two:\n%s", what, one.diags ?: "",
 	      two.diags ?: "");
 	outcome_free(&two);
@@ -188,8 +182,8 @@ static void t_valid_source(void)
 	char *src = source(N_DOCS, UINT32_MAX, UINT32_MAX, UINT32_MAX, &len);
 	struct outcome o = same_both_ways("valid", "big.yaml", src, len);
 
-	CHECK(o.rc == 0, "the valid source was rejected:\n%s", o.diags ?: "");
-	CHECK(o.text && strstr(o.text, "se-1499") && strstr(o.text, "l1494-1"),
+	EXPECT(o.rc == 0, "the valid source was rejected:\n%s", o.diags ?: "");
+	EXPECT(o.text && strstr(o.text, "se-1499") && strstr(o.text, "l1494-1"),
 	      "objects of the end of the source are missing");
 	outcome_free(&o);
 	free(src);
@@ -202,10 +196,10 @@ static void t_store_source(void)
 	char *src = source(N_DOCS, UINT32_MAX, UINT32_MAX, UINT32_MAX, &len);
 	struct outcome first = load("big.yaml", src, len, SIZE_MAX), o;
 
-	CHECK(first.rc == 0 && first.text, "the valid source was rejected");
+	EXPECT(first.rc == 0 && first.text, "the valid source was rejected");
 	if (first.text) {
 		o = same_both_ways("store", SL_STORE_SOURCE, first.text, strlen(first.text));
-		CHECK(o.text && !strcmp(o.text, first.text), "the store's text does not read back");
+		EXPECT(o.text && !strcmp(o.text, first.text), "the store's text does not read back");
 		outcome_free(&o);
 	}
 	outcome_free(&first);
@@ -226,7 +220,7 @@ static void t_yaml_error_each_half(void)
 
 		snprintf(what, sizeof(what), "YAML error in document %u", at[i]);
 		o = same_both_ways(what, "big.yaml", src, len);
-		CHECK(o.rc != 0 && o.diags && strstr(o.diags, "big.yaml:"),
+		EXPECT(o.rc != 0 && o.diags && strstr(o.diags, "big.yaml:"),
 		      "%s: not rejected with a position", what);
 		outcome_free(&o);
 		free(src);
@@ -242,8 +236,8 @@ static void t_schema_errors_both_halves(void)
 
 	const char *first = o.diags ? strstr(o.diags, "error:") : NULL;
 
-	CHECK(o.rc != 0, "schema errors not rejected");
-	CHECK(first && strstr(first + 1, "error:"), "not both errors reported:\n%s", o.diags ?: "");
+	EXPECT(o.rc != 0, "schema errors not rejected");
+	EXPECT(first && strstr(first + 1, "error:"), "not both errors reported:\n%s", o.diags ?: "");
 	outcome_free(&o);
 	free(src);
 }
@@ -263,7 +257,7 @@ static void t_directive_at_cut(void)
 		doc(&b, i * 6, false, false);
 	}
 	o = same_both_ways("directive", "d.yaml", b.p, b.n);
-	CHECK(o.rc == 0, "a directive after \"...\" was rejected:\n%s", o.diags ?: "");
+	EXPECT(o.rc == 0, "a directive after \"...\" was rejected:\n%s", o.diags ?: "");
 	outcome_free(&o);
 	free(b.p);
 }

@@ -29,6 +29,29 @@ static void fail_msg(int line, const char *fmt, ...)
 	cur_failed = true;
 }
 
+/* Assertions of a case, with the message as printf arguments: EXPECT
+ * records a failure and goes on, CHECK also leaves the case (a void
+ * function), CHECK_OUT jumps to its label `out` (to free what it holds). */
+#define EXPECT(cond, ...)                                                                           \
+	do {                                                                                        \
+		if (!(cond))                                                                        \
+			fail_msg(__LINE__, __VA_ARGS__);                                            \
+	} while (0)
+#define CHECK(cond, ...)                                                                            \
+	do {                                                                                        \
+		if (!(cond)) {                                                                      \
+			fail_msg(__LINE__, __VA_ARGS__);                                            \
+			return;                                                                     \
+		}                                                                                   \
+	} while (0)
+#define CHECK_OUT(cond, ...)                                                                        \
+	do {                                                                                        \
+		if (!(cond)) {                                                                      \
+			fail_msg(__LINE__, __VA_ARGS__);                                            \
+			goto out;                                                                   \
+		}                                                                                   \
+	} while (0)
+
 /* Run one case, printing "ok NAME" unless it failed. */
 static void __attribute__((unused)) run(const char *name, void (*fn)(void))
 {
