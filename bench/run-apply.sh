@@ -40,40 +40,7 @@ WATCH_CPU=${BENCH_WATCH_CPU:-1}
 OUT=${BENCH_OUT:-$SRC/bench/RESULTS.md}
 
 ID=sl-bench-apply-$$-$RANDOM
-CG2=$(awk '$3 == "cgroup2" {print $2; exit}' /proc/mounts)
-CG=${CG2:+$CG2/$ID}
-TMP=$(mktemp -d "/tmp/$ID.XXXXXX")
-DATA=$TMP/data.tsv
-PIDS=() PINS=() NSS=()
-CLEANED=0
-
-log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-die() { log "FATAL: $*"; exit 1; }
-
-cleanup() {
-	local p pin ns d
-	[ "$CLEANED" = 1 ] && return 0
-	CLEANED=1
-	trap - EXIT INT TERM
-	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-	if [ -n "$CG" ] && [ -d "$CG" ]; then
-		find "$CG" -name cgroup.procs -exec cat {} + 2>/dev/null |
-			while read -r p; do kill -KILL "$p" 2>/dev/null; done
-		sleep 0.2
-		while IFS= read -r d; do rmdir "$d" 2>/dev/null; done < <(find "$CG" -depth -type d 2>/dev/null)
-	fi
-	for pin in "${PINS[@]}"; do
-		[ -e "$pin" ] || continue
-		"$SLUICE" unload --pin-root "$pin" >/dev/null 2>&1
-		rm -rf "$pin"
-	done
-	for ns in "${NSS[@]}"; do ip netns del "$ns" 2>/dev/null; done
-	rm -rf "$TMP"
-	return 0
-}
-trap cleanup EXIT
-trap 'log "interrupted"; cleanup; exit 130' INT TERM
+. "$SRC/bench/lib.sh"
 
 preflight() {
 	local f

@@ -35,28 +35,8 @@ RATE_VARIANTS=${NODE_RATE_VARIANTS:-"gen drop redirect lb lb-redirect fwd ipt-le
 RAW=${NODE_RAW:-$SRC/bench/RESULTS-raw.tsv}
 
 ID=sl-node-$$-$RANDOM
-TMP=$(mktemp -d "/tmp/$ID.XXXXXX")
-DATA=$TMP/data.tsv
-NSS=()
-CHILD=
-CLEANED=0
+. "$SRC/bench/lib.sh"
 FAILED=0
-
-log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-die() { log "FATAL: $*"; exit 1; }
-
-cleanup() {
-	local ns
-	[ "$CLEANED" = 1 ] && return 0
-	CLEANED=1
-	trap - EXIT INT TERM
-	[ -n "$CHILD" ] && kill -TERM "$CHILD" 2>/dev/null && wait "$CHILD" 2>/dev/null
-	for ns in "${NSS[@]}"; do ip netns del "$ns" 2>/dev/null; done
-	rm -rf "$TMP"
-	return 0
-}
-trap cleanup EXIT
-trap 'log "interrupted"; cleanup; exit 130' INT TERM
 
 preflight() {
 	local f
@@ -93,10 +73,10 @@ tool() {
 	local out=$1 err=$2 rc
 	shift 2
 	"$@" >>"$out" 2>"$err" &
-	CHILD=$!
-	wait "$CHILD"
+	PIDS+=("$!")
+	wait "$!"
 	rc=$?
-	CHILD=
+	unset 'PIDS[-1]' # ended: nothing left to stop at cleanup
 	return $rc
 }
 

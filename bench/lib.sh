@@ -1,0 +1,45 @@
+# shellcheck shell=bash
+# What the bench scripts share, sourced by each after it set ID (the run's
+# name, e.g. sl-bench-$$-$RANDOM) and BUILD: the temporary directory, the
+# run's cgroup name, log and die, and a cleanup that removes everything the
+# run created, in any state, on exit or interrupt. A script records what
+# it creates in PIDS (processes), PINS (pin roots, unloaded with $SLUICE),
+# NSS (network namespaces) and the directory $CG (its cgroup tree).
+
+CG2=$(awk '$3 == "cgroup2" {print $2; exit}' /proc/mounts)
+CG=${CG2:+$CG2/$ID}
+TMP=$(mktemp -d "/tmp/$ID.XXXXXX")
+# shellcheck disable=SC2034 # read by the scripts that source this
+DATA=$TMP/data.tsv
+PIDS=() PINS=() NSS=()
+CLEANED=0
+
+log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+die() { log "FATAL: $*"; exit 1; }
+
+cleanup() {
+	local p d ns pin
+	[ "$CLEANED" = 1 ] && return 0
+	CLEANED=1
+	trap - EXIT INT TERM
+	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+	# Anything still in the run's cgroups (a client cut short) goes too.
+	if [ -n "$CG" ] && [ -d "$CG" ]; then
+		find "$CG" -name cgroup.procs -exec cat {} + 2>/dev/null |
+			while read -r p; do kill -KILL "$p" 2>/dev/null; done
+		sleep 0.2
+		while IFS= read -r d; do rmdir "$d" 2>/dev/null; done \
+			< <(find "$CG" -depth -type d 2>/dev/null)
+	fi
+	for pin in "${PINS[@]}"; do
+		[ -e "$pin" ] || continue
+		"$SLUICE" unload --pin-root "$pin" >/dev/null 2>&1
+		rm -rf "$pin"
+	done
+	for ns in "${NSS[@]}"; do ip netns del "$ns" 2>/dev/null; done
+	rm -rf "$TMP"
+	return 0
+}
+trap cleanup EXIT
+trap 'log "interrupted"; cleanup; exit 130' INT TERM
