@@ -43,3 +43,32 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'log "interrupted"; cleanup; exit 130' INT TERM
+
+# now_us: microseconds, from bash's own clock (no fork around the timed command).
+now_us() { local t=${EPOCHREALTIME/./}; echo "$t"; }
+
+timed() { # OUTVAR CMD... ; OUTVAR = wall ms of CMD, returns CMD's status
+	local __v=$1 t0 t1 rc
+	shift
+	t0=$(now_us)
+	"$@"
+	rc=$?
+	t1=$(now_us)
+	printf -v "$__v" '%d.%03d' $(((t1 - t0) / 1000)) $(((t1 - t0) % 1000))
+	return $rc
+}
+
+# splice_report NEW FILE BEGIN END: replace the section of FILE between the
+# marker lines BEGIN and END with NEW (which holds both), or append NEW
+# when FILE has none; everything else in FILE stays.
+splice_report() {
+	local new=$1 file=$2 begin=$3 end=$4
+	if [ -f "$file" ] && grep -qF "$begin" "$file"; then
+		awk -v b="$begin" -v e="$end" -v new="$new" '
+			$0 == b { while ((getline l < new) > 0) print l; skip = 1; next }
+			skip && $0 == e { skip = 0; next }
+			!skip' "$file" >"$file.tmp" && mv "$file.tmp" "$file"
+	else
+		{ echo; cat "$new"; } >>"$file"
+	fi
+}

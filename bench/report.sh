@@ -409,16 +409,3 @@ write_report() {
 	echo "$END_MARK"
 }
 
-# splice_report NEW FILE: replace the generated section of FILE (or append
-# it when FILE has none), keeping everything else.
-splice_report() {
-	local new=$1 file=$2
-	if [ -f "$file" ] && grep -qF "$BEGIN_MARK" "$file"; then
-		awk -v b="$BEGIN_MARK" -v e="$END_MARK" -v new="$new" '
-			$0 == b { while ((getline l < new) > 0) print l; skip = 1; next }
-			skip && $0 == e { skip = 0; next }
-			!skip' "$file" >"$file.tmp" && mv "$file.tmp" "$file"
-	else
-		cat "$new" >>"$file"
-	fi
-}

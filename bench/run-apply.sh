@@ -71,17 +71,6 @@ preflight() {
 
 in_ns() { local ns=$1; shift; nsenter --net="/run/netns/$ns" -- "$@"; }
 
-now_us() { local t=${EPOCHREALTIME/./}; echo "$t"; }
-timed() { # OUTVAR CMD...: OUTVAR = wall ms of CMD
-	local __v=$1 t0 t1 rc
-	shift
-	t0=$(now_us)
-	"$@"
-	rc=$?
-	t1=$(now_us)
-	printf -v "$__v" '%d.%03d' $(((t1 - t0) / 1000)) $(((t1 - t0) % 1000))
-	return $rc
-}
 
 sluice_load() { # PIN CGROUP
 	PINS+=("$1")
@@ -279,18 +268,6 @@ write_report() {
 	echo "$END_MARK"
 }
 
-splice_report() { # NEW FILE
-	local new=$1 file=$2
-	if [ -f "$file" ] && grep -qF "$BEGIN_MARK" "$file"; then
-		awk -v b="$BEGIN_MARK" -v e="$END_MARK" -v new="$new" '
-			$0 == b { while ((getline l < new) > 0) print l; skip = 1; next }
-			skip && $0 == e { skip = 0; next }
-			!skip' "$file" >"$file.tmp" && mv "$file.tmp" "$file"
-	else
-		{ echo; cat "$new"; } >>"$file"
-	fi
-}
-
 main() {
 	local t0
 	preflight
@@ -307,7 +284,7 @@ main() {
 	LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 	ELAPSED=$((SECONDS - t0))
 	write_report >"$TMP/generated.md" || die "report"
-	splice_report "$TMP/generated.md" "$OUT"
+	splice_report "$TMP/generated.md" "$OUT" "$BEGIN_MARK" "$END_MARK"
 	cp "$DATA" "$SRC/bench/RESULTS-apply-raw.tsv"
 	cat "$TMP/generated.md" >&2
 	log "done in ${ELAPSED}s; results in $OUT"

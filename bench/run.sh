@@ -392,19 +392,6 @@ bench_count() {
 
 # --- part 3: apply time ------------------------------------------------------------
 
-# now_us: microseconds, from bash's own clock (no fork around the timed command).
-now_us() { local t=${EPOCHREALTIME/./}; echo "$t"; }
-
-timed() { # OUTVAR CMD... ; OUTVAR = wall ms of CMD, returns CMD's status
-	local __v=$1 t0 t1 rc
-	shift
-	t0=$(now_us)
-	"$@"
-	rc=$?
-	t1=$(now_us)
-	printf -v "$__v" '%d.%03d' $(((t1 - t0) / 1000)) $(((t1 - t0) % 1000))
-	return $rc
-}
 
 bench_apply() {
 	local n=$MAXN r f ms pin ns v
@@ -497,7 +484,7 @@ main() {
 	LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 	ELAPSED=$(($(date +%s) - t0))
 	write_report >"$TMP/generated.md" || die "report"
-	splice_report "$TMP/generated.md" "$OUT"
+	splice_report "$TMP/generated.md" "$OUT" "$BEGIN_MARK" "$END_MARK"
 	log "done in ${ELAPSED}s; results in $OUT"
 	# The raw rows behind the tables, for anyone who wants other statistics.
 	cp "$DATA" "${OUT%.md}-raw.tsv" 2>/dev/null
