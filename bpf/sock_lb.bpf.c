@@ -15,9 +15,8 @@
 #include "sluice_abi.h"
 #include "lib/common.h"
 #include "lib/addr.h"
-#include "lib/account.h"
+#include "lib/flowend.h"
 #include "lib/select.h"
-#include "lib/outlier.h"
 #include "lib/clock.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -54,6 +53,22 @@ static __always_inline bool sl_is_proxy(struct bpf_sock_addr *ctx, const struct 
 	return cfg->proxy_mark && sk && sk->mark == cfg->proxy_mark;
 }
 
+/* A TCP socket connect()s again after its last attempt failed. Where
+ * close() ends connections, nothing has counted that failure yet (no
+ * TCP_CLOSE callback is armed), and the record is about to be reused. */
+static __always_inline void sl_retry_after_failure(const struct sl_sock *s)
+{
+	const __u32 done = SL_SOCK_F_ESTABLISHED | SL_SOCK_F_CLOSED | SL_SOCK_F_UDP |
+			   SL_SOCK_F_HANDOFF;
+	struct sl_ep_state *es;
+
+	if (!sl_close_at_release || (s->flags & done))
+		return;
+	es = sl_sock_ep(s);
+	if (es)
+		sl_connect_failed(s, es);
+}
+
 /* The socket's record: the one it already holds (a UDP re-connect, a TCP
  * retry after a failure), whose units go back first, or a new slot. */
 static __always_inline struct sl_sock *sl_sock_take(struct bpf_sock_addr *ctx, struct sl_req *rq)
@@ -68,6 +83,7 @@ static __always_inline struct sl_sock *sl_sock_take(struct bpf_sock_addr *ctx, s
 		return NULL;
 	}
 	if (again) {
+		sl_retry_after_failure(s);
 		sl_release(s);
 		__sync_lock_test_and_set(&s->flags, 0);
 	}
@@ -122,6 +138,8 @@ static __always_inline void sl_sock_fill(struct bpf_sock_addr *ctx, struct sl_so
 	s->state = SL_FLOW_CONNECTING;
 	if (rq->fe.proto == SL_IPPROTO_UDP)
 		flags |= SL_SOCK_F_UDP;
+	else if (sl_close_at_release)
+		flags |= SL_SOCK_F_ENDS_AT_CLOSE;
 	__sync_lock_test_and_set(&s->flags, flags);
 	sl_arm_callbacks(ctx, rq);
 }
@@ -380,22 +398,85 @@ int sl_getpeername6(struct bpf_sock_addr *ctx)
 }
 
 /*
- * Whether close() is the last user of the record. A TCP socket that left
- * TCP_CLOSE has its callbacks armed (at TCP_CONNECT_CB, inside connect()),
- * so sockops will see it reach TCP_CLOSE and frees the record then if
- * RELEASED is set. Both sides set their bit with an atomic or and look at
- * the other's, so one of them frees. The kernel runs the STATE callback
- * before it stores the new state: a socket found in TCP_CLOSE here either
- * had that callback already (its CLOSED bit is visible now, read again
- * with an atomic after the state) or never left TCP_CLOSE and never will.
+ * Whether close() is the last user of the record, where sockops ends
+ * connections at TCP_CLOSE. A TCP socket that left TCP_CLOSE has its
+ * callbacks armed (at TCP_CONNECT_CB, inside connect()), so sockops will
+ * see it reach TCP_CLOSE and frees the record then if RELEASED is set.
+ * Both sides set their bit with an atomic or and look at the other's, so
+ * one of them frees. The kernel runs the STATE callback before it stores
+ * the new state: a socket found in TCP_CLOSE here either had that callback
+ * already (its CLOSED bit is visible now, read again with an atomic after
+ * the state) or never left TCP_CLOSE and never will.
  */
 static __always_inline bool sl_sock_release_done(struct sl_sock *s, __u32 old, __u32 tcp_state)
 {
 	if (old & (SL_SOCK_F_CLOSED | SL_SOCK_F_UDP))
 		return true;
+	/* Connected while close() ended connections (a load since then could
+	 * not keep that): no TCP_CLOSE callback will come. Its end is
+	 * recorded without TCP counters, which this program cannot read. */
+	if (old & SL_SOCK_F_ENDS_AT_CLOSE) {
+		struct sl_tcp_end none = {};
+
+		if (!(__sync_fetch_and_or(&s->flags, SL_SOCK_F_CLOSED) & SL_SOCK_F_CLOSED))
+			sl_flow_close(s, &none, old & SL_SOCK_F_ESTABLISHED);
+		return true;
+	}
 	if (tcp_state != BPF_TCP_CLOSE)
 		return false; /* sockops frees it at TCP_CLOSE */
 	return !(__sync_fetch_and_or(&s->flags, 0) & SL_SOCK_F_CLOSED);
+}
+
+extern void *bpf_cast_to_kern_ctx(void *obj) __ksym __weak;
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
+
+/* The payload the application sent and received, read from the socket at
+ * close(). Sent: on a connection still open, what it wrote (bytes_acked
+ * counts the SYN, and our FIN once an earlier shutdown() queued it; what
+ * is in flight is write_seq - snd_una); on one already in TCP_CLOSE,
+ * where whether a FIN went out no longer shows in the state, what was
+ * transmitted (payload only, retransmissions taken off). Received: what
+ * arrived in order, less the peer's FIN. */
+static __always_inline void sl_tcp_end_read(struct bpf_sock *sk, struct sl_tcp_end *e)
+{
+	struct sock *ks = bpf_cast_to_kern_ctx(sk);
+	struct tcp_sock *tp = bpf_rdonly_cast(ks, bpf_core_type_id_kernel(struct tcp_sock));
+	__u32 state = sk->state;
+	__u64 tx = tp->bytes_acked + (__u32)(tp->write_seq - tp->snd_una);
+	__u64 rx = tp->bytes_received;
+
+	if (tx)
+		tx--;
+	if (tx && sl_fin_sent(state))
+		tx--;
+	if (state == BPF_TCP_CLOSE)
+		tx = tp->bytes_sent - tp->bytes_retrans;
+	if (rx && sl_sock_done(ks))
+		rx--;
+	e->tx = tx;
+	e->rx = rx;
+	e->segs_out = tp->segs_out;
+	e->segs_in = tp->segs_in;
+}
+
+/* close() ends the connection: the flow record, the endpoint's totals or
+ * its connect failure, the active units, then the slot. CLOSED is set here
+ * too, so that a TCP_CLOSE callback armed by an older version before an
+ * upgrade, if it wins the race, is the one that ends it. */
+static __always_inline void sl_close_now(struct bpf_sock *sk, struct sl_sock *s, __u64 cookie)
+{
+	__u32 old = __sync_fetch_and_or(&s->flags, SL_SOCK_F_RELEASED | SL_SOCK_F_CLOSED);
+	struct sl_tcp_end e = {};
+	bool up = old & SL_SOCK_F_ESTABLISHED;
+
+	if (old & (SL_SOCK_F_CLOSED | SL_SOCK_F_UDP)) {
+		sl_release(s);
+	} else {
+		if (up && sk->protocol == SL_IPPROTO_TCP)
+			sl_tcp_end_read(sk, &e);
+		sl_flow_close(s, &e, up);
+	}
+	sl_sock_free(s, cookie);
 }
 
 /* close(): covers every socket, also those that never got a TCP callback
@@ -409,6 +490,10 @@ int sl_sock_release(struct bpf_sock *sk)
 
 	if (!s)
 		return 1;
+	if (sl_close_at_release) {
+		sl_close_now(sk, s, cookie);
+		return 1;
+	}
 	sl_release(s);
 	old = __sync_fetch_and_or(&s->flags, SL_SOCK_F_RELEASED);
 	if (sl_sock_release_done(s, old, sk->state))

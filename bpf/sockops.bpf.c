@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * TCP lifecycle of the sockets sock_lb translated (those with a record in
- * the socket table, sl_socks): the flow's final counters, per-endpoint
- * opened/closed/failed/rto and byte totals, outlier detection on connect
- * failures, the hand-off record the proxy reads, and the release of the
- * socket's active counts at TCP_CLOSE. See docs/KERNEL.md.
+ * the socket table, sl_socks): per-endpoint opened and rto counts, outlier
+ * successes, the hand-off record the proxy reads, and, on kernels where
+ * close() cannot read the socket's TCP counters, the end of the connection
+ * at TCP_CLOSE (bpf/lib/flowend.h). See docs/KERNEL.md.
  *
  * Callbacks cost a program run each. Five run for every TCP socket of the
  * cgroup whatever the flags (TIMEOUT_INIT, RWND_INIT, TCP_CONNECT_CB,
@@ -18,33 +18,17 @@
 #include <bpf/bpf_core_read.h>
 #include "sluice_abi.h"
 #include "lib/common.h"
-#include "lib/account.h"
-#include "lib/outlier.h"
-#include "lib/socktab.h"
+#include "lib/flowend.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* Before 6.10 (or so) sk_flags lived in struct sock itself; since, it is
- * __sk_common.skc_flags. CO-RE picks whichever the running kernel has. */
-struct sock___old {
-	unsigned long sk_flags;
-} __attribute__((preserve_access_index));
-
-/* The peer's FIN was received: tcp_fin() sets SOCK_DONE (nothing else on
- * the way to TCP_CLOSE does). */
+/* The peer's FIN was received. */
 static __always_inline bool sl_peer_fin(struct bpf_sock_ops *skops)
 {
 	struct bpf_sock *sk = skops->sk;
 	struct tcp_sock *tp = sk ? bpf_skc_to_tcp_sock(sk) : NULL;
-	unsigned long done = 1ul << bpf_core_enum_value(enum sock_flags, SOCK_DONE);
-	struct sock *ks;
 
-	if (!tp)
-		return false;
-	ks = &tp->inet_conn.icsk_inet.sk;
-	if (bpf_core_field_exists(ks->__sk_common.skc_flags))
-		return ks->__sk_common.skc_flags & done;
-	return ((struct sock___old *)ks)->sk_flags & done;
+	return tp && sl_sock_done(&tp->inet_conn.icsk_inet.sk);
 }
 
 /* Payload bytes of the connection. The kernel's bytes_acked counts our SYN
@@ -54,43 +38,31 @@ static __always_inline bool sl_peer_fin(struct bpf_sock_ops *skops)
  * TCP_CLOSE. Our FIN was sent in FIN_WAIT1/2, LAST_ACK and CLOSING, and it
  * is acked once nothing is outstanding (always so in FIN_WAIT2). */
 static __always_inline void sl_payload(struct bpf_sock_ops *skops, const struct sl_sock *s,
-				       __u32 state, __u64 *sent, __u64 *recv)
+				       __u32 state, struct sl_tcp_end *e)
 {
-	bool fin_sent = state == BPF_TCP_FIN_WAIT1 || state == BPF_TCP_FIN_WAIT2 ||
-			state == BPF_TCP_LAST_ACK || state == BPF_TCP_CLOSING;
 	__u64 tx = skops->bytes_acked, rx = skops->bytes_received;
 
 	if (tx && (s->flags & SL_SOCK_F_ESTABLISHED))
 		tx--;
-	if (tx && fin_sent && skops->snd_una == skops->snd_nxt)
+	if (tx && sl_fin_sent(state) && skops->snd_una == skops->snd_nxt)
 		tx--;
 	if (rx && sl_peer_fin(skops))
 		rx--;
-	*sent = tx;
-	*recv = rx;
-}
-
-/* The flow's final counters, in its own record (the second cache line of
- * the slot, kept after the slot is freed until it is claimed again). */
-static __always_inline void sl_flow_end(struct bpf_sock_ops *skops, struct sl_sock *s, __u64 tx,
-					__u64 rx, bool up)
-{
-	s->end_ns = bpf_ktime_get_ns();
-	s->bytes_sent = tx;
-	s->bytes_received = rx;
-	s->segs_out = skops->segs_out;
-	s->segs_in = skops->segs_in;
-	s->state = up ? SL_FLOW_CLOSED : SL_FLOW_FAILED;
-	sl_count(flow_records);
+	e->tx = tx;
+	e->rx = rx;
+	e->segs_out = skops->segs_out;
+	e->segs_in = skops->segs_in;
 }
 
 /* TCP_CONNECT_CB: STATE callbacks from here on (SYN_SENT is already set,
- * so the first one that runs is the answer to the SYN). connect4 set the
- * RTO flag on its sockets; under the fallback (a kernel that refuses that
- * in connect4) the socket is looked up instead. */
+ * so the first one that runs is the answer to the SYN), unless close()
+ * ends the connection. connect4 set the RTO flag on its sockets; under the
+ * fallback (a kernel that refuses that in connect4) the socket is looked
+ * up instead. */
 static __always_inline void sl_on_connect(struct bpf_sock_ops *skops, __u32 cb)
 {
-	const __u32 want = BPF_SOCK_OPS_STATE_CB_FLAG | BPF_SOCK_OPS_RTO_CB_FLAG;
+	const __u32 want = BPF_SOCK_OPS_RTO_CB_FLAG |
+			   (sl_close_at_release ? 0 : BPF_SOCK_OPS_STATE_CB_FLAG);
 	struct sl_runtime *rt;
 	__u32 zero = 0;
 
@@ -195,51 +167,13 @@ static __always_inline void sl_on_rto(struct sl_sock *s)
 		__sync_fetch_and_add(&es->rto, 1);
 }
 
-/* SYN_SENT -> CLOSE: the endpoint refused or never answered. */
-static __always_inline void sl_connect_failed(const struct sl_sock *s, struct sl_ep_state *es)
-{
-	struct sl_config *cfg = sl_config_get();
-	const struct sl_group *grp = NULL;
-	struct sl_svc_val *svc = NULL;
-	__u32 slot = cfg ? cfg->active_slot & 1 : 0;
-
-	__sync_fetch_and_add(&es->connect_fail, 1);
-	if (cfg)
-		svc = sl_service(&s->fe, slot);
-	if (svc)
-		grp = sl_group_by_state(svc, s->grp_state);
-	sl_outlier_failure(es, grp, slot, false, bpf_ktime_get_ns());
-}
-
-/* Totals are folded from the socket when it closes, so they are exact
- * whatever became of the flow half of its record. */
-static __always_inline void sl_fold(struct bpf_sock_ops *skops, struct sl_ep_state *es, __u64 tx,
-				    __u64 rx)
-{
-	__sync_fetch_and_add(&es->closed, 1);
-	__sync_fetch_and_add(&es->bytes_sent, tx);
-	__sync_fetch_and_add(&es->bytes_received, rx);
-	__sync_fetch_and_add(&es->segs_out, skops->segs_out);
-	__sync_fetch_and_add(&es->segs_in, skops->segs_in);
-}
-
 static __always_inline void sl_on_close(struct bpf_sock_ops *skops, struct sl_sock *s,
 					__u32 old_state, __u64 cookie)
 {
-	__u32 flags = s->flags;
-	bool up = flags & SL_SOCK_F_ESTABLISHED;
-	struct sl_ep_state *es = NULL;
-	__u64 tx, rx;
+	struct sl_tcp_end e;
 
-	sl_payload(skops, s, old_state, &tx, &rx);
-	if (!(flags & SL_SOCK_F_HANDOFF))
-		es = sl_sock_ep(s);
-	if (es && up)
-		sl_fold(skops, es, tx, rx);
-	else if (es)
-		sl_connect_failed(s, es);
-	sl_flow_end(skops, s, tx, rx, up);
-	sl_release(s);
+	sl_payload(skops, s, old_state, &e);
+	sl_flow_close(s, &e, s->flags & SL_SOCK_F_ESTABLISHED);
 	/* Freed by whichever of this and close() comes last. */
 	if (__sync_fetch_and_or(&s->flags, SL_SOCK_F_CLOSED) & SL_SOCK_F_RELEASED)
 		sl_sock_free(s, cookie);
@@ -287,7 +221,9 @@ int sl_sockops(struct bpf_sock_ops *skops)
 			return 1;
 		break;
 	case BPF_SOCK_OPS_STATE_CB:
-		if (skops->args[1] != BPF_TCP_CLOSE)
+		/* Armed by an older version before an upgrade: close() ends
+		 * those connections too when it can. */
+		if (sl_close_at_release || skops->args[1] != BPF_TCP_CLOSE)
 			return 1;
 		break;
 	default:

@@ -255,7 +255,8 @@ enum sl_sock_flags {
 	SL_SOCK_F_ESTABLISHED = 1u << 2,
 	SL_SOCK_F_UDP = 1u << 3,
 	SL_SOCK_F_RELEASED = 1u << 4, /* close() (cgroup/sock_release) seen */
-	SL_SOCK_F_CLOSED = 1u << 5, /* sockops saw TCP_CLOSE */
+	SL_SOCK_F_CLOSED = 1u << 5, /* the connection's end is settled (bpf/lib/flowend.h) */
+	SL_SOCK_F_ENDS_AT_CLOSE = 1u << 6, /* TCP, no STATE callbacks: close() ends it */
 };
 
 enum sl_flow_state {
@@ -277,8 +278,10 @@ struct sl_sock {
 	/* the flow record (second cache line) */
 	__u64 cookie; /* socket cookie of the flow described here */
 	__u64 start_ns; /* CLOCK_MONOTONIC ns at connect() */
-	__u64 end_ns; /* at TCP_CLOSE; 0 while open */
-	__u64 bytes_sent; /* payload bytes acked by the peer; final once ended */
+	__u64 end_ns; /* at close() or TCP_CLOSE (bpf/lib/flowend.h); 0 while open */
+	__u64 bytes_sent; /* payload bytes: written by the application when the
+			   * end is read at close(), acked by the peer when at
+			   * TCP_CLOSE; final once ended */
 	__u64 bytes_received; /* payload bytes received */
 	__u64 segs_out;
 	__u64 segs_in;
@@ -627,6 +630,8 @@ enum sl_feature_id {
 	SL_FEAT_TCX = 8, /* tcx links; else cls_bpf filters (optional) */
 	SL_FEAT_SET_RETVAL = 9, /* refusals fail with ECONNREFUSED; else EPERM (optional) */
 	SL_FEAT_PROG_STATS = 10, /* kernel.bpf_stats_enabled: program run time (optional) */
+	SL_FEAT_CLOSE_AT_RELEASE = 11, /* close() reads TCP counters (kfuncs); else sockops
+					* ends connections at TCP_CLOSE (optional) */
 	SL_FEAT__COUNT,
 };
 #define SL_MAX_FEATURES 16u

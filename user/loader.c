@@ -125,6 +125,11 @@ static int load_objs(struct sl_txn *t, const struct sl_load_opts *o, struct objs
 		return -errno ? -errno : -ENOMEM;
 	ob->sockops->rodata->sl_debug = o->debug;
 	ob->sock_lb->rodata->sl_debug = o->debug;
+	/* Both objects must agree: sockops arms STATE callbacks exactly when
+	 * close() does not end the connection. */
+	ob->sockops->rodata->sl_close_at_release =
+		f->st[SL_FEAT_CLOSE_AT_RELEASE].status == SL_FS_AVAILABLE;
+	ob->sock_lb->rodata->sl_close_at_release = ob->sockops->rodata->sl_close_at_release;
 	err = sl_txn_load_obj(t, ob->sockops->obj, ob->sockops->skeleton);
 	if (!err)
 		err = sl_txn_load_obj(t, ob->sock_lb->obj, ob->sock_lb->skeleton);

@@ -47,6 +47,9 @@ static const struct feature_def {
 				 NEED_OPTIONAL },
 	[SL_FEAT_PROG_STATS] = { "prog_stats", "program run counts and time (kernel.bpf_stats_enabled)",
 				 NEED_OPTIONAL },
+	[SL_FEAT_CLOSE_AT_RELEASE] = { "close_at_release",
+				       "connections end at close(), without sockops STATE callbacks",
+				       NEED_OPTIONAL, GATE_NET | GATE_PERFMON },
 };
 
 const char *sl_feature_name(unsigned id)
@@ -405,17 +408,61 @@ static int probe_iter(__u32 btf_id)
 	return load_probe(BPF_PROG_TYPE_TRACING, BPF_TRACE_ITER, 0, btf_id, insns, 7);
 }
 
-/* The BTF id of a kernel function (the iterator target), 0 if absent. */
-static __u32 vmlinux_func(const char *name)
+/* The BTF id of a kernel type of KIND (a function: the iterator target,
+ * a kfunc), 0 if absent. */
+static __u32 vmlinux_id(const char *name, __u32 kind)
 {
 	struct btf *btf = btf__load_vmlinux_btf();
 	int id;
 
 	if (!btf)
 		return 0;
-	id = btf__find_by_name_kind(btf, name, BTF_KIND_FUNC);
+	id = btf__find_by_name_kind(btf, name, kind);
 	btf__free(btf);
 	return id > 0 ? (__u32)id : 0;
+}
+
+static __u32 vmlinux_func(const char *name)
+{
+	return vmlinux_id(name, BTF_KIND_FUNC);
+}
+
+static void kfunc_call(struct bpf_insn *insn, __u32 btf_id)
+{
+	insn->code = BPF_JMP | BPF_CALL;
+	insn->src_reg = BPF_PSEUDO_KFUNC_CALL;
+	insn->imm = (__s32)btf_id;
+}
+
+/* cgroup/sock_release reading the socket's struct tcp_sock, as
+ * bpf/sock_lb.bpf.c does at close(): bpf_cast_to_kern_ctx(ctx), then
+ * bpf_rdonly_cast() to tcp_sock, then a load through it (Linux 6.2+;
+ * a security module or lockdown may still refuse the untrusted read). */
+static int probe_close_at_release(void)
+{
+	__u32 cast = vmlinux_func("bpf_cast_to_kern_ctx"), ro = vmlinux_func("bpf_rdonly_cast");
+	__u32 tp = vmlinux_id("tcp_sock", BTF_KIND_STRUCT);
+	struct bpf_insn insns[7];
+
+	if (!cast || !ro || !tp)
+		return -EOPNOTSUPP;
+	memset(insns, 0, sizeof(insns));
+	kfunc_call(&insns[0], cast); /* r0 = (struct sock *)ctx */
+	insns[1].code = BPF_ALU64 | BPF_MOV | BPF_X; /* r1 = r0 */
+	insns[1].dst_reg = BPF_REG_1;
+	insns[1].src_reg = BPF_REG_0;
+	insns[2].code = BPF_ALU64 | BPF_MOV | BPF_K; /* r2 = tcp_sock's id */
+	insns[2].dst_reg = BPF_REG_2;
+	insns[2].imm = (__s32)tp;
+	kfunc_call(&insns[3], ro); /* r0 = (struct tcp_sock *)r1 */
+	insns[4].code = BPF_LDX | BPF_MEM | BPF_B; /* r0 = *(u8 *)r0 */
+	insns[4].dst_reg = BPF_REG_0;
+	insns[4].src_reg = BPF_REG_0;
+	insns[5].code = BPF_ALU64 | BPF_MOV | BPF_K;
+	insns[5].dst_reg = BPF_REG_0;
+	insns[5].imm = 1;
+	insns[6].code = BPF_JMP | BPF_EXIT;
+	return load_probe(BPF_PROG_TYPE_CGROUP_SOCK, BPF_CGROUP_INET_SOCK_RELEASE, 0, 0, insns, 7);
 }
 
 /* Does the running kernel's BTF know attach type BPF_TCX_INGRESS? */
@@ -495,6 +542,8 @@ static int probe_one(unsigned id)
 		return probe_helper(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_FUNC_set_retval);
 	case SL_FEAT_PROG_STATS:
 		return probe_prog_stats();
+	case SL_FEAT_CLOSE_AT_RELEASE:
+		return probe_close_at_release();
 	}
 	return -EOPNOTSUPP;
 }

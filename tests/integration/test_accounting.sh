@@ -12,6 +12,12 @@
 #   (the endpoint drops SYNs, so they stay in SYN_SENT); the next connect()
 #   is refused at once; their SYN timeouts count as RTOs; closing them before
 #   they were established gives the units back and counts connect failures;
+# - retry: a socket refused by its endpoint (nothing listens) that
+#   connect()s again on the same socket is counted as two failures, wherever
+#   the kernel settles a connection's end (docs/KERNEL.md);
+# - reload: connections opened under one way of settling their end and
+#   closed after a reload that switched to the other are still ended once,
+#   their units given back and their slots freed;
 # - at the end every endpoint and group is back at 0 and the socket table
 #   holds no open record.
 set -u
@@ -19,13 +25,14 @@ set -u
 t_init accounting
 CASES=(accounting/direct-not-counted accounting/direct-close accounting/shared-split
 	accounting/shared-release accounting/synsent-limit accounting/synsent-refused
-	accounting/synsent-rto accounting/close-before-established accounting/all-zero
-	accounting/socket-table-empty)
+	accounting/synsent-rto accounting/close-before-established accounting/retry-same-socket
+	accounting/reload-switch accounting/all-zero accounting/socket-table-empty)
 require_kernel "${CASES[@]}"
 command -v iptables >/dev/null || { fail accounting/synsent-limit "iptables not installed"; exit 1; }
 t_world
 
 WEB=10.96.0.10 API=10.96.0.11 SLOW=10.96.0.12 EP=127.0.1.1:8080 SLOW_EP=127.0.1.9:8080
+GONE=10.96.0.13 GONE_EP=127.0.1.5:8080
 {
 	yaml_service web $WEB 80 8080
 	# api selects the same pod as web: one endpoint, two services.
@@ -42,6 +49,8 @@ EOF
 	yaml_pod web-a web 127.0.1.1
 	yaml_service slow $SLOW 80 8080
 	yaml_pod slow-a slow 127.0.1.9
+	yaml_service gone $GONE 80 8080
+	yaml_pod gone-a gone 127.0.1.5
 	yaml_dr slow ROUND_ROBIN "    connectionPool:
       tcp:
         maxConnections: 2"
@@ -112,10 +121,32 @@ check_eq accounting/close-before-established \
 	"$(group slow active)/$(ep slow $SLOW_EP active)/$(ep slow $SLOW_EP connect_failures)/$(ep slow $SLOW_EP opened)" \
 	"0/0/2/0" "group/endpoint active, connect failures, opened after closing in SYN_SENT"
 
+# --- retry on the same socket ---------------------------------------------------
+client -j -n 3 -e ECONNREFUSED -a $GONE:80 >"$T_TMP/r4.json" 2>"$T_TMP/r4.err"
+wait_eq 6 ep gone $GONE_EP connect_failures
+check_eq accounting/retry-same-socket \
+	"$(jq -r .ok "$T_TMP/r4.json")/$(ep gone $GONE_EP connect_failures)/$(ep gone $GONE_EP opened)/$(ep gone $GONE_EP active)/$(group gone active)" \
+	"6/6/0/0/0" "refusals seen by the client (3 sockets, 2 connects each), endpoint connect failures/opened/active, group active ($(head -c 200 "$T_TMP/r4.err"))"
+
+# --- a reload that switches where connections end --------------------------------
+# Under SLUICE_TEST_REFUSE=close_at_release (the at-tcp-close pass) the
+# node ends connections at TCP_CLOSE, else at close(); reload the other way.
+if [[ ${SLUICE_TEST_REFUSE:-} == *close_at_release* ]]; then other=""; else other=close_at_release; fi
+closed0=$(ep web $EP closed)
+hold_conns sw -k 3 -t 60 $WEB:80
+SLUICE_TEST_REFUSE=$other sl load --cgroup "$CG" >"$T_TMP/reload.out" 2>&1 ||
+	fail accounting/reload-switch "reload: $(tail -n 3 "$T_TMP/reload.out" | tr '\n' ' ')"
+stop_proc sw
+wait_eq 0 ep web $EP active
+wait_eq $((closed0 + 3)) ep web $EP closed
+check_eq accounting/reload-switch \
+	"$(ep web $EP active)/$(group web active)/$(( $(ep web $EP closed) - closed0 ))/$(open_flows)" "0/0/3/0" \
+	"web endpoint/group active, connections closed since, open flows (reloaded with SLUICE_TEST_REFUSE='$other')"
+
 # --- the end -------------------------------------------------------------------
 all=$(sl get endpoints -o json | jq -r '[.endpoints[].active] | map(tostring) | join(",")')
 groups=$(sl get services -o json | jq -r '[.services[].groups[].active] | map(tostring) | join(",")')
-check_eq accounting/all-zero "$all/$groups" "0,0,0/0,0,0" "every endpoint / group active"
+check_eq accounting/all-zero "$all/$groups" "0,0,0,0/0,0,0,0" "every endpoint / group active"
 wait_eq 0 open_flows
 check_eq accounting/socket-table-empty "$(open_flows)" 0 "open records in the socket table"
 t_done

@@ -2,18 +2,27 @@
 # Per-flow byte counters (sluice flows -o json) and the endpoint totals
 # (get endpoints -o json) equal what the client sent and received: each of 3
 # connections sends 100,000 bytes to an echo server and reads back the
-# identity line ("ep1\n", 4 bytes) plus the 100,000 echoed bytes.
+# identity line ("ep1\n", 4 bytes) plus the 100,000 echoed bytes. Then
+# connections that end with data still in flight, and the open flows.
 set -u
 . "$(dirname "$0")/../lib/common.sh"
 t_init flowbytes
 require_kernel flowbytes/client flowbytes/per-flow flowbytes/flow-state \
-	flowbytes/endpoint-totals flowbytes/endpoint-lifecycle flowbytes/open-flows \
+	flowbytes/endpoint-totals flowbytes/endpoint-lifecycle flowbytes/in-flight-client \
+	flowbytes/in-flight-flows flowbytes/in-flight-totals flowbytes/open-flows \
 	flowbytes/live-counters flowbytes/no-iterator flowbytes/refused-iterator
 t_world
 
 VIP=10.96.0.10 EP=127.0.1.1:8080 B=100000 N=3
-{ yaml_service web $VIP 80 8080; yaml_pod web-a web 127.0.1.1; } >"$T_TMP/policy.yaml"
+VIP2=10.96.0.11 EP2=127.0.1.2:8080 BIG=1000000
+{
+	yaml_service web $VIP 80 8080
+	yaml_pod web-a web 127.0.1.1
+	yaml_service sink $VIP2 80 8080
+	yaml_pod sink-a sink 127.0.1.2
+} >"$T_TMP/policy.yaml"
 start_server eps -e $EP=ep1
+start_server sink $EP2=ep2
 apply_or_die flowbytes/client "$T_TMP/policy.yaml"
 
 client -j -n $N -b $B $VIP:80 >"$T_TMP/r.json" 2>"$T_TMP/r.err"
@@ -22,8 +31,8 @@ check_eq flowbytes/client "$(jq -r .ok "$T_TMP/r.json")/$sent/$rcvd" "$N/$((N * 
 	"client ok/sent/received ($(head -c 200 "$T_TMP/r.err"))"
 
 # Frontend and endpoint may carry a "/tcp" suffix; compare the IP:PORT part.
-flows() {
-	sl flows -o json | jq -c --arg fe "$VIP:80" \
+flows() { # [FRONTEND]
+	sl flows -o json | jq -c --arg fe "${1:-$VIP:80}" \
 		'[.flows[] | .frontend |= sub("/.*$"; "") | .endpoint |= sub("/.*$"; "") | select(.frontend == $fe)]'
 }
 # The last counters are written when each socket closes; give that a moment.
@@ -44,6 +53,27 @@ check_eq flowbytes/endpoint-totals \
 check_eq flowbytes/endpoint-lifecycle \
 	"$(json_endpoint opened $EP)/$(json_endpoint closed $EP)/$(json_endpoint active $EP)" "$N/$N/0" \
 	"endpoint opened/closed/active"
+
+# Connections closed with data still in flight, to a server that reads and
+# discards: two closed right after the last send (no shutdown), two right
+# after shutting down writing. Wherever the kernel settles their end (at
+# close() or at TCP_CLOSE, docs/KERNEL.md), each sent exactly BIG bytes and
+# received the identity line.
+client -j -n 2 -b $BIG -c close $VIP2:80 >"$T_TMP/c1.json" 2>"$T_TMP/c1.err"
+client -j -n 2 -b $BIG -c half $VIP2:80 >"$T_TMP/c2.json" 2>"$T_TMP/c2.err"
+check_eq flowbytes/in-flight-client \
+	"$(jq -s -r 'map("\(.ok)/\(.bytes_sent)/\(.bytes_received)") | join(",")' "$T_TMP/c1.json" "$T_TMP/c2.json")" \
+	"2/$((2 * BIG))/8,2/$((2 * BIG))/8" "client ok/sent/received, close and half ($(head -c 200 "$T_TMP/c1.err" "$T_TMP/c2.err"))"
+for _ in $(seq 100); do
+	[ "$(flows $VIP2:80 | jq '[.[] | select(.end_ns != 0)] | length')" = 4 ] && break
+	sleep 0.1
+done
+check_eq flowbytes/in-flight-flows \
+	"$(flows $VIP2:80 | jq -r 'map("\(.bytes_sent) \(.bytes_received) \(.state | ascii_downcase)") | join(",")')" \
+	"$BIG 4 closed,$BIG 4 closed,$BIG 4 closed,$BIG 4 closed" "flows (bytes_sent bytes_received state)"
+check_eq flowbytes/in-flight-totals \
+	"$(json_endpoint bytes_sent $EP2)/$(json_endpoint bytes_received $EP2)/$(json_endpoint closed $EP2)/$(json_endpoint active $EP2)" \
+	"$((4 * BIG))/16/4/0" "endpoint bytes_sent/bytes_received/closed/active"
 
 # Open flows: two connections held open are listed as established, from
 # the socket table. Where the kernel runs the tracing iterator, their

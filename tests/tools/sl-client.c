@@ -26,7 +26,8 @@ struct opts {
 	long n, keep, bytes, mark, timeout_ms, interval_ms, delay_ms;
 	double duration_s;
 	int expect_errno; /* 0: connect must succeed */
-	bool check_peer, loop, json, in_progress;
+	enum end { END_EOF, END_CLOSE, END_HALF } end; /* how a -b exchange ends */
+	bool check_peer, loop, json, in_progress, again;
 	const char *ready;
 };
 
@@ -52,10 +53,16 @@ static void usage(FILE *out)
 		"  -l         loop for -t seconds (connect, read identity, close)\n"
 		"  -i MS      pause between attempts (default 0)\n"
 		"  -b BYTES   send BYTES on each connection, then read until EOF\n"
+		"  -c HOW     how a -b connection ends: eof (default: shut down\n"
+		"             writing, read until EOF, close), close (close right\n"
+		"             after the last send: no shutdown, no waiting), half\n"
+		"             (shut down writing, then close without waiting)\n"
 		"  -d MS      wait MS after the identity line before -b (a connection\n"
 		"             that must stay usable across something the test does)\n"
 		"  -p         fail unless getpeername() equals ADDR:PORT\n"
 		"  -e ERRNO   expect connect() to fail with ERRNO (name or number)\n"
+		"  -a         with -e: after the expected failure, connect() again on\n"
+		"             the same socket and expect the same failure\n"
 		"  -m MARK    set SO_MARK on every socket\n"
 		"  -w MS      connect/read timeout (default 3000)\n"
 		"  -r READY   when the -k connections are open, write their JSON tally\n"
@@ -128,8 +135,10 @@ static int read_line(int fd, char *line, size_t len)
 }
 
 /* Send BYTES while reading whatever comes back until EOF; both at once so
- * an echoing server can never deadlock us. */
-static int exchange(int fd, long bytes, uint64_t *sent, uint64_t *rcvd)
+ * an echoing server can never deadlock us. END_CLOSE and END_HALF return
+ * as soon as the last byte is sent (END_HALF after shutting down writing):
+ * the caller closes with data still in flight. */
+static int exchange(int fd, long bytes, enum end end, uint64_t *sent, uint64_t *rcvd)
 {
 	static char out[16384], in[65536];
 	long left = bytes;
@@ -142,8 +151,12 @@ static int exchange(int fd, long bytes, uint64_t *sent, uint64_t *rcvd)
 		ssize_t n;
 
 		if (!wr_done && left == 0) {
+			if (end == END_CLOSE)
+				return 0;
 			shutdown(fd, SHUT_WR);
 			wr_done = true;
+			if (end == END_HALF)
+				return 0;
 		}
 		if (!wr_done)
 			p.events |= POLLOUT;
@@ -223,7 +236,7 @@ static int do_connect(const struct opts *o, struct result *r, int fd)
 	if (e == o->expect_errno) {
 		r->ok++;
 		sl_tally_add(&r->errs, sl_errno_name(e));
-		return 0;
+		return 2;
 	}
 	fail(r, sl_errno_name(e), "connect %s: %s (%s)", o->dst_str, strerror(e),
 	     sl_errno_name(e));
@@ -250,7 +263,7 @@ static void connecting_once(const struct opts *o, struct result *r, int fd, int 
 static void tcp_once(const struct opts *o, struct result *r, int *keep)
 {
 	char line[512];
-	int fd, n, err;
+	int fd, n, err, rc;
 
 	r->attempts++;
 	fd = new_socket(o, SOCK_STREAM | (o->in_progress ? SOCK_NONBLOCK : 0));
@@ -262,7 +275,12 @@ static void tcp_once(const struct opts *o, struct result *r, int *keep)
 		connecting_once(o, r, fd, keep);
 		return;
 	}
-	if (do_connect(o, r, fd) != 1 || !peer_ok(o, r, fd))
+	rc = do_connect(o, r, fd);
+	if (rc == 2 && o->again) {
+		r->attempts++;
+		rc = do_connect(o, r, fd);
+	}
+	if (rc != 1 || !peer_ok(o, r, fd))
 		goto out;
 	n = read_line(fd, line, sizeof(line));
 	if (n < 0) {
@@ -274,7 +292,7 @@ static void tcp_once(const struct opts *o, struct result *r, int *keep)
 	if (o->delay_ms)
 		usleep((useconds_t)o->delay_ms * 1000);
 	if (o->bytes >= 0) {
-		err = exchange(fd, o->bytes, &r->bytes_sent, &r->bytes_received);
+		err = exchange(fd, o->bytes, o->end, &r->bytes_sent, &r->bytes_received);
 		if (err) {
 			fail(r, sl_errno_name(-err), "exchange: %s", strerror(-err));
 			goto out;
@@ -461,7 +479,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 	int opt;
 
 	*o = (struct opts){ .n = 1, .bytes = -1, .timeout_ms = 3000 };
-	while ((opt = getopt(argc, argv, "n:uUk:st:li:b:d:pe:m:w:r:jh")) != -1) {
+	while ((opt = getopt(argc, argv, "n:uUk:st:li:b:c:d:pe:am:w:r:jh")) != -1) {
 		switch (opt) {
 		case 'n': o->n = sl_num_arg(optarg, 'n', 1, 100000000); break;
 		case 'u': o->mode = M_UDP_CONNECTED; break;
@@ -472,6 +490,16 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		case 'l': o->loop = true; break;
 		case 'i': o->interval_ms = sl_num_arg(optarg, 'i', 0, 60000); break;
 		case 'b': o->bytes = sl_num_arg(optarg, 'b', 0, 1L << 40); break;
+		case 'c':
+			if (!strcmp(optarg, "eof"))
+				o->end = END_EOF;
+			else if (!strcmp(optarg, "close"))
+				o->end = END_CLOSE;
+			else if (!strcmp(optarg, "half"))
+				o->end = END_HALF;
+			else
+				sl_die("-c: want eof, close or half, not '%s'", optarg);
+			break;
 		case 'd': o->delay_ms = sl_num_arg(optarg, 'd', 0, 3600000); break;
 		case 'p': o->check_peer = true; break;
 		case 'e':
@@ -479,6 +507,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			if (o->expect_errno <= 0)
 				sl_die("-e: unknown errno name '%s'", optarg);
 			break;
+		case 'a': o->again = true; break;
 		case 'm': o->mark = sl_num_arg(optarg, 'm', 1, 0xffffffffL); break;
 		case 'w': o->timeout_ms = sl_num_arg(optarg, 'w', 1, 600000); break;
 		case 'r': o->ready = optarg; break;

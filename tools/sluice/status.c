@@ -115,7 +115,7 @@ static void text_features(const struct sl_node_state *s)
 	for (unsigned id = 0; id < SL_FEAT__COUNT; id++) {
 		const struct sl_feature_state *f = &s->rec.feat[id];
 
-		printf("  %-13s %-12s %-9s", sl_feature_name(id), feat_status_name(f->status),
+		printf("  %-16s %-12s %-9s", sl_feature_name(id), feat_status_name(f->status),
 		       sl_feature_required(id, &w) ? "required" : "optional");
 		if (f->source)
 			printf(" source %s", sl_feature_source_name(f->source));
@@ -361,7 +361,7 @@ int cmd_features(struct sl_cli *c)
 		}
 	}
 	opt = sl_features_probe(&w, &f) ? SL_EXIT_FAIL : SL_EXIT_OK;
-	printf(json ? "{\"features\":[" : "%-13s %-12s %-9s %s\n", "FEATURE", "STATUS", "NEED",
+	printf(json ? "{\"features\":[" : "%-16s %-12s %-9s %s\n", "FEATURE", "STATUS", "NEED",
 	       "REASON");
 	for (unsigned id = 0; id < SL_FEAT__COUNT; id++) {
 		const struct sl_feature_state *st = &f.st[id];
@@ -371,7 +371,7 @@ int cmd_features(struct sl_cli *c)
 					     : "";
 
 		if (!json) {
-			printf("%-13s %-12s %-9s %s\n", sl_feature_name(id), feat_status_name(st->status),
+			printf("%-16s %-12s %-9s %s\n", sl_feature_name(id), feat_status_name(st->status),
 			       sl_feature_required(id, &w) ? "required" : "optional", reason);
 			continue;
 		}
