@@ -219,14 +219,48 @@ static int compile_and_model(struct applying *a, struct sl_diags *d)
 	return 0;
 }
 
-static int compile_and_check(struct applying *a, bool dry_run, struct sl_diags *d)
-{
+/* The store of a whole apply, encoded on a second thread while the
+ * publication assigns state ids and writes the slot, when it fits the
+ * slot whatever zlib makes of it: then no store can be too big, and the
+ * publication waits for it only before writing it (docs/APPLY.md). */
+struct store_job {
+	struct applying *a;
 	uint32_t counts[3];
+	int err;
+	struct sl_par_task task;
+};
+
+static void encode_store(void *arg)
+{
+	struct store_job *j = arg;
+
+	j->err = sls_whole(j->a->model, j->counts, &j->a->store);
+	if (!j->err && !sls_fits(&j->a->store))
+		j->err = -ENOSPC; /* the bound says it cannot happen */
+}
+
+static int store_wait(void *arg)
+{
+	struct store_job *j = arg;
+
+	sl_par_join(&j->task);
+	return j->err;
+}
+
+static int compile_and_check(struct applying *a, bool dry_run, struct store_job *sj,
+			     struct sl_diags *d)
+{
+	uint32_t *counts = sj->counts;
 	int err = compile_and_model(a, d);
 
 	if (err == -EINVAL)
 		return err;
 	counts_of(&a->t, counts);
+	if (!err && !dry_run && sls_whole_surely_fits(a->model)) {
+		sj->a = a;
+		sl_par_start(&sj->task, encode_store, sj);
+		return 0;
+	}
 	if (!err)
 		err = sls_whole(a->model, counts, &a->store);
 	if (!err && !sls_fits(&a->store)) {
@@ -242,20 +276,27 @@ static int apply_whole(struct applying *a, enum sl_apply_mode mode, bool dry_run
 		       struct sl_diags *d, struct sl_apply_result *r)
 {
 	struct sl_config cfg;
+	struct store_job sj = { 0 };
 	int err = sl_store_compile(&a->m, &cfg, &a->live, &a->old, NULL, NULL);
 
 	if (err)
 		return err;
 	a->p = combine(a->live, a->in, a->rm, mode, d);
-	err = compile_and_check(a, dry_run, d);
+	err = compile_and_check(a, dry_run, &sj, d);
 	r->compile_ms = sl_ms_since(a->t0);
 	r->n_objects = sl_policy_count(a->p);
 	r->n_services = a->t.n_svcs;
 	r->n_backends = a->t.n_backends;
 	if (err || dry_run)
 		return err;
-	err = sl_publish(&a->m, &(struct sl_pub){ .old = &a->old, .new = &a->t, .store = &a->store },
+	err = sl_publish(&a->m,
+			 &(struct sl_pub){ .old = &a->old,
+					   .new = &a->t,
+					   .store = &a->store,
+					   .store_wait = sj.task.pending ? store_wait : NULL,
+					   .store_arg = &sj },
 			 d, &r->pub);
+	sl_par_join(&sj.task);
 	if (!err && a->keep)
 		keep_whole(a, r);
 	return err;

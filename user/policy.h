@@ -17,6 +17,7 @@
 #ifndef SLUICE_POLICY_H
 #define SLUICE_POLICY_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -298,6 +299,17 @@ int sl_model_from_policy(struct sl_model *m, const struct sl_policy *p, const st
  * when no thread can be had): a whole apply's parse, checks, model and
  * store encoding split this way. */
 void sl_par2(void (*fn)(void *arg), void *a0, void *a1);
+/* FN(ARG) on a second thread from sl_par_start() on, done when
+ * sl_par_join() returns (which runs it there and then when no thread could
+ * be had); joining twice is joining once. */
+struct sl_par_task {
+	pthread_t th;
+	void (*fn)(void *arg);
+	void *arg;
+	bool started, pending;
+};
+void sl_par_start(struct sl_par_task *t, void (*fn)(void *arg), void *arg);
+void sl_par_join(struct sl_par_task *t);
 /* Sources of at least BYTES (default 1 MiB) are parsed in two parts at
  * once; tests move it to compare both ways on the same input. */
 void sl_policy_set_split_min(size_t bytes);

@@ -535,6 +535,10 @@ static int write_inactive(struct sl_maps *m, struct sl_config *cfg, const struct
 	if (!err)
 		err = write_node(m, p, pub, *incr, slot, cfg->active_slot, &r->node, false);
 	r->write_ms = sl_ms_since(t0);
+	/* Neither a write nor a store write: the time an encoding still
+	 * running beside the writes above takes to finish. */
+	if (!err && pub->store_wait)
+		err = pub->store_wait(pub->store_arg);
 	t0 = sl_now_mono_ns();
 	if (!err)
 		err = sls_apply(m, slot, pub->store, cfg);

@@ -76,6 +76,10 @@ struct sl_publish_report {
 struct sl_pub {
 	const struct sl_tables *old, *new;
 	const struct sls_write *store;
+	/* When set, STORE is still being made: called (it waits) before STORE
+	 * is first read, its error fails the publication before the switch. */
+	int (*store_wait)(void *arg);
+	void *store_arg;
 	bool partial, np;
 	const __u64 *old_ports, *new_ports;
 };

@@ -1292,6 +1292,34 @@ bool sls_fits(const struct sls_write *w)
 	return w->chunks_used <= SLS_CHUNKS && w->raw_bytes <= UINT32_MAX;
 }
 
+/* Every stream's stored bytes are at most the summaries' bytes, plus each
+ * bucket's records through compressBound() (whose shifted terms add up
+ * to no more than those of the sum; 13 more per bucket), plus 8-byte
+ * alignment. place() packs extents first-fit, so any two chunks of
+ * extents hold more than one chunk's bytes between them, and a stream of
+ * whole chunks fills each but its last: the chunks used are at most twice
+ * the bytes over a chunk, plus the directory and one half-empty chunk. */
+bool sls_whole_surely_fits(const struct sl_model *model)
+{
+	size_t n = sl_model_slots(model), sums = 0;
+	uint64_t raw = 0, recs = 0, bytes;
+	uint32_t nb;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct sl_osum *s = sl_model_sum(model, i, NULL, NULL);
+
+		if (!s)
+			continue;
+		raw += s->rec_len;
+		recs += sizeof(struct rec_ent) + strlen(s->ns) + 1 + strlen(s->name) + 1 +
+			s->rec_len;
+		sums += sum_size(s);
+	}
+	nb = buckets_for(raw, sums);
+	bytes = sums + compressBound(recs) + 13ull * nb + 2ull * nb * 8;
+	return raw <= UINT32_MAX && 2 + 2 * (bytes + CHUNK - 1) / CHUNK <= SLS_CHUNKS;
+}
+
 void sls_write_free(struct sls_write *w)
 {
 	for (uint32_t i = 0; w->img && i < w->n_img; i++)

@@ -122,5 +122,9 @@ int sls_apply(struct sl_maps *m, uint32_t slot, const struct sls_write *w, struc
 void sls_write_free(struct sls_write *w);
 /* Does W fit in one slot? */
 bool sls_fits(const struct sls_write *w);
+/* Would sls_whole() of MODEL fit in one slot whatever zlib makes of its
+ * records (incompressible data: compressBound)? Then an apply may start
+ * writing the slot before the store is encoded. */
+bool sls_whole_surely_fits(const struct sl_model *model);
 
 #endif

@@ -22,6 +22,33 @@ static void *par_main(void *p)
 	return NULL;
 }
 
+static void *par_task_main(void *p)
+{
+	struct sl_par_task *t = p;
+
+	t->fn(t->arg);
+	return NULL;
+}
+
+void sl_par_start(struct sl_par_task *t, void (*fn)(void *arg), void *arg)
+{
+	t->fn = fn;
+	t->arg = arg;
+	t->started = !pthread_create(&t->th, NULL, par_task_main, t);
+	t->pending = true;
+}
+
+void sl_par_join(struct sl_par_task *t)
+{
+	if (!t->pending)
+		return;
+	t->pending = false;
+	if (t->started)
+		pthread_join(t->th, NULL);
+	else
+		t->fn(t->arg); /* no thread was to be had: now, here */
+}
+
 void sl_par2(void (*fn)(void *arg), void *a0, void *a1)
 {
 	struct par_job j = { fn, a1 };
