@@ -1019,6 +1019,61 @@ static void test_remove(void)
 	sl_policy_free(p);
 }
 
+/* One source with many documents, in no order, some with one identity:
+ * the policy holds each identity once, from its last document, whatever
+ * the number of documents (a source of 64 or more is sorted and merged
+ * rather than upserted one by one), and what it held before stays. */
+static void upsert_case(unsigned n_docs, unsigned n_names)
+{
+	struct sl_policy *p = sl_policy_new();
+	struct sl_diags d = { 0 };
+	size_t cap = 256 * n_docs + 1, len = 0;
+	char *src = malloc(cap);
+	unsigned *last = calloc(n_names, sizeof(*last));
+	struct sl_object_info oi;
+	size_t found = 0;
+
+	CHECK(src && last, "memory");
+	CHECK(!load_file(p, "mtls-policy.yaml", &d), "load");
+	for (unsigned i = 0; i < n_docs; i++) {
+		unsigned k = (i * 37u) % n_names;
+
+		last[k] = i;
+		len += (size_t)snprintf(src + len, cap - len,
+					"---\napiVersion: v1\nkind: Service\nmetadata:\n"
+					"  name: s%u\n  namespace: up\n  annotations: {doc: \"%u\"}\n"
+					"spec: {clusterIP: 10.96.%u.%u, ports: [{port: 80}]}\n",
+					k, i, k >> 8, k & 0xff);
+	}
+	CHECK(!sl_policy_load(p, "up.yaml", src, len, &d), "load %u documents", n_docs);
+	for (size_t i = 0; sl_policy_object(p, i, &oi); i++) {
+		unsigned k;
+
+		if (strcmp(oi.ns, "up"))
+			continue;
+		found++;
+		CHECK(sscanf(oi.name, "s%u", &k) == 1 && k < n_names, "name %s", oi.name);
+		/* Document I is lines 8I+1 (---) to 8I+8. */
+		EXPECT(oi.line == (int)(8 * last[k] + 2), "%u documents: %s is from line %d, want %u",
+		       n_docs, oi.name, oi.line, 8 * last[k] + 2);
+	}
+	EXPECT(found == n_names, "%u documents: %zu objects, want %u", n_docs, found, n_names);
+	EXPECT(sl_policy_count(p) == found + 3, "the objects loaded before: %zu",
+	       sl_policy_count(p) - found);
+	free(last);
+	free(src);
+	sl_diags_free(&d);
+	sl_policy_free(p);
+}
+
+static void test_upsert_one_source(void)
+{
+	upsert_case(10, 7);
+	upsert_case(63, 40);
+	upsert_case(64, 40);
+	upsert_case(500, 123);
+}
+
 static void test_error_leaves_policy_unchanged(void)
 {
 	struct sl_policy *p = sl_policy_new();
@@ -1063,6 +1118,7 @@ int main(void)
 	run("serialize-roundtrip", test_serialize_roundtrip);
 	run("stored-error-position", test_stored_error_position);
 	run("remove", test_remove);
+	run("upsert-one-source", test_upsert_one_source);
 	run("error-leaves-policy-unchanged", test_error_leaves_policy_unchanged);
 	printf("# %d failed\n", failures);
 	return failures ? 1 : 0;

@@ -385,6 +385,49 @@ static void check_all(struct docs *ds, bool stored, struct object **nv, struct s
 	slp_diags_move(d, &j[1].d);
 }
 
+/* One source's object and its place among the source's documents. */
+struct numbered {
+	struct object *o;
+	size_t at;
+};
+
+static int cmp_numbered(const void *a, const void *b)
+{
+	const struct numbered *x = a, *y = b;
+	int r = slp_obj_cmp(x->o, y->o);
+
+	return r ? r : x->at < y->at ? -1 : x->at > y->at;
+}
+
+/* The objects NV[0..N) of one source (in document order) into P, a later
+ * document replacing an earlier one with its identity, as an upsert of
+ * each in turn would: sorted, deduplicated and merged, so that a source
+ * of 20,000 objects costs a sort rather than 20,000 insertions into the
+ * middle of an array. A few objects are simply upserted. */
+static void upsert_all(struct sl_policy *p, struct object **nv, size_t n)
+{
+	struct numbered *v = n >= 64 ? calloc(n, sizeof(*v)) : NULL;
+	struct sl_policy src = { .v = nv };
+
+	if (!v) {
+		for (size_t i = 0; i < n; i++)
+			policy_upsert(p, nv[i]);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		v[i] = (struct numbered){ nv[i], i };
+	qsort(v, n, sizeof(*v), cmp_numbered);
+	for (size_t i = 0; i < n; i++) {
+		if (i + 1 < n && !slp_obj_cmp(v[i].o, v[i + 1].o)) {
+			object_free(v[i].o); /* a later document has it */
+			continue;
+		}
+		nv[src.n++] = v[i].o;
+	}
+	free(v);
+	sl_policy_merge(p, &src);
+}
+
 int sl_policy_load(struct sl_policy *p, const char *name, const char *src,
 		   size_t len, struct sl_diags *dd)
 {
@@ -410,8 +453,7 @@ int sl_policy_load(struct sl_policy *p, const char *name, const char *src,
 			object_free(nv[i]);
 		ret = -1;
 	} else {
-		for (i = 0; i < n_new; i++)
-			policy_upsert(p, nv[i]);
+		upsert_all(p, nv, n_new);
 	}
 	free(nv);
 	sl_diags_free(&tmp);
