@@ -356,6 +356,18 @@ static const struct err_case load_errors[] = {
 	  "  hosts: [a.example.com]\n  ports: [{number: 80, name: http, protocol: HTTP}]\n  resolution: STATIC\n"
 	  "  endpoints: [{address: a.example.com}]\n",
 	  "bad.yaml:8:25: error: spec.endpoints[0].address: \"a.example.com\" is not an IP address (resolution STATIC needs addresses)\n" },
+	{ "se-item-paths",
+	  "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: ext}\nspec:\n"
+	  "  hosts: [a.example.com]\n  ports: [{number: 80, name: http}, {number: 81, name: b, protocol: QUIC}]\n"
+	  "  resolution: STATIC\n"
+	  "  addresses: [10.0.0.1, 10.0.0.2, 10.0.0.3, 10.0.0.4, 10.0.0.5, 10.0.0.6, 10.0.0.7, 10.0.0.8,\n"
+	  "    10.0.0.9, 10.0.0.10, 10.0.0.0/8]\n"
+	  "  endpoints: [{address: 192.0.2.0}, {address: 192.0.2.1}, {address: 192.0.2.2}, {address: 192.0.2.3},\n"
+	  "    {address: 192.0.2.4}, {address: 192.0.2.5}, {address: 192.0.2.6}, {address: 192.0.2.7},\n"
+	  "    {address: 192.0.2.8}, {address: 192.0.2.9}, {address: b.example.com}]\n",
+	  "bad.yaml:6:69: error: spec.ports[1].protocol: unknown protocol \"QUIC\"\n"
+	  "bad.yaml:9:26: error: spec.addresses[10]: address ranges not supported: give single addresses\n"
+	  "bad.yaml:12:59: error: spec.endpoints[10].address: \"b.example.com\" is not an IP address (resolution STATIC needs addresses)\n" },
 	{ "vs-gateway",
 	  "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: web}\nspec:\n"
 	  "  hosts: [web]\n  gateways: [istio-system/ingress]\n  tcp: [{route: [{destination: {host: web}}]}]\n",
