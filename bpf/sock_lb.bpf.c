@@ -53,16 +53,35 @@ static __always_inline bool sl_is_proxy(struct bpf_sock_addr *ctx, const struct 
 	return cfg->proxy_mark && sk && sk->mark == cfg->proxy_mark;
 }
 
+/* Did a connect() of this socket get as far as sending a SYN? The initial
+ * sequence number is chosen just before the SYN goes out and stays set:
+ * a failed connect() is disconnected, which zeroes the segment and byte
+ * counters but moves write_seq on (never to 0). A socket whose connect()
+ * failed earlier, at routing, still has 0. */
+static __always_inline bool sl_syn_sent(const struct tcp_sock *tp)
+{
+	return tp->write_seq != 0;
+}
+
 /* A TCP socket connect()s again after its last attempt failed. Where
  * close() ends connections, nothing has counted that failure yet (no
- * TCP_CLOSE callback is armed), and the record is about to be reused. */
-static __always_inline void sl_retry_after_failure(const struct sl_sock *s)
+ * TCP_CLOSE callback is armed), and the record is about to be reused.
+ * An attempt that failed before its SYN left (no route, no source
+ * address) never reached the endpoint: TCP_CLOSE would not count it
+ * either. sl_syn_sent() tells. */
+static __always_inline void sl_retry_after_failure(struct bpf_sock_addr *ctx,
+						   const struct sl_sock *s)
 {
 	const __u32 done = SL_SOCK_F_ESTABLISHED | SL_SOCK_F_CLOSED | SL_SOCK_F_UDP |
 			   SL_SOCK_F_HANDOFF;
+	struct bpf_sock *sk = ctx->sk;
+	struct tcp_sock *tp;
 	struct sl_ep_state *es;
 
-	if (!sl_close_at_release || (s->flags & done))
+	if (!sl_close_at_release || (s->flags & done) || !sk)
+		return;
+	tp = bpf_skc_to_tcp_sock(sk);
+	if (!tp || !sl_syn_sent(tp))
 		return;
 	es = sl_sock_ep(s);
 	if (es)
@@ -83,7 +102,7 @@ static __always_inline struct sl_sock *sl_sock_take(struct bpf_sock_addr *ctx, s
 		return NULL;
 	}
 	if (again) {
-		sl_retry_after_failure(s);
+		sl_retry_after_failure(ctx, s);
 		sl_release(s);
 		__sync_lock_test_and_set(&s->flags, 0);
 	}
@@ -437,10 +456,10 @@ extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
  * where whether a FIN went out no longer shows in the state, what was
  * transmitted (payload only, retransmissions taken off). Received: what
  * arrived in order, less the peer's FIN. */
-static __always_inline void sl_tcp_end_read(struct bpf_sock *sk, struct sl_tcp_end *e)
+static __always_inline void sl_tcp_end_read(struct bpf_sock *sk, struct tcp_sock *tp,
+					    struct sl_tcp_end *e)
 {
 	struct sock *ks = bpf_cast_to_kern_ctx(sk);
-	struct tcp_sock *tp = bpf_rdonly_cast(ks, bpf_core_type_id_kernel(struct tcp_sock));
 	__u32 state = sk->state;
 	__u64 tx = tp->bytes_acked + (__u32)(tp->write_seq - tp->snd_una);
 	__u64 rx = tp->bytes_received;
@@ -468,13 +487,22 @@ static __always_inline void sl_close_now(struct bpf_sock *sk, struct sl_sock *s,
 	__u32 old = __sync_fetch_and_or(&s->flags, SL_SOCK_F_RELEASED | SL_SOCK_F_CLOSED);
 	struct sl_tcp_end e = {};
 	bool up = old & SL_SOCK_F_ESTABLISHED;
+	struct tcp_sock *tp;
 
-	if (old & (SL_SOCK_F_CLOSED | SL_SOCK_F_UDP)) {
+	/* A connect() that failed before its SYN left never reached the
+	 * endpoint: released, not counted, as at TCP_CLOSE (which such a
+	 * socket never gets). */
+	if ((old & (SL_SOCK_F_CLOSED | SL_SOCK_F_UDP)) || sk->protocol != SL_IPPROTO_TCP) {
 		sl_release(s);
 	} else {
-		if (up && sk->protocol == SL_IPPROTO_TCP)
-			sl_tcp_end_read(sk, &e);
-		sl_flow_close(s, &e, up);
+		tp = bpf_rdonly_cast(bpf_cast_to_kern_ctx(sk), bpf_core_type_id_kernel(struct tcp_sock));
+		if (!up && !sl_syn_sent(tp)) {
+			sl_release(s);
+		} else {
+			if (up)
+				sl_tcp_end_read(sk, tp, &e);
+			sl_flow_close(s, &e, up);
+		}
 	}
 	sl_sock_free(s, cookie);
 }

@@ -14,7 +14,9 @@
 #   they were established gives the units back and counts connect failures;
 # - retry: a socket refused by its endpoint (nothing listens) that
 #   connect()s again on the same socket is counted as two failures, wherever
-#   the kernel settles a connection's end (docs/KERNEL.md);
+#   the kernel settles a connection's end (docs/KERNEL.md); one whose
+#   endpoint has no route fails before any SYN and is no failure of the
+#   endpoint, again either way;
 # - reload: connections opened under one way of settling their end and
 #   closed after a reload that switched to the other are still ended once,
 #   their units given back and their slots freed;
@@ -26,13 +28,15 @@ t_init accounting
 CASES=(accounting/direct-not-counted accounting/direct-close accounting/shared-split
 	accounting/shared-release accounting/synsent-limit accounting/synsent-refused
 	accounting/synsent-rto accounting/close-before-established accounting/retry-same-socket
-	accounting/reload-switch accounting/all-zero accounting/socket-table-empty)
+	accounting/no-route-no-failure accounting/reload-switch accounting/all-zero
+	accounting/socket-table-empty)
 require_kernel "${CASES[@]}"
 command -v iptables >/dev/null || { fail accounting/synsent-limit "iptables not installed"; exit 1; }
 t_world
 
 WEB=10.96.0.10 API=10.96.0.11 SLOW=10.96.0.12 EP=127.0.1.1:8080 SLOW_EP=127.0.1.9:8080
 GONE=10.96.0.13 GONE_EP=127.0.1.5:8080
+NOROUTE=10.96.0.14 NOROUTE_EP=10.250.0.1:8080
 {
 	yaml_service web $WEB 80 8080
 	# api selects the same pod as web: one endpoint, two services.
@@ -51,6 +55,9 @@ EOF
 	yaml_pod slow-a slow 127.0.1.9
 	yaml_service gone $GONE 80 8080
 	yaml_pod gone-a gone 127.0.1.5
+	# The test namespace has only lo: no route to this endpoint.
+	yaml_service noroute $NOROUTE 80 8080
+	yaml_pod noroute-a noroute 10.250.0.1
 	yaml_dr slow ROUND_ROBIN "    connectionPool:
       tcp:
         maxConnections: 2"
@@ -128,6 +135,13 @@ check_eq accounting/retry-same-socket \
 	"$(jq -r .ok "$T_TMP/r4.json")/$(ep gone $GONE_EP connect_failures)/$(ep gone $GONE_EP opened)/$(ep gone $GONE_EP active)/$(group gone active)" \
 	"6/6/0/0/0" "refusals seen by the client (3 sockets, 2 connects each), endpoint connect failures/opened/active, group active ($(head -c 200 "$T_TMP/r4.err"))"
 
+# --- no route: connect() fails before any SYN -------------------------------------
+client -j -n 2 -e ENETUNREACH -a $NOROUTE:80 >"$T_TMP/r5.json" 2>"$T_TMP/r5.err"
+sleep 0.3
+check_eq accounting/no-route-no-failure \
+	"$(jq -r .ok "$T_TMP/r5.json")/$(ep noroute $NOROUTE_EP connect_failures)/$(ep noroute $NOROUTE_EP active)/$(group noroute active)/$(open_flows)" \
+	"4/0/0/0/0" "ENETUNREACH seen by the client (2 sockets, 2 connects each), endpoint connect failures/active, group active, open flows ($(head -c 200 "$T_TMP/r5.err"))"
+
 # --- a reload that switches where connections end --------------------------------
 # Under SLUICE_TEST_REFUSE=close_at_release (the at-tcp-close pass) the
 # node ends connections at TCP_CLOSE, else at close(); reload the other way.
@@ -146,7 +160,7 @@ check_eq accounting/reload-switch \
 # --- the end -------------------------------------------------------------------
 all=$(sl get endpoints -o json | jq -r '[.endpoints[].active] | map(tostring) | join(",")')
 groups=$(sl get services -o json | jq -r '[.services[].groups[].active] | map(tostring) | join(",")')
-check_eq accounting/all-zero "$all/$groups" "0,0,0,0/0,0,0,0" "every endpoint / group active"
+check_eq accounting/all-zero "$all/$groups" "0,0,0,0,0/0,0,0,0,0" "every endpoint / group active"
 wait_eq 0 open_flows
 check_eq accounting/socket-table-empty "$(open_flows)" 0 "open records in the socket table"
 t_done
