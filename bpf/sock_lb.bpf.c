@@ -462,7 +462,6 @@ static __always_inline void sl_tcp_end_read(struct bpf_sock *sk, struct tcp_sock
 	struct sock *ks = bpf_cast_to_kern_ctx(sk);
 	__u32 state = sk->state;
 	__u64 tx = tp->bytes_acked + (__u32)(tp->write_seq - tp->snd_una);
-	__u64 rx = tp->bytes_received;
 
 	if (tx)
 		tx--;
@@ -470,18 +469,13 @@ static __always_inline void sl_tcp_end_read(struct bpf_sock *sk, struct tcp_sock
 		tx--;
 	if (state == BPF_TCP_CLOSE)
 		tx = tp->bytes_sent - tp->bytes_retrans;
-	if (rx && sl_sock_done(ks))
-		rx--;
-	e->tx = tx;
-	e->rx = rx;
-	e->segs_out = tp->segs_out;
-	e->segs_in = tp->segs_in;
+	sl_tcp_end_set(e, tx, tp->bytes_received, sl_sock_done(ks), tp->segs_out, tp->segs_in);
 }
 
 /* close() ends the connection: the flow record, the endpoint's totals or
- * its connect failure, the active units, then the slot. CLOSED is set here
- * too, so that a TCP_CLOSE callback armed by an older version before an
- * upgrade, if it wins the race, is the one that ends it. */
+ * its connect failure, the active units, then the slot. CLOSED already set
+ * means sockops ended it at TCP_CLOSE (armed by a load that ended
+ * connections there, before a reload): then only the units and the slot. */
 static __always_inline void sl_close_now(struct bpf_sock *sk, struct sl_sock *s, __u64 cookie)
 {
 	__u32 old = __sync_fetch_and_or(&s->flags, SL_SOCK_F_RELEASED | SL_SOCK_F_CLOSED);

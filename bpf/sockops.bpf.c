@@ -40,18 +40,14 @@ static __always_inline bool sl_peer_fin(struct bpf_sock_ops *skops)
 static __always_inline void sl_payload(struct bpf_sock_ops *skops, const struct sl_sock *s,
 				       __u32 state, struct sl_tcp_end *e)
 {
-	__u64 tx = skops->bytes_acked, rx = skops->bytes_received;
+	__u64 tx = skops->bytes_acked;
 
 	if (tx && (s->flags & SL_SOCK_F_ESTABLISHED))
 		tx--;
 	if (tx && sl_fin_sent(state) && skops->snd_una == skops->snd_nxt)
 		tx--;
-	if (rx && sl_peer_fin(skops))
-		rx--;
-	e->tx = tx;
-	e->rx = rx;
-	e->segs_out = skops->segs_out;
-	e->segs_in = skops->segs_in;
+	sl_tcp_end_set(e, tx, skops->bytes_received, sl_peer_fin(skops), skops->segs_out,
+		       skops->segs_in);
 }
 
 /* TCP_CONNECT_CB: STATE callbacks from here on (SYN_SENT is already set,

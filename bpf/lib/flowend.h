@@ -49,6 +49,17 @@ static __always_inline bool sl_sock_done(const struct sock *ks)
 	return ((const struct sock___old *)ks)->sk_flags & done;
 }
 
+/* E from a connection's counters, RX less the peer's FIN when it came
+ * (it takes one byte of sequence space; the metrics promise payload). */
+static __always_inline void sl_tcp_end_set(struct sl_tcp_end *e, __u64 tx, __u64 rx,
+					   bool peer_fin, __u64 segs_out, __u64 segs_in)
+{
+	e->tx = tx;
+	e->rx = rx && peer_fin ? rx - 1 : rx;
+	e->segs_out = segs_out;
+	e->segs_in = segs_in;
+}
+
 /* Our FIN is in the sequence space once the state is one of these. */
 static __always_inline bool sl_fin_sent(__u32 state)
 {
