@@ -42,6 +42,17 @@ char *slp_xstrdup(const char *s)
 	return r;
 }
 
+const char *slp_udec(char buf[SLP_UDEC_LEN], size_t i)
+{
+	size_t n = SLP_UDEC_LEN - 1;
+
+	buf[n] = 0;
+	do
+		buf[--n] = (char)('0' + i % 10);
+	while ((i /= 10) && n > 0);
+	return buf + n;
+}
+
 void slp_scopy(char *dst, size_t len, const char *src)
 {
 	size_t n = strlen(src ? src : "");

@@ -269,6 +269,11 @@ char *slp_xstrdup(const char *s);
 void *slp_xcalloc(size_t n, size_t sz);
 void *slp_xrealloc(void *p, size_t n, size_t sz);
 void slp_scopy(char *dst, size_t len, const char *src);
+/* I in decimal, at the end of BUF (NUL-terminated); returns where it
+ * starts. Paths of sequence items are built with it for every item of
+ * every object checked, where snprintf() cost too much. */
+#define SLP_UDEC_LEN 24
+const char *slp_udec(char buf[SLP_UDEC_LEN], size_t i);
 
 #define ROOT_NAMESPACE "istio-system"
 

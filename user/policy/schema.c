@@ -643,13 +643,10 @@ static void path_key(struct vctx *c, const char *key)
 
 static void path_index(struct vctx *c, size_t i)
 {
-	char d[24];
-	size_t n = sizeof(d);
+	char d[SLP_UDEC_LEN];
+	const char *s = slp_udec(d, i);
 
-	do
-		d[--n] = (char)('0' + i % 10);
-	while ((i /= 10) && n > 0);
-	path_append(c, "[", 1, d + n, sizeof(d) - n, "]", 1);
+	path_append(c, "[", 1, s, strlen(s), "]", 1);
 }
 
 static void verr(struct vctx *c, const struct node *n, const char *fmt, ...)
