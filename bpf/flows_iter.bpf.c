@@ -29,18 +29,25 @@ static __always_inline void sl_live_fill(struct sl_flow_live *rec, const struct 
 	rec->cookie = cookie;
 	rec->fe = s->fe;
 	rec->ep = s->ep;
-	rec->bytes_sent = BPF_CORE_READ(tp, bytes_acked);
-	/* bytes_acked counts the SYN once it is acked (as sockops does, the
-	 * FIN is only taken off at close, where its state is known). */
-	if (rec->bytes_sent && (s->flags & SL_SOCK_F_ESTABLISHED))
-		rec->bytes_sent--;
+	__u64 acked = BPF_CORE_READ(tp, bytes_acked);
+	__u32 rto = 0;
+
+	/* bytes_acked counts the SYN once it is acked, that is once the
+	 * connection is established (as at close, the FIN is only taken off
+	 * at the end, where its state is known). The record's ESTABLISHED
+	 * mark is sockops'; without sockops this is where it shows. */
+	rec->bytes_sent = acked ? acked - 1 : 0;
+	rec->flags = s->flags | (acked ? SL_SOCK_F_ESTABLISHED : 0);
 	rec->bytes_received = BPF_CORE_READ(tp, bytes_received);
 	rec->segs_out = BPF_CORE_READ(tp, segs_out);
 	rec->segs_in = BPF_CORE_READ(tp, segs_in);
 	rec->tcp_state = BPF_CORE_READ(tp, inet_conn.icsk_inet.sk.__sk_common.skc_state);
-	rec->flags = s->flags;
 	rec->start_ns = s->start_ns;
-	rec->rto = s->rto;
+	/* RTOs: sockops' live count, or the kernel's total where that is
+	 * higher (no sockops; see sl_rto_at_close in bpf/sock_lb.bpf.c). */
+	if (bpf_core_field_exists(tp->total_rto))
+		rto = BPF_CORE_READ(tp, total_rto);
+	rec->rto = rto > s->rto ? rto : s->rto;
 }
 
 SEC("iter/task_file")

@@ -21,6 +21,10 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
+/* Linux 6.2+; used only where the load's probe found them (sl_close_at_release). */
+extern void *bpf_cast_to_kern_ctx(void *obj) __ksym __weak;
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
+
 /* One connect()/sendmsg() as the workers see it. */
 struct sl_req {
 	struct sl_l4addr fe; /* destination as dialled */
@@ -44,6 +48,11 @@ static __always_inline int sl_verdict(int err)
 	return 0;
 }
 
+/* `sluice load --sockops off` (docs/KERNEL.md, "A node without sockops"):
+ * no sockops program runs, nothing is armed, and close() reads whether a
+ * connection was established, and its RTOs, from the socket. */
+const volatile __u32 sl_sockops_off = 0;
+
 /* The proxy marks its own upstream sockets; handing them off again would
  * loop. They get ordinary L4 selection instead. */
 static __always_inline bool sl_is_proxy(struct bpf_sock_addr *ctx, const struct sl_config *cfg)
@@ -61,6 +70,14 @@ static __always_inline bool sl_is_proxy(struct bpf_sock_addr *ctx, const struct 
 static __always_inline bool sl_syn_sent(const struct tcp_sock *tp)
 {
 	return tp->write_seq != 0;
+}
+
+/* Was our SYN acknowledged, i.e. did the connection get established? The
+ * kernel counts the SYN as one byte in bytes_acked (zeroed again when a
+ * failed connect() disconnects the socket). */
+static __always_inline bool sl_syn_acked(const struct tcp_sock *tp)
+{
+	return tp->bytes_acked != 0;
 }
 
 /* A TCP socket connect()s again after its last attempt failed. Where
@@ -81,22 +98,40 @@ static __always_inline void sl_retry_after_failure(struct bpf_sock_addr *ctx,
 	if (!sl_close_at_release || (s->flags & done) || !sk)
 		return;
 	tp = bpf_skc_to_tcp_sock(sk);
-	if (!tp || !sl_syn_sent(tp))
+	if (!tp || !sl_syn_sent(tp) || sl_syn_acked(tp))
 		return;
 	es = sl_sock_ep(s);
 	if (es)
 		sl_connect_failed(s, es);
 }
 
+/* Has this socket never had a cookie? Records are keyed by cookie, so such
+ * a socket holds none, and its slot can be claimed without first looking
+ * for its own record behind every probe (the last probe slot is one that
+ * no earlier socket touched: a cache miss on most connects). Any other
+ * socket (a re-connect, or one whose cookie something else asked for)
+ * takes the full look. Needs the kfuncs that close_at_release proved. */
+static __always_inline bool sl_sock_fresh(struct bpf_sock_addr *ctx)
+{
+	struct bpf_sock_addr_kern *k;
+
+	if (!sl_close_at_release)
+		return false;
+	k = bpf_cast_to_kern_ctx(ctx);
+	return k->sk && !k->sk->__sk_common.skc_cookie.counter;
+}
+
 /* The socket's record: the one it already holds (a UDP re-connect, a TCP
  * retry after a failure), whose units go back first, or a new slot. */
 static __always_inline struct sl_sock *sl_sock_take(struct bpf_sock_addr *ctx, struct sl_req *rq)
 {
+	bool again, fresh = sl_sock_fresh(ctx);
 	struct sl_sock *s;
-	bool again;
 
 	rq->cookie = bpf_get_socket_cookie(ctx);
-	s = sl_sock_claim(rq->cookie, &again);
+	s = fresh ? sl_sock_claim_new(rq->cookie) : sl_sock_claim(rq->cookie, &again);
+	if (fresh)
+		again = false;
 	if (!s) {
 		sl_count(storage_fail);
 		return NULL;
@@ -131,7 +166,7 @@ static __always_inline void sl_arm_callbacks(struct bpf_sock_addr *ctx, const st
 	struct sl_runtime *rt;
 	__u32 zero = 0;
 
-	if (rq->fe.proto != SL_IPPROTO_TCP)
+	if (rq->fe.proto != SL_IPPROTO_TCP || sl_sockops_off)
 		return;
 	if (!bpf_setsockopt(ctx, SL_SOL_TCP, SL_TCP_BPF_SOCK_OPS_CB_FLAGS, &flags, sizeof(flags)))
 		return;
@@ -159,6 +194,8 @@ static __always_inline void sl_sock_fill(struct bpf_sock_addr *ctx, struct sl_so
 		flags |= SL_SOCK_F_UDP;
 	else if (sl_close_at_release)
 		flags |= SL_SOCK_F_ENDS_AT_CLOSE;
+	if (rq->fe.proto == SL_IPPROTO_TCP && !sl_sockops_off)
+		flags |= SL_SOCK_F_SOCKOPS;
 	__sync_lock_test_and_set(&s->flags, flags);
 	sl_arm_callbacks(ctx, rq);
 }
@@ -446,9 +483,6 @@ static __always_inline bool sl_sock_release_done(struct sl_sock *s, __u32 old, _
 	return !(__sync_fetch_and_or(&s->flags, 0) & SL_SOCK_F_CLOSED);
 }
 
-extern void *bpf_cast_to_kern_ctx(void *obj) __ksym __weak;
-extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
-
 /* The payload the application sent and received, read from the socket at
  * close(). Sent: on a connection still open, what it wrote (bytes_acked
  * counts the SYN, and our FIN once an earlier shutdown() queued it; what
@@ -476,12 +510,57 @@ static __always_inline void sl_tcp_end_read(struct bpf_sock *sk, struct tcp_sock
  * its connect failure, the active units, then the slot. CLOSED already set
  * means sockops ended it at TCP_CLOSE (armed by a load that ended
  * connections there, before a reload): then only the units and the slot. */
+/* The RTOs sockops did not count (all of them without sockops), from the
+ * kernel's total_rto (Linux 6.7+; the loader refuses `--sockops off`
+ * without it). RTO callbacks also run for the final expiry that gives up
+ * on the connection, which total_rto leaves out: where sockops counted,
+ * its count is never lower. */
+static __always_inline void sl_rto_at_close(struct sl_sock *s, const struct tcp_sock *tp)
+{
+	struct sl_ep_state *es = NULL;
+	__u32 n, seen = s->rto;
+
+	if (!bpf_core_field_exists(tp->total_rto))
+		return;
+	n = tp->total_rto;
+	if (n <= seen)
+		return;
+	s->rto = n;
+	if (!(s->flags & SL_SOCK_F_HANDOFF))
+		es = sl_sock_ep(s);
+	if (es)
+		__sync_fetch_and_add(&es->rto, n - seen);
+}
+
+/* Was the connection established? Where sockops watched the socket, its
+ * ESTABLISHED mark says (the socket is read only when sockops is gone
+ * since, so that a SYN-ACK processed on another CPU is not counted twice);
+ * elsewhere the socket does, and the connection counts as opened now,
+ * with the endpoint's outlier success, as sockops would have done. */
+static __always_inline bool sl_up_at_close(struct sl_sock *s, __u32 old, const struct tcp_sock *tp)
+{
+	struct sl_ep_state *es = NULL;
+
+	if (old & SL_SOCK_F_ESTABLISHED)
+		return true;
+	if (((old & SL_SOCK_F_SOCKOPS) && !sl_sockops_off) || !sl_syn_acked(tp))
+		return false;
+	s->state = SL_FLOW_ESTABLISHED;
+	if (!(old & SL_SOCK_F_HANDOFF))
+		es = sl_sock_ep(s);
+	if (es) {
+		__sync_fetch_and_add(&es->opened, 1);
+		sl_outlier_success(es);
+	}
+	return true;
+}
+
 static __always_inline void sl_close_now(struct bpf_sock *sk, struct sl_sock *s, __u64 cookie)
 {
 	__u32 old = __sync_fetch_and_or(&s->flags, SL_SOCK_F_RELEASED | SL_SOCK_F_CLOSED);
 	struct sl_tcp_end e = {};
-	bool up = old & SL_SOCK_F_ESTABLISHED;
 	struct tcp_sock *tp;
+	bool up;
 
 	/* A connect() that failed before its SYN left never reached the
 	 * endpoint: released, not counted, as at TCP_CLOSE (which such a
@@ -490,9 +569,11 @@ static __always_inline void sl_close_now(struct bpf_sock *sk, struct sl_sock *s,
 		sl_release(s);
 	} else {
 		tp = bpf_rdonly_cast(bpf_cast_to_kern_ctx(sk), bpf_core_type_id_kernel(struct tcp_sock));
+		up = sl_up_at_close(s, old, tp);
 		if (!up && !sl_syn_sent(tp)) {
 			sl_release(s);
 		} else {
+			sl_rto_at_close(s, tp);
 			if (up)
 				sl_tcp_end_read(sk, tp, &e);
 			sl_flow_close(s, &e, up);

@@ -257,6 +257,7 @@ enum sl_sock_flags {
 	SL_SOCK_F_RELEASED = 1u << 4, /* close() (cgroup/sock_release) seen */
 	SL_SOCK_F_CLOSED = 1u << 5, /* the connection's end is settled (bpf/lib/flowend.h) */
 	SL_SOCK_F_ENDS_AT_CLOSE = 1u << 6, /* TCP, no STATE callbacks: close() ends it */
+	SL_SOCK_F_SOCKOPS = 1u << 7, /* TCP, sockops attached: it marks ESTABLISHED, counts RTOs */
 };
 
 enum sl_flow_state {
@@ -632,6 +633,8 @@ enum sl_feature_id {
 	SL_FEAT_PROG_STATS = 10, /* kernel.bpf_stats_enabled: program run time (optional) */
 	SL_FEAT_CLOSE_AT_RELEASE = 11, /* close() reads TCP counters (kfuncs); else sockops
 					* ends connections at TCP_CLOSE (optional) */
+	SL_FEAT_RTO_TOTAL = 12, /* tcp_sock.total_rto: close() counts RTOs, so a load
+				 * may do without sockops (--sockops off; optional) */
 	SL_FEAT__COUNT,
 };
 #define SL_MAX_FEATURES 16u
@@ -684,6 +687,12 @@ enum sl_load_phase {
 #define SL_LOAD_MAX_PROGS 32u
 #define SL_CGROUP_PATH_LEN 256u
 
+enum sl_load_flags {
+	/* `--sockops off`: no sockops program attached; establishment and RTOs
+	 * of a connection are read from the socket at close() */
+	SL_LOAD_F_NO_SOCKOPS = 1u << 0,
+};
+
 struct sl_load_rec {
 	__u32 phase; /* enum sl_load_phase */
 	__u32 pid; /* of the loader that wrote the record */
@@ -695,7 +704,7 @@ struct sl_load_rec {
 	 * on the cgroup and interfaces even if pins were moved. */
 	__u32 prog_ids[SL_LOAD_MAX_PROGS];
 	__u32 n_prog_ids;
-	__u32 pad;
+	__u32 flags; /* enum sl_load_flags */
 	struct sl_feature_state feat[SL_MAX_FEATURES];
 };
 

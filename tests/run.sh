@@ -158,19 +158,23 @@ run_integration() {
 # Where the kernel lets close() read a socket's TCP counters, connections
 # end there and sockops arms no STATE callbacks (docs/KERNEL.md); elsewhere
 # sockops ends them at TCP_CLOSE. The tests of what a connection's end
-# settles run again as on a kernel without the first way.
-AT_TCP_CLOSE="accounting flowbytes leastconn maxconns outlier rto"
-run_integration_at_tcp_close() {
-	local n t
-	for n in $AT_TCP_CLOSE; do
+# settles run again as on a kernel without the first way (at-tcp-close/),
+# and on a node loaded without sockops at all (no-sockops/), where close()
+# also reads whether the connection was established and its RTOs.
+AGAIN="accounting flowbytes leastconn maxconns outlier rto"
+# run_integration_again PREFIX ENV...: the AGAIN tests, named PREFIX/...,
+# with ENV (NAME=VALUE) added.
+run_integration_again() {
+	local prefix=$1 n t
+	shift
+	for n in $AGAIN; do
 		t=$SRC/tests/integration/test_$n.sh
-		selected "integration/at-tcp-close/test_$n" || continue
+		selected "integration/$prefix/test_$n" || continue
 		RAN_INTEGRATION=1
 		TIMEOUT=$(test_timeout "$t")
-		T_PREFIX=at-tcp-close/
-		run_prog "integration/at-tcp-close/test_$n" env BUILD="$BUILD" \
-			SLUICE="${SLUICE:-$BUILD/sluice-asan}" \
-			SLUICE_TEST_REFUSE="${SLUICE_TEST_REFUSE:+$SLUICE_TEST_REFUSE,}close_at_release" bash "$t"
+		T_PREFIX=$prefix/
+		run_prog "integration/$prefix/test_$n" env BUILD="$BUILD" \
+			SLUICE="${SLUICE:-$BUILD/sluice-asan}" "$@" bash "$t"
 		T_PREFIX=""
 	done
 	TIMEOUT=$DEFAULT_TIMEOUT
@@ -210,7 +214,9 @@ run_units
 run_bpf_tables
 run_fuzz_corpus
 run_integration
-run_integration_at_tcp_close
+run_integration_again at-tcp-close \
+	SLUICE_TEST_REFUSE="${SLUICE_TEST_REFUSE:+$SLUICE_TEST_REFUSE,}close_at_release"
+run_integration_again no-sockops SL_T_LOAD_ARGS="--sockops off --proxy none"
 check_leftovers
 # A pattern that selects nothing is a mistake, not a pass.
 if [ $((PASSED + FAILED + SKIPPED)) -eq 0 ]; then

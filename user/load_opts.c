@@ -36,6 +36,14 @@ int sl_load_opts_proxy(struct sl_load_opts *o, const char *s)
 	return 0;
 }
 
+int sl_load_opts_sockops(struct sl_load_opts *o, const char *s)
+{
+	if (strcmp(s, "on") && strcmp(s, "off"))
+		return -EINVAL;
+	o->no_sockops = !strcmp(s, "off");
+	return 0;
+}
+
 int sl_load_opts_xdp_mode(struct sl_load_opts *o, const char *s)
 {
 	if (!strcmp(s, "auto"))

@@ -36,6 +36,10 @@ struct sl_load_opts {
 	size_t n_pod_ifaces;
 	enum sl_xdp_mode xdp_mode;
 	bool xdp_redirect; /* XDP_REDIRECT to non-pod interfaces (see docs/KERNEL.md) */
+	/* `--sockops off`: attach no sockops program (docs/KERNEL.md, "A node
+	 * without sockops"); needs no proxy and a kernel whose close() can
+	 * read the socket's TCP counters and RTO total */
+	bool no_sockops;
 };
 
 #define SL_DEFAULT_PROXY_PORT 15001 /* the proxy's outbound listener */
@@ -45,6 +49,8 @@ struct sl_load_opts {
 void sl_load_opts_default(struct sl_load_opts *o, const char *pin_root);
 /* "ADDR:PORT" or "none" (handed-off services refused). 0 or -EINVAL. */
 int sl_load_opts_proxy(struct sl_load_opts *o, const char *spec);
+/* "on" or "off". 0 or -EINVAL. */
+int sl_load_opts_sockops(struct sl_load_opts *o, const char *spec);
 /* "auto", "native" or "generic". 0 or -EINVAL. */
 int sl_load_opts_xdp_mode(struct sl_load_opts *o, const char *mode);
 

@@ -130,6 +130,7 @@ static int load_objs(struct sl_txn *t, const struct sl_load_opts *o, struct objs
 	ob->sockops->rodata->sl_close_at_release =
 		f->st[SL_FEAT_CLOSE_AT_RELEASE].status == SL_FS_AVAILABLE;
 	ob->sock_lb->rodata->sl_close_at_release = ob->sockops->rodata->sl_close_at_release;
+	ob->sock_lb->rodata->sl_sockops_off = o->no_sockops;
 	err = sl_txn_load_obj(t, ob->sockops->obj, ob->sockops->skeleton);
 	if (!err)
 		err = sl_txn_load_obj(t, ob->sock_lb->obj, ob->sock_lb->skeleton);
@@ -168,7 +169,8 @@ static int check_same_cgroup(const struct sl_load_rec *r, __u64 cgid, const char
 /* --- the load record ------------------------------------------------------- */
 
 static int record_start(struct sl_txn *t, int fd, struct sl_load_rec *r, __u64 cgid,
-			const char *cgpath, const struct sl_features *f)
+			const char *cgpath, const struct sl_load_opts *o,
+			const struct sl_features *f)
 {
 	__u32 zero = 0;
 	int err = sl_txn_step("map", "sl_load");
@@ -182,6 +184,7 @@ static int record_start(struct sl_txn *t, int fd, struct sl_load_rec *r, __u64 c
 	r->started_ns = sl_now_real_ns();
 	r->finished_ns = 0;
 	r->cgroup_id = cgid;
+	r->flags = o->no_sockops ? SL_LOAD_F_NO_SOCKOPS : 0;
 	memcpy(r->feat, f->st, sizeof(r->feat));
 	memset(r->cgroup, 0, sizeof(r->cgroup));
 	memcpy(r->cgroup, cgpath, strnlen(cgpath, sizeof(r->cgroup) - 1));
@@ -380,8 +383,10 @@ static int attach_all(struct sl_txn *t, struct objs *ob, const struct sl_load_op
 		      struct sl_features *f)
 {
 	/* sockops first: once connect4 starts counting, the close side must
-	 * already be there to release what it counts. */
-	int err = attach_cgroup_obj(t, ob->sockops->obj, cgfd);
+	 * already be there to release what it counts. Without sockops, a link
+	 * an earlier load made goes (detached when the load completes). */
+	int err = o->no_sockops ? sl_txn_unlink(t, "sl_sockops")
+				: attach_cgroup_obj(t, ob->sockops->obj, cgfd);
 
 	if (!err)
 		err = attach_cgroup_obj(t, ob->sock_lb->obj, cgfd);
@@ -420,7 +425,7 @@ static int load_in(struct sl_txn *t, const struct sl_load_opts *o, int cgfd, con
 	if (o->no_attach)
 		cgid = 0, cgpath = "";
 	flows_source(f);
-	err = record_start(t, rfd, &rec, cgid, cgpath, f);
+	err = record_start(t, rfd, &rec, cgid, cgpath, o, f);
 	if (!err)
 		err = init_config(t, cfd, o, "sl_config");
 	if (!err)
@@ -471,6 +476,35 @@ static int check_required(const struct sl_features *f, const struct sl_feature_w
 	return 0;
 }
 
+/* `--sockops off` moves what sockops did to close(), which must be able to
+ * read the socket's TCP counters (close_at_release) and its RTO total
+ * (tcp_sock.total_rto, Linux 6.7+). A handed-off connection cannot do
+ * without it: its record for the proxy needs the client's port, which
+ * exists only after connect4, so the proxy must be off too. */
+static int check_no_sockops(const struct sl_load_opts *o, const struct sl_features *f)
+{
+	if (!o->no_sockops)
+		return 0;
+	if (o->proxy_port) {
+		pr_warn("sluice: --sockops off needs --proxy none: sockops writes the record "
+			"from which the proxy learns a handed-off connection's destination\n");
+		return -EINVAL;
+	}
+	static const unsigned need[] = { SL_FEAT_CLOSE_AT_RELEASE, SL_FEAT_RTO_TOTAL };
+
+	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
+		unsigned id = need[i];
+
+		if (f->st[id].status == SL_FS_AVAILABLE)
+			continue;
+		pr_warn("sluice: --sockops off: %s is unavailable (%s), so only sockops can %s "
+			"(see `sluice features`)\n", sl_feature_name(id), strerror(f->st[id].err),
+			id == SL_FEAT_RTO_TOTAL ? "count RTOs" : "end connections");
+		return -EOPNOTSUPP;
+	}
+	return 0;
+}
+
 int sl_load(const struct sl_load_opts *o)
 {
 	struct sl_feature_want want = { .node_ingress = o->n_ifaces > 0,
@@ -491,6 +525,7 @@ int sl_load(const struct sl_load_opts *o)
 	if (!err) {
 		err = sl_features_probe(&want, &feat);
 		err = err ? err : check_required(&feat, &want);
+		err = err ? err : check_no_sockops(o, &feat);
 	}
 	if (!err)
 		err = sl_txn_begin(&t, o->pin_root);

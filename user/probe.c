@@ -50,6 +50,9 @@ static const struct feature_def {
 	[SL_FEAT_CLOSE_AT_RELEASE] = { "close_at_release",
 				       "connections end at close(), without sockops STATE callbacks",
 				       NEED_OPTIONAL, GATE_NET | GATE_PERFMON },
+	[SL_FEAT_RTO_TOTAL] = { "rto_total",
+				"close() counts a connection's RTOs (tcp_sock.total_rto): --sockops off",
+				NEED_OPTIONAL },
 };
 
 const char *sl_feature_name(unsigned id)
@@ -422,6 +425,25 @@ static __u32 vmlinux_id(const char *name, __u32 kind)
 	return id > 0 ? (__u32)id : 0;
 }
 
+bool sl_kernel_has_member(const char *type, const char *member)
+{
+	struct btf *btf = btf__load_vmlinux_btf();
+	const struct btf_type *t;
+	const struct btf_member *m;
+	bool found = false;
+	int id;
+
+	if (!btf)
+		return false;
+	id = btf__find_by_name_kind(btf, type, BTF_KIND_STRUCT);
+	t = id > 0 ? btf__type_by_id(btf, id) : NULL;
+	m = t ? btf_members(t) : NULL;
+	for (__u16 i = 0; t && i < btf_vlen(t) && !found; i++)
+		found = !strcmp(btf__name_by_offset(btf, m[i].name_off), member);
+	btf__free(btf);
+	return found;
+}
+
 static __u32 vmlinux_func(const char *name)
 {
 	return vmlinux_id(name, BTF_KIND_FUNC);
@@ -544,6 +566,8 @@ static int probe_one(unsigned id)
 		return probe_prog_stats();
 	case SL_FEAT_CLOSE_AT_RELEASE:
 		return probe_close_at_release();
+	case SL_FEAT_RTO_TOTAL:
+		return sl_kernel_has_member("tcp_sock", "total_rto") ? 0 : -EOPNOTSUPP;
 	}
 	return -EOPNOTSUPP;
 }

@@ -57,6 +57,9 @@ void sl_feature_fail(struct sl_features *f, unsigned id, int err);
  * this process sees it now (its capabilities, lockdown). For the process
  * that probed or loaded: the loader, `sluice features`. */
 const char *sl_feature_reason(unsigned id, int err, char *buf, size_t len);
+
+/* Does the running kernel's struct TYPE have a member MEMBER (its BTF)? */
+bool sl_kernel_has_member(const char *type, const char *member);
 /* The same from a recorded state (the load record): the cause the loader
  * recorded, so that a reader with other capabilities than the loader's
  * (`sluice status`, `flows`, `metrics`) reports what the loader saw. */

@@ -21,6 +21,7 @@ enum op {
 	OP_PIN_REPLACED, /* replaced a pin; fd = the old object */
 	OP_LINK_NEW, /* created and pinned a link; fd = the link */
 	OP_LINK_UPDATED, /* fd = the link, fd2 = its old program */
+	OP_LINK_REMOVED, /* unpinned a link; fd = the link, detached at the end */
 	OP_MAP, /* fd = the map, key/val = the old value (had: it existed) */
 	OP_TC_LEGACY, /* fd2 = the old program or -1 */
 };
@@ -282,6 +283,7 @@ static void undo_one(const struct entry *e)
 		unlink(e->path);
 		break;
 	case OP_PIN_REPLACED:
+	case OP_LINK_REMOVED:
 		unlink(e->path);
 		if (bpf_obj_pin(e->fd, e->path))
 			pr_warn("sluice: undo: re-pin %s: %s\n", e->path, strerror(errno));
@@ -361,6 +363,10 @@ int sl_txn_end(struct sl_txn *t, int err)
 	}
 	if (err && !maps_done)
 		undo_new_maps(t);
+	/* Detached even if another process still holds the link open. */
+	for (size_t i = 0; !err && i < t->n; i++)
+		if (t->v[i].op == OP_LINK_REMOVED && bpf_link_detach(t->v[i].fd))
+			pr_warn("sluice: detach %s: %s\n", t->v[i].path, strerror(errno));
 	for (size_t i = 0; i < t->n; i++)
 		release(&t->v[i]);
 	for (size_t i = 0; i < t->n_maps_before; i++)
@@ -445,15 +451,16 @@ int sl_txn_pin(struct sl_txn *t, const char *kind, const char *name, int fd)
 	return bpf_obj_pin(fd, path) ? -errno : 0;
 }
 
-/* Remove the pin at PATH; undo pins the object again. */
-static int unpin(struct sl_txn *t, const char *path)
+/* Remove the pin at PATH; undo pins the object again. OP_LINK_REMOVED also
+ * detaches it when the transaction ends well. */
+static int unpin_as(struct sl_txn *t, const char *path, enum op op)
 {
 	int old = bpf_obj_get(path);
 	struct entry *e;
 
 	if (old < 0)
 		return -errno;
-	e = push(t, OP_PIN_REPLACED, path);
+	e = push(t, op, path);
 	if (!e) {
 		close(old);
 		return -ENOMEM;
@@ -520,6 +527,18 @@ static int link_create(struct sl_txn *t, const char *path, int prog_fd, const st
 	return bpf_obj_pin(fd, path) ? -errno : 0;
 }
 
+int sl_txn_unlink(struct sl_txn *t, const char *name)
+{
+	char path[4096];
+	int err = sl_txn_step("detach", name);
+
+	if (!err)
+		err = sl_pin_path(path, sizeof(path), t->root, "links", name);
+	if (err)
+		return err;
+	return access(path, F_OK) ? 0 : unpin_as(t, path, OP_LINK_REMOVED);
+}
+
 int sl_txn_link(struct sl_txn *t, const char *name, int prog_fd, int old_prog_fd,
 		const struct sl_target *tgt)
 {
@@ -537,7 +556,7 @@ int sl_txn_link(struct sl_txn *t, const char *name, int prog_fd, int old_prog_fd
 			return err;
 		/* The interface went away and came back: the pinned link is
 		 * defunct. Drop its pin (undo puts it back) and attach anew. */
-		err = unpin(t, path);
+		err = unpin_as(t, path, OP_PIN_REPLACED);
 		if (err)
 			return err;
 	}

@@ -66,6 +66,9 @@ struct sl_target {
  * (undo: back to OLD_PROG_FD) or create and pin a new one (undo: detach).
  * OLD_PROG_FD may be -1 when unknown; the link's own program is then
  * looked up by id where the kernel allows it. */
+/* Detach link NAME (under links/), if there is one, when the transaction
+ * ends well; undo pins it back. 0 or -errno. */
+int sl_txn_unlink(struct sl_txn *t, const char *name);
 int sl_txn_link(struct sl_txn *t, const char *name, int prog_fd, int old_prog_fd,
 		const struct sl_target *tgt);
 

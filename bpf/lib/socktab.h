@@ -82,6 +82,19 @@ static __always_inline struct sl_sock *sl_sock_claim(__u64 cookie, bool *again)
 	return NULL;
 }
 
+/* A free slot for socket COOKIE, which holds none (sl_sock_fresh), or NULL. */
+static __always_inline struct sl_sock *sl_sock_claim_new(__u64 cookie)
+{
+	struct sl_sock *s;
+
+	for (__u32 i = 0; i < SL_SOCK_PROBES; i++) {
+		s = sl_sock_slot(cookie, i);
+		if (s && !s->owner && __sync_val_compare_and_swap(&s->owner, 0, cookie) == 0)
+			return s;
+	}
+	return NULL;
+}
+
 static __always_inline void sl_sock_free(struct sl_sock *s, __u64 cookie)
 {
 	__sync_val_compare_and_swap(&s->owner, cookie, 0);

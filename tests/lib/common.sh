@@ -110,6 +110,11 @@ require_kernel() {
 	for f in sock_addr sock_release sockops sk_storage syscall_prog; do
 		why=$(feature_missing "$f") && skip_all "$why" "$@"
 	done
+	if sockops_off; then
+		for f in close_at_release rto_total; do
+			why=$(feature_missing "$f") && skip_all "$why" "$@"
+		done
+	fi
 	return 0
 }
 
@@ -126,13 +131,21 @@ t_cgroup() {
 	mkdir "$CG"
 }
 
+# SL_T_LOAD_ARGS: `sluice load` arguments of the whole test run (tests/run.sh
+# runs some tests again with "--sockops off --proxy none"); t_world and the
+# tests' own reloads pass them on as T_LOAD_ARGS.
+read -r -a T_LOAD_ARGS <<<"${SL_T_LOAD_ARGS:-}"
+
+# Is this run's node without sockops (docs/KERNEL.md, "A node without sockops")?
+sockops_off() { [[ " ${SL_T_LOAD_ARGS:-} " == *" --sockops off "* ]]; }
+
 # t_world [extra `sluice load` args]: netns, cgroup, and the data plane
 # attached to the cgroup. On failure prints FAIL for the test and exits.
 t_world() {
 	t_netns || { fail "$T_NAME" "cannot create netns $NS"; exit 1; }
 	t_cgroup || { fail "$T_NAME" "cannot create cgroup $CG"; exit 1; }
-	if ! "$SLUICE" load --pin-root "$PIN" --cgroup "$CG" "$@" >"$T_TMP/load.out" 2>&1; then
-		fail "$T_NAME" "sluice load --pin-root $PIN --cgroup $CG $*: $(tail -n 5 "$T_TMP/load.out" | tr '\n' ' ')"
+	if ! "$SLUICE" load --pin-root "$PIN" --cgroup "$CG" "${T_LOAD_ARGS[@]}" "$@" >"$T_TMP/load.out" 2>&1; then
+		fail "$T_NAME" "sluice load --pin-root $PIN --cgroup $CG ${T_LOAD_ARGS[*]} $*: $(tail -n 5 "$T_TMP/load.out" | tr '\n' ' ')"
 		exit 1
 	fi
 }

@@ -27,6 +27,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: sluice [--pin-root DIR] [-v] COMMAND [ARGS]\n"
 		"  load     [--cgroup PATH] [--proxy ADDR:PORT|none] [--proxy-mark N] [--svc-cidr CIDR] [--debug]\n"
+		"           [--sockops on|off]\n"
 		"           [--iface IF]... [--pod-iface IF]... [--xdp-mode auto|native|generic] [--xdp-redirect]\n"
 		"  unload\n"
 		"  apply    -f FILE|DIR|- [-f ...] [--dry-run]\n"
@@ -98,6 +99,7 @@ static int cmd_load(struct sl_cli *c)
 		{ "xdp-redirect", no_argument, NULL, 'r' },
 		{ "debug", no_argument, NULL, 'd' },
 		{ "svc-cidr", required_argument, NULL, 's' },
+		{ "sockops", required_argument, NULL, 'o' },
 		{ 0 },
 	};
 	struct sl_load_opts o;
@@ -131,6 +133,12 @@ static int cmd_load(struct sl_cli *c)
 			break;
 		case 'r':
 			o.xdp_redirect = true;
+			break;
+		case 'o':
+			if (sl_load_opts_sockops(&o, optarg)) {
+				fprintf(stderr, "sluice load: --sockops %s: expected on or off\n", optarg);
+				return SL_EXIT_USAGE;
+			}
 			break;
 		case 'd':
 			o.debug = true;

@@ -434,11 +434,23 @@ int cmd_get(struct sl_cli *c)
 	return SL_EXIT_OK;
 }
 
+/* Shown for an open TCP flow that no sockops program watches (a node
+ * loaded with --sockops off) where the iterator does not run: whether it
+ * got established is known only when it ends. */
+#define FLOW_OPEN 4u
+
 static const char *flow_state(__u32 s)
 {
-	static const char *const n[] = { "connecting", "established", "closed", "failed" };
+	static const char *const n[] = { "connecting", "established", "closed", "failed", "open" };
 
-	return s < 4 ? n[s] : "?";
+	return s <= FLOW_OPEN ? n[s] : "?";
+}
+
+static __u32 open_state(__u32 flags)
+{
+	if (flags & SL_SOCK_F_ESTABLISHED)
+		return SL_FLOW_ESTABLISHED;
+	return flags & (SL_SOCK_F_SOCKOPS | SL_SOCK_F_HANDOFF) ? SL_FLOW_CONNECTING : FLOW_OPEN;
 }
 
 /* One line of `sluice flows`. COUNTERS says how current the byte and
@@ -625,10 +637,11 @@ static bool flow_of(const struct sl_sock *r, const struct live_set *ls, struct f
 	if (!r->cookie || (r->flags & SL_SOCK_F_UDP) || !r->fe.family)
 		return false;
 	if (r->owner == r->cookie && !r->end_ns) {
-		fv->state = r->flags & SL_SOCK_F_ESTABLISHED ? SL_FLOW_ESTABLISHED : SL_FLOW_CONNECTING;
+		fv->state = open_state(r->flags);
 		fv->counters = "none";
 		lv = live_of(ls, r->cookie);
 		if (lv) {
+			fv->state = open_state(lv->flags | SL_SOCK_F_SOCKOPS);
 			fv->bytes_sent = lv->bytes_sent;
 			fv->bytes_received = lv->bytes_received;
 			fv->segs_out = lv->segs_out;

@@ -188,6 +188,9 @@ static void text_status(const char *root, const struct sl_node_state *s, const s
 		printf("load:       cgroup %s (id %llu), by pid %u, started %s, finished %s\n",
 		       s->rec.cgroup[0] ? s->rec.cgroup : "-", (unsigned long long)s->rec.cgroup_id,
 		       s->rec.pid, t0, t1);
+		printf("sockops:    %s\n", s->rec.flags & SL_LOAD_F_NO_SOCKOPS
+						? "off (establishment and RTOs read at close())"
+						: "on");
 	}
 	when(c->applied_ns, t0, sizeof(t0));
 	printf("generation: %u (slot %u), applied %s, policy store %u bytes (%u raw)\n",
@@ -286,8 +289,9 @@ static void json_status(const char *root, const struct sl_node_state *s, const s
 		s->rec.pid, s->loader_running ? "true" : "false",
 		(unsigned long long)s->rec.started_ns, (unsigned long long)s->rec.finished_ns);
 	sl_json_str(f, s->rec.cgroup);
-	fprintf(f, ",\"cgroup_id\":%llu},\"generation\":%u,\"slots\":\"%s\",\"features\":",
-		(unsigned long long)s->rec.cgroup_id, c->generation, slots);
+	fprintf(f, ",\"cgroup_id\":%llu,\"sockops\":%s},\"generation\":%u,\"slots\":\"%s\",\"features\":",
+		(unsigned long long)s->rec.cgroup_id,
+		s->rec.flags & SL_LOAD_F_NO_SOCKOPS ? "false" : "true", c->generation, slots);
 	json_features(f, s);
 	fputs(",\"links\":", f);
 	json_links(f, s);

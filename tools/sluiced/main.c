@@ -50,6 +50,7 @@ static void usage(FILE *f)
 	fprintf(f, "usage: sluiced --config-dir DIR [--pin-root DIR] [--cgroup PATH]\n"
 		   "               [--metrics ADDR:PORT] [--http-max-conns N (%u)]\n"
 		   "               [--http-timeout SECONDS (%u)] [--proxy ADDR:PORT|none] [-v]\n"
+		   "               [--sockops on|off]\n"
 		   "               [--iface IF]... [--xdp-mode auto|native|generic]\n"
 		   "               [--pod-ifaces GLOB] [--ct-gc SECONDS (default 10, 0 = off)]\n"
 		   "               [--ct-tcp-idle S (7200)] [--ct-udp-idle S (60)] [--ct-closed-idle S (10)]\n",
@@ -86,6 +87,7 @@ static int parse_opt(struct cmdline *c, int opt, const char *arg)
 	case 't': return (c->http.idle_timeout_s = parse_uint(arg)) ? 0 : -EINVAL;
 	case 'x': return sl_load_opts_xdp_mode(&c->lo, arg);
 	case 'p': return sl_load_opts_proxy(&c->lo, arg);
+	case 'o': return sl_load_opts_sockops(&c->lo, arg);
 	case 'i':
 		if (c->lo.n_ifaces == SL_MAX_LOAD_IFACES)
 			return -E2BIG;
@@ -106,6 +108,7 @@ static int parse_args(struct cmdline *c, int argc, char **argv)
 		{ "http-max-conns", required_argument, NULL, 'm' },
 		{ "http-timeout", required_argument, NULL, 't' },
 		{ "proxy", required_argument, NULL, 'p' },
+		{ "sockops", required_argument, NULL, 'o' },
 		{ "iface", required_argument, NULL, 'i' },
 		{ "xdp-mode", required_argument, NULL, 'x' },
 		{ "pod-ifaces", required_argument, NULL, 'g' },
