@@ -123,7 +123,7 @@ lower() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-") print b; else if (b == 
 
 report_ratios() {
 	local l=$1 n f s d r q sp dp best v
-	printf '\nRatios, layout "%s": of the median ns/conn, in brackets the range of\nthe per-round ratios (each round pairs runs taken seconds apart); and of\nthe median per-connection p50 and p99 latency. sluice = DestinationRule\nLEAST_CONN, sluice-rnd = RANDOM; floor, floor-rnd and empty for reference.\n\n' "$l"
+	printf '\nRatios, layout "%s": of the median ns/conn, in brackets the range of\nthe per-round ratios (each round pairs runs taken seconds apart); and of\nthe median per-connection p50 and p99 latency. sluice = DestinationRule\nLEAST_CONN, sluice-rnd = RANDOM, sluice-l4(-rnd) = the same on a node loaded\nwith --sockops off --proxy none; floor, floor-rnd and empty for reference.\n\n' "$l"
 	printf '| services | variant | / direct | p50 / direct | p99 / direct | target ≤ 1.03 |'
 	for f in "${IPTS[@]}"; do printf ' ipt-%s / variant |' "$f"; done
 	printf ' target ≥ 6 at %s |\n|---:|---|---:|---:|---:|---|' "$MAXN"
@@ -132,14 +132,14 @@ report_ratios() {
 	for n in $COUNTS; do
 		d=$(conn_vals "$n" "$l" direct 6 | median_of)
 		dp=$(conn_vals "$n" "$l" direct 8 | median_of)
-		for v in sluice sluice-rnd ${SLUICE_OLD_ID:+sluice-old} floor floor-rnd empty; do
+		for v in sluice sluice-rnd sluice-l4 sluice-l4-rnd ${SLUICE_OLD_ID:+sluice-old} floor floor-rnd empty; do
 			s=$(conn_vals "$n" "$l" "$v" 6 | median_of)
 			sp=$(conn_vals "$n" "$l" "$v" 8 | median_of)
 			r=$(ratio "$s" "$d")
 			printf '| %s | %s | %s (%s) | %s | %s | %s |' "$n" "$v" "$r" \
 				"$(paired_range "$n" "$l" "$v" direct)" "$(ratio "$sp" "$dp")" \
 				"$(ratio "$(conn_vals "$n" "$l" "$v" 9 | median_of)" "$(conn_vals "$n" "$l" direct 9 | median_of)")" \
-				"$([ "$v" = sluice ] || [ "$v" = sluice-rnd ] && verdict "$r" "<=" 1.03)"
+				"$([[ $v == sluice* && $v != sluice-old ]] && verdict "$r" "<=" 1.03)"
 			best=-
 			for f in "${IPTS[@]}"; do
 				q=$(ratio "$(conn_vals "$n" "$l" "ipt-$f" 6 | median_of)" "$s")
@@ -252,13 +252,13 @@ EOF
 		for v in "${BPF_VARIANTS[@]}"; do
 			read -r mn md mx < <(bpf_ns_rounds "$n" "$v" | stats3)
 			f=floor
-			[ "$v" = sluice-rnd ] && f=floor-rnd
+			[[ $v == *-rnd ]] && f=floor-rnd
 			fr=$(ratio "$md" "$(bpf_ns_rounds "$n" "$f" | median_of)")
-			if [ "${v%-*}" = sluice ] || [ "$v" = sluice ]; then
+			if [[ $v == sluice* ]]; then
 				printf '| %s | %s | %s | %s | %s | %s (%s) | %s | %s |\n' "$n" "$v" "$(fmt0 "$mn")" \
 					"$(fmt0 "$md")" "$(fmt0 "$mx")" "$(fmt2 "$fr")" \
 					"$(bpf_paired_range "$n" "$v" "$f")" "$([ "$v" = sluice-old ] || verdict "$fr" "<=" 1.5)" \
-					"$([ "$v" != sluice-rnd ] && fmt2 "$(ratio "$md" "$(bpf_ns_rounds "$n" floor-so | median_of)")")"
+					"$([[ $v != *-rnd ]] && fmt2 "$(ratio "$md" "$(bpf_ns_rounds "$n" floor-so | median_of)")")"
 			else
 				printf '| %s | %s | %s | %s | %s | | | |\n' "$n" "$v" "$(fmt0 "$mn")" \
 					"$(fmt0 "$md")" "$(fmt0 "$mx")"

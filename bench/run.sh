@@ -62,6 +62,14 @@ preflight() {
 		fi
 	done
 	snapshot_binaries
+	if ! "$SLUICE" features -o json | jq -e '[.features[] | select((.name == "close_at_release"
+			or .name == "rto_total") and .status == "available")] | length == 2' >/dev/null; then
+		log "close_at_release or rto_total unavailable (sluice features): no --sockops off, variants sluice-l4* skipped"
+		local keep=() v
+		for v in "${BPF_VARIANTS[@]}"; do [[ $v == sluice-l4* ]] || keep+=("$v"); done
+		BPF_VARIANTS=("${keep[@]}")
+		L4=0
+	fi
 	COUNTS=$(tr ' ' '\n' <<<"$COUNTS" | grep . | sort -n | tr '\n' ' ')
 	MAXN=$(tr ' ' '\n' <<<"$COUNTS" | grep . | tail -n 1)
 }
@@ -117,11 +125,15 @@ in_ns() { local ns=$1; shift; nsenter --net="/run/netns/$ns" -- "$@"; }
 #   floor-so           floor plus an empty sockops program (what sockops
 #                      costs by being attached at all)
 #   sluice, sluice-rnd the data plane, DestinationRule LEAST_CONN / RANDOM
+#   sluice-l4, sluice-l4-rnd
+#                      the same on an L4-only node: `sluice load --sockops off
+#                      --proxy none` (no sockops program; docs/KERNEL.md)
 #   floor-sk, floor-hash, floor-tab
 #                      floor plus a per-connection record: socket storage,
 #                      a preallocated hash keyed by cookie, an array slot
 #                      (part 2 only; BENCH_RECORDS=0 leaves them out)
-BPF_VARIANTS=(empty floor floor-so floor-rnd sluice sluice-rnd)
+BPF_VARIANTS=(empty floor floor-so floor-rnd sluice sluice-rnd sluice-l4 sluice-l4-rnd)
+L4=1
 FLOOR_VARIANTS=(empty floor floor-so floor-rnd)
 STATS_ONLY=()
 # BENCH_SLUICE_OLD=PATH: another build's CLI (e.g. the commit before a
@@ -157,9 +169,10 @@ ns_of() { echo "$ID-$1"; }
 # default this build's).
 sluice_load() {
 	local pin=$1 cg=$2 cli=${3:-$SLUICE}
+	shift $(($# < 3 ? $# : 3))
 	PINS+=("$pin")
-	"$cli" load --pin-root "$pin" --cgroup "$cg" >"$TMP/load.out" 2>&1 ||
-		die "$cli load --pin-root $pin --cgroup $cg: $(tail -n 5 "$TMP/load.out")"
+	"$cli" load --pin-root "$pin" --cgroup "$cg" "$@" >"$TMP/load.out" 2>&1 ||
+		die "$cli load --pin-root $pin --cgroup $cg $*: $(tail -n 5 "$TMP/load.out")"
 }
 
 sluice_unload() {
@@ -348,6 +361,12 @@ bench_count() {
 	printf 'applyfirst\t%s\t%s\n' "$n" "$(head -n 1 "$TMP/apply.out")" >>"$DATA"
 	sluice_load "$pin-rnd" "$CG/sluice-rnd"
 	sluice_apply_or_die "$pin-rnd" "$TMP/svc-rnd-$n.yaml"
+	if [ "$L4" = 1 ]; then
+		sluice_load "$pin-l4" "$CG/sluice-l4" "$SLUICE" --sockops off --proxy none
+		sluice_apply_or_die "$pin-l4" "$TMP/svc-$n.yaml"
+		sluice_load "$pin-l4-rnd" "$CG/sluice-l4-rnd" "$SLUICE" --sockops off --proxy none
+		sluice_apply_or_die "$pin-l4-rnd" "$TMP/svc-rnd-$n.yaml"
+	fi
 	if [ -n "$SLUICE_OLD_SRC" ]; then
 		sluice_load "$pin-old" "$CG/sluice-old" "$TMP/bin/sluice-old"
 		sluice_apply_or_die "$pin-old" "$TMP/svc-$n.yaml" "$TMP/bin/sluice-old"
@@ -377,7 +396,9 @@ bench_count() {
 		done
 		log " stats round $r/$ROUNDS"
 	done
-	for v in floor-so sluice sluice-rnd ${SLUICE_OLD_SRC:+sluice-old}; do count_ops "$n" "$v"; done
+	for v in floor-so sluice sluice-rnd sluice-l4 ${SLUICE_OLD_SRC:+sluice-old}; do
+		is_bpf_variant "$v" && count_ops "$n" "$v"
+	done
 	stop_servers
 	for v in "${FLOOR_VARIANTS[@]}"; do floor_stop "$v"; done
 	for v in "${VARIANTS[@]}"; do
@@ -387,6 +408,7 @@ bench_count() {
 	netns_counters "$n"
 	sluice_unload "$pin"
 	sluice_unload "$pin-rnd"
+	[ "$L4" = 1 ] && sluice_unload "$pin-l4" && sluice_unload "$pin-l4-rnd"
 	[ -n "$SLUICE_OLD_SRC" ] && sluice_unload "$pin-old" "$TMP/bin/sluice-old"
 }
 

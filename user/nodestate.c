@@ -333,9 +333,14 @@ static void expect_programs(struct sl_node_state *s, const struct prog_pin *pp, 
 		if (!prog_by_id(pp, np, s->rec.prog_ids[i]))
 			problem(s, "program id %u of the last load is not pinned under progs/",
 				s->rec.prog_ids[i]);
-	for (size_t i = 0; i < np; i++)
+	for (size_t i = 0; i < np; i++) {
+		/* Loaded but not attached by `--sockops off`. */
+		if (pp[i].info.type == BPF_PROG_TYPE_SOCK_OPS &&
+		    (s->rec.flags & SL_LOAD_F_NO_SOCKOPS))
+			continue;
 		if (is_cgroup_type(pp[i].info.type))
 			expect_link(s, pp[i].name, "socket hook of the cgroup");
+	}
 	if (s->rec.feat[SL_FEAT_LIVE_FLOWS].source == SL_FSRC_ITER)
 		expect_link(s, "sl_flows_iter", "live flow counters");
 }

@@ -29,10 +29,25 @@ CASES=(accounting/direct-not-counted accounting/direct-close accounting/shared-s
 	accounting/shared-release accounting/synsent-limit accounting/synsent-refused
 	accounting/synsent-rto accounting/close-before-established accounting/retry-same-socket
 	accounting/no-route-no-failure accounting/reload-switch accounting/all-zero
-	accounting/socket-table-empty)
+	accounting/socket-table-empty accounting/load-mode accounting/sockops-off-refused)
 require_kernel "${CASES[@]}"
 command -v iptables >/dev/null || { fail accounting/synsent-limit "iptables not installed"; exit 1; }
 t_world
+
+# The node says whether sockops runs, and is whole either way.
+want=true
+sockops_off && want=false
+check_eq accounting/load-mode "$(sl status -o json | jq -r '"\(.load.sockops)/\(.complete)"')" "$want/true" \
+	"status: sockops attached / complete"
+# Without sockops nothing writes the proxy's hand-off record: a load that
+# asks for both is refused before it changes anything.
+if sl load --cgroup "$CG" --sockops off >"$T_TMP/refused.out" 2>&1; then
+	fail accounting/sockops-off-refused "a load with --sockops off and a proxy succeeded"
+else
+	check_eq accounting/sockops-off-refused \
+		"$(grep -c -- '--proxy none' "$T_TMP/refused.out")/$(sl status -o json | jq -r '"\(.load.sockops)/\(.complete)"')" \
+		"1/$want/true" "error naming --proxy none / status after: sockops attached, complete"
+fi
 
 WEB=10.96.0.10 API=10.96.0.11 SLOW=10.96.0.12 EP=127.0.1.1:8080 SLOW_EP=127.0.1.9:8080
 GONE=10.96.0.13 GONE_EP=127.0.1.5:8080
