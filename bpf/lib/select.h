@@ -54,9 +54,13 @@ static __always_inline const struct sl_group *sl_pick_group(const struct sl_svc_
 	return &svc->groups[0]; /* weights short of route_total: compiler bug */
 }
 
+/* A uniform 32-bit draw onto [0, total): the high word of raw * total
+ * (Lemire), a multiply where `raw % total` is a division, which a
+ * LEAST_CONN connect pays twice. The bias is the same as the modulo's,
+ * at most total / 2^32. */
 static __always_inline __u32 sl_reduce(const struct sl_sel *s, __u32 raw)
 {
-	return raw % (s->total ? s->total : s->count);
+	return (__u32)(((__u64)raw * (s->total ? s->total : s->count)) >> 32);
 }
 
 /* r already reduced: position of the first endpoint with cum > r. */
