@@ -396,7 +396,7 @@ bench_count() {
 		done
 		log " stats round $r/$ROUNDS"
 	done
-	for v in floor-so sluice sluice-rnd sluice-l4 ${SLUICE_OLD_SRC:+sluice-old}; do
+	for v in floor-so sluice sluice-rnd ${SLUICE_OLD_SRC:+sluice-old}; do
 		is_bpf_variant "$v" && count_ops "$n" "$v"
 	done
 	stop_servers
