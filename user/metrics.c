@@ -138,7 +138,8 @@ static int collect_eps(struct sl_maps *m, struct scrape *s)
 		s->n_eps++;
 	}
 	/* By frontend: stable output, and subset_name() can search. */
-	qsort(s->eps, s->n_eps, sizeof(*s->eps), cmp_ep_fe);
+	if (s->n_eps) /* eps is NULL on a node with no endpoint state yet */
+		qsort(s->eps, s->n_eps, sizeof(*s->eps), cmp_ep_fe);
 	return 0;
 }
 

@@ -50,5 +50,12 @@ void sl_metrics_load(FILE *f, const char *root)
 		       "1 when every map, program and link of the data plane is in place "
 		       "(`sluice status` lists what is missing otherwise).");
 	fprintf(f, "sluice_load_complete %d\n", s.complete);
+	if (s.have_rec) {
+		sl_prom_family(f, "sluice_sockops_attached", "gauge",
+			       "1: sockops watches connections (live opened and RTO counts, "
+			       "hand-off); 0: loaded with --sockops off, counted at close().");
+		fprintf(f, "sluice_sockops_attached %d\n",
+			!(s.rec.flags & SL_LOAD_F_NO_SOCKOPS));
+	}
 	sl_node_state_free(&s);
 }

@@ -37,8 +37,9 @@ t_world
 # The node says whether sockops runs, and is whole either way.
 want=true
 sockops_off && want=false
-check_eq accounting/load-mode "$(sl status -o json | jq -r '"\(.load.sockops)/\(.complete)"')" "$want/true" \
-	"status: sockops attached / complete"
+check_eq accounting/load-mode \
+	"$(sl status -o json | jq -r '"\(.load.sockops)/\(.complete)"')/$(sl metrics | awk '$1 == "sluice_sockops_attached" { print $2 }')" \
+	"$want/true/$([ $want = true ] && echo 1 || echo 0)" "status: sockops attached / complete / metric sluice_sockops_attached"
 # Without sockops nothing writes the proxy's hand-off record: a load that
 # asks for both is refused before it changes anything.
 if sl load --cgroup "$CG" --sockops off >"$T_TMP/refused.out" 2>&1; then
