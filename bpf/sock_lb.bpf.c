@@ -166,7 +166,7 @@ static __always_inline void sl_arm_callbacks(struct bpf_sock_addr *ctx, const st
 	struct sl_runtime *rt;
 	__u32 zero = 0;
 
-	if (rq->fe.proto != SL_IPPROTO_TCP || sl_sockops_off)
+	if (rq->fe.proto != SL_IPPROTO_TCP || sl_sockops_off || sl_arm_established)
 		return;
 	if (!bpf_setsockopt(ctx, SL_SOL_TCP, SL_TCP_BPF_SOCK_OPS_CB_FLAGS, &flags, sizeof(flags)))
 		return;

@@ -9,8 +9,10 @@
  * Callbacks cost a program run each. Five run for every TCP socket of the
  * cgroup whatever the flags (TIMEOUT_INIT, RWND_INIT, TCP_CONNECT_CB,
  * NEEDS_ECN, ACTIVE_ESTABLISHED); those leave after two loads unless the
- * socket carries the RTO flag connect4 set on Sluice's sockets. STATE and
- * RTO callbacks run only on sockets whose flags ask for them: Sluice's.
+ * socket carries the RTO flag connect4 set on Sluice's sockets, or, where
+ * connect4 arms nothing (sl_arm_established), ACTIVE_ESTABLISHED looks
+ * the socket up. STATE and RTO callbacks run only on sockets whose flags
+ * ask for them: Sluice's.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -209,9 +211,14 @@ int sl_sockops(struct bpf_sock_ops *skops)
 	 * only the final one matters. */
 	switch (op) {
 	case BPF_SOCK_OPS_TCP_CONNECT_CB:
-		sl_on_connect(skops, cb);
+		if (!sl_arm_established)
+			sl_on_connect(skops, cb);
 		return 1;
 	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
+		/* Unmarked sockets are looked up where connect4 marks none. */
+		if (!sl_arm_established && !(cb & BPF_SOCK_OPS_RTO_CB_FLAG))
+			return 1;
+		break;
 	case BPF_SOCK_OPS_RTO_CB:
 		if (!(cb & BPF_SOCK_OPS_RTO_CB_FLAG))
 			return 1;
@@ -229,8 +236,11 @@ int sl_sockops(struct bpf_sock_ops *skops)
 	s = sl_sock_of(skops, cookie);
 	if (!s)
 		return 1;
-	if (op == BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB)
+	if (op == BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB) {
+		if (sl_arm_established)
+			bpf_sock_ops_cb_flags_set(skops, cb | BPF_SOCK_OPS_RTO_CB_FLAG);
 		sl_on_established(skops, s, cookie);
+	}
 	else if (op == BPF_SOCK_OPS_RTO_CB)
 		sl_on_rto(s);
 	else

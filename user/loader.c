@@ -131,6 +131,11 @@ static int load_objs(struct sl_txn *t, const struct sl_load_opts *o, struct objs
 		f->st[SL_FEAT_CLOSE_AT_RELEASE].status == SL_FS_AVAILABLE;
 	ob->sock_lb->rodata->sl_close_at_release = ob->sockops->rodata->sl_close_at_release;
 	ob->sock_lb->rodata->sl_sockops_off = o->no_sockops;
+	/* close() counts the RTOs before establishment: no arming at connect. */
+	ob->sockops->rodata->sl_arm_established =
+		ob->sockops->rodata->sl_close_at_release &&
+		f->st[SL_FEAT_RTO_TOTAL].status == SL_FS_AVAILABLE;
+	ob->sock_lb->rodata->sl_arm_established = ob->sockops->rodata->sl_arm_established;
 	err = sl_txn_load_obj(t, ob->sockops->obj, ob->sockops->skeleton);
 	if (!err)
 		err = sl_txn_load_obj(t, ob->sock_lb->obj, ob->sock_lb->skeleton);

@@ -25,6 +25,14 @@
 
 const volatile __u32 sl_close_at_release = 0;
 
+/* Set by the loader in both objects where close() ends connections and can
+ * also count RTOs (`rto_total`): connect4 then arms no callback (a
+ * bpf_setsockopt per connect), sockops finds Sluice's sockets from the
+ * socket table at ACTIVE_ESTABLISHED_CB (it runs for every TCP connection
+ * anyway) and arms the RTO callback there, and RTOs before that (SYN
+ * timeouts) are counted at close(). */
+const volatile __u32 sl_arm_established = 0;
+
 /* A connection's final TCP figures, payload bytes only. */
 struct sl_tcp_end {
 	__u64 tx;
