@@ -26,11 +26,12 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 static __always_inline void sl_live_fill(struct sl_flow_live *rec, const struct sl_sock *s,
 					 const struct tcp_sock *tp, __u64 cookie)
 {
+	__u64 acked = BPF_CORE_READ(tp, bytes_acked);
+	__u32 rto = 0;
+
 	rec->cookie = cookie;
 	rec->fe = s->fe;
 	rec->ep = s->ep;
-	__u64 acked = BPF_CORE_READ(tp, bytes_acked);
-	__u32 rto = 0;
 
 	/* bytes_acked counts the SYN once it is acked, that is once the
 	 * connection is established (as at close, the FIN is only taken off

@@ -506,10 +506,6 @@ static __always_inline void sl_tcp_end_read(struct bpf_sock *sk, struct tcp_sock
 	sl_tcp_end_set(e, tx, tp->bytes_received, sl_sock_done(ks), tp->segs_out, tp->segs_in);
 }
 
-/* close() ends the connection: the flow record, the endpoint's totals or
- * its connect failure, the active units, then the slot. CLOSED already set
- * means sockops ended it at TCP_CLOSE (armed by a load that ended
- * connections there, before a reload): then only the units and the slot. */
 /* The RTOs sockops did not count (all of them without sockops), from the
  * kernel's total_rto (Linux 6.7+; the loader refuses `--sockops off`
  * without it). RTO callbacks also run for the final expiry that gives up
@@ -555,6 +551,10 @@ static __always_inline bool sl_up_at_close(struct sl_sock *s, __u32 old, const s
 	return true;
 }
 
+/* close() ends the connection: the flow record, the endpoint's totals or
+ * its connect failure, the active units, then the slot. CLOSED already set
+ * means sockops ended it at TCP_CLOSE (armed by a load that ended
+ * connections there, before a reload): then only the units and the slot. */
 static __always_inline void sl_close_now(struct bpf_sock *sk, struct sl_sock *s, __u64 cookie)
 {
 	__u32 old = __sync_fetch_and_or(&s->flags, SL_SOCK_F_RELEASED | SL_SOCK_F_CLOSED);

@@ -240,10 +240,10 @@ int sl_sockops(struct bpf_sock_ops *skops)
 		if (sl_arm_established)
 			bpf_sock_ops_cb_flags_set(skops, cb | BPF_SOCK_OPS_RTO_CB_FLAG);
 		sl_on_established(skops, s, cookie);
-	}
-	else if (op == BPF_SOCK_OPS_RTO_CB)
+	} else if (op == BPF_SOCK_OPS_RTO_CB) {
 		sl_on_rto(s);
-	else
+	} else {
 		sl_on_close(skops, s, skops->args[0], cookie);
+	}
 	return 1;
 }

@@ -488,6 +488,8 @@ static int check_required(const struct sl_features *f, const struct sl_feature_w
  * exists only after connect4, so the proxy must be off too. */
 static int check_no_sockops(const struct sl_load_opts *o, const struct sl_features *f)
 {
+	static const unsigned need[] = { SL_FEAT_CLOSE_AT_RELEASE, SL_FEAT_RTO_TOTAL };
+
 	if (!o->no_sockops)
 		return 0;
 	if (o->proxy_port) {
@@ -495,8 +497,6 @@ static int check_no_sockops(const struct sl_load_opts *o, const struct sl_featur
 			"from which the proxy learns a handed-off connection's destination\n");
 		return -EINVAL;
 	}
-	static const unsigned need[] = { SL_FEAT_CLOSE_AT_RELEASE, SL_FEAT_RTO_TOTAL };
-
 	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
 		unsigned id = need[i];
 

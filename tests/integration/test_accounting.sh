@@ -41,13 +41,17 @@ check_eq accounting/load-mode \
 	"$(sl status -o json | jq -r '"\(.load.sockops)/\(.complete)"')/$(sl metrics | awk '$1 == "sluice_sockops_attached" { print $2 }')" \
 	"$want/true/$([ $want = true ] && echo 1 || echo 0)" "status: sockops attached / complete / metric sluice_sockops_attached"
 # Without sockops nothing writes the proxy's hand-off record: a load that
-# asks for both is refused before it changes anything.
+# asks for both is refused before it changes anything; so is one on a
+# kernel without the RTO total (refused here as a kernel would).
 if sl load --cgroup "$CG" --sockops off >"$T_TMP/refused.out" 2>&1; then
 	fail accounting/sockops-off-refused "a load with --sockops off and a proxy succeeded"
+elif SLUICE_TEST_REFUSE=rto_total sl load --cgroup "$CG" --sockops off --proxy none \
+	>"$T_TMP/refused2.out" 2>&1; then
+	fail accounting/sockops-off-refused "a load with --sockops off and rto_total refused succeeded"
 else
 	check_eq accounting/sockops-off-refused \
-		"$(grep -c -- '--proxy none' "$T_TMP/refused.out")/$(sl status -o json | jq -r '"\(.load.sockops)/\(.complete)"')" \
-		"1/$want/true" "error naming --proxy none / status after: sockops attached, complete"
+		"$(grep -c -- '--proxy none' "$T_TMP/refused.out")/$(grep -c 'rto_total is unavailable' "$T_TMP/refused2.out")/$(sl status -o json | jq -r '"\(.load.sockops)/\(.complete)"')" \
+		"1/1/$want/true" "errors naming --proxy none / rto_total / status after: sockops attached, complete"
 fi
 
 WEB=10.96.0.10 API=10.96.0.11 SLOW=10.96.0.12 EP=127.0.1.1:8080 SLOW_EP=127.0.1.9:8080
