@@ -173,8 +173,12 @@ check_eq accounting/no-route-no-failure \
 if [[ ${SLUICE_TEST_REFUSE:-} == *close_at_release* ]] || sockops_off; then other=""; else other=close_at_release; fi
 closed0=$(ep web $EP closed)
 hold_conns sw -k 3 -t 60 $WEB:80
-SLUICE_TEST_REFUSE=$other sl load --cgroup "$CG" >"$T_TMP/reload.out" 2>&1 ||
+# `--sockops on` (the default, said here so that the flag itself is tested)
+# attaches sockops again on the no-sockops pass's node.
+SLUICE_TEST_REFUSE=$other sl load --cgroup "$CG" --sockops on >"$T_TMP/reload.out" 2>&1 ||
 	fail accounting/reload-switch "reload: $(tail -n 3 "$T_TMP/reload.out" | tr '\n' ' ')"
+[ "$(sl status -o json | jq -r .load.sockops)" = true ] ||
+	fail accounting/reload-switch "after a reload with --sockops on, status says sockops is not attached"
 stop_proc sw
 wait_eq 0 ep web $EP active
 wait_eq $((closed0 + 3)) ep web $EP closed
