@@ -377,7 +377,7 @@ static __always_inline int sl_xlate(struct bpf_sock_addr *ctx, int fam, struct s
 	if (sl_tcp_busy(ctx, rq))
 		return 0;
 	/* Tick resolution is plenty for ejection ends and flow start times. */
-	rq->now = sl_clock_read();
+	rq->now = sl_tick_now();
 	if ((svc->flags & SL_SVC_F_HANDOFF) && rq->fe.proto == SL_IPPROTO_TCP &&
 	    !sl_is_proxy(ctx, cfg))
 		return sl_to_proxy(ctx, fam, rq, cfg);

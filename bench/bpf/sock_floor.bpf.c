@@ -8,7 +8,9 @@
  *   having a program run at all, statistics included).
  * - sl_floor_connect4: the service (VIP, port) in a hash, a weighted draw
  *   (binary search over cumulative weights, as Sluice's) from an array of
- *   rows, for LEAST_CONN the better of two distinct draws by active/weight,
+ *   rows, for LEAST_CONN the better of two distinct draws by active/weight
+ *   (random numbers, reduction and the distinct second draw as Sluice's,
+ *   bpf/lib/select.h: the floor must not be dearer where Sluice is not),
  *   one atomic add to the chosen row's active count in an array, the
  *   rewrite. No per-connection record, no limit, no ejection, no sockops.
  * - sl_floor_release: cgroup/sock_release finds the endpoint from the peer
@@ -33,6 +35,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
+#include "lib/clock.h" /* sl_rand32(): the floor draws as cheaply as Sluice */
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -201,23 +204,25 @@ static __always_inline __u32 fl_search(const struct fl_svc *s, __u32 r)
 	return lo;
 }
 
-static __always_inline __u32 fl_draw(const struct fl_svc *s)
+/* A draw in [0, n): the high word of rand * n, as Sluice's. */
+static __always_inline __u32 fl_reduce(__u32 n)
 {
-	return fl_search(s, bpf_get_prandom_u32() % s->total);
+	return (__u32)(((__u64)sl_rand32() * n) >> 32);
 }
 
 static __always_inline struct fl_row *fl_choose(const struct fl_svc *s)
 {
-	__u32 a = fl_draw(s), b = a;
+	__u32 a = fl_search(s, fl_reduce(s->total)), b, r;
 	struct fl_row *ra = fl_row_at(s->first + a), *rb;
 
 	if (!fl_least || !ra || s->count < 2)
 		return ra;
-	for (int t = 0; t < 3; t++) { /* distinct from the first, as Sluice's */
-		b = fl_draw(s);
-		if (b != a)
-			break;
-	}
+	/* Distinct from the first in one draw, as Sluice's: over the weights
+	 * less a's, moved past a's range of cumulative weights. */
+	r = fl_reduce(s->total - ra->weight);
+	if (r >= ra->cum - ra->weight)
+		r += ra->weight;
+	b = fl_search(s, r);
 	if (b == a)
 		return ra;
 	rb = fl_row_at(s->first + b);

@@ -15,6 +15,7 @@
 #define SL_SELECT_H
 
 #include "common.h"
+#include "clock.h"
 
 #define SL_DRAW_TRIES 3
 #define SL_SEARCH_STEPS 9 /* ceil(log2(SL_MAX_GROUP_BACKENDS)) + 1 */
@@ -32,6 +33,8 @@ struct sl_sel {
 struct sl_cand {
 	__u32 idx; /* position in the group */
 	__u32 weight;
+	__u32 cum; /* cumulative weight up to and including it */
+	__u32 pad;
 	__s64 active; /* its active connections, >= 0 */
 };
 
@@ -43,7 +46,7 @@ static __always_inline const struct sl_group *sl_pick_group(const struct sl_svc_
 		return NULL;
 	if (n == 1 || !svc->route_total)
 		return &svc->groups[0];
-	r = bpf_get_prandom_u32() % svc->route_total;
+	r = sl_rand32() % svc->route_total;
 	for (__u32 i = 0; i < SL_MAX_GROUPS; i++) {
 		if (i >= n)
 			break;
@@ -100,6 +103,7 @@ static __always_inline bool sl_cand_load(const struct sl_sel *s, __u32 idx, stru
 		return false;
 	c->idx = idx;
 	c->weight = be->weight;
+	c->cum = be->cum;
 	c->active = st && st->active > 0 ? st->active : 0;
 	return true;
 }
@@ -137,7 +141,7 @@ static __always_inline __u32 sl_scan(const struct sl_sel *s, __u32 avoid)
 		.now = s->now,
 		.base = s->base,
 		.count = s->count,
-		.start = bpf_get_prandom_u32() % s->count,
+		.start = sl_rand32() % s->count,
 		.avoid = avoid,
 		.found = SL_NONE,
 	};
@@ -165,7 +169,7 @@ __noinline int sl_draw(const struct sl_sel *s, __u32 r0, __u32 avoid, struct sl_
 		return -SL_R_NO_BACKEND;
 	for (int t = 0; t < SL_DRAW_TRIES; t++) {
 		if (t)
-			r = sl_reduce(s, bpf_get_prandom_u32());
+			r = sl_reduce(s, sl_rand32());
 		pos = sl_search(s, r);
 		if (pos < 0)
 			return pos;
@@ -183,20 +187,53 @@ __noinline int sl_draw(const struct sl_sel *s, __u32 r0, __u32 avoid, struct sl_
 	return -SL_R_NO_BACKEND;
 }
 
+/* sl_draw()'s first try inline: most draws land on a selectable endpoint
+ * the first time, and a call (the global function) costs a return thunk
+ * on kernels with return-stack mitigations. The rest, from a first try
+ * that failed, is sl_draw() itself. */
+static __always_inline int sl_draw_first(const struct sl_sel *s, __u32 r, __u32 avoid,
+					 struct sl_cand *c)
+{
+	int pos = s->count ? sl_search(s, r) : -SL_R_NO_BACKEND;
+
+	if (pos >= 0 && (__u32)pos != avoid && sl_cand_load(s, pos, c, false))
+		return pos;
+	return sl_draw(s, r, avoid, c);
+}
+
+/* The second draw of a pair, from every endpoint but the first draw's A:
+ * uniform over the weights less A's, then moved past A's range of the
+ * cumulative weights. That is what redrawing until the result differs
+ * from A gives, in one draw (a redraw would hit A again as often as A's
+ * share: a quarter of the time among four equal endpoints). */
+static __always_inline __u32 sl_reduce_other(const struct sl_sel *s, const struct sl_cand *a)
+{
+	__u32 w = s->total ? a->weight : 1;
+	__u32 lo = s->total ? a->cum - a->weight : a->idx;
+	__u32 n = (s->total ? s->total : s->count) - w;
+	__u32 r = (__u32)(((__u64)sl_rand32() * n) >> 32);
+
+	return r >= lo ? r + w : r;
+}
+
 /* Power of two choices: of two distinct weighted draws, the one with the
  * lower active/weight, compared by cross-multiplying; a tie keeps the first
  * draw. The draws are already weighted, so idle endpoints (0 active, a tie)
  * get connections in proportion to their weights; (active+1)/weight would
- * instead always favour the heavier one of a pair and starve light ones. */
-static __always_inline int sl_least(const struct sl_sel *s, struct sl_cand *a)
+ * instead always favour the heavier one of a pair and starve light ones.
+ * A global function, with both first tries inline (sl_draw_first): one
+ * call per connect, which keeps the verifier's work per caller small. */
+__noinline int sl_least(const struct sl_sel *s, struct sl_cand *a)
 {
 	struct sl_cand b;
 	int pa, pb;
 
-	pa = sl_draw(s, sl_reduce(s, bpf_get_prandom_u32()), SL_NONE, a);
+	if (!s || !a)
+		return -SL_R_NO_BACKEND;
+	pa = sl_draw_first(s, sl_reduce(s, sl_rand32()), SL_NONE, a);
 	if (pa < 0 || s->count < 2)
 		return pa;
-	pb = sl_draw(s, sl_reduce(s, bpf_get_prandom_u32()), pa, &b);
+	pb = sl_draw_first(s, sl_reduce_other(s, a), pa, &b);
 	if (pb < 0)
 		return pa; /* only the first one is selectable */
 	if ((__u64)b.active * a->weight < (__u64)a->active * b.weight) {
@@ -214,10 +251,10 @@ static __always_inline int sl_select(const struct sl_sel *s, const struct sl_gro
 
 	switch (grp->lb) {
 	case SL_LB_ROUND_ROBIN:
-		n = gs ? __sync_fetch_and_add(&gs->rr, 1) : bpf_get_prandom_u32();
+		n = gs ? __sync_fetch_and_add(&gs->rr, 1) : sl_rand32();
 		return sl_draw(s, n % (s->total ? s->total : s->count), SL_NONE, c);
 	case SL_LB_RANDOM:
-		return sl_draw(s, sl_reduce(s, bpf_get_prandom_u32()), SL_NONE, c);
+		return sl_draw(s, sl_reduce(s, sl_rand32()), SL_NONE, c);
 	default: /* LEAST_REQUEST, LEAST_CONN */
 		return sl_least(s, c);
 	}

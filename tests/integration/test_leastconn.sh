@@ -13,7 +13,7 @@ set -u
 . "$(dirname "$0")/../lib/common.sh"
 t_init leastconn
 require_kernel leastconn/idle-weights leastconn/held-on-a leastconn/active-count leastconn/none-to-a \
-	leastconn/others-balanced leastconn/no-drift
+	leastconn/others-balanced leastconn/no-drift leastconn/busy-heavy-never leastconn/busy-heavy-weights
 t_world
 
 VIP=10.96.0.10
@@ -80,4 +80,45 @@ client -j -n 2000 10.96.0.20:80 >"$T_TMP/w.json" 2>"$T_TMP/w.err"
 w1=$(count A "$T_TMP/w.json") w3=$(count B "$T_TMP/w.json")
 check_range leastconn/idle-weights "$(awk -v a="$w1" -v b="$w3" 'BEGIN { print (a + b) ? 100 * b / (a + b) : 0 }')" 71 79 \
 	"share of the weight-3 endpoint (w1=$w1 w3=$w3) in %"
+# The second draw of a pair is distinct from the first *and* weighted over
+# the rest: A holds 6 of 10 weight units and 50 idle connections, B 1, C 3.
+# A is the first draw 60 % of the time; a second draw that could repeat it
+# would make A win 36 % of those connections. A distinct second draw never
+# gives A, and B's share of the rest is 0.6 x 1/4 (A first, B second) +
+# 0.1 (B first, wins or ties) = 25 %; 400 draws: sd ~2.2 points.
+weighted3() { # the endpoints to include
+	cat <<YML
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: heavy, namespace: default}
+spec:
+  hosts: [heavy.example]
+  addresses: [10.96.0.30]
+  ports: [{number: 80, name: tcp, protocol: TCP, targetPort: 8080}]
+  resolution: STATIC
+  endpoints:
+YML
+	for e in "$@"; do echo "  - {address: 127.0.1.${e%:*}, weight: ${e#*:}}"; done
+	cat <<YML
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: heavy, namespace: default}
+spec:
+  host: heavy.example
+  trafficPolicy: {loadBalancer: {simple: LEAST_CONN}}
+YML
+}
+weighted3 1:6 >"$T_TMP/heavy-a.yaml"
+weighted3 1:6 2:1 3:3 >"$T_TMP/heavy-abc.yaml"
+apply_or_die leastconn/busy-heavy-never "$T_TMP/heavy-a.yaml"
+hold_conns heavy -k 50 10.96.0.30:80
+apply_or_die leastconn/busy-heavy-never "$T_TMP/heavy-abc.yaml"
+client -j -n 400 10.96.0.30:80 >"$T_TMP/h.json" 2>"$T_TMP/h.err"
+a=$(count A "$T_TMP/h.json") b=$(count B "$T_TMP/h.json") c=$(count C "$T_TMP/h.json")
+check_eq leastconn/busy-heavy-never "$a/$(jq -r .failed "$T_TMP/h.json")" 0/0 \
+	"new connections to the busy weight-6 endpoint/failed (B=$b C=$c; $(head -c 200 "$T_TMP/h.err"))"
+check_range leastconn/busy-heavy-weights "$(awk -v b="$b" -v c="$c" 'BEGIN { print (b + c) ? 100 * b / (b + c) : 0 }')" 18 32 \
+	"share of the weight-1 endpoint among the idle ones (B=$b C=$c) in %"
+stop_proc heavy
 t_done
