@@ -55,26 +55,34 @@ check_eq leastconn/no-drift "$(json_endpoint active 127.0.1.1:8080)/$(json_endpo
 # Endpoint weights still hold when every endpoint is idle: weights 1 and 3
 # (ServiceEntry endpoints), short sequential connections, LEAST_CONN.
 # Expected share of the weight-3 endpoint is 75 %; 2,000 draws: sd ~1 point.
-cat >"$T_TMP/weighted.yaml" <<YML
+# weighted_se NAME VIP IP-SUFFIX:WEIGHT...: a ServiceEntry with weighted
+# endpoints 127.0.1.<suffix> on port 8080, and a LEAST_CONN rule for it.
+weighted_se() {
+	local name=$1 vip=$2 e
+	shift 2
+	cat <<YML
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
-metadata: {name: wts, namespace: default}
+metadata: {name: $name, namespace: default}
 spec:
-  hosts: [wts.example]
-  addresses: [10.96.0.20]
+  hosts: [$name.example]
+  addresses: [$vip]
   ports: [{number: 80, name: tcp, protocol: TCP, targetPort: 8080}]
   resolution: STATIC
   endpoints:
-  - {address: 127.0.1.1, weight: 1}
-  - {address: 127.0.1.2, weight: 3}
+YML
+	for e in "$@"; do echo "  - {address: 127.0.1.${e%:*}, weight: ${e#*:}}"; done
+	cat <<YML
 ---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
-metadata: {name: wts, namespace: default}
+metadata: {name: $name, namespace: default}
 spec:
-  host: wts.example
+  host: $name.example
   trafficPolicy: {loadBalancer: {simple: LEAST_CONN}}
 YML
+}
+weighted_se wts 10.96.0.20 1:1 2:3 >"$T_TMP/weighted.yaml"
 apply_or_die leastconn/idle-weights "$T_TMP/weighted.yaml"
 client -j -n 2000 10.96.0.20:80 >"$T_TMP/w.json" 2>"$T_TMP/w.err"
 w1=$(count A "$T_TMP/w.json") w3=$(count B "$T_TMP/w.json")
@@ -86,31 +94,8 @@ check_range leastconn/idle-weights "$(awk -v a="$w1" -v b="$w3" 'BEGIN { print (
 # would make A win 36 % of those connections. A distinct second draw never
 # gives A, and B's share of the rest is 0.6 x 1/4 (A first, B second) +
 # 0.1 (B first, wins or ties) = 25 %; 400 draws: sd ~2.2 points.
-weighted3() { # the endpoints to include
-	cat <<YML
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: heavy, namespace: default}
-spec:
-  hosts: [heavy.example]
-  addresses: [10.96.0.30]
-  ports: [{number: 80, name: tcp, protocol: TCP, targetPort: 8080}]
-  resolution: STATIC
-  endpoints:
-YML
-	for e in "$@"; do echo "  - {address: 127.0.1.${e%:*}, weight: ${e#*:}}"; done
-	cat <<YML
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: heavy, namespace: default}
-spec:
-  host: heavy.example
-  trafficPolicy: {loadBalancer: {simple: LEAST_CONN}}
-YML
-}
-weighted3 1:6 >"$T_TMP/heavy-a.yaml"
-weighted3 1:6 2:1 3:3 >"$T_TMP/heavy-abc.yaml"
+weighted_se heavy 10.96.0.30 1:6 >"$T_TMP/heavy-a.yaml"
+weighted_se heavy 10.96.0.30 1:6 2:1 3:3 >"$T_TMP/heavy-abc.yaml"
 apply_or_die leastconn/busy-heavy-never "$T_TMP/heavy-a.yaml"
 hold_conns heavy -k 50 10.96.0.30:80
 apply_or_die leastconn/busy-heavy-never "$T_TMP/heavy-abc.yaml"
