@@ -189,8 +189,10 @@ __noinline int sl_draw(const struct sl_sel *s, __u32 r0, __u32 avoid, struct sl_
 
 /* sl_draw()'s first try inline: most draws land on a selectable endpoint
  * the first time, and a call (the global function) costs a return thunk
- * on kernels with return-stack mitigations. The rest, from a first try
- * that failed, is sl_draw() itself. */
+ * on kernels with return-stack mitigations. When that try fails (an
+ * ejected endpoint, or AVOID), sl_draw() runs whole: it repeats the try
+ * before its redraws, which on this rare path is cheaper than a second
+ * copy of the redraw logic. */
 static __always_inline int sl_draw_first(const struct sl_sel *s, __u32 r, __u32 avoid,
 					 struct sl_cand *c)
 {
