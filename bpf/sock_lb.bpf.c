@@ -21,10 +21,6 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* Linux 6.2+; used only where the load's probe found them (sl_close_at_release). */
-extern void *bpf_cast_to_kern_ctx(void *obj) __ksym __weak;
-extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
-
 /* One connect()/sendmsg() as the workers see it. */
 struct sl_req {
 	struct sl_l4addr fe; /* destination as dialled */
@@ -105,6 +101,21 @@ static __always_inline void sl_retry_after_failure(struct bpf_sock_addr *ctx,
 		sl_connect_failed(s, es);
 }
 
+/* The cookie CTX's socket already has, 0 if it has none: then it holds no
+ * record and no reverse-NAT entry, both keyed by cookie. Read from the
+ * socket where the kfuncs load (sl_close_at_release); elsewhere the helper,
+ * which also gives the socket a cookie. getpeername() and every UDP
+ * recvmsg() in the cgroup come through here. */
+static __always_inline __u64 sl_ctx_cookie_held(struct bpf_sock_addr *ctx)
+{
+	struct bpf_sock_addr_kern *k;
+
+	if (!sl_close_at_release)
+		return bpf_get_socket_cookie(ctx);
+	k = bpf_cast_to_kern_ctx(ctx);
+	return sl_cookie_held(k->sk);
+}
+
 /* Has this socket never had a cookie? Records are keyed by cookie, so such
  * a socket holds none, and its slot can be claimed without first looking
  * for its own record behind every probe (the last probe slot is one that
@@ -113,12 +124,7 @@ static __always_inline void sl_retry_after_failure(struct bpf_sock_addr *ctx,
  * takes the full look. Needs the kfuncs that close_at_release proved. */
 static __always_inline bool sl_sock_fresh(struct bpf_sock_addr *ctx)
 {
-	struct bpf_sock_addr_kern *k;
-
-	if (!sl_close_at_release)
-		return false;
-	k = bpf_cast_to_kern_ctx(ctx);
-	return k->sk && !k->sk->__sk_common.skc_cookie.counter;
+	return sl_close_at_release && !sl_ctx_cookie_held(ctx);
 }
 
 /* The socket's record: the one it already holds (a UDP re-connect, a TCP
@@ -399,9 +405,11 @@ static __always_inline void sl_recv(struct bpf_sock_addr *ctx, int fam)
 	struct sl_udp_rnat_key k;
 	struct sl_l4addr src, *fe;
 
-	sl_ctx_load(ctx, fam, &src);
 	__builtin_memset(&k, 0, sizeof(k));
-	k.cookie = bpf_get_socket_cookie(ctx);
+	k.cookie = sl_ctx_cookie_held(ctx);
+	if (!k.cookie)
+		return;
+	sl_ctx_load(ctx, fam, &src);
 	__builtin_memcpy(k.addr, src.addr, sizeof(k.addr));
 	k.port = src.port;
 	k.family = src.family;
@@ -429,7 +437,8 @@ int sl_recvmsg6(struct bpf_sock_addr *ctx)
  * to a plain address keeps its stale record but must see its real peer. */
 static __always_inline void sl_peer(struct bpf_sock_addr *ctx, int fam)
 {
-	struct sl_sock *s = sl_sock_find(bpf_get_socket_cookie(ctx));
+	__u64 cookie = sl_ctx_cookie_held(ctx);
+	struct sl_sock *s = cookie ? sl_sock_find(cookie) : NULL;
 	struct sl_l4addr peer;
 
 	if (!s || !s->fe.family)
@@ -587,8 +596,9 @@ static __always_inline void sl_close_now(struct bpf_sock *sk, struct sl_sock *s,
 SEC("cgroup/sock_release")
 int sl_sock_release(struct bpf_sock *sk)
 {
-	__u64 cookie = bpf_get_socket_cookie(sk);
-	struct sl_sock *s = sl_sock_find(cookie);
+	__u64 cookie = sl_close_at_release ? sl_cookie_held(bpf_cast_to_kern_ctx(sk))
+					   : bpf_get_socket_cookie(sk);
+	struct sl_sock *s = cookie ? sl_sock_find(cookie) : NULL;
 	__u32 old;
 
 	if (!s)

@@ -57,16 +57,30 @@ static __always_inline void sl_payload(struct bpf_sock_ops *skops, const struct 
  * ends the connection. connect4 set the RTO flag on its sockets; under the
  * fallback (a kernel that refuses that in connect4) the socket is looked
  * up instead. */
+/* The socket's cookie, 0 if it has none (then it holds no record): read
+ * from the socket where the kfuncs load, without a helper call on every
+ * TCP connection of the cgroup (sl_cookie_held). */
+static __always_inline __u64 sl_ops_cookie(struct bpf_sock_ops *skops)
+{
+	if (!sl_close_at_release)
+		return bpf_get_socket_cookie(skops);
+	return sl_cookie_held(((struct bpf_sock_ops_kern *)bpf_cast_to_kern_ctx(skops))->sk);
+}
+
 static __always_inline void sl_on_connect(struct bpf_sock_ops *skops, __u32 cb)
 {
 	const __u32 want = BPF_SOCK_OPS_RTO_CB_FLAG |
 			   (sl_close_at_release ? 0 : BPF_SOCK_OPS_STATE_CB_FLAG);
 	struct sl_runtime *rt;
 	__u32 zero = 0;
+	__u64 cookie;
 
 	if (!(cb & BPF_SOCK_OPS_RTO_CB_FLAG)) {
 		rt = bpf_map_lookup_elem(&sl_rt, &zero);
-		if (!rt || !rt->cb_fallback || !sl_sock_find(bpf_get_socket_cookie(skops)))
+		if (!rt || !rt->cb_fallback)
+			return;
+		cookie = sl_ops_cookie(skops);
+		if (!cookie || !sl_sock_find(cookie))
 			return;
 	}
 	bpf_sock_ops_cb_flags_set(skops, cb | want);
@@ -232,8 +246,8 @@ int sl_sockops(struct bpf_sock_ops *skops)
 	default:
 		return 1;
 	}
-	cookie = bpf_get_socket_cookie(skops);
-	s = sl_sock_of(skops, cookie);
+	cookie = sl_ops_cookie(skops);
+	s = cookie ? sl_sock_of(skops, cookie) : NULL;
 	if (!s)
 		return 1;
 	if (op == BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB) {

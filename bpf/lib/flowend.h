@@ -25,6 +25,20 @@
 
 const volatile __u32 sl_close_at_release = 0;
 
+/* Linux 6.2+; used only where the load's probe found them (sl_close_at_release). */
+extern void *bpf_cast_to_kern_ctx(void *obj) __ksym __weak;
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
+
+/* The cookie socket KS already has, 0 if nothing ever asked for one. The
+ * socket table is keyed by cookie and connect4 asks for one before it
+ * claims a slot, so 0 means "holds no record". Read from the socket, which
+ * needs the kfuncs (sl_close_at_release): bpf_get_socket_cookie() is a
+ * helper call, and would hand a cookie to every socket passing by. */
+static __always_inline __u64 sl_cookie_held(const struct sock *ks)
+{
+	return ks ? ks->__sk_common.skc_cookie.counter : 0;
+}
+
 /* Set by the loader in both objects where close() ends connections and can
  * also count RTOs (`rto_total`): connect4 then arms no callback (a
  * bpf_setsockopt per connect), sockops finds Sluice's sockets from the
