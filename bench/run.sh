@@ -83,7 +83,7 @@ snapshot_binaries() {
 		die "copy binaries to $TMP/bin"
 	if [ -n "$SLUICE_OLD_SRC" ]; then
 		cp "$SLUICE_OLD_SRC" "$TMP/bin/sluice-old" || die "copy $SLUICE_OLD_SRC"
-		SLUICE_OLD_ID="$(sha256sum "$SLUICE_OLD_SRC" | cut -c1-12) ($SLUICE_OLD_SRC)"
+		SLUICE_OLD_ID="$(sha256sum "$SLUICE_OLD_SRC" | cut -c1-12) ($SLUICE_OLD_SRC${BENCH_SLUICE_OLD_OPTS:+, loaded with $BENCH_SLUICE_OLD_OPTS})"
 	fi
 	SLUICE_ID="$(sha256sum "$SLUICE" | cut -c1-12), built $(date -u -r "$SLUICE" +%Y-%m-%dT%H:%M:%SZ)"
 	SLUICE=$TMP/bin/sluice
@@ -137,8 +137,11 @@ L4=1
 FLOOR_VARIANTS=(empty floor floor-so floor-rnd)
 STATS_ONLY=()
 # BENCH_SLUICE_OLD=PATH: another build's CLI (e.g. the commit before a
-# change) as variant sluice-old, LEAST_CONN, measured in the same rounds.
+# change) as variant sluice-old, LEAST_CONN, measured in the same rounds;
+# BENCH_SLUICE_OLD_OPTS: its load options ("--sockops off --proxy none" to
+# set it beside sluice-l4 rather than sluice).
 SLUICE_OLD_SRC=${BENCH_SLUICE_OLD:-}
+read -r -a SLUICE_OLD_OPTS <<<"${BENCH_SLUICE_OLD_OPTS:-}"
 [ -n "$SLUICE_OLD_SRC" ] && BPF_VARIANTS+=(sluice-old)
 if [ "${BENCH_RECORDS:-1}" != 0 ]; then
 	STATS_ONLY=(floor-sk floor-hash floor-tab)
@@ -368,7 +371,7 @@ bench_count() {
 		sluice_apply_or_die "$pin-l4-rnd" "$TMP/svc-rnd-$n.yaml"
 	fi
 	if [ -n "$SLUICE_OLD_SRC" ]; then
-		sluice_load "$pin-old" "$CG/sluice-old" "$TMP/bin/sluice-old"
+		sluice_load "$pin-old" "$CG/sluice-old" "$TMP/bin/sluice-old" "${SLUICE_OLD_OPTS[@]}"
 		sluice_apply_or_die "$pin-old" "$TMP/svc-$n.yaml" "$TMP/bin/sluice-old"
 	fi
 	for v in "${FLOOR_VARIANTS[@]}"; do floor_start "$v" "$(floor_mode "$v")" "$CG/$v" "$n"; done
