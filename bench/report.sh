@@ -4,7 +4,8 @@
 #
 # Rows of $DATA (tab-separated):
 #   conn   N LAYOUT ROUND VARIANT NS_PER_CONN CONN_PER_S P50_NS P99_NS FAILED STATS_ON FIRST_ERROR
-#   prog   N ROUND VARIANT PROG RUN_CNT NS_PER_RUN RUN_TIME_NS CONNS
+#   prog   N ROUND VARIANT PROG RUN_CNT NS_PER_RUN RUN_TIME_NS CONNS  (layout split;
+#          prog-same etc. for part 2's other layouts, see prog_row in run.sh)
 #   ops    N VARIANT CALLBACK COUNT CONNS
 #   accept N VARIANT ADDR:PORT COUNT
 #   nstat  N VARIANT COUNTER VALUE
@@ -198,8 +199,10 @@ report_drops() {
 
 # prog_vals N VARIANT [PROG]: one line per round, "RUN_TIME_NS RUN_CNT CONNS",
 # summed over the programs (or of PROG alone).
+# PROG_ROW: the row type read, "prog" (layout split) or "prog-LAYOUT".
+PROG_ROW=prog
 prog_vals() {
-	rows prog "\$2 == \"$1\" && \$4 == \"$2\"${3:+ && \$5 == \"$3\"}" |
+	rows "$PROG_ROW" "\$2 == \"$1\" && \$4 == \"$2\"${3:+ && \$5 == \"$3\"}" |
 		awk -F'\t' '{ t[$3] += $8; c[$3] += $6; k[$3] = $9 } END { for (r in t) print t[r], c[r], k[r] }'
 }
 
@@ -210,42 +213,21 @@ bpf_ns_rounds() { prog_vals "$1" "$2" | awk '$3 > 0 { print $1 / $3 }'; }
 # bpf_paired_range N A B: per-round ratio A/B of BPF ns per connection, "min–max".
 bpf_paired_range() {
 	local per='{ t[$3] += $8; k[$3] = $9 } END { for (r in t) if (k[r] > 0) print r, t[r] / k[r] }'
-	join <(rows prog "\$2 == \"$1\" && \$4 == \"$2\"" | awk -F'\t' "$per" | sort) \
-		<(rows prog "\$2 == \"$1\" && \$4 == \"$3\"" | awk -F'\t' "$per" | sort) |
+	join <(rows "$PROG_ROW" "\$2 == \"$1\" && \$4 == \"$2\"" | awk -F'\t' "$per" | sort) \
+		<(rows "$PROG_ROW" "\$2 == \"$1\" && \$4 == \"$3\"" | awk -F'\t' "$per" | sort) |
 		awk '$3 > 0 { print $2 / $3 }' | stats3 |
 		awk '$1 == "-" { print "-"; next } { printf "%.2f–%.2f", $1, $3 }'
 }
 
-report_progs() {
+# progs_tables LAYOUT: part 2's tables of one layout (rows PROG_ROW).
+progs_tables() {
 	local n p v mn md mx f fr
-	cat <<'EOF'
-
-### 2. BPF time per connection (BPF run-time statistics)
-
-`sl-bench-progstat` turns run-time statistics on with BPF_ENABLE_STATS (the
-switch behind `sysctl kernel.bpf_stats_enabled`, held by a file descriptor so
-it goes off when the tool exits), runs one more round of connections of a
-variant and reports run_time_ns and run_cnt of every program in effect on
-the variant's cgroup, counting only that round. BPF ns per connection is the
-sum of run_time_ns over every program that ran (connect4, every sockops
-run, sock_release, ...) divided by the round's connections (warm-up
-included): each program counts as often as it runs per connection. These
-rounds are separate from part 1 and interleaved the same way (every round
-runs each BPF variant once). The statistics add their own cost to every run
-(two clock reads): the `empty` row is what one run of a program that does
-nothing costs.
-
-`floor-so` is the floor with an empty sockops program beside it: what
-sockops costs a connection by being attached at all (the sockops table below
-says which callbacks run). `floor-sk`, `floor-hash`, `floor-tab`: the floor
-plus a per-connection record kept from connect to release in socket storage
-(created at connect), in a preallocated hash keyed by socket cookie (insert,
-delete at release), or in a slot of a preallocated array claimed by
-compare-and-swap from the cookie (what Sluice's socket table does).
-
-EOF
-	[ -n "${SLUICE_OLD_ID:-}" ] &&
-		printf '`sluice-old`: the CLI and data plane of another build, %s,\nLEAST_CONN, in the same rounds.\n\n' "$SLUICE_OLD_ID"
+	case $1 in
+	split) printf '#### Layout `split`: client on CPU %s, servers on CPU %s\n\n' "$CLIENT_CPU" "$SERVER_CPU"
+		printf 'The client CPU idles while the server works: each connection starts with colder caches.\n\n' ;;
+	*) printf '#### Layout `%s`: client and servers on CPU %s\n\n' "$1" "$CLIENT_CPU"
+		printf 'The client CPU stays busy between connections: warmer caches.\n\n' ;;
+	esac
 	printf '| services | variant | BPF ns/conn min | median | max | / floor (per-round range) | target ≤ 1.5 | / floor-so |\n'
 	printf '|---:|---|---:|---:|---:|---:|---|---:|\n'
 	for n in $COUNTS; do
@@ -275,7 +257,7 @@ ns per run, and their product.
 EOF
 	for n in $COUNTS; do
 		for v in "${BPF_VARIANTS[@]}"; do
-			for p in $(rows prog "\$2 == \"$n\" && \$4 == \"$v\"" | cut -f 5 | sort -u); do
+			for p in $(rows "$PROG_ROW" "\$2 == \"$n\" && \$4 == \"$v\"" | cut -f 5 | sort -u); do
 				printf '| %s | %s | %s | %s | %s | %s |\n' "$n" "$v" "$p" \
 					"$(fmt2 "$(prog_vals "$n" "$v" "$p" | awk '$3 > 0 { print $2 / $3 }' | median_of)")" \
 					"$(fmt0 "$(prog_vals "$n" "$v" "$p" | awk '$2 > 0 { print $1 / $2 }' | median_of)")" \
@@ -283,6 +265,44 @@ EOF
 			done
 		done
 	done
+	echo
+}
+
+report_progs() {
+	local md
+	cat <<'EOF'
+
+### 2. BPF time per connection (BPF run-time statistics)
+
+`sl-bench-progstat` turns run-time statistics on with BPF_ENABLE_STATS (the
+switch behind `sysctl kernel.bpf_stats_enabled`, held by a file descriptor so
+it goes off when the tool exits), runs one more round of connections of a
+variant and reports run_time_ns and run_cnt of every program in effect on
+the variant's cgroup, counting only that round. BPF ns per connection is the
+sum of run_time_ns over every program that ran (connect4, every sockops
+run, sock_release, ...) divided by the round's connections (warm-up
+included): each program counts as often as it runs per connection. These
+rounds are separate from part 1 and interleaved the same way (every round
+runs each BPF variant once). The statistics add their own cost to every run
+(two clock reads): the `empty` row is what one run of a program that does
+nothing costs.
+
+`floor-so` is the floor with an empty sockops program beside it: what
+sockops costs a connection by being attached at all (the sockops table below
+says which callbacks run). `floor-sk`, `floor-hash`, `floor-tab`: the floor
+plus a per-connection record kept from connect to release in socket storage
+(created at connect), in a preallocated hash keyed by socket cookie (insert,
+delete at release), or in a slot of a preallocated array claimed by
+compare-and-swap from the cookie (what Sluice's socket table does).
+
+EOF
+	[ -n "${SLUICE_OLD_ID:-}" ] &&
+		printf '`sluice-old`: the CLI and data plane of another build, %s,\nLEAST_CONN, in the same rounds.\n\n' "$SLUICE_OLD_ID"
+	for l in ${STATS_LAYOUTS:-split}; do
+		PROG_ROW=$(prog_row "$l")
+		progs_tables "$l"
+	done
+	PROG_ROW=prog
 	cat <<'EOF'
 
 sockops callbacks per connection (one extra round per variant with a

@@ -10,6 +10,7 @@
 # BENCH_CONNS (10000 per round), BENCH_WARMUP (500 per round),
 # BENCH_APPLY_ROUNDS (3), BENCH_CHANGE_ROUNDS (6), BENCH_IPT ("legacy nft"),
 # BENCH_LAYOUTS ("split same": servers on BENCH_SERVER_CPU, or on the client's),
+# BENCH_STATS_LAYOUTS (part 2, "split same"),
 # BENCH_CLIENT_CPU (1), BENCH_SERVER_CPU (0), BENCH_OUT (bench/RESULTS.md).
 #
 # Everything runs in network namespaces, cgroups and pin roots named
@@ -29,6 +30,9 @@ APPLY_ROUNDS=${BENCH_APPLY_ROUNDS:-3}
 CHANGE_ROUNDS=${BENCH_CHANGE_ROUNDS:-6}
 IPT_WANT=${BENCH_IPT:-"legacy nft"}
 LAYOUTS=${BENCH_LAYOUTS:-"split same"}
+# Part 2's layouts: in `split` the client's CPU idles while the server
+# works, so every connection starts with colder caches; `same` keeps it busy.
+STATS_LAYOUTS=${BENCH_STATS_LAYOUTS:-"split same"}
 CLIENT_CPU=${BENCH_CLIENT_CPU:-1}
 SERVER_CPU=${BENCH_SERVER_CPU:-0}
 OUT=${BENCH_OUT:-$SRC/bench/RESULTS.md}
@@ -216,6 +220,9 @@ start_servers() {
 # On two CPUs, split pays a cross-CPU wake-up per connection (an IPI, dear
 # in a VM) and same has client and server compete for one CPU; the mesh's
 # extra CPU work shows more plainly in the latter.
+# The row type of part 2's statistics in layout $1.
+prog_row() { if [ "$1" = split ]; then echo prog; else echo "prog-$1"; fi; }
+
 pin_servers() {
 	local v pid cpu=$SERVER_CPU
 	[ "$1" = same ] && cpu=$CLIENT_CPU
@@ -386,19 +393,24 @@ bench_count() {
 		done
 	done
 	# Part 2: the BPF variants again with run-time statistics on (they cost
-	# time themselves, so never during the rounds above), interleaved too.
-	pin_servers split
+	# time themselves, so never during the rounds above), interleaved too,
+	# in each layout of STATS_LAYOUTS: rows "prog" (split) and "prog-same".
 	for ((r = 1; r <= ROUNDS; r++)); do
-		for v in "${BPF_VARIANTS[@]}"; do
-			client_cmd "$v"
-			"$BB/sl-bench-progstat" -o "$TMP/prog.json" "$CG/$v" -- "${CMD[@]}" \
-				>/dev/null 2>>"$TMP/client.err" || { FAILED=1; log "  progstat $v failed"; }
-			jq -r --arg n "$n" --arg r "$r" --arg v "$v" --arg c "$((CONNS + WARMUP))" \
-				'select(.run_cnt > 0) | ["prog", $n, $r, $v, .name, .run_cnt, .ns_per_run, .run_time_ns, $c] | @tsv' \
-				"$TMP/prog.json" >>"$DATA"
+		for l in $STATS_LAYOUTS; do
+			pin_servers "$l"
+			for v in "${BPF_VARIANTS[@]}"; do
+				client_cmd "$v"
+				"$BB/sl-bench-progstat" -o "$TMP/prog.json" "$CG/$v" -- "${CMD[@]}" \
+					>/dev/null 2>>"$TMP/client.err" || { FAILED=1; log "  progstat $v failed"; }
+				jq -r --arg k "$(prog_row "$l")" --arg n "$n" --arg r "$r" --arg v "$v" \
+					--arg c "$((CONNS + WARMUP))" \
+					'select(.run_cnt > 0) | [$k, $n, $r, $v, .name, .run_cnt, .ns_per_run, .run_time_ns, $c] | @tsv' \
+					"$TMP/prog.json" >>"$DATA"
+			done
 		done
 		log " stats round $r/$ROUNDS"
 	done
+	pin_servers split
 	for v in floor-so sluice sluice-rnd ${SLUICE_OLD_SRC:+sluice-old}; do
 		is_bpf_variant "$v" && count_ops "$n" "$v"
 	done
