@@ -30,6 +30,8 @@ struct sl_req {
 	__u32 slot; /* live policy slot */
 	__u32 ep_state; /* sl_ep_state id of the chosen row */
 	bool count; /* connect(): account the socket; sendmsg(): per message */
+	bool new_slot; /* its record was claimed by this connect(): no other
+			* program has seen it as the socket's yet */
 };
 
 /* Refusal: 0 makes the syscall fail with EPERM; where the kernel has
@@ -116,25 +118,32 @@ static __always_inline __u64 sl_ctx_cookie_held(struct bpf_sock_addr *ctx)
 	return sl_cookie_held(k->sk);
 }
 
-/* Has this socket never had a cookie? Records are keyed by cookie, so such
- * a socket holds none, and its slot can be claimed without first looking
- * for its own record behind every probe (the last probe slot is one that
- * no earlier socket touched: a cache miss on most connects). Any other
- * socket (a re-connect, or one whose cookie something else asked for)
- * takes the full look. Needs the kfuncs that close_at_release proved. */
-static __always_inline bool sl_sock_fresh(struct bpf_sock_addr *ctx)
+/* The socket's cookie, made now if it has none: the helper is called only
+ * then, where the kfuncs load. */
+static __always_inline __u64 sl_ctx_cookie(struct bpf_sock_addr *ctx)
 {
-	return sl_close_at_release && !sl_ctx_cookie_held(ctx);
+	__u64 c = sl_close_at_release ? sl_ctx_cookie_held(ctx) : 0;
+
+	return c ? c : bpf_get_socket_cookie(ctx);
 }
 
 /* The socket's record: the one it already holds (a UDP re-connect, a TCP
- * retry after a failure), whose units go back first, or a new slot. */
+ * retry after a failure), whose units go back first, or a new slot.
+ *
+ * A socket that had no cookie before this connect4 (made by the first thing
+ * that asks for it, here connect4 itself) holds no record, so its slot is
+ * claimed without first looking for its own behind every probe (the last
+ * probe slot is one that no earlier socket touched: a cache miss on most
+ * connects). Any other socket (a re-connect, or one whose cookie something
+ * else asked for) takes the full look; so does every socket where the
+ * kfuncs that read the cookie do not load. */
 static __always_inline struct sl_sock *sl_sock_take(struct bpf_sock_addr *ctx, struct sl_req *rq)
 {
-	bool again, fresh = sl_sock_fresh(ctx);
+	__u64 held = sl_close_at_release ? sl_ctx_cookie_held(ctx) : 0;
+	bool again, fresh = sl_close_at_release && !held;
 	struct sl_sock *s;
 
-	rq->cookie = bpf_get_socket_cookie(ctx);
+	rq->cookie = held ? held : bpf_get_socket_cookie(ctx);
 	s = fresh ? sl_sock_claim_new(rq->cookie) : sl_sock_claim(rq->cookie, &again);
 	if (fresh)
 		again = false;
@@ -147,6 +156,7 @@ static __always_inline struct sl_sock *sl_sock_take(struct bpf_sock_addr *ctx, s
 		sl_release(s);
 		__sync_lock_test_and_set(&s->flags, 0);
 	}
+	rq->new_slot = !again;
 	return s;
 }
 
@@ -202,7 +212,12 @@ static __always_inline void sl_sock_fill(struct bpf_sock_addr *ctx, struct sl_so
 		flags |= SL_SOCK_F_ENDS_AT_CLOSE;
 	if (rq->fe.proto == SL_IPPROTO_TCP && !sl_sockops_off)
 		flags |= SL_SOCK_F_SOCKOPS;
-	__sync_lock_test_and_set(&s->flags, flags);
+	/* A slot just claimed has no other writer until connect4 returns (the
+	 * SYN has not left): a plain store, one locked instruction fewer. */
+	if (rq->new_slot)
+		s->flags = flags;
+	else
+		__sync_lock_test_and_set(&s->flags, flags);
 	sl_arm_callbacks(ctx, rq);
 }
 
@@ -280,7 +295,7 @@ static __always_inline void sl_rnat_record(struct bpf_sock_addr *ctx, const stru
 	struct sl_l4addr *fe;
 
 	__builtin_memset(&k, 0, sizeof(k));
-	k.cookie = bpf_get_socket_cookie(ctx);
+	k.cookie = sl_ctx_cookie(ctx); /* per datagram: the helper only once */
 	__builtin_memcpy(k.addr, rq->ep.addr, sizeof(k.addr));
 	k.port = rq->ep.port;
 	k.family = rq->ep.family;

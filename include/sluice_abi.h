@@ -273,7 +273,8 @@ struct sl_sock {
 	struct sl_l4addr ep; /* where it was sent */
 	__u32 ep_state; /* sl_ep_state id, 0 = none */
 	__u32 grp_state; /* sl_group_state id, 0 = none */
-	__u32 flags; /* enum sl_sock_flags, changed with atomics only */
+	__u32 flags; /* enum sl_sock_flags: set by the connect() that claims
+		      * the slot, changed with atomics only after that */
 	__u16 ep_gen; /* sl_ep_state.gen when taken: a reused id is not ours */
 	__u16 pad;
 	/* the flow record (second cache line) */
