@@ -273,6 +273,20 @@ static bool ejected(const struct sl_ep_state *st)
 	return st->ejected_until_ns > sl_now_mono_ns();
 }
 
+/* The current (or last) ejection's length, and what is left of it, in ms:
+ * the multiplier shows in the first, when the endpoint returns in the
+ * second (0 when it is not ejected). */
+static void ejection_times(const struct sl_ep_state *st, unsigned long long *len_ms,
+			   unsigned long long *left_ms)
+{
+	uint64_t now = sl_now_mono_ns();
+
+	*len_ms = st->ejections && st->ejected_until_ns > st->last_ejected_ns
+			  ? (st->ejected_until_ns - st->last_ejected_ns) / 1000000
+			  : 0;
+	*left_ms = st->ejected_until_ns > now ? (st->ejected_until_ns - now) / 1000000 : 0;
+}
+
 static void get_endpoints_json(struct sl_live *l, FILE *f)
 {
 	char fe[128], ep[128], name[2 * SL_NAME_LEN + 2];
@@ -281,9 +295,11 @@ static void get_endpoints_json(struct sl_live *l, FILE *f)
 	for (size_t i = 0; i < l->tables.n_backends; i++) {
 		const struct sl_table_backend *b = &l->tables.backends[i];
 		const struct sl_table_svc *s = &l->tables.svcs[b->svc];
+		unsigned long long len_ms, left_ms;
 		struct sl_ep_state st;
 
 		ep_state(l, b, &st);
+		ejection_times(&st, &len_ms, &left_ms);
 		snprintf(name, sizeof(name), "%s/%s", s->meta.ns, s->meta.name);
 		fprintf(f, "%s{\"service\":", i ? "," : "");
 		sl_json_str(f, name);
@@ -296,12 +312,13 @@ static void get_endpoints_json(struct sl_live *l, FILE *f)
 		sl_json_str(f, b->labels);
 		fprintf(f, ",\"active\":%lld,\"opened\":%llu,\"closed\":%llu,\"connect_failures\":%llu,"
 			   "\"rto\":%llu,\"bytes_sent\":%llu,\"bytes_received\":%llu,"
-			   "\"ejected\":%s,\"ejections\":%llu,\"consecutive_failures\":%u}",
+			   "\"ejected\":%s,\"ejections\":%llu,\"ejection_ms\":%llu,\"ejected_for_ms\":%llu,"
+			   "\"consecutive_failures\":%u}",
 			(long long)st.active, (unsigned long long)st.opened,
 			(unsigned long long)st.closed, (unsigned long long)st.connect_fail,
 			(unsigned long long)st.rto, (unsigned long long)st.bytes_sent,
 			(unsigned long long)st.bytes_received, ejected(&st) ? "true" : "false",
-			(unsigned long long)st.ejections, st.consec_fail);
+			(unsigned long long)st.ejections, len_ms, left_ms, st.consec_fail);
 	}
 	fputs("]}\n", f);
 }
