@@ -87,7 +87,7 @@ check_eq outlier/multiplier-ejected "$(ep ejected 127.0.1.2:8080)/$(ep ejections
 check_eq outlier/multiplier-length "$(ep ejection_ms 127.0.1.2:8080)" 10000 \
 	"length of D's second ejection, ms (2 x baseEjectionTime 5 s)"
 left=$(ep ejected_for_ms 127.0.1.2:8080)
-sleep "$(awk -v l="$left" 'BEGIN { w = 5.5 - (10000 - l) / 1000; printf "%.3f", w > 0 ? w : 0 }')"
+sleep "$(awk -v l="$left" 'BEGIN { w = 5.5 - (10000 - l) / 1000; printf "%.3f", (w > 0 ? w : 0) }')"
 client -j -w 1000 -n 20 10.96.0.10:80 >"$T_TMP/r4.json" 2>/dev/null
 check_eq outlier/multiplier-duration "$(jq -r .failed "$T_TMP/r4.json")/$(ep ejected 127.0.1.2:8080)" "0/true" \
 	"failed connects 5.5 s into the second (10 s) ejection / D still ejected after them"
