@@ -52,11 +52,6 @@ static __always_inline void sl_payload(struct bpf_sock_ops *skops, const struct 
 		       skops->segs_in);
 }
 
-/* TCP_CONNECT_CB: STATE callbacks from here on (SYN_SENT is already set,
- * so the first one that runs is the answer to the SYN), unless close()
- * ends the connection. connect4 set the RTO flag on its sockets; under the
- * fallback (a kernel that refuses that in connect4) the socket is looked
- * up instead. */
 /* The socket's cookie, 0 if it has none (then it holds no record): read
  * from the socket where the kfuncs load, without a helper call on every
  * TCP connection of the cgroup (sl_cookie_held). */
@@ -67,6 +62,11 @@ static __always_inline __u64 sl_ops_cookie(struct bpf_sock_ops *skops)
 	return sl_cookie_held(((struct bpf_sock_ops_kern *)bpf_cast_to_kern_ctx(skops))->sk);
 }
 
+/* TCP_CONNECT_CB: STATE callbacks from here on (SYN_SENT is already set,
+ * so the first one that runs is the answer to the SYN), unless close()
+ * ends the connection. connect4 set the RTO flag on its sockets; under the
+ * fallback (a kernel that refuses that in connect4) the socket is looked
+ * up instead. */
 static __always_inline void sl_on_connect(struct bpf_sock_ops *skops, __u32 cb)
 {
 	const __u32 want = BPF_SOCK_OPS_RTO_CB_FLAG |
