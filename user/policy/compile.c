@@ -1356,7 +1356,7 @@ static void vs_handoff(struct fe_ctx *f)
 	}
 	if (slp_seq_len(http) > 1 && !(v->handoff_reasons & SL_HO_HTTP_MATCH)) {
 		v->handoff_reasons |= SL_HO_HTTP_MATCH;
-		why_add(f->ts, "%zu http routes (VirtualService %s/%s spec.http)",
+		why_add(f->ts, "%u http routes (VirtualService %s/%s spec.http)",
 			http->n, ns, nm);
 	}
 	if (slp_seq_len(slp_map_get(spec, "tls"))) {
