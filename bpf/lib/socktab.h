@@ -82,7 +82,8 @@ static __always_inline struct sl_sock *sl_sock_claim(__u64 cookie, bool *again)
 	return NULL;
 }
 
-/* A free slot for socket COOKIE, which holds none (sl_sock_fresh), or NULL. */
+/* A free slot for socket COOKIE, which had no cookie before this connect4
+ * and so holds no record (sl_sock_take), or NULL. */
 static __always_inline struct sl_sock *sl_sock_claim_new(__u64 cookie)
 {
 	struct sl_sock *s;
