@@ -26,6 +26,7 @@
 
 #include "sluice_abi.h"
 #include "maglev.h"
+#include "svctab.h"
 
 #define SL_BENCH_PKT_MAX 128
 
@@ -256,7 +257,10 @@ static inline int bench_frontend(struct bpf_object *obj, const struct bench_tabl
 	sv.groups[0].total = cum;
 	sv.groups[0].max_conns = t->max_conns;
 	sv.groups[0].lb = SL_LB_LEAST_REQUEST;
-	err = bpf_map_update_elem(bench_map_fd(obj, "sl_services"), &sk, &sv, BPF_ANY);
+	/* Service i takes row i of slot 0 (sk.slot is 0). */
+	err = sl_svc_put((struct sl_svctab){ bench_map_fd(obj, "sl_services"),
+					     bench_map_fd(obj, "sl_svc_index") },
+			 &sk, &sv, &(__u32){ i });
 	if (err)
 		return err;
 	err = sl_maglev_fill(eps, t->neps, t->ring, cells);

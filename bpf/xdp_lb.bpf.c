@@ -163,6 +163,7 @@ static __always_inline int sl_xnew(struct sl_xreq *rq)
 	struct sl_mg_pick pk;
 	__u32 tag = 0;
 	int held, err;
+	__u32 g;
 
 	err = sl_mg_pick(rq->ing, rq->slot, sl_flow_hash(&rq->p.t), rq->now, &pk);
 	if (err)
@@ -173,8 +174,12 @@ static __always_inline int sl_xnew(struct sl_xreq *rq)
 		return -SL_DROP_NAT_FAIL; /* the compiler never pairs these */
 	rq->ep = pk.be->ep;
 	svc = sl_service(&rq->ing->svc, rq->slot);
-	if (svc && pk.group < SL_MAX_GROUPS && pk.group < svc->n_groups) {
-		grp = &svc->groups[pk.group];
+	g = pk.group;
+	/* The check and the index on one register: the verifier loses the
+	 * bound when the compiler checks one copy and indexes with another. */
+	barrier_var(g);
+	if (svc && g < SL_MAX_GROUPS && g < svc->n_groups) {
+		grp = &svc->groups[g];
 		tag = grp->tag;
 	}
 	held = sl_xreserve(rq, grp, tag);

@@ -17,12 +17,15 @@
 #define SLUICE_ABI_H
 
 #define SL_ABI_MAGIC 0x534c4345u /* "SLCE" */
-#define SL_ABI_VERSION 3u /* 2: the load record (sl_load), sl_mtls;
-                              * 3: state arrays indexed by ids, the socket table, per-socket sockops */
+#define SL_ABI_VERSION 4u /* 2: the load record (sl_load), sl_mtls;
+                              * 3: state arrays indexed by ids, the socket table, per-socket sockops;
+                              * 4: services in an array behind a bucketed index (sl_svc_index) */
 
 /* Capacity. Maps holding policy are double-buffered (two slots, see
  * struct sl_config.active_slot), so they are sized 2x these limits. */
 #define SL_MAX_SERVICES 16384u /* frontends (VIP, port, proto) per slot */
+#define SL_SVC_BUCKETS 8192u /* sl_svc_index buckets per slot (power of two) */
+#define SL_SVC_WAYS 8u /* services one bucket holds: one 64-byte line */
 #define SL_MAX_BACKENDS 131072u /* backend rows per slot, all services */
 #define SL_MAX_GROUPS 8u /* route destinations (subsets) per service */
 #define SL_MAX_GROUP_BACKENDS 256u /* endpoints in one group */
@@ -105,7 +108,8 @@ struct sl_group {
 	struct sl_outlier_cfg outlier;
 };
 
-/* Key of sl_services. The slot picks one of the two policy tables. */
+/* A service of one slot, as userspace names it (user/svctab.h); not a map
+ * key: sl_svc_index finds the row. */
 struct sl_svc_key {
 	struct sl_l4addr fe; /* frontend: VIP, port, proto */
 	__u32 slot; /* 0 or 1 */
@@ -119,6 +123,67 @@ struct sl_svc_val {
 	__u16 route_total; /* sum of group weights (100 when routed) */
 	struct sl_group groups[SL_MAX_GROUPS];
 };
+
+/*
+ * Services: sl_services[slot * SL_MAX_SERVICES + row] holds a service's
+ * row; sl_svc_index[slot * SL_SVC_BUCKETS + b] says which rows the bucket
+ * b holds. Both are arrays, so the connect path looks a service up with
+ * inline loads and no call (a hash map lookup is three calls, each with a
+ * return thunk on mitigated kernels). A frontend hashes (sl_svc_hash) to
+ * two buckets and a 32-bit tag; it sits in one of the 2 x SL_SVC_WAYS ways,
+ * and its row repeats the frontend, so a tag shared by another address
+ * finds nothing. user/svctab.c places services: in the emptier of the two
+ * buckets, never beside another with the same tag (so the first tag match
+ * is the only one), rows from a per-slot bump allocator
+ * (sl_config.svc_hwm) compacted by whole-slot rewrites.
+ */
+struct sl_svc_bucket {
+	__u32 tag[SL_SVC_WAYS]; /* sl_svc_tag() of the way's service; 0 = empty */
+	__u32 row[SL_SVC_WAYS]; /* its row in the slot's part of sl_services */
+};
+
+struct sl_svc_row {
+	struct sl_l4addr fe; /* the frontend; a lookup checks it */
+	__u32 pad;
+	struct sl_svc_val val;
+};
+
+/* The frontend's hash: its three 64-bit words folded in one at a time,
+ * each step a multiply by an odd constant and an xor-shift (both
+ * bijections, so frontends that differ in one word never collide). The
+ * programs and user/svctab.c both use these three, so they cannot disagree. */
+static inline __u64 sl_svc_mix(__u64 h, __u64 w)
+{
+	h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+	return h ^ (h >> 32);
+}
+
+static inline __u64 sl_svc_hash(const struct sl_l4addr *fe)
+{
+	__u64 h = 0x2545f4914f6cdd1dull;
+
+	h = sl_svc_mix(h, ((__u64)fe->addr[0] << 32) | fe->addr[1]);
+	h = sl_svc_mix(h, ((__u64)fe->addr[2] << 32) | fe->addr[3]);
+	h = sl_svc_mix(h, ((__u64)fe->port << 16) | ((__u64)fe->proto << 8) | fe->family);
+	h *= 0xbf58476d1ce4e5b9ull;
+	return h ^ (h >> 29);
+}
+
+static inline __u32 sl_svc_tag(__u64 h)
+{
+	return (__u32)(h >> 32) | 1u; /* never 0, which marks an empty way */
+}
+
+/* The I-th (0 or 1) bucket of a hash within its slot; the two differ. */
+static inline __u32 sl_svc_bucket_of(__u64 h, __u32 i)
+{
+	__u32 b0 = (__u32)h & (SL_SVC_BUCKETS - 1);
+	__u32 b1 = (__u32)(h >> 16) & (SL_SVC_BUCKETS - 1);
+
+	if (!i)
+		return b0;
+	return b1 != b0 ? b1 : b0 ^ 1u;
+}
 
 /* sl_backends value: index slot * SL_MAX_BACKENDS + i. */
 struct sl_backend {
@@ -216,6 +281,7 @@ struct sl_config {
 	__u64 applied_ns; /* CLOCK_REALTIME ns of the last apply */
 	__u32 synced_gen; /* the inactive slot equals the active one at this generation */
 	__u32 backend_hwm[2]; /* per slot: backend rows in use (bump allocator) */
+	__u32 svc_hwm[2]; /* per slot: sl_services rows in use (bump allocator) */
 	__be32 svc_cidr4; /* VIPs for Services without clusterIP come from here */
 	__u8 svc_cidr4_len; /* prefix length of svc_cidr4 */
 	__u8 pad1[7];
@@ -736,13 +802,17 @@ _Static_assert(sizeof(struct sl_outlier_cfg) == 32, "sl_outlier_cfg layout");
 _Static_assert(sizeof(struct sl_group) == 64, "sl_group layout");
 _Static_assert(sizeof(struct sl_svc_key) == 24, "sl_svc_key layout");
 _Static_assert(sizeof(struct sl_svc_val) == 16 + 64 * 8, "sl_svc_val layout");
+_Static_assert(sizeof(struct sl_svc_bucket) == 64, "sl_svc_bucket: one cache line");
+_Static_assert(sizeof(struct sl_svc_row) == 24 + 16 + 64 * 8, "sl_svc_row layout");
+_Static_assert((SL_SVC_BUCKETS & (SL_SVC_BUCKETS - 1)) == 0, "SL_SVC_BUCKETS: a power of two");
+_Static_assert(SL_SVC_BUCKETS * SL_SVC_WAYS >= 4 * SL_MAX_SERVICES, "sl_svc_index: at most a quarter full");
 _Static_assert(sizeof(struct sl_backend) == 32, "sl_backend layout");
 _Static_assert(sizeof(struct sl_state_ref) == 16, "sl_state_ref layout");
 _Static_assert(sizeof(struct sl_ep_key) == 40, "sl_ep_key layout");
 _Static_assert(sizeof(struct sl_ep_state) == 128, "sl_ep_state layout");
 _Static_assert(sizeof(struct sl_group_key) == 24, "sl_group_key layout");
 _Static_assert(sizeof(struct sl_group_state) == 40, "sl_group_state layout");
-_Static_assert(sizeof(struct sl_config) == 88, "sl_config layout");
+_Static_assert(sizeof(struct sl_config) == 96, "sl_config layout");
 _Static_assert(sizeof(struct sl_sock) == 128, "sl_sock layout");
 _Static_assert(__builtin_offsetof(struct sl_sock, cookie) == 64, "sl_sock: data path in one cache line");
 _Static_assert(sizeof(struct sl_runtime) == 8, "sl_runtime layout");

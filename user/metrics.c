@@ -27,6 +27,7 @@
 #include "proxy_metrics.h"
 #include "publish.h"
 #include "stateid.h"
+#include "svctab.h"
 #include "util.h"
 
 struct ep_rec {
@@ -71,7 +72,7 @@ static bool group_live(struct sl_maps *m, __u32 slot, const struct sl_group_key 
 	struct sl_svc_key k = { .fe = g->fe, .slot = slot };
 	struct sl_svc_val v;
 
-	if (bpf_map_lookup_elem(m->fd[SL_MAP_SERVICES], &k, &v))
+	if (sl_svc_get(sl_svctab_of(m), &k, &v))
 		return false;
 	for (unsigned i = 0; i < v.n_groups && i < SL_MAX_GROUPS; i++)
 		if (v.groups[i].tag == g->tag)
@@ -330,8 +331,10 @@ static void map_fill_family(FILE *f, struct sl_maps *m)
 		memset(&info, 0, sizeof(info));
 		if (bpf_map_get_info_by_fd(m->fd[ids[i]], &info, &len))
 			continue;
+		/* sl_services is an array: its index says which rows are in use. */
 		fprintf(f, "sluice_map_entries{map=\"%s\"} %ld\n", sl_map_names[ids[i]],
-			sl_map_count(m->fd[ids[i]], info.key_size));
+			ids[i] == SL_MAP_SERVICES ? sl_svc_count(sl_svctab_of(m))
+						  : sl_map_count(m->fd[ids[i]], info.key_size));
 	}
 	sl_prom_family(f, "sluice_map_capacity", "gauge", "Maximum entries of a pinned map.");
 	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {

@@ -16,6 +16,7 @@
 const char *const sl_map_names[SL_MAP__COUNT] = {
 	[SL_MAP_CONFIG] = "sl_config",
 	[SL_MAP_SERVICES] = "sl_services",
+	[SL_MAP_SVC_INDEX] = "sl_svc_index",
 	[SL_MAP_BACKENDS] = "sl_backends",
 	[SL_MAP_EP_STATE] = "sl_ep_state",
 	[SL_MAP_GROUP_STATE] = "sl_group_state",

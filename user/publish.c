@@ -25,6 +25,7 @@
 
 #include "publish.h"
 #include "stateid.h"
+#include "svctab.h"
 #include "util.h"
 
 /* ---- whole-slot writes ------------------------------------------------ */
@@ -55,16 +56,15 @@ static int write_services(struct sl_maps *m, const struct sl_tables *t, __u32 sl
 			  const struct sl_state_ids *ids)
 {
 	size_t n = t->n_svcs;
-	struct sl_svc_key *keys = calloc(n ? n : 1, sizeof(*keys));
+	struct sl_l4addr *fes = calloc(n ? n : 1, sizeof(*fes));
 	struct sl_svc_val *vals = calloc(n ? n : 1, sizeof(*vals));
 	struct sl_meta_key *mkeys = calloc(n ? n : 1, sizeof(*mkeys));
 	struct sl_svc_meta *metas = calloc(n ? n : 1, sizeof(*metas));
 	int err = -ENOMEM;
 
-	if (keys && vals && mkeys && metas) {
+	if (fes && vals && mkeys && metas) {
 		for (size_t i = 0; i < n; i++) {
-			keys[i].fe = t->svcs[i].fe;
-			keys[i].slot = slot;
+			fes[i] = t->svcs[i].fe;
 			vals[i] = t->svcs[i].val;
 			for (unsigned g = 0; g < SL_MAX_GROUPS; g++)
 				vals[i].groups[g].state = ids->groups[i * SL_MAX_GROUPS + g];
@@ -77,10 +77,9 @@ static int write_services(struct sl_maps *m, const struct sl_tables *t, __u32 sl
 		/* Services last: nothing reads this slot yet, but keep the
 		 * order a reader would need anyway. */
 		if (!err)
-			err = sl_put_many(m->fd[SL_MAP_SERVICES], keys, vals, n, sizeof(*keys),
-					  sizeof(*vals));
+			err = sl_svc_write_slot(sl_svctab_of(m), slot, fes, vals, n);
 	}
-	free(keys);
+	free(fes);
 	free(vals);
 	free(mkeys);
 	free(metas);
@@ -123,9 +122,6 @@ static int full_slot(struct sl_maps *m, __u32 slot, const struct sl_tables *t)
 	sl_state_maps_of(m, &sm);
 	err = sl_stateid_assign_all(&sm, t, &ids);
 	if (!err)
-		err = sl_clear_slot(m->fd[SL_MAP_SERVICES], sizeof(struct sl_svc_key),
-			    offsetof(struct sl_svc_key, slot), slot);
-	if (!err)
 		err = sl_clear_slot(m->fd[SL_MAP_SVC_META], sizeof(struct sl_meta_key),
 				    offsetof(struct sl_meta_key, slot), slot);
 	if (!err)
@@ -139,6 +135,19 @@ static int full_slot(struct sl_maps *m, __u32 slot, const struct sl_tables *t)
 		err = write_services(m, t, slot, &ids);
 	sl_state_ids_free(&ids);
 	return err;
+}
+
+/* The bump allocators of a slot: backend rows and service rows. */
+struct hwm {
+	__u32 rows;
+	__u32 svcs;
+};
+
+/* After a whole write of T into SLOT: both allocators start past T. */
+static void set_hwm(struct sl_config *cfg, __u32 slot, const struct sl_tables *t)
+{
+	cfg->backend_hwm[slot] = (__u32)t->n_backends;
+	cfg->svc_hwm[slot] = (__u32)t->n_svcs;
 }
 
 /* ---- incremental writes ----------------------------------------------- */
@@ -280,7 +289,7 @@ static int remove_old(struct sl_maps *m, __u32 slot, const struct diff *d)
 		struct sl_svc_key k = { .fe = s->fe, .slot = slot };
 		struct sl_meta_key mk = meta_key(&s->fe, NULL, slot);
 
-		err = sl_map_del(m->fd[SL_MAP_SERVICES], &k);
+		err = sl_svc_del(sl_svctab_of(m), &k);
 		if (!err)
 			err = sl_map_del(m->fd[SL_MAP_SVC_META], &mk);
 	}
@@ -362,7 +371,7 @@ static int put_rows(struct sl_maps *m, __u32 slot, const struct svc_ref *r,
 	return 0;
 }
 
-static int put_new(struct sl_maps *m, __u32 slot, __u32 *hwm, const struct diff *d)
+static int put_new(struct sl_maps *m, __u32 slot, struct hwm *hwm, const struct diff *d)
 {
 	const struct sl_table_svc *s = &d->new->t->svcs[d->new->i];
 	struct sl_svc_val v = s->val, phys, *pp = NULL;
@@ -370,22 +379,22 @@ static int put_new(struct sl_maps *m, __u32 slot, __u32 *hwm, const struct diff 
 	struct sl_meta_key mk = meta_key(&s->fe, NULL, slot);
 	int err;
 
-	if (d->old && !bpf_map_lookup_elem(m->fd[SL_MAP_SERVICES], &k, &phys))
+	if (d->old && !sl_svc_get(sl_svctab_of(m), &k, &phys))
 		pp = &phys;
 	/* Rows first, the service entry last: in the inactive slot order does
 	 * not matter for readers, but it keeps a half-done write harmless. */
-	err = put_rows(m, slot, d->new, pp ? d->old : NULL, &v, pp, hwm);
+	err = put_rows(m, slot, d->new, pp ? d->old : NULL, &v, pp, &hwm->rows);
 	if (!err && !(pp && !memcmp(&d->old->t->svcs[d->old->i].meta, &s->meta, sizeof(s->meta))))
 		err = sl_map_put(m->fd[SL_MAP_SVC_META], &mk, &s->meta, BPF_ANY);
 	if (!err)
-		err = sl_map_put(m->fd[SL_MAP_SERVICES], &k, &v, BPF_ANY);
+		err = sl_svc_put(sl_svctab_of(m), &k, &v, &hwm->svcs);
 	return err;
 }
 
 /* Replay PLAN on SLOT, which holds what PLAN's old side describes. Every
  * removal comes before any addition, so the slot never holds more entries
  * than the larger of the two policies needs. */
-static int diff_slot(struct sl_maps *m, __u32 slot, __u32 *hwm, const struct plan *p)
+static int diff_slot(struct sl_maps *m, __u32 slot, struct hwm *hwm, const struct plan *p)
 {
 	int err = 0;
 
@@ -431,11 +440,13 @@ static int write_slot(struct sl_maps *m, struct sl_config *cfg, __u32 slot, cons
 	int err = -ENOSPC;
 
 	if (*incr) {
-		__u32 hwm = cfg->backend_hwm[slot];
+		struct hwm hwm = { cfg->backend_hwm[slot], cfg->svc_hwm[slot] };
 
 		err = diff_slot(m, slot, &hwm, p);
-		if (!err)
-			cfg->backend_hwm[slot] = hwm;
+		if (!err) {
+			cfg->backend_hwm[slot] = hwm.rows;
+			cfg->svc_hwm[slot] = hwm.svcs;
+		}
 	}
 	if (err == -ENOSPC && pub->partial)
 		return -EAGAIN; /* compacting needs every service */
@@ -444,7 +455,7 @@ static int write_slot(struct sl_maps *m, struct sl_config *cfg, __u32 slot, cons
 		*incr = false;
 		err = full_slot(m, slot, new);
 		if (!err)
-			cfg->backend_hwm[slot] = (__u32)new->n_backends;
+			set_hwm(cfg, slot, new);
 	}
 	return err;
 }
@@ -661,7 +672,7 @@ static int repair_slot(struct sl_maps *m, struct sl_config *cfg, const struct sl
 	if (!err)
 		err = sl_state_reap_all(m, t, &(size_t){ 0 });
 	if (!err) {
-		cfg->backend_hwm[other] = (__u32)t->n_backends;
+		set_hwm(cfg, other, t);
 		cfg->synced_gen = cfg->generation;
 		err = write_config(m, cfg);
 	}

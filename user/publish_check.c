@@ -54,7 +54,6 @@ static const struct {
 	enum count_kind kind;
 	const char *entry;
 } slot_maps[] = {
-	{ SL_MAP_SERVICES, C_SERVICES, "service frontends" },
 	{ SL_MAP_SVC_META, C_SERVICES, "service names" },
 	{ SL_MAP_EP_META, C_EP_META, "(service, endpoint) names" },
 	{ SL_MAP_INGRESS, C_INGRESS, "node-ingress frontends" },

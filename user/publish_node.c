@@ -24,6 +24,7 @@
 
 #include "maglev.h"
 #include "publish.h"
+#include "svctab.h"
 #include "util.h"
 
 /* The ring size the live slot uses for this frontend, 0 if none. */
@@ -75,8 +76,10 @@ static ssize_t ring_eps(struct sl_maps *m, const struct sl_tables *t, size_t s, 
 
 	if (t->svcs[s].val.flags & SL_SVC_F_HANDOFF)
 		return 0;
-	if (bpf_map_lookup_elem(m->fd[SL_MAP_SERVICES], &k, &live))
-		return -errno;
+	int err = sl_svc_get(sl_svctab_of(m), &k, &live);
+
+	if (err)
+		return err;
 	for (unsigned g = 0; g < SL_MAX_GROUPS; g++)
 		first[g] = live.groups[g].first;
 	return (ssize_t)sl_ring_eps(t, s, first, eps);

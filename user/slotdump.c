@@ -15,6 +15,7 @@
 #include "json.h"
 #include "maglev.h"
 #include "publish.h"
+#include "svctab.h"
 #include "slotdump.h"
 #include "util.h"
 
@@ -254,23 +255,22 @@ static void *slot_keys(struct sl_maps *m, enum sl_map_id id, size_t ksz, size_t 
 
 static int slot_services(struct sl_maps *m, __u32 slot, struct dp *d)
 {
-	struct sl_svc_key *keys = slot_keys(m, SL_MAP_SERVICES, sizeof(*keys),
-					    offsetof(struct sl_svc_key, slot), slot, &d->n_svcs);
-	int err = keys ? 0 : -ENOMEM;
+	struct sl_svc_key *keys = NULL;
+	struct sl_svc_val *vals = NULL;
+	int err = sl_svc_list(sl_svctab_of(m), slot, &keys, &vals, &d->n_svcs);
 
-	d->svcs = calloc(d->n_svcs + 1, sizeof(*d->svcs));
-	if (!d->svcs)
+	d->svcs = err ? NULL : calloc(d->n_svcs + 1, sizeof(*d->svcs));
+	if (!err && !d->svcs)
 		err = -ENOMEM;
 	for (size_t i = 0; !err && i < d->n_svcs; i++) {
 		d->svcs[i].fe = keys[i].fe;
-		if (bpf_map_lookup_elem(m->fd[SL_MAP_SERVICES], &keys[i], &d->svcs[i].val))
-			err = -errno;
-		else
-			err = read_rows(m, slot, &d->svcs[i]);
+		d->svcs[i].val = vals[i];
+		err = read_rows(m, slot, &d->svcs[i]);
 	}
 	if (err && d->svcs)
 		d->n_svcs = 0; /* dp_free must not free what was never set */
 	free(keys);
+	free(vals);
 	return err;
 }
 

@@ -88,14 +88,42 @@ static __always_inline bool sl_addr_eq(const struct sl_l4addr *a, const struct s
 	       a->port == b->port && a->family == b->family;
 }
 
+/* The way of bucket B holding TAG, or SL_SVC_WAYS. The tags are one cache
+ * line; user/svctab.c never puts two equal tags where one lookup reads. */
+static __always_inline __u32 sl_svc_way(const struct sl_svc_bucket *b, __u32 tag)
+{
+	for (__u32 w = 0; w < SL_SVC_WAYS; w++)
+		if (b->tag[w] == tag)
+			return w;
+	return SL_SVC_WAYS;
+}
+
+/* The service of frontend FE in SLOT (struct sl_svc_row): two bucket reads
+ * and a row read, all inline array loads. */
 static __always_inline struct sl_svc_val *sl_service(const struct sl_l4addr *fe, __u32 slot)
 {
-	struct sl_svc_key key;
+	__u64 h = sl_svc_hash(fe);
+	__u32 tag = sl_svc_tag(h), k, w, row = SL_MAX_SERVICES;
+	struct sl_svc_bucket *b;
+	struct sl_svc_row *r;
 
-	__builtin_memset(&key, 0, sizeof(key));
-	key.fe = *fe;
-	key.slot = slot;
-	return bpf_map_lookup_elem(&sl_services, &key);
+	slot &= 1;
+	for (__u32 i = 0; i < 2 && row == SL_MAX_SERVICES; i++) {
+		k = slot * SL_SVC_BUCKETS + sl_svc_bucket_of(h, i);
+		b = bpf_map_lookup_elem(&sl_svc_index, &k);
+		if (!b)
+			return NULL;
+		w = sl_svc_way(b, tag);
+		if (w < SL_SVC_WAYS)
+			row = b->row[w];
+	}
+	if (row >= SL_MAX_SERVICES)
+		return NULL;
+	row += slot * SL_MAX_SERVICES;
+	r = bpf_map_lookup_elem(&sl_services, &row);
+	if (!r || !sl_addr_eq(&r->fe, fe) || r->fe.proto != fe->proto)
+		return NULL;
+	return &r->val;
 }
 
 static __always_inline struct sl_backend *sl_backend_at(__u32 slot, __u32 i)

@@ -24,12 +24,19 @@ struct {
 
 /* Policy tables: two slots, the live one named by sl_config.active_slot. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 2 * SL_MAX_SERVICES);
-	__type(key, struct sl_svc_key);
-	__type(value, struct sl_svc_val);
+	__type(key, __u32);
+	__type(value, struct sl_svc_row);
 } sl_services SEC(".maps");
+
+/* Which rows of sl_services each bucket holds (struct sl_svc_bucket). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2 * SL_SVC_BUCKETS);
+	__type(key, __u32);
+	__type(value, struct sl_svc_bucket);
+} sl_svc_index SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -30,6 +30,7 @@
 
 #include "sluice_abi.h"
 #include "stateid.h"
+#include "svctab.h"
 #include "xdp_lb.skel.h"
 #include "tc_nat.skel.h"
 #include "pkt_build.h"
@@ -61,7 +62,7 @@ static struct tc_nat *T;
 static int failures;
 static char why[512];
 static int n_cpus;
-static uint32_t be_next = 0, ring_next = 0;
+static uint32_t be_next = 0, ring_next = 0, svc_hwm = 0; /* rows, ring cells, service rows */
 
 #define CHECK(cond, ...)                                                       \
 	do {                                                                   \
@@ -192,7 +193,8 @@ static int add_fe(struct t_fe *f, const char *fe_ip, uint16_t fe_port, uint8_t p
 	sv.groups[0].max_conns = max_conns;
 	err = sl_stateid_group(&sm, &f->svc, 7, &sv.groups[0].state);
 	if (!err)
-		err = bpf_map_update_elem(mfd(X->maps.sl_services), &sk, &sv, BPF_ANY) ? -errno : 0;
+		err = sl_svc_put((struct sl_svctab){ mfd(X->maps.sl_services), mfd(X->maps.sl_svc_index) },
+				 &sk, &sv, &svc_hwm);
 	if (err)
 		return err;
 	for (uint32_t i = 0; n && i < RING; i++) {

@@ -24,6 +24,7 @@
 #include "publish.h"
 #include "store.h"
 #include "storefmt.h"
+#include "svctab.h"
 #include "unit.h"
 
 static char root[128];
@@ -73,8 +74,10 @@ static int slot_view(struct sl_maps *m, __u32 slot, const struct sl_l4addr *fe, 
 	struct sl_svc_val v;
 	size_t n = 0;
 
-	if (bpf_map_lookup_elem(m->fd[SL_MAP_SERVICES], &k, &v))
-		return -errno;
+	int err = sl_svc_get(sl_svctab_of(m), &k, &v);
+
+	if (err)
+		return err;
 	out[0] = 0;
 	for (unsigned g = 0; g < v.n_groups; g++) {
 		for (__u32 i = 0; i < v.groups[g].count; i++) {
@@ -149,16 +152,17 @@ static const char *verify(char *why, size_t len)
 			res = why;
 		}
 	}
-	/* No stale service keys in either slot. */
-	{
-		struct sl_svc_key k, next;
-		void *prev = NULL;
+	/* No stale services in either slot's index. */
+	for (__u32 s = 0; !res && s < 2; s++) {
+		struct sl_svc_key *keys = NULL;
+		struct sl_svc_val *vals = NULL;
 
-		while (!res && !bpf_map_get_next_key(m.fd[SL_MAP_SERVICES], prev, &next)) {
-			k = next;
-			prev = &k;
-			count[k.slot & 1]++;
-		}
+		if (sl_svc_list(sl_svctab_of(&m), s, &keys, &vals, &count[s]))
+			res = "cannot list a slot's services";
+		free(keys);
+		free(vals);
+	}
+	{
 		if (!res && (count[0] != t.n_svcs || count[1] != t.n_svcs)) {
 			snprintf(why, len, "slot sizes %zu/%zu, want %zu", count[0], count[1], t.n_svcs);
 			res = why;
