@@ -158,6 +158,50 @@ static int check_abi(const struct sl_config *c, const char *root)
 	return -EPROTO;
 }
 
+/* The pinned sl_config of an earlier load, read before any object is
+ * loaded: libbpf refuses to reuse a pinned map whose shape changed, with a
+ * message about map parameters, and every layout change bumps the ABI
+ * version. The record starts with magic and version in every version, so
+ * the first 8 bytes say which layout the pinned maps have. */
+static int check_pinned_abi(const char *root)
+{
+	struct bpf_map_info info;
+	__u32 len = sizeof(info), zero = 0;
+	char path[4096];
+	void *buf = NULL;
+	int fd, err;
+
+	if (sl_pin_path(path, sizeof(path), root, "maps", "sl_config"))
+		return -ENAMETOOLONG;
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno; /* nothing pinned: a first load */
+	memset(&info, 0, sizeof(info));
+	err = bpf_map_get_info_by_fd(fd, &info, &len) ? -errno : 0;
+	if (!err && info.value_size < 8)
+		err = -EPROTO;
+	if (!err && !(buf = calloc(1, info.value_size)))
+		err = -ENOMEM;
+	if (!err)
+		err = bpf_map_lookup_elem(fd, &zero, buf) ? -errno : 0;
+	if (!err) {
+		struct sl_config c;
+
+		memset(&c, 0, sizeof(c));
+		memcpy(&c, buf, info.value_size < sizeof(c) ? info.value_size : sizeof(c));
+		err = check_abi(&c, root);
+		if (!err && info.value_size != sizeof(c)) {
+			pr_warn("sluice: %s/maps/sl_config has %u-byte records, this build uses %zu; "
+				"`sluice unload` first (see docs/PINNING.md)\n",
+				root, info.value_size, sizeof(c));
+			err = -EPROTO;
+		}
+	}
+	free(buf);
+	close(fd);
+	return err;
+}
+
 /* A pin root serves one cgroup: a second load elsewhere would leave the
  * first cgroup's links pointing at programs the record no longer names. */
 static int check_same_cgroup(const struct sl_load_rec *r, __u64 cgid, const char *root,
@@ -412,7 +456,9 @@ static int load_in(struct sl_txn *t, const struct sl_load_opts *o, int cgfd, con
 	__u32 zero = 0;
 	int err, cfd, rfd;
 
-	err = load_objs(t, o, &ob, f);
+	err = check_pinned_abi(o->pin_root);
+	if (!err)
+		err = load_objs(t, o, &ob, f);
 	if (err)
 		goto out;
 	cfd = bpf_map__fd(ob.sock_lb->maps.sl_config);
