@@ -174,12 +174,13 @@ static __always_inline int sl_xnew(struct sl_xreq *rq)
 		return -SL_DROP_NAT_FAIL; /* the compiler never pairs these */
 	rq->ep = pk.be->ep;
 	svc = sl_service(&rq->ing->svc, rq->slot);
-	g = pk.group;
-	/* The check and the index on one register: the verifier loses the
-	 * bound when the compiler checks one copy and indexes with another. */
-	barrier_var(g);
-	if (svc && g < SL_MAX_GROUPS && g < svc->n_groups) {
-		grp = &svc->groups[g];
+	if (svc && pk.group < SL_MAX_GROUPS && pk.group < svc->n_groups) {
+		/* A mask the compiler cannot drop (it knows the bound, the
+		 * value is opaque after the barrier): it spills the group
+		 * number, and older verifiers (6.1) lose a spilled bound. */
+		g = pk.group;
+		barrier_var(g);
+		grp = &svc->groups[g & (SL_MAX_GROUPS - 1)];
 		tag = grp->tag;
 	}
 	held = sl_xreserve(rq, grp, tag);
