@@ -102,15 +102,31 @@ static int read_row(struct sl_svctab t, const struct place *p, const struct sl_s
 	return same_fe(&r->fe, &k->fe) ? 0 : -ENOENT;
 }
 
+/* K's buckets into *P and, when K is there, its row into *R and *ROW:
+ * 0, -ENOENT (P still says where K would go), or -errno. */
+static int find(struct sl_svctab t, const struct sl_svc_key *k, struct place *p,
+		struct sl_svc_row *r, __u32 *row)
+{
+	int err = place_read(t, p, k->slot, &k->fe);
+
+	return err ? err : read_row(t, p, k, r, row);
+}
+
+/* Way P->way of bucket P->which now holds TAG and ROW: one bucket write. */
+static int set_way(struct sl_svctab t, struct place *p, __u32 tag, __u32 row)
+{
+	p->b[p->which].tag[p->way] = tag;
+	p->b[p->which].row[p->way] = row;
+	return sl_map_put(t.index, &p->key[p->which], &p->b[p->which], BPF_ANY);
+}
+
 int sl_svc_get(struct sl_svctab t, const struct sl_svc_key *k, struct sl_svc_val *v)
 {
 	struct sl_svc_row r;
 	struct place p;
 	__u32 row;
-	int err = place_read(t, &p, k->slot, &k->fe);
+	int err = find(t, k, &p, &r, &row);
 
-	if (!err)
-		err = read_row(t, &p, k, &r, &row);
 	if (!err)
 		*v = r.val;
 	return err;
@@ -134,10 +150,8 @@ int sl_svc_put(struct sl_svctab t, const struct sl_svc_key *k, const struct sl_s
 	struct sl_svc_row r;
 	struct place p;
 	__u32 row;
-	int err = place_read(t, &p, k->slot, &k->fe);
+	int err = find(t, k, &p, &r, &row);
 
-	if (!err)
-		err = read_row(t, &p, k, &r, &row);
 	if (!err)
 		return put_row(t, k->slot, row, &k->fe, v);
 	if (err != -ENOENT)
@@ -148,11 +162,8 @@ int sl_svc_put(struct sl_svctab t, const struct sl_svc_key *k, const struct sl_s
 	/* The row before the way that names it: a reader never follows a way
 	 * to a row not yet written (the slot is inactive anyway). */
 	err = put_row(t, k->slot, *hwm, &k->fe, v);
-	if (err)
-		return err;
-	p.b[p.which].tag[p.way] = p.tag;
-	p.b[p.which].row[p.way] = *hwm;
-	err = sl_map_put(t.index, &p.key[p.which], &p.b[p.which], BPF_ANY);
+	if (!err)
+		err = set_way(t, &p, p.tag, *hwm);
 	if (!err)
 		(*hwm)++;
 	return err;
@@ -163,15 +174,11 @@ int sl_svc_del(struct sl_svctab t, const struct sl_svc_key *k)
 	struct sl_svc_row r;
 	struct place p;
 	__u32 row;
-	int err = place_read(t, &p, k->slot, &k->fe);
+	int err = find(t, k, &p, &r, &row);
 
-	if (!err)
-		err = read_row(t, &p, k, &r, &row);
 	if (err)
 		return err == -ENOENT ? 0 : err;
-	p.b[p.which].tag[p.way] = 0;
-	p.b[p.which].row[p.way] = 0;
-	return sl_map_put(t.index, &p.key[p.which], &p.b[p.which], BPF_ANY);
+	return set_way(t, &p, 0, 0);
 }
 
 /* Places N frontends into BUCKETS (one slot's, zeroed), row i for fes[i]. */
