@@ -28,8 +28,12 @@ struct sl_req {
 	__u64 now; /* CLOCK_MONOTONIC ns */
 	__u64 cookie; /* the socket's cookie, when it gets a record */
 	__u32 slot; /* live policy slot */
+	__u32 gen; /* the generation SLOT was read under */
 	__u32 ep_state; /* sl_ep_state id of the chosen row */
+	__u32 grp_state; /* sl_group_state id of the chosen group */
+	__u32 max_conns; /* the chosen group's limit */
 	bool count; /* connect(): account the socket; sendmsg(): per message */
+	bool last; /* the last read allowed: act on it whatever moved */
 	bool new_slot; /* its record was claimed by this connect(): no other
 			* program has seen it as the socket's yet */
 };
@@ -272,8 +276,7 @@ static __always_inline int sl_no_backend(struct sl_group_state *gs)
  * part cannot be held (a row or group without a state id), nothing is
  * (accounting fails open, traffic does not). */
 static __always_inline void sl_commit(struct bpf_sock_addr *ctx, const struct sl_req *rq,
-				      struct sl_sock *s, struct sl_group_state *gs,
-				      const struct sl_group *grp)
+				      struct sl_sock *s, struct sl_group_state *gs)
 {
 	struct sl_ep_state *es = sl_ep_state_at(rq->ep_state);
 	bool held = s && gs && es;
@@ -285,7 +288,7 @@ static __always_inline void sl_commit(struct bpf_sock_addr *ctx, const struct sl
 	else if (s && gs)
 		__sync_fetch_and_sub(&gs->active, 1);
 	if (s)
-		sl_sock_fill(ctx, s, rq, grp->state, es ? es->gen : 0,
+		sl_sock_fill(ctx, s, rq, rq->grp_state, es ? es->gen : 0,
 			     held ? SL_SOCK_F_COUNTED : 0);
 }
 
@@ -328,8 +331,20 @@ static __always_inline int sl_choose(struct sl_req *rq, const struct sl_group *g
 	return 0;
 }
 
+/* Did the slot RQ read switch away meanwhile (sl_view_moved)? Never on the
+ * last read allowed. */
+static __always_inline bool sl_moved(const struct sl_config *cfg, const struct sl_req *rq)
+{
+	struct sl_view v = { .gen = rq->gen, .slot = rq->slot };
+
+	return !rq->last && sl_view_moved(cfg, &v);
+}
+
+/* Everything read from the slot comes first (group, endpoint, limit, into
+ * RQ), then the check that it was not being rewritten, then what has
+ * effects: the socket's record, the reservation, the rewrite. */
 static __always_inline int sl_l4(struct bpf_sock_addr *ctx, int fam, struct sl_req *rq,
-				 const struct sl_svc_val *svc)
+				 const struct sl_svc_val *svc, const struct sl_config *cfg)
 {
 	const struct sl_group *grp = sl_pick_group(svc);
 	struct sl_group_state *gs;
@@ -337,21 +352,26 @@ static __always_inline int sl_l4(struct bpf_sock_addr *ctx, int fam, struct sl_r
 	int err;
 
 	if (!grp)
-		return sl_no_backend(NULL);
+		return sl_moved(cfg, rq) ? -SL_R_MOVED : sl_no_backend(NULL);
 	if (grp->lb == SL_LB_PASSTHROUGH)
-		return 0;
+		return sl_moved(cfg, rq) ? -SL_R_MOVED : 0;
+	rq->grp_state = grp->state;
+	rq->max_conns = grp->max_conns;
+	gs = sl_group_state_at(rq->grp_state);
+	err = sl_choose(rq, grp, gs);
+	if (sl_moved(cfg, rq))
+		return -SL_R_MOVED;
+	if (err)
+		return sl_no_backend(gs);
 	if (rq->count)
 		s = sl_sock_take(ctx, rq);
-	gs = sl_group_state_at(grp->state);
-	err = rq->count ? sl_reserve(gs, grp, s != NULL) : 0;
+	err = rq->count ? sl_reserve(gs, rq->max_conns, s != NULL) : 0;
 	if (err) {
 		sl_sock_drop(s, rq);
 		return err;
 	}
-	err = sl_choose(rq, grp, gs);
 	/* A v6 endpoint cannot be reached from a v4 socket: not selectable. */
-	if (!err)
-		err = sl_ctx_store(ctx, fam, &rq->ep);
+	err = sl_ctx_store(ctx, fam, &rq->ep);
 	if (err) {
 		if (s && gs)
 			__sync_fetch_and_sub(&gs->active, 1);
@@ -359,7 +379,7 @@ static __always_inline int sl_l4(struct bpf_sock_addr *ctx, int fam, struct sl_r
 		return sl_no_backend(gs);
 	}
 	if (rq->count)
-		sl_commit(ctx, rq, s, gs, grp);
+		sl_commit(ctx, rq, s, gs);
 	if (rq->fe.proto == SL_IPPROTO_UDP)
 		sl_rnat_record(ctx, rq);
 	sl_count(connect_xlated);
@@ -379,11 +399,37 @@ static __always_inline bool sl_tcp_busy(struct bpf_sock_addr *ctx, const struct 
 	return rq->count && rq->fe.proto == SL_IPPROTO_TCP && sk && sk->state != BPF_TCP_CLOSE;
 }
 
-/* connect() and sendmsg(): a miss (not a service) costs two lookups. */
+/* One read of the live slot for RQ: 0 / -reason, or -SL_R_MOVED when the
+ * slot switched away while it was read (then nothing was done). */
+static __always_inline int sl_xlate_once(struct bpf_sock_addr *ctx, int fam, struct sl_req *rq,
+					 const struct sl_config *cfg)
+{
+	struct sl_view v = sl_view_of(cfg);
+	struct sl_svc_val *svc;
+
+	rq->gen = v.gen;
+	rq->slot = v.slot;
+	svc = sl_service(&rq->fe, rq->slot);
+	if (!svc)
+		return sl_moved(cfg, rq) ? -SL_R_MOVED : 0;
+	if (sl_tcp_busy(ctx, rq))
+		return 0;
+	/* Tick resolution is plenty for ejection ends and flow start times. */
+	rq->now = sl_tick_now();
+	if ((svc->flags & SL_SVC_F_HANDOFF) && rq->fe.proto == SL_IPPROTO_TCP &&
+	    !sl_is_proxy(ctx, cfg))
+		return sl_moved(cfg, rq) ? -SL_R_MOVED : sl_to_proxy(ctx, fam, rq, cfg);
+	return sl_l4(ctx, fam, rq, svc, cfg);
+}
+
+/* connect() and sendmsg(): a miss (not a service) costs two lookups. A
+ * read that met a switch is done once more on the slot now live, and that
+ * one is acted on: a second switch within one program run would take two
+ * applies within it (each takes far longer), so one retry is enough. */
 static __always_inline int sl_xlate(struct bpf_sock_addr *ctx, int fam, struct sl_req *rq)
 {
 	struct sl_config *cfg;
-	struct sl_svc_val *svc;
+	int err;
 
 	if (rq->fe.proto != SL_IPPROTO_TCP && rq->fe.proto != SL_IPPROTO_UDP)
 		return 0;
@@ -391,18 +437,12 @@ static __always_inline int sl_xlate(struct bpf_sock_addr *ctx, int fam, struct s
 	cfg = sl_config_get();
 	if (!cfg)
 		return 0;
-	rq->slot = cfg->active_slot & 1;
-	svc = sl_service(&rq->fe, rq->slot);
-	if (!svc)
-		return 0;
-	if (sl_tcp_busy(ctx, rq))
-		return 0;
-	/* Tick resolution is plenty for ejection ends and flow start times. */
-	rq->now = sl_tick_now();
-	if ((svc->flags & SL_SVC_F_HANDOFF) && rq->fe.proto == SL_IPPROTO_TCP &&
-	    !sl_is_proxy(ctx, cfg))
-		return sl_to_proxy(ctx, fam, rq, cfg);
-	return sl_l4(ctx, fam, rq, svc);
+	err = sl_xlate_once(ctx, fam, rq, cfg);
+	if (err != -SL_R_MOVED)
+		return err;
+	sl_count(slot_moved);
+	rq->last = true;
+	return sl_xlate_once(ctx, fam, rq, cfg);
 }
 
 static __always_inline int sl_entry(struct bpf_sock_addr *ctx, int fam, bool count)

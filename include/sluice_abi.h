@@ -17,9 +17,10 @@
 #define SLUICE_ABI_H
 
 #define SL_ABI_MAGIC 0x534c4345u /* "SLCE" */
-#define SL_ABI_VERSION 4u /* 2: the load record (sl_load), sl_mtls;
+#define SL_ABI_VERSION 5u /* 2: the load record (sl_load), sl_mtls;
                               * 3: state arrays indexed by ids, the socket table, per-socket sockops;
-                              * 4: services in an array behind a bucketed index (sl_svc_index) */
+                              * 4: services in an array behind a bucketed index (sl_svc_index);
+                              * 5: the two-write switch readers check (sl_stats.slot_moved) */
 
 /* Capacity. Maps holding policy are double-buffered (two slots, see
  * struct sl_config.active_slot), so they are sized 2x these limits. */
@@ -303,6 +304,7 @@ struct sl_stats {
 	__u64 handoff_record_fail; /* original destination not recorded */
 	__u64 udp_rnat_fail; /* UDP reverse record not written */
 	__u64 udp_rnat_hit; /* UDP reply source restored to the VIP */
+	__u64 slot_moved; /* connect/sendmsg read a slot switched away meanwhile: read again */
 };
 
 /*

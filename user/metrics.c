@@ -296,6 +296,7 @@ static const char *const stat_names[] = {
 	"connect_seen", "connect_xlated", "connect_handoff", "no_backend", "overflow",
 	"storage_fail", "ep_state_fail", "flow_records", "cb_fallback", "ejections",
 	"ejections_skipped", "handoff_record_fail", "udp_rnat_fail", "udp_rnat_hit",
+	"slot_moved",
 };
 _Static_assert(sizeof(stat_names) / sizeof(stat_names[0]) == sizeof(struct sl_stats) / 8,
 	       "every sl_stats field has a name");

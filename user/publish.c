@@ -421,6 +421,28 @@ bool sl_slots_synced(const struct sl_config *cfg)
 	return cfg->synced_gen == cfg->generation;
 }
 
+/* Step 3, in two config writes: the slot, then the generation. Readers
+ * load the generation, then the slot, and the generation again once they
+ * have read rows (bpf/lib/common.h, sl_view): a reader that finds it
+ * unchanged read a slot that no write below had started on, since the
+ * replay into the slot that was live comes after the second write. One
+ * write could reach a reader as a new generation beside the old slot.
+ * A kill between the two leaves the new policy live under the old
+ * generation, with the slots marked unsynced (step 1): the next apply
+ * repairs the other slot and moves the generation on. */
+static int switch_slots(struct sl_maps *m, struct sl_config *cfg)
+{
+	int err;
+
+	cfg->active_slot = !cfg->active_slot;
+	cfg->applied_ns = sl_now_real_ns();
+	err = write_config(m, cfg);
+	if (err)
+		return err;
+	cfg->generation++;
+	return write_config(m, cfg);
+}
+
 /* Step 1: from here on a crash must leave the inactive slot marked. */
 static int mark_unsynced(struct sl_maps *m, struct sl_config *cfg)
 {
@@ -631,10 +653,7 @@ int sl_publish(struct sl_maps *m, const struct sl_pub *pub, struct sl_diags *d,
 	if (err)
 		goto out;
 	t0 = sl_now_mono_ns();
-	cfg.active_slot = !cfg.active_slot;
-	cfg.generation++;
-	cfg.applied_ns = sl_now_real_ns();
-	err = write_config(m, &cfg);
+	err = switch_slots(m, &cfg);
 	if (err)
 		goto out;
 	r->flip_ms = sl_ms_since(t0);

@@ -30,14 +30,12 @@ static __always_inline void sl_release(struct sl_sock *s)
 	sl_dbg("sluice: release port %u state %u", bpf_ntohs(s->ep.port), s->ep_state);
 }
 
-/* Takes one unit of the group's connection limit before an endpoint is
- * chosen, so that a burst of concurrent connect() calls cannot overshoot
- * max_conns. hold=false (no record to give the unit back later): only
- * checks the limit. */
-static __always_inline int sl_reserve(struct sl_group_state *gs, const struct sl_group *grp,
-				      bool hold)
+/* Takes one unit of the group's connection limit (MAX, 0 = none) with one
+ * atomic add that also reads the count, so that a burst of concurrent
+ * connect() calls cannot overshoot it. hold=false (no record to give the
+ * unit back later): only checks the limit. */
+static __always_inline int sl_reserve(struct sl_group_state *gs, __u32 max, bool hold)
 {
-	__u32 max = grp->max_conns;
 	__s64 old;
 
 	if (!gs)

@@ -30,6 +30,7 @@ enum sl_reason {
 	SL_R_OVERFLOW, /* connection limit reached */
 	SL_R_NO_PROXY, /* hand-off demanded, no proxy (or no socket storage) */
 	SL_R_FAMILY, /* endpoint family cannot be reached from this socket */
+	SL_R_MOVED, /* the slot read was switched away from meanwhile: read again */
 };
 
 /* Set by the loader on the skeleton before load. */
@@ -66,6 +67,40 @@ static __always_inline struct sl_config *sl_config_get(void)
 	__u32 zero = 0;
 
 	return bpf_map_lookup_elem(&sl_config, &zero);
+}
+
+/*
+ * Reading a slot while the publisher may rewrite it (docs/KERNEL.md, "A
+ * slot rewritten under a reader"). Right after a switch the publisher
+ * rewrites the slot that was live, in place; a program that read the old
+ * `active_slot` just before the switch and is held up (an interrupt, a
+ * preempted vCPU) could read its rows half rewritten. The publisher
+ * switches with two config writes, `active_slot` first and `generation`
+ * second, and writes no row of a slot until a generation later than every
+ * reader of that slot saw. A reader loads the generation, then the slot,
+ * reads rows, and loads the generation again before it acts on them: the
+ * same value means no row it read was being rewritten. This rests on loads
+ * staying in program order, which x86-64 gives and BPF cannot ask for.
+ */
+struct sl_view {
+	__u32 gen;
+	__u32 slot;
+};
+
+static __always_inline struct sl_view sl_view_of(const struct sl_config *cfg)
+{
+	struct sl_view v;
+
+	v.gen = *(const volatile __u32 *)&cfg->generation;
+	v.slot = *(const volatile __u32 *)&cfg->active_slot & 1;
+	return v;
+}
+
+/* Did a switch happen since V was taken (then the rows read may be torn)? */
+static __always_inline bool sl_view_moved(const struct sl_config *cfg, const struct sl_view *v)
+{
+	asm volatile("" ::: "memory"); /* after every row load, in the code */
+	return *(const volatile __u32 *)&cfg->generation != v->gen;
 }
 
 /* Lookup that inserts a zeroed value first when the key is missing. Two CPUs
