@@ -45,9 +45,24 @@ struct sl_xreq {
 	struct sl_l4addr ep; /* endpoint chosen */
 	const struct sl_ingress_val *ing;
 	struct sl_xdp_stats *st;
+	const struct sl_config *cfg;
 	__u64 now;
 	__u32 slot;
+	__u32 gen; /* the generation SLOT was read under */
+	bool last; /* the last read allowed: act on it whatever moved */
 };
+
+/* sl_xuntracked(): the packet is for no frontend / the slot switched away
+ * while it was read (see sl_view in lib/common.h). */
+#define SL_X_NOT_SERVICE 1
+#define SL_X_MOVED 2
+
+static __always_inline bool sl_xmoved(const struct sl_xreq *rq)
+{
+	struct sl_view v = { .gen = rq->gen, .slot = rq->slot };
+
+	return !rq->last && sl_view_moved(rq->cfg, &v);
+}
 
 #define sl_xstat(st, field)                                                    \
 	({                                                                     \
@@ -102,11 +117,9 @@ static __always_inline const struct sl_ingress_val *sl_ingress_find(const struct
 /* Connection limit of a new TCP flow: one unit of the group's active count,
  * shared with the socket LB. 1 = holds a unit, 0 = nothing to hold (not
  * TCP SYN, no group state), <0 = over the limit. */
-static __always_inline int sl_xreserve(const struct sl_xreq *rq, const struct sl_group *grp,
-				       __u32 tag)
+static __always_inline int sl_xreserve(const struct sl_xreq *rq, __u32 max, __u32 tag)
 {
 	struct sl_group_state *gs;
-	__u32 max = grp ? grp->max_conns : 0;
 	__s64 old;
 
 	if (rq->p.t.proto != IPPROTO_TCP || !(rq->p.tcp_flags & SL_TCP_SYN))
@@ -155,23 +168,21 @@ static __always_inline int sl_xrecord(const struct sl_xreq *rq, __u32 tag, bool 
 }
 
 /* A new flow (or one whose tracked connection closed): Maglev, ejection,
- * connection limit, tracking. 0 or -reason. */
+ * connection limit, tracking. 0, -reason, or SL_X_MOVED: what was read of
+ * the slot (ring, row, group) may be torn, and nothing was done. */
 static __always_inline int sl_xnew(struct sl_xreq *rq)
 {
-	const struct sl_group *grp = NULL;
 	const struct sl_svc_val *svc;
 	struct sl_mg_pick pk;
-	__u32 tag = 0;
+	__u32 tag = 0, max = 0;
 	int held, err;
 	__u32 g;
 
 	err = sl_mg_pick(rq->ing, rq->slot, sl_flow_hash(&rq->p.t), rq->now, &pk);
 	if (err)
-		return err;
-	if (rq->st)
-		rq->st->ejected_skipped += pk.skipped;
+		return sl_xmoved(rq) ? SL_X_MOVED : err;
 	if (pk.be->ep.family != rq->p.t.family || pk.be->ep.proto != rq->p.t.proto)
-		return -SL_DROP_NAT_FAIL; /* the compiler never pairs these */
+		return sl_xmoved(rq) ? SL_X_MOVED : -SL_DROP_NAT_FAIL; /* never paired */
 	rq->ep = pk.be->ep;
 	svc = sl_service(&rq->ing->svc, rq->slot);
 	if (svc && pk.group < SL_MAX_GROUPS && pk.group < svc->n_groups) {
@@ -180,10 +191,14 @@ static __always_inline int sl_xnew(struct sl_xreq *rq)
 		 * number, and older verifiers (6.1) lose a spilled bound. */
 		g = pk.group;
 		barrier_var(g);
-		grp = &svc->groups[g & (SL_MAX_GROUPS - 1)];
-		tag = grp->tag;
+		tag = svc->groups[g & (SL_MAX_GROUPS - 1)].tag;
+		max = svc->groups[g & (SL_MAX_GROUPS - 1)].max_conns;
 	}
-	held = sl_xreserve(rq, grp, tag);
+	if (sl_xmoved(rq))
+		return SL_X_MOVED;
+	if (rq->st)
+		rq->st->ejected_skipped += pk.skipped;
+	held = sl_xreserve(rq, max, tag);
 	if (held < 0)
 		return held;
 	err = sl_xrecord(rq, tag, held > 0);
@@ -223,8 +238,8 @@ static __always_inline int sl_xtracked(struct sl_xreq *rq, bool *reopen)
 	return 1;
 }
 
-/* Not tracked: a new flow if the packet is for a frontend. 1 = not for a
- * frontend, 0 = rq->ep chosen, <0 = -reason. A TCP packet mid-flow whose
+/* Not tracked: a new flow if the packet is for a frontend. SL_X_NOT_SERVICE,
+ * SL_X_MOVED, 0 = rq->ep chosen, <0 = -reason. A TCP packet mid-flow whose
  * entry is gone (evicted, node restarted) is placed like a new flow:
  * consistent hashing sends it mostly where it was; it is tracked again but
  * not counted against the limit (only a SYN reserves). */
@@ -234,7 +249,7 @@ static __always_inline int sl_xuntracked(struct sl_xreq *rq, bool reopen)
 
 	rq->ing = sl_ingress_find(&rq->fe, rq->slot);
 	if (!rq->ing)
-		return 1;
+		return sl_xmoved(rq) ? SL_X_MOVED : SL_X_NOT_SERVICE;
 	if (reopen || (tcp && !(rq->p.tcp_flags & SL_TCP_SYN)))
 		sl_xstat(rq->st, ct_reselect);
 	return sl_xnew(rq);
@@ -372,6 +387,15 @@ static __always_inline int sl_xservice(struct xdp_md *ctx, struct sl_xreq *rq)
 	 * conntrack entries do under kube-proxy). */
 	if (!sl_xtracked(rq, &reopen)) {
 		err = sl_xuntracked(rq, reopen);
+		if (err == SL_X_MOVED) { /* once more on the slot now live */
+			struct sl_view v = sl_view_of(rq->cfg);
+
+			sl_xstat(rq->st, slot_moved);
+			rq->slot = v.slot;
+			rq->gen = v.gen;
+			rq->last = true;
+			err = sl_xuntracked(rq, reopen);
+		}
 		if (err > 0) {
 			sl_xstat(rq->st, not_service);
 			return XDP_PASS;
@@ -406,10 +430,12 @@ int sl_xdp_lb(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
 	const struct sl_config *cfg;
+	struct sl_view view;
 	struct sl_xreq rq;
 	int r;
 
 	rq.st = sl_xdp_stats_get();
+	rq.last = false;
 	sl_xstat(rq.st, packets);
 	cfg = sl_config_get();
 	if (!cfg || cfg->magic != SL_ABI_MAGIC)
@@ -421,7 +447,10 @@ int sl_xdp_lb(struct xdp_md *ctx)
 	}
 	if (r != 0 || (rq.p.t.proto != IPPROTO_TCP && rq.p.t.proto != IPPROTO_UDP))
 		goto not_service;
-	rq.slot = cfg->active_slot & 1;
+	view = sl_view_of(cfg);
+	rq.cfg = cfg;
+	rq.slot = view.slot;
+	rq.gen = view.gen;
 	/* Most of what a node receives is for no frontend: one array read
 	 * lets it go, before any hash lookup or clock read. */
 	if (!sl_fe_port_maybe(rq.slot, rq.p.t.proto, rq.p.t.dport))

@@ -20,7 +20,8 @@
 #define SL_ABI_VERSION 5u /* 2: the load record (sl_load), sl_mtls;
                               * 3: state arrays indexed by ids, the socket table, per-socket sockops;
                               * 4: services in an array behind a bucketed index (sl_svc_index);
-                              * 5: the two-write switch readers check (sl_stats.slot_moved) */
+                              * 5: the two-write switch readers check (sl_stats.slot_moved,
+                              *    sl_xdp_stats.slot_moved) */
 
 /* Capacity. Maps holding policy are double-buffered (two slots, see
  * struct sl_config.active_slot), so they are sized 2x these limits. */
@@ -592,6 +593,7 @@ struct sl_xdp_stats {
 	__u64 rnat; /* replies translated back by TC */
 	__u64 icmp_rnat; /* ICMP errors translated back by TC */
 	__u64 fragments; /* fragments passed untouched */
+	__u64 slot_moved; /* a new flow's slot switched away while read: read again */
 	__u64 drops[SL_DROP__COUNT]; /* by enum sl_drop_reason */
 };
 

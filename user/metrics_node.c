@@ -30,7 +30,7 @@ static const char *const drop_names[SL_DROP__COUNT] = {
 
 static const char *const xdp_results[] = {
 	"seen", "not_service", "new_flow", "tracked", "reselected", "ejected_skipped",
-	"passed", "redirected", "reply_translated", "icmp_translated", "fragment",
+	"passed", "redirected", "reply_translated", "icmp_translated", "fragment", "slot_moved",
 };
 
 _Static_assert(sizeof(xdp_results) / sizeof(xdp_results[0]) ==
