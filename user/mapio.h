@@ -39,8 +39,19 @@ int sl_put_many(int fd, const void *keys, const void *vals, size_t n, size_t ksz
  * collected first so that deleting some of them afterwards never makes
  * get_next_key restart. */
 void *sl_map_keys(int fd, size_t key_size, size_t *n);
-/* Number of entries of a hash map (a key walk). */
+/* Every entry of a map, keys and values (VAL_SIZE bytes: not per-CPU
+ * maps), malloc'd arrays of *N each; in batches where the kernel has
+ * them, else key by key. 0 or -errno. */
+int sl_map_dump(int fd, size_t key_size, size_t val_size, void **keys, void **vals, size_t *n);
+/* Number of entries of a hash map (a batch walk), or -errno. */
 long sl_map_count(int fd, size_t key_size);
+/* Elements FIRST .. FIRST+N-1 of an array map into VALS (VAL_SIZE each),
+ * in batches where the kernel has them. 0 or -errno. */
+int sl_array_read(int fd, __u32 first, __u32 n, void *vals, size_t val_size);
+/* Elements IDX[0..N) of an array map into VALS: the span between the
+ * lowest and the highest in batches when they are dense enough, else one
+ * lookup each. -ENOENT when an index is out of range. */
+int sl_array_gather(int fd, const __u32 *idx, size_t n, void *vals, size_t val_size);
 /* Capacity of a pinned map (max_entries), 0 if unknown. */
 __u32 sl_map_capacity(int fd);
 /* Delete every key for which MATCH(key, CTX) holds. */

@@ -242,23 +242,49 @@ int sl_svc_write_slot(struct sl_svctab t, __u32 slot, const struct sl_l4addr *fe
 	return err;
 }
 
-/* Every bucket of SLOT into B (SL_SVC_BUCKETS of them). */
+/* Every bucket of SLOT into B (SL_SVC_BUCKETS of them): 1 MiB in a few
+ * batch reads (a scrape's map counts read both slots). */
 static int read_buckets(struct sl_svctab t, __u32 slot, struct sl_svc_bucket *b)
 {
-	for (__u32 i = 0; i < SL_SVC_BUCKETS; i++) {
-		__u32 key = (slot & 1) * SL_SVC_BUCKETS + i;
+	return sl_array_read(t.index, (slot & 1) * SL_SVC_BUCKETS, SL_SVC_BUCKETS, b, sizeof(*b));
+}
 
-		if (bpf_map_lookup_elem(t.index, &key, &b[i]))
-			return -errno;
+/* One past the highest row any way of B names. */
+static __u32 rows_used(const struct sl_svc_bucket *b)
+{
+	__u32 top = 0;
+
+	for (__u32 i = 0; i < SL_SVC_BUCKETS; i++)
+		for (__u32 w = 0; w < SL_SVC_WAYS; w++)
+			if (b[i].tag[w] && b[i].row[w] < SL_MAX_SERVICES && b[i].row[w] >= top)
+				top = b[i].row[w] + 1;
+	return top;
+}
+
+/* The services B names, from ROWS (the slot's rows 0 .. top-1), in
+ * bucket order. */
+static void collect(const struct sl_svc_bucket *b, const struct sl_svc_row *rows, __u32 slot,
+		    struct sl_svc_key *keys, struct sl_svc_val *vals, size_t *n)
+{
+	for (__u32 i = 0; i < SL_SVC_BUCKETS; i++) {
+		for (__u32 w = 0; w < SL_SVC_WAYS; w++) {
+			const struct sl_svc_row *r = &rows[b[i].row[w]];
+
+			if (!b[i].tag[w] || b[i].row[w] >= SL_MAX_SERVICES)
+				continue;
+			keys[*n] = (struct sl_svc_key){ .fe = r->fe, .slot = slot & 1 };
+			vals[(*n)++] = r->val;
+		}
 	}
-	return 0;
 }
 
 int sl_svc_list(struct sl_svctab t, __u32 slot, struct sl_svc_key **keys, struct sl_svc_val **vals,
 		size_t *n)
 {
 	struct sl_svc_bucket *b = calloc(SL_SVC_BUCKETS, sizeof(*b));
+	struct sl_svc_row *rows = NULL;
 	size_t cap = 0;
+	__u32 top = 0;
 	int err = b ? read_buckets(t, slot, b) : -ENOMEM;
 
 	*keys = NULL;
@@ -267,26 +293,19 @@ int sl_svc_list(struct sl_svctab t, __u32 slot, struct sl_svc_key **keys, struct
 	for (__u32 i = 0; !err && i < SL_SVC_BUCKETS; i++)
 		cap += used_ways(&b[i]);
 	if (!err) {
+		top = rows_used(b);
+		rows = calloc(top ? top : 1, sizeof(*rows));
 		*keys = calloc(cap ? cap : 1, sizeof(**keys));
 		*vals = calloc(cap ? cap : 1, sizeof(**vals));
-		if (!*keys || !*vals)
+		if (!rows || !*keys || !*vals)
 			err = -ENOMEM;
 	}
-	for (__u32 i = 0; !err && i < SL_SVC_BUCKETS; i++) {
-		for (__u32 w = 0; !err && w < SL_SVC_WAYS; w++) {
-			struct sl_svc_row r;
-			__u32 key = row_key(slot, b[i].row[w]);
-
-			if (!b[i].tag[w] || b[i].row[w] >= SL_MAX_SERVICES)
-				continue;
-			if (bpf_map_lookup_elem(t.rows, &key, &r)) {
-				err = -errno;
-				break;
-			}
-			(*keys)[*n] = (struct sl_svc_key){ .fe = r.fe, .slot = slot & 1 };
-			(*vals)[(*n)++] = r.val;
-		}
-	}
+	/* The rows in use in batch reads: 5.5 MB at 10,000 services. */
+	if (!err && top)
+		err = sl_array_read(t.rows, row_key(slot, 0), top, rows, sizeof(*rows));
+	if (!err)
+		collect(b, rows, slot, *keys, *vals, n);
+	free(rows);
 	free(b);
 	if (err) {
 		free(*keys);

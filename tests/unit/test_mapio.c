@@ -2,7 +2,10 @@
 /*
  * user/mapio.c's key walks and slot clears on real maps (hashes, arrays,
  * LPM tries): every key once over many batches, empty maps, and a clear
- * that deletes exactly one slot's keys.
+ * that deletes exactly one slot's keys; whole dumps with their values,
+ * counts, and array reads of a range and of scattered indices (batch
+ * reads start after their cursor key, which the first element of a range
+ * must not lose).
  */
 #include <endian.h>
 #include <errno.h>
@@ -164,6 +167,130 @@ static void t_array(void)
 	close(fd);
 }
 
+/* The value stored under key I: its own bytes, so a value read beside
+ * the wrong key shows. */
+static void val_of(unsigned i, struct val *v)
+{
+	for (size_t b = 0; b < sizeof(v->bytes); b++)
+		v->bytes[b] = (char)(i * 31 + b);
+}
+
+static void t_dump_values(void)
+{
+	const unsigned n = 9001;
+	int fd = hash_of(16384);
+	struct key *keys = NULL;
+	struct val *vals = NULL, want;
+	size_t got = 0;
+	bool ok = true;
+
+	EXPECT(fd >= 0, "hash map: %s", strerror(errno));
+	if (fd < 0)
+		return;
+	for (unsigned i = 0; i < n; i++) {
+		struct key k = { i, i % 2, i * 2654435761u };
+
+		val_of(i, &want);
+		EXPECT(!bpf_map_update_elem(fd, &k, &want, BPF_ANY), "update %u", i);
+	}
+	EXPECT(!sl_map_dump(fd, sizeof(*keys), sizeof(*vals), (void **)&keys, (void **)&vals, &got),
+	       "dump failed");
+	ok = keys && vals && all_once(keys, got, n);
+	for (size_t i = 0; ok && i < got; i++) {
+		val_of(keys[i].id, &want);
+		ok = !memcmp(&vals[i], &want, sizeof(want));
+	}
+	EXPECT(ok, "%zu entries dumped of %u, or a value beside the wrong key", got, n);
+	EXPECT(sl_map_count(fd, sizeof(struct key)) == (long)n, "count %ld, want %u",
+	       sl_map_count(fd, sizeof(struct key)), n);
+	free(keys);
+	free(vals);
+	EXPECT(sl_map_dump(fd, sizeof(*keys), sizeof(*vals) - 8, (void **)&keys, (void **)&vals,
+			   &got) == -EINVAL && !keys && !vals,
+	       "a dump with the wrong value size was not refused");
+	close(fd);
+}
+
+static int array_of(unsigned n)
+{
+	int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "t_mapio_rd", sizeof(__u32), sizeof(struct val),
+				n, NULL);
+	struct val v;
+
+	for (__u32 i = 0; fd >= 0 && i < n; i++) {
+		val_of(i, &v);
+		if (bpf_map_update_elem(fd, &i, &v, BPF_ANY))
+			fail_msg(__LINE__, "array update %u: %s", i, strerror(errno));
+	}
+	return fd;
+}
+
+/* VALS[0..N) hold elements IDX[0..N). */
+static bool holds(const struct val *vals, const __u32 *idx, size_t n)
+{
+	struct val want;
+
+	for (size_t i = 0; i < n; i++) {
+		val_of(idx[i], &want);
+		if (memcmp(&vals[i], &want, sizeof(want)))
+			return false;
+	}
+	return true;
+}
+
+static void t_array_read(void)
+{
+	const unsigned n = 10000;
+	int fd = array_of(n);
+	struct val *v = calloc(n, sizeof(*v));
+	__u32 *idx = calloc(n, sizeof(*idx));
+	/* From 0, from the middle, one element, up to the last, past it. */
+	static const __u32 from[] = { 0, 4095, 5000, 9999, 1 }, len[] = { 10000, 4097, 1, 1, 9999 };
+
+	EXPECT(fd >= 0 && v && idx, "array: %s", strerror(errno));
+	if (fd < 0 || !v || !idx)
+		goto out;
+	for (size_t c = 0; c < sizeof(from) / sizeof(from[0]); c++) {
+		memset(v, 0, n * sizeof(*v));
+		for (__u32 i = 0; i < len[c]; i++)
+			idx[i] = from[c] + i;
+		EXPECT(!sl_array_read(fd, from[c], len[c], v, sizeof(*v)) && holds(v, idx, len[c]),
+		       "elements %u..%u read wrong", from[c], from[c] + len[c] - 1);
+	}
+	EXPECT(sl_array_read(fd, 9990, 20, v, sizeof(*v)) == -ENOENT,
+	       "a range past the end was not refused");
+out:
+	free(v);
+	free(idx);
+	if (fd >= 0)
+		close(fd);
+}
+
+static void t_array_gather(void)
+{
+	const unsigned n = 10000;
+	int fd = array_of(n);
+	struct val *v = calloc(n, sizeof(*v));
+	__u32 dense[3000], sparse[] = { 9999, 3, 7777, 0, 5000 }, bad[] = { 1, 10000 };
+
+	EXPECT(fd >= 0 && v, "array: %s", strerror(errno));
+	if (fd < 0 || !v)
+		goto out;
+	for (__u32 i = 0; i < 3000; i++) /* dense: read as one span, out of order */
+		dense[i] = 2000 + (i * 7) % 3000;
+	EXPECT(!sl_array_gather(fd, dense, 3000, v, sizeof(*v)) && holds(v, dense, 3000),
+	       "a dense gather read wrong elements");
+	memset(v, 0, n * sizeof(*v));
+	EXPECT(!sl_array_gather(fd, sparse, 5, v, sizeof(*v)) && holds(v, sparse, 5),
+	       "a sparse gather read wrong elements");
+	EXPECT(sl_array_gather(fd, bad, 2, v, sizeof(*v)) == -ENOENT,
+	       "an index past the end was not refused");
+out:
+	free(v);
+	if (fd >= 0)
+		close(fd);
+}
+
 int main(void)
 {
 	run("mapio/keys-many-batches", t_many_batches);
@@ -171,5 +298,8 @@ int main(void)
 	run("mapio/clear-one-slot", t_clear_one_slot);
 	run("mapio/keys-trie", t_trie);
 	run("mapio/keys-array", t_array);
+	run("mapio/dump-values", t_dump_values);
+	run("mapio/array-read", t_array_read);
+	run("mapio/array-gather", t_array_gather);
 	return failures ? 1 : 0;
 }
