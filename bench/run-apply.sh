@@ -13,7 +13,10 @@
 #   d. a full apply from YAML into an empty pin root, against libyaml alone
 #      parsing the same file (the floor: sl-bench-yaml) and
 #      iptables-restore (legacy and nft) of kube-proxy's rules for the same
-#      services into an empty nat table (a fresh netns each).
+#      services into an empty nat table (a fresh netns each);
+#   e. `sluice metrics` of the pin root a and b left (N services), SCRAPES
+#      times: wall time and the size of the answer (no alternative to put
+#      beside it: the figure is for the operator's scrape budget).
 # Rounds of (d) are interleaved (floor, sluice, legacy, nft, floor, ...).
 # Writes the generated "Applies (issue 10)" section of bench/RESULTS.md and
 # bench/RESULTS-apply-raw.tsv.
@@ -21,7 +24,7 @@
 #   bench/run-apply.sh [BUILD_DIR]
 #
 # Knobs: BENCH_APPLY_N (10000), BENCH_APPLY_ROUNDS (3), BENCH_APPLY_CHANGES
-# (10), BENCH_IPT ("legacy nft"), BENCH_AGENT_CPU (0), BENCH_WATCH_CPU (1),
+# (10), BENCH_SCRAPES (5), BENCH_IPT ("legacy nft"), BENCH_AGENT_CPU (0), BENCH_WATCH_CPU (1),
 # BENCH_OUT (bench/RESULTS.md).
 #
 # Pin roots, cgroups and netns are named sl-bench-apply-<pid>-<random> and
@@ -34,6 +37,7 @@ BUILD=$(cd "${1:-$SRC/build}" 2>/dev/null && pwd) || { echo "bench: no build dir
 N=${BENCH_APPLY_N:-10000}
 ROUNDS=${BENCH_APPLY_ROUNDS:-3}
 CHANGES=${BENCH_APPLY_CHANGES:-10}
+SCRAPES=${BENCH_SCRAPES:-5}
 IPT_WANT=${BENCH_IPT:-"legacy nft"}
 AGENT_CPU=${BENCH_AGENT_CPU:-0}
 WATCH_CPU=${BENCH_WATCH_CPU:-1}
@@ -175,6 +179,20 @@ bench_cli_change() {
 	log " $CHANGES one-object applies done"
 }
 
+# --- e. a metrics scrape of the same pin root ---------------------------------------
+
+bench_scrape() {
+	local r ms
+	for ((r = 1; r <= SCRAPES; r++)); do
+		timed ms "$SLUICE" metrics --pin-root "$CLI_PIN" >"$TMP/metrics.txt" 2>"$TMP/metrics.err" ||
+			die "sluice metrics: $(head -c 400 "$TMP/metrics.err")"
+		printf 'scrape	%s	sluice	%s	%s	%s
+' "$r" "$ms" "$(wc -l <"$TMP/metrics.txt")" \
+			"$(wc -c <"$TMP/metrics.txt")" >>"$DATA"
+	done
+	log " $SCRAPES scrapes done"
+}
+
 # --- c. the agent ------------------------------------------------------------------
 
 agent_gen() { sed -n 's/.*info  generation \([0-9]*\): .*/\1/p' "$TMP/agent.log" | tail -n 1; }
@@ -251,6 +269,13 @@ write_report() {
 	echo
 	echo "Applies that took only the changed files: $(awk -F'\t' '$1 == "agent" && $5 == "the changed files"' "$DATA" | wc -l) of $CHANGES. Start (whole directory): \`$(awk -F'\t' '$1 == "agentstart" { print $2 }' "$DATA" | sed 's/^[^ ]* //')\`"
 	echo
+	echo "### e. \`sluice metrics\` of the same pin root ($SCRAPES scrapes)"
+	echo
+	echo "| measure | min / median / max |"
+	echo "|---|---|"
+	echo "| process wall time, ms | $(col scrape sluice 4 | stats3 | sed 's/ / \/ /g') |"
+	echo "| lines / bytes of the answer | $(col scrape sluice 5 | med) / $(col scrape sluice 6 | med) |"
+	echo
 	echo "### d. Full apply into an empty pin root ($ROUNDS interleaved rounds, ms)"
 	echo
 	echo "| variant | min / median / max | ÷ Sluice (medians) |"
@@ -279,6 +304,8 @@ main() {
 	bench_full
 	log "== a, b. one object through the CLI"
 	bench_cli_change
+	log "== e. metrics scrapes"
+	bench_scrape
 	log "== c. the agent"
 	bench_agent
 	LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)

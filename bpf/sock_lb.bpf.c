@@ -740,9 +740,9 @@ static __always_inline int sl_apply_outcome(const struct sl_l4addr *fe,
 	const struct sl_group *grp = NULL;
 	struct sl_config *cfg = sl_config_get();
 	struct sl_svc_val *svc;
-	__u32 slot = cfg ? cfg->active_slot & 1 : 0;
+	struct sl_view v;
 
-	if (!es)
+	if (!es || !cfg)
 		return -SL_ENOENT;
 	if (outcome == SL_OUT_SUCCESS) {
 		sl_outlier_success(es);
@@ -756,10 +756,11 @@ static __always_inline int sl_apply_outcome(const struct sl_l4addr *fe,
 		__sync_fetch_and_add(&es->connect_fail, 1);
 	if (outcome > SL_OUT_CONNECT_FAIL)
 		return -SL_EINVAL;
-	svc = sl_service(fe, slot);
+	v = sl_view_of(cfg);
+	svc = sl_service(fe, v.slot);
 	if (svc)
-		grp = sl_group_of(svc, slot, ep);
-	return sl_outlier_failure(es, grp, slot, outcome == SL_OUT_GATEWAY, bpf_ktime_get_ns());
+		grp = sl_group_of(svc, v.slot, ep);
+	return sl_outlier_failure(es, grp, cfg, &v, outcome == SL_OUT_GATEWAY, bpf_ktime_get_ns());
 }
 
 /* Userspace (the proxy) reports one outcome by running this program with

@@ -124,6 +124,22 @@ static __always_inline void sl_handoff_addrs(struct bpf_sock_ops *skops, struct 
 	}
 }
 
+/* Why FE's connections go to the proxy (shown by `get`; the proxy decides
+ * from its own policy), read once more if the slot switched meanwhile. */
+static __always_inline __u32 sl_handoff_reasons(const struct sl_config *cfg,
+						const struct sl_l4addr *fe)
+{
+	struct sl_view v = sl_view_of(cfg);
+	struct sl_svc_val *svc = sl_service(fe, v.slot);
+	__u32 r = svc ? svc->handoff_reasons : 0;
+
+	if (!sl_view_moved(cfg, &v))
+		return r;
+	v = sl_view_of(cfg);
+	svc = sl_service(fe, v.slot);
+	return svc ? svc->handoff_reasons : 0;
+}
+
 /* The proxy accepts this connection and finds the original destination
  * under (its peer, its local address) = our (local, remote). */
 static __always_inline void sl_handoff_record(struct bpf_sock_ops *skops, const struct sl_sock *s,
@@ -132,7 +148,6 @@ static __always_inline void sl_handoff_record(struct bpf_sock_ops *skops, const 
 	struct sl_config *cfg = sl_config_get();
 	struct sl_handoff_key k;
 	struct sl_handoff_val v;
-	struct sl_svc_val *svc;
 
 	__builtin_memset(&k, 0, sizeof(k));
 	__builtin_memset(&v, 0, sizeof(v));
@@ -141,9 +156,7 @@ static __always_inline void sl_handoff_record(struct bpf_sock_ops *skops, const 
 	k.dport = sl_remote_port(skops);
 	v.orig = s->fe;
 	v.cookie = cookie;
-	svc = cfg ? sl_service(&s->fe, cfg->active_slot & 1) : NULL;
-	if (svc)
-		v.reasons = svc->handoff_reasons;
+	v.reasons = cfg ? sl_handoff_reasons(cfg, &s->fe) : 0;
 	if (bpf_map_update_elem(&sl_handoff, &k, &v, BPF_ANY))
 		sl_count(handoff_record_fail);
 }

@@ -305,7 +305,8 @@ struct sl_stats {
 	__u64 handoff_record_fail; /* original destination not recorded */
 	__u64 udp_rnat_fail; /* UDP reverse record not written */
 	__u64 udp_rnat_hit; /* UDP reply source restored to the VIP */
-	__u64 slot_moved; /* connect/sendmsg read a slot switched away meanwhile: read again */
+	__u64 slot_moved; /* a slot read switched away meanwhile: connect/sendmsg read it again,
+			   * an outlier ejection decided over it is not made */
 };
 
 /*

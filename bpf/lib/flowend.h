@@ -96,14 +96,16 @@ static __always_inline void sl_connect_failed(const struct sl_sock *s, struct sl
 	struct sl_config *cfg = sl_config_get();
 	const struct sl_group *grp = NULL;
 	struct sl_svc_val *svc = NULL;
-	__u32 slot = cfg ? cfg->active_slot & 1 : 0;
+	struct sl_view v;
 
 	__sync_fetch_and_add(&es->connect_fail, 1);
-	if (cfg)
-		svc = sl_service(&s->fe, slot);
+	if (!cfg)
+		return;
+	v = sl_view_of(cfg);
+	svc = sl_service(&s->fe, v.slot);
 	if (svc)
 		grp = sl_group_by_state(svc, s->grp_state);
-	sl_outlier_failure(es, grp, slot, false, bpf_ktime_get_ns());
+	sl_outlier_failure(es, grp, cfg, &v, false, bpf_ktime_get_ns());
 }
 
 /* Totals are folded from the socket when it ends, so they are exact

@@ -94,10 +94,16 @@ static __always_inline int sl_eject(struct sl_ep_state *es, const struct sl_outl
 
 /* One failure of an endpoint. grp is the group it was chosen from in the
  * live policy (NULL when the service left the policy: counters only).
- * Returns 1 when this failure ejected the endpoint. */
+ * Returns 1 when this failure ejected the endpoint. GRP and the endpoints
+ * sl_may_eject() counts are read from the slot V names: an ejection
+ * decided over a slot that switched away meanwhile (see sl_view in
+ * common.h) is not made; the next failure decides again, its consecutive
+ * count already past the threshold. */
 static __always_inline int sl_outlier_failure(struct sl_ep_state *es, const struct sl_group *grp,
-					      __u32 slot, bool gateway, __u64 now)
+					      const struct sl_config *cfg,
+					      const struct sl_view *v, bool gateway, __u64 now)
 {
+	__u32 slot = v->slot;
 	__u32 fails = __sync_add_and_fetch(&es->consec_fail, 1);
 	__u32 gws = gateway ? __sync_add_and_fetch(&es->consec_gw, 1) : es->consec_gw;
 	const struct sl_outlier_cfg *oc;
@@ -111,6 +117,10 @@ static __always_inline int sl_outlier_failure(struct sl_ep_state *es, const stru
 		return 0;
 	if (!sl_may_eject(grp, slot, now)) {
 		sl_count(ejections_skipped);
+		return 0;
+	}
+	if (sl_view_moved(cfg, v)) {
+		sl_count(slot_moved);
 		return 0;
 	}
 	return sl_eject(es, oc, now);
