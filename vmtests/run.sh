@@ -40,7 +40,7 @@
 # <checkout>/build), VMTEST_CACHE (kernel cache, default
 # /var/cache/sluice-vmtests), VMTEST_MEM (2G), VMTEST_SMP (2),
 # VMTEST_TIMEOUT (seconds per VM, default 1800), TEST_TIMEOUT (per test
-# program inside the VM, default 600), VMTEST_LOGS (keep the console and
+# program inside the VM, default 1200), VMTEST_LOGS (keep the console and
 # runner logs of every VM in this directory), VMTEST_MODULES (modules to
 # load at boot; others load on demand as usual), VMTEST_SNAPSHOT
 # (default 1: every VM runs a copy of the checkout and build taken once at
@@ -55,7 +55,7 @@ CACHE=${VMTEST_CACHE:-/var/cache/sluice-vmtests}
 MEM=${VMTEST_MEM:-2G}
 SMP=${VMTEST_SMP:-2}
 VM_TIMEOUT=${VMTEST_TIMEOUT:-1800}
-IN_VM_TIMEOUT=${TEST_TIMEOUT:-600}
+IN_VM_TIMEOUT=${TEST_TIMEOUT:-1200}
 SERIES_ALL=${VMTEST_KERNELS:-6.1 6.12}
 VARIANTS_ALL=${VMTEST_VARIANTS:-normal lockdown}
 RECORD=${VMTEST_RECORD:-}
