@@ -136,26 +136,39 @@ static const void *name_of(const struct names *nm, const struct sl_l4addr *fe,
 	return hit ? (const char *)nm->vals + (size_t)(hit - nm->keys) * nm->vsz : NULL;
 }
 
-/* A directory of state ids with every record it names: *KEYS (KEY_SIZE
- * each), *REFS and *STATES (VAL_SIZE each), *N of each. */
-static int load_states(int dir, int arr, size_t key_size, size_t val_size, void **keys,
-		       struct sl_state_ref **refs, void **states, size_t *n)
+/* A directory of state ids with every record it names: N keys, refs and
+ * states (the records in the directory's order). */
+struct states {
+	void *keys, *st;
+	struct sl_state_ref *refs;
+	size_t n;
+};
+
+static int load_states(int dir, int arr, size_t key_size, size_t val_size, struct states *out)
 {
 	__u32 *ids = NULL;
-	int err = sl_map_dump(dir, key_size, sizeof(**refs), keys, (void **)refs, n);
+	int err = sl_map_dump(dir, key_size, sizeof(*out->refs), &out->keys, (void **)&out->refs,
+			      &out->n);
 
-	*states = NULL;
+	out->st = NULL;
 	if (!err) {
-		ids = malloc((*n ? *n : 1) * sizeof(*ids));
-		*states = calloc(*n ? *n : 1, val_size);
-		err = ids && *states ? 0 : -ENOMEM;
+		ids = malloc((out->n ? out->n : 1) * sizeof(*ids));
+		out->st = calloc(out->n ? out->n : 1, val_size);
+		err = ids && out->st ? 0 : -ENOMEM;
 	}
-	for (size_t i = 0; !err && i < *n; i++)
-		ids[i] = (*refs)[i].id;
+	for (size_t i = 0; !err && i < out->n; i++)
+		ids[i] = out->refs[i].id;
 	if (!err)
-		err = sl_array_gather(arr, ids, *n, *states, val_size);
+		err = sl_array_gather(arr, ids, out->n, out->st, val_size);
 	free(ids);
 	return err;
+}
+
+static void states_free(struct states *x)
+{
+	free(x->keys);
+	free(x->refs);
+	free(x->st);
 }
 
 static int cmp_ep_fe(const void *a, const void *b)
@@ -188,17 +201,17 @@ static void *push(void *arr_p, size_t *n, size_t *cap, size_t sz)
  * directory, the records and the names, each read whole. */
 static int collect_eps(struct sl_maps *m, const struct names *svcs, struct scrape *s)
 {
-	struct sl_ep_key *keys = NULL;
-	struct sl_state_ref *refs = NULL;
-	struct sl_ep_state *st = NULL;
+	struct states x = { 0 };
 	struct names eps = { 0 };
-	size_t n = 0, cap = 0;
-	int err = load_states(m->fd[SL_MAP_EP_IDS], m->fd[SL_MAP_EP_STATE], sizeof(*keys),
-			      sizeof(*st), (void **)&keys, &refs, (void **)&st, &n);
+	size_t cap = 0;
+	int err = load_states(m->fd[SL_MAP_EP_IDS], m->fd[SL_MAP_EP_STATE], sizeof(struct sl_ep_key),
+			      sizeof(struct sl_ep_state), &x);
+	const struct sl_ep_key *keys = x.keys;
+	const struct sl_ep_state *st = x.st;
 
 	if (!err)
 		err = load_names(m, SL_MAP_EP_META, sizeof(struct sl_ep_meta), s->cfg.active_slot, &eps);
-	for (size_t i = 0; !err && i < n; i++) {
+	for (size_t i = 0; !err && i < x.n; i++) {
 		const struct sl_svc_meta *sv = name_of(svcs, &keys[i].fe, NULL);
 		const struct sl_ep_meta *ep = name_of(&eps, &keys[i].fe, &keys[i].ep);
 		struct ep_rec *r;
@@ -223,9 +236,7 @@ static int collect_eps(struct sl_maps *m, const struct names *svcs, struct scrap
 	if (!err && s->n_eps) /* eps is NULL on a node with no endpoint state yet */
 		qsort(s->eps, s->n_eps, sizeof(*s->eps), cmp_ep_fe);
 	names_free(&eps);
-	free(keys);
-	free(refs);
-	free(st);
+	states_free(&x);
 	return err;
 }
 
@@ -300,13 +311,13 @@ static bool group_live(const struct live *l, const size_t *ord, const struct sl_
 
 static int collect_groups(struct sl_maps *m, const struct names *svcs, struct scrape *s)
 {
-	struct sl_group_key *keys = NULL;
-	struct sl_state_ref *refs = NULL;
-	struct sl_group_state *st = NULL;
+	struct states x = { 0 };
 	struct live l = { 0 };
-	size_t n = 0, cap = 0, *ord = NULL;
-	int err = load_states(m->fd[SL_MAP_GROUP_IDS], m->fd[SL_MAP_GROUP_STATE], sizeof(*keys),
-			      sizeof(*st), (void **)&keys, &refs, (void **)&st, &n);
+	size_t cap = 0, *ord = NULL;
+	int err = load_states(m->fd[SL_MAP_GROUP_IDS], m->fd[SL_MAP_GROUP_STATE],
+			      sizeof(struct sl_group_key), sizeof(struct sl_group_state), &x);
+	const struct sl_group_key *keys = x.keys;
+	const struct sl_group_state *st = x.st;
 
 	if (!err)
 		err = sl_svc_list(sl_svctab_of(m), s->cfg.active_slot, &l.keys, &l.vals, &l.n);
@@ -318,7 +329,7 @@ static int collect_groups(struct sl_maps *m, const struct names *svcs, struct sc
 		ord[i] = i;
 	if (!err && l.n)
 		qsort_r(ord, l.n, sizeof(*ord), cmp_svc_fe, &l);
-	for (size_t i = 0; !err && i < n; i++) {
+	for (size_t i = 0; !err && i < x.n; i++) {
 		const struct sl_svc_meta *sv = name_of(svcs, &keys[i].fe, NULL);
 		struct grp_rec *r;
 
@@ -338,9 +349,7 @@ static int collect_groups(struct sl_maps *m, const struct names *svcs, struct sc
 	free(ord);
 	free(l.keys);
 	free(l.vals);
-	free(keys);
-	free(refs);
-	free(st);
+	states_free(&x);
 	return err;
 }
 

@@ -36,26 +36,14 @@ sleep 0.3
 
 moved() { metric_sum sluice_xdp_packets_total 'result="slot_moved"'; }
 group() { nsl get services -o json | jq -r '.services[] | select(.name == "web") | .groups[0].active'; }
-CPU_FLIP=0 CPU_CLIENT=0
-[ "$(nproc)" -ge 2 ] && CPU_CLIENT=1
 before=$(moved)
-taskset -c $CPU_FLIP "$TOOLS/sl-flip" -t 60000 -r "$T_TMP/flip.ready" "$PIN" \
-	>"$T_TMP/flip.json" 2>"$T_TMP/flip.err" &
-T_PIDS+=("$!")
-PID_flip=$!
-wait_file "$T_TMP/flip.ready" 10 || { fail ingressflip/flipping "sl-flip did not start: $(cat "$T_TMP/flip.err")"; exit 1; }
+flip_start
 in_client sysctl -qw net.ipv4.tcp_tw_reuse=1
-in_client taskset -c $CPU_CLIENT "$TOOLS/sl-client" -j -n $N "$FE_IP:80" >"$T_TMP/c.json" 2>"$T_TMP/c.err"
+in_client taskset -c $FLIP_CPU_OTHER "$TOOLS/sl-client" -j -n $N "$FE_IP:80" >"$T_TMP/c.json" 2>"$T_TMP/c.err"
 stop_proc flip
 after=$(moved)
 
-flips=$(jq -r '.flips // 0' "$T_TMP/flip.json" 2>/dev/null)
-if [ "${flips:-0}" -ge 1000 ]; then ok ingressflip/flipping
-else fail ingressflip/flipping "sl-flip made ${flips:-no} switches: $(cat "$T_TMP/flip.json" "$T_TMP/flip.err" | tr '\n' ' ')"; fi
-if [ "$(nproc)" -lt 2 ]; then
-	skip ingressflip/retried "a second CPU (switches cannot land inside a program run)"
-elif [ "$((after - before))" -gt 0 ]; then ok ingressflip/retried
-else fail ingressflip/retried "slot_moved $before -> $after over $N connections and $flips switches"; fi
+flip_judge "$before" "$after" "$N connections"
 reached=$(( $(jcount ep1 "$T_TMP/c.json") + $(jcount ep2 "$T_TMP/c.json") ))
 check_eq ingressflip/all-reached "$reached/$(jq -r .failed "$T_TMP/c.json")" "$N/0" \
 	"connections reaching ep1+ep2/failed ($(head -c 200 "$T_TMP/c.err"))"

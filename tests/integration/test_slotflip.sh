@@ -47,31 +47,19 @@ group() { sl get services -o json | jq -r ".services[] | select(.name == \"web\"
 
 # Flipper and clients on different CPUs when there are two, so that
 # switches land inside program runs rather than between them.
-CPU_FLIP=0 CPU_CLIENT=0
-[ "$(nproc)" -ge 2 ] && CPU_CLIENT=1
 before=$(moved)
-taskset -c $CPU_FLIP "$TOOLS/sl-flip" -t 60000 -r "$T_TMP/flip.ready" "$PIN" \
-	>"$T_TMP/flip.json" 2>"$T_TMP/flip.err" &
-T_PIDS+=("$!")
-PID_flip=$!
-wait_file "$T_TMP/flip.ready" 10 || { fail slotflip/flipping "sl-flip did not start: $(cat "$T_TMP/flip.err")"; exit 1; }
+flip_start
 client_on() { # CPU SL-CLIENT-ARGS...
 	local cpu=$1
 	shift
 	run_in "$NS" "$CG" taskset -c "$cpu" "$TOOLS/sl-client" "$@"
 }
-client_on $CPU_CLIENT -j -n $N $VIP:80 >"$T_TMP/tcp.json" 2>"$T_TMP/tcp.err"
-client_on $CPU_CLIENT -j -U -n 500 $DNS:53 >"$T_TMP/udp.json" 2>"$T_TMP/udp.err"
+client_on $FLIP_CPU_OTHER -j -n $N $VIP:80 >"$T_TMP/tcp.json" 2>"$T_TMP/tcp.err"
+client_on $FLIP_CPU_OTHER -j -U -n 500 $DNS:53 >"$T_TMP/udp.json" 2>"$T_TMP/udp.err"
 stop_proc flip
 after=$(moved)
 
-flips=$(jq -r '.flips // 0' "$T_TMP/flip.json" 2>/dev/null)
-if [ "${flips:-0}" -ge 1000 ]; then ok slotflip/flipping
-else fail slotflip/flipping "sl-flip made ${flips:-no} switches: $(cat "$T_TMP/flip.json" "$T_TMP/flip.err" | tr '\n' ' ')"; fi
-if [ "$(nproc)" -lt 2 ]; then
-	skip slotflip/retried "a second CPU (switches cannot land inside a program run)"
-elif [ "$((after - before))" -gt 0 ]; then ok slotflip/retried
-else fail slotflip/retried "slot_moved $before -> $after over $N connections and $flips switches"; fi
+flip_judge "$before" "$after" "$N connections"
 
 a=$(count A "$T_TMP/tcp.json") b=$(count B "$T_TMP/tcp.json") c=$(count C "$T_TMP/tcp.json")
 check_eq slotflip/tcp-all-reached "$((a + b + c))/$(jq -r .failed "$T_TMP/tcp.json")" "$N/0" \

@@ -184,6 +184,34 @@ wait_file() {
 	return 1
 }
 
+# flip_start: sl-flip (tests/tools) switching this test's pin root on
+# CPU 0 in the background until stop_proc flip; FLIP_CPU_OTHER is the CPU
+# for the traffic (1 when there is one). Exits the test if it cannot start.
+flip_start() {
+	FLIP_CPU_OTHER=0
+	[ "$(nproc)" -ge 2 ] && FLIP_CPU_OTHER=1
+	taskset -c 0 "$TOOLS/sl-flip" -t 60000 -r "$T_TMP/flip.ready" "$PIN" \
+		>"$T_TMP/flip.json" 2>"$T_TMP/flip.err" &
+	T_PIDS+=("$!")
+	PID_flip=$!
+	wait_file "$T_TMP/flip.ready" 10 || { fail "$T_NAME/flipping" "sl-flip did not start: $(cat "$T_TMP/flip.err")"; exit 1; }
+}
+
+# flip_judge BEFORE AFTER WHAT: after stop_proc flip, the cases
+# $T_NAME/flipping (at least 1,000 switches made) and $T_NAME/retried (the
+# slot_moved counter went from BEFORE to more; skipped with one CPU, where
+# a switch cannot land inside a program run).
+flip_judge() {
+	local flips
+	flips=$(jq -r '.flips // 0' "$T_TMP/flip.json" 2>/dev/null)
+	if [ "${flips:-0}" -ge 1000 ]; then ok "$T_NAME/flipping"
+	else fail "$T_NAME/flipping" "sl-flip made ${flips:-no} switches: $(cat "$T_TMP/flip.json" "$T_TMP/flip.err" | tr '\n' ' ')"; fi
+	if [ "$(nproc)" -lt 2 ]; then
+		skip "$T_NAME/retried" "a second CPU (switches cannot land inside a program run)"
+	elif [ "$(($2 - $1))" -gt 0 ]; then ok "$T_NAME/retried"
+	else fail "$T_NAME/retried" "slot_moved $1 -> $2 over $3 and $flips switches"; fi
+}
+
 # start_server TAG SL-SERVER-ARGS...: an sl-server in the netns, logging to
 # $T_TMP/TAG.log; returns once every listener is up. Servers stay outside
 # the cgroup: they only accept, and the data plane is about clients.
