@@ -112,15 +112,20 @@ static int write_ep_meta(struct sl_maps *m, const struct sl_tables *t, __u32 slo
 
 /* Clear the slot (removals before additions, so a slot never holds more
  * than its share of a map), then write T into it with the state ids of
- * its pairs (new pairs get theirs here, before any row names them). */
-static int full_slot(struct sl_maps *m, __u32 slot, const struct sl_tables *t)
+ * its pairs (new pairs get theirs here, before any row names them).
+ * KEPT, when not NULL, holds T's ids from the other slot's write of the
+ * same publication (the replay then reads no id directory: nothing frees
+ * an id between the two writes), or receives them. */
+static int full_slot(struct sl_maps *m, __u32 slot, const struct sl_tables *t,
+		     struct sl_state_ids *kept)
 {
-	struct sl_state_ids ids = { 0 };
+	struct sl_state_ids own = { 0 }, *ids = kept ? kept : &own;
 	struct sl_state_maps sm;
-	int err;
+	int err = 0;
 
 	sl_state_maps_of(m, &sm);
-	err = sl_stateid_assign_all(&sm, t, &ids);
+	if (!ids->rows)
+		err = sl_stateid_assign_all(&sm, t, ids);
 	if (!err)
 		err = sl_clear_slot(m->fd[SL_MAP_SVC_META], sizeof(struct sl_meta_key),
 				    offsetof(struct sl_meta_key, slot), slot);
@@ -128,12 +133,12 @@ static int full_slot(struct sl_maps *m, __u32 slot, const struct sl_tables *t)
 		err = sl_clear_slot(m->fd[SL_MAP_EP_META], sizeof(struct sl_meta_key),
 				    offsetof(struct sl_meta_key, slot), slot);
 	if (!err)
-		err = write_backends(m, t, slot, &ids);
+		err = write_backends(m, t, slot, ids);
 	if (!err)
 		err = write_ep_meta(m, t, slot);
 	if (!err)
-		err = write_services(m, t, slot, &ids);
-	sl_state_ids_free(&ids);
+		err = write_services(m, t, slot, ids);
+	sl_state_ids_free(&own);
 	return err;
 }
 
@@ -217,10 +222,12 @@ struct plan {
 	struct svc_ref *o, *n;
 	struct diff *v;
 	size_t len;
+	struct sl_state_ids ids; /* the new tables' ids, once a whole write made them */
 };
 
 static void plan_free(struct plan *p)
 {
+	sl_state_ids_free(&p->ids);
 	free(p->o);
 	free(p->n);
 	free(p->v);
@@ -455,7 +462,7 @@ static int mark_unsynced(struct sl_maps *m, struct sl_config *cfg)
 /* Write SLOT: incrementally when *INCR (falling back to a whole rewrite
  * when the slot runs out of backend rows, or -EAGAIN when NEW is partial),
  * else whole. */
-static int write_slot(struct sl_maps *m, struct sl_config *cfg, __u32 slot, const struct plan *p,
+static int write_slot(struct sl_maps *m, struct sl_config *cfg, __u32 slot, struct plan *p,
 		      const struct sl_pub *pub, bool *incr)
 {
 	const struct sl_tables *new = pub->new;
@@ -475,7 +482,7 @@ static int write_slot(struct sl_maps *m, struct sl_config *cfg, __u32 slot, cons
 	if (err == -ENOSPC) {
 		/* Out of rows (or not incremental): compact by rewriting. */
 		*incr = false;
-		err = full_slot(m, slot, new);
+		err = full_slot(m, slot, new, &p->ids);
 		if (!err)
 			set_hwm(cfg, slot, new);
 	}
@@ -556,7 +563,7 @@ static void unmake_state(struct sl_maps *m, const struct plan *p)
 }
 
 /* Steps 1-2 (see the top of the file). */
-static int write_inactive(struct sl_maps *m, struct sl_config *cfg, const struct plan *p,
+static int write_inactive(struct sl_maps *m, struct sl_config *cfg, struct plan *p,
 			  const struct sl_pub *pub, bool *incr, struct sl_publish_report *r)
 {
 	__u32 slot = !cfg->active_slot;
@@ -582,7 +589,7 @@ static int write_inactive(struct sl_maps *m, struct sl_config *cfg, const struct
 /* Steps 4-5. Failures here leave the new policy live and the other slot
  * marked unsynced, which the next apply repairs; so does a partial
  * publication that finds the other slot needs a whole write (-EAGAIN). */
-static int sync_other(struct sl_maps *m, struct sl_config *cfg, const struct plan *p,
+static int sync_other(struct sl_maps *m, struct sl_config *cfg, struct plan *p,
 		      const struct sl_pub *pub, bool incr, struct sl_publish_report *r)
 {
 	__u32 other = !cfg->active_slot;
@@ -681,7 +688,7 @@ static int repair_slot(struct sl_maps *m, struct sl_config *cfg, const struct sl
 {
 	__u32 other = !cfg->active_slot;
 	struct sl_node_report ignored;
-	int err = full_slot(m, other, t);
+	int err = full_slot(m, other, t, NULL);
 
 	if (!err)
 		err = sl_publish_node(m, &(struct sl_node_change){ .new = t, .np = true }, other,
