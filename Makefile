@@ -44,7 +44,8 @@ LIB_SRCS := $(wildcard user/*.c user/policy/*.c)
 LIB_OBJS := $(patsubst %.c,$(O)/obj/%.o,$(LIB_SRCS))
 LIB_SAN_OBJS := $(patsubst %.c,$(O)/san/%.o,$(LIB_SRCS))
 # The node proxy's library: the only code that links OpenSSL and nghttp2
-# (DESIGN.md). The CLI links it for `sluice ca`; nothing in user/ uses it.
+# (DESIGN.md). sluice-ca links it too (`sluice ca` runs that binary, so
+# the CLI itself does not load OpenSSL); nothing in user/ uses it.
 PROXY_SRCS := $(wildcard user/proxy/*.c)
 PROXY_OBJS := $(patsubst %.c,$(O)/obj/%.o,$(PROXY_SRCS))
 PROXY_SAN_OBJS := $(patsubst %.c,$(O)/san/%.o,$(PROXY_SRCS))
@@ -52,6 +53,7 @@ PROXY_LDLIBS := -lssl -lcrypto -lnghttp2
 CLI_SRCS := $(wildcard tools/sluice/*.c)
 CLI_OBJS := $(patsubst %.c,$(O)/obj/%.o,$(CLI_SRCS))
 CLI_SAN_OBJS := $(patsubst %.c,$(O)/san/%.o,$(CLI_SRCS))
+CA_SRCS := $(wildcard tools/sluice-ca/*.c)
 AGENT_OBJS := $(patsubst %.c,$(O)/obj/%.o,$(wildcard tools/sluiced/*.c))
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
@@ -65,7 +67,7 @@ BENCH_BINS := $(patsubst bench/%.c,$(O)/bench/%,$(BENCH_SRCS))
 FUZZ_SRCS := $(filter-out tests/fuzz/standalone_main.c,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(O)/tests/fuzz/%_standalone,$(FUZZ_SRCS))
 
-all: $(O)/sluice $(O)/sluice-asan $(O)/sluiced $(O)/sluice-proxy $(O)/sluice-proxy-asan $(UNIT_BINS) $(BPFT_BINS) $(TOOL_BINS) $(BENCH_BINS) $(FUZZ_BINS)
+all: $(O)/sluice $(O)/sluice-asan $(O)/sluice-ca $(O)/sluice-ca-asan $(O)/sluiced $(O)/sluice-proxy $(O)/sluice-proxy-asan $(UNIT_BINS) $(BPFT_BINS) $(TOOL_BINS) $(BENCH_BINS) $(FUZZ_BINS)
 
 # vmlinux.h from the running kernel's BTF; a failed dump leaves no file.
 $(O)/vmlinux.h:
@@ -121,9 +123,17 @@ $(O)/libsluice-proxy-san.a: $(PROXY_SAN_OBJS)
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(O)/sluice: $(CLI_OBJS) $(O)/libsluice-proxy.a $(O)/libsluice.a
+$(O)/sluice: $(CLI_OBJS) $(O)/libsluice.a
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(CFLAGS_REL) $^ $(LDLIBS) -o $@
+
+$(O)/sluice-ca: $(patsubst %.c,$(O)/obj/%.o,$(CA_SRCS)) $(O)/libsluice-proxy.a $(O)/libsluice.a
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(CFLAGS_REL) $^ $(PROXY_LDLIBS) $(LDLIBS) -o $@
+
+$(O)/sluice-ca-asan: $(patsubst %.c,$(O)/san/%.o,$(CA_SRCS)) $(O)/libsluice-proxy-san.a $(O)/libsluice-san.a
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(CFLAGS_SAN) $^ $(PROXY_LDLIBS) $(LDLIBS) -o $@
 
 $(O)/sluice-proxy: $(O)/obj/tools/sluice-proxy.o $(O)/libsluice-proxy.a $(O)/libsluice.a
 	$(call msg,LD,$@)
@@ -139,9 +149,9 @@ $(O)/sluiced: $(AGENT_OBJS) $(O)/libsluice.a
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(CFLAGS_REL) $^ $(LDLIBS) -lmicrohttpd -o $@
 
-$(O)/sluice-asan: $(CLI_SAN_OBJS) $(O)/libsluice-proxy-san.a $(O)/libsluice-san.a
+$(O)/sluice-asan: $(CLI_SAN_OBJS) $(O)/libsluice-san.a
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(CFLAGS_SAN) $^ $(PROXY_LDLIBS) $(LDLIBS) -o $@
+	$(Q)$(CC) $(CFLAGS_SAN) $^ $(LDLIBS) -o $@
 
 $(O)/tests/unit/%: $(O)/san/tests/unit/%.o $(O)/libsluice-san.a
 	$(call msg,LD,$@)

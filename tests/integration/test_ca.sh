@@ -7,7 +7,7 @@
 set -u
 . "$(dirname "$0")/../lib/common.sh"
 t_init ca
-CASES=(ca/init-files ca/issue-cert ca/nothing-secret-printed ca/fetch-placed
+CASES=(ca/init-files ca/cli-without-openssl ca/issue-cert ca/nothing-secret-printed ca/fetch-placed
 	ca/refuse-other-node ca/refuse-non-node ca/proxies-from-ca ca/renewal-no-failures
 	ca/held-connection-survives-renewal ca/rotation-no-failures ca/rotated-root-in-use)
 . "$T_LIB/mesh.sh"
@@ -17,6 +17,19 @@ mesh_world
 # --- files ---------------------------------------------------------------------
 modes=$(stat -c '%a %n' "$CA_DIR"/root-1.key "$CA_DIR"/root-1.pem | awk '{print $1}' | tr '\n' ' ')
 check_eq ca/init-files "$modes$(cat "$CA_DIR/trust-domain")" "600 644 cluster.local" "key/cert modes, trust domain"
+# `sluice ca` ran sluice-ca above; the CLI itself maps no OpenSSL, and
+# without sluice-ca beside it says so instead of failing obscurely.
+mkdir "$T_TMP/lone"
+cp "$SLUICE" "$T_TMP/lone/"
+"$T_TMP/lone/$(basename "$SLUICE")" ca init --dir "$T_TMP/lone-ca" >"$T_TMP/lone.out" 2>&1
+rc=$?
+if ldd "$SLUICE" | grep -q -e libssl -e libcrypto; then
+	fail ca/cli-without-openssl "$(ldd "$SLUICE" | grep -e libssl -e libcrypto | tr '\n' ' ')"
+elif [ "$rc" != 1 ] || [ -e "$T_TMP/lone-ca" ] || ! grep -q "cannot run .*sluice-ca" "$T_TMP/lone.out"; then
+	fail ca/cli-without-openssl "rc $rc: $(cat "$T_TMP/lone.out")"
+else
+	ok ca/cli-without-openssl
+fi
 "$SLUICE" ca issue --dir "$CA_DIR" --ns nodejs-app --sa api-client --out "$T_TMP/w" \
 	>"$T_TMP/issue.out" 2>&1
 san=$(openssl x509 -in "$T_TMP/w/cert.pem" -noout -ext subjectAltName 2>/dev/null | tail -n 1 | tr -d ' ')

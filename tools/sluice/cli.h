@@ -38,7 +38,6 @@ int cmd_features(struct sl_cli *c);
 int cmd_flows(struct sl_cli *c);
 int cmd_metrics(struct sl_cli *c);
 int cmd_ct(struct sl_cli *c);
-int cmd_ca(struct sl_cli *c); /* ca.c */
 
 const char *sl_lb_name(unsigned lb);
 /* `sluice flows --pods` (podflows.c). */

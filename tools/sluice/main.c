@@ -9,10 +9,12 @@
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <bpf/bpf.h>
 
 #include "apply.h"
@@ -447,6 +449,42 @@ static int cmd_outcome(struct sl_cli *c)
 	}
 	printf("%s\n", ctx.result ? "ejected" : "recorded");
 	return SL_EXIT_OK;
+}
+
+/* `sluice ca ...` is sluice-ca (tools/sluice-ca/ca.c), the one command
+ * that needs OpenSSL: run in this process's place, from beside this
+ * binary, with the suffix this one has (sluice-asan runs sluice-ca-asan). */
+static int cmd_ca(struct sl_cli *c)
+{
+	char self[PATH_MAX], path[PATH_MAX + 16];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	const char *base, *slash;
+	char **argv;
+	int k = 0;
+
+	if (n < 0) {
+		fprintf(stderr, "sluice ca: /proc/self/exe: %s\n", strerror(errno));
+		return SL_EXIT_FAIL;
+	}
+	self[n] = 0;
+	slash = strrchr(self, '/');
+	base = slash ? slash + 1 : self;
+	snprintf(path, sizeof(path), "%.*ssluice-ca%s", (int)(base - self), self,
+		 strncmp(base, "sluice", 6) ? "" : base + 6);
+	argv = calloc((size_t)c->argc + (size_t)sl_verbosity + 2, sizeof(*argv));
+	if (!argv)
+		return SL_EXIT_FAIL;
+	argv[k++] = path;
+	for (int v = 0; v < sl_verbosity; v++)
+		argv[k++] = "-v";
+	for (int i = 1; i < c->argc; i++)
+		argv[k++] = c->argv[i];
+	fflush(NULL);
+	execv(path, argv);
+	fprintf(stderr, "sluice ca: cannot run %s: %s (the CA is a binary of its own, installed "
+			"beside sluice)\n", path, strerror(errno));
+	free(argv);
+	return SL_EXIT_FAIL;
 }
 
 static const struct {
