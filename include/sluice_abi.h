@@ -17,11 +17,12 @@
 #define SLUICE_ABI_H
 
 #define SL_ABI_MAGIC 0x534c4345u /* "SLCE" */
-#define SL_ABI_VERSION 5u /* 2: the load record (sl_load), sl_mtls;
+#define SL_ABI_VERSION 6u /* 2: the load record (sl_load), sl_mtls;
                               * 3: state arrays indexed by ids, the socket table, per-socket sockops;
                               * 4: services in an array behind a bucketed index (sl_svc_index);
                               * 5: the two-write switch readers check (sl_stats.slot_moved,
-                              *    sl_xdp_stats.slot_moved) */
+                              *    sl_xdp_stats.slot_moved);
+                              * 6: names (sl_svc_meta, sl_ep_meta) for both slots at once */
 
 /* Capacity. Maps holding policy are double-buffered (two slots, see
  * struct sl_config.active_slot), so they are sized 2x these limits. */
@@ -448,7 +449,10 @@ struct sl_store_val {
 	__u8 data[SL_STORE_CHUNK];
 };
 
-/* Names for metrics and `sluice get`, keyed like the state maps. */
+/* Names for metrics and `sluice get` (sl_svc_meta, sl_ep_meta), keyed by
+ * service or (service, endpoint): one entry for both slots, and one for a
+ * single slot only while a publication renames (user/names.h). Not read by
+ * BPF. */
 struct sl_svc_meta {
 	char name[SL_NAME_LEN]; /* Kubernetes/Istio service name */
 	char ns[SL_NAME_LEN]; /* namespace */
@@ -463,8 +467,10 @@ struct sl_ep_meta {
 struct sl_meta_key {
 	struct sl_l4addr fe;
 	struct sl_l4addr ep; /* all zero for a service record */
-	__u32 slot;
+	__u32 slot; /* SL_NAMES_BOTH, or the one slot a name is different in */
 };
+
+#define SL_NAMES_BOTH 2u
 
 /* ======================================================================
  * Node ingress (bpf/xdp_lb.bpf.c, bpf/tc_nat.bpf.c) and pod interfaces

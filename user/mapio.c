@@ -88,6 +88,35 @@ static bool no_batch(int err)
 	return err == -EINVAL || err == -EOPNOTSUPP || err == -ENOTSUPP;
 }
 
+int sl_del_many(int fd, const void *keys, size_t n, size_t ksz)
+{
+	const char *k = keys;
+	size_t at = 0;
+	int err = 0;
+
+	while (at < n) {
+		__u32 count = (__u32)(n - at);
+
+		err = bpf_map_delete_batch(fd, k + at * ksz, &count, NULL) ? -errno : 0;
+		if (!err)
+			return wrote(fd, 0);
+		if (no_batch(err))
+			break;
+		if (err != -ENOENT)
+			return wrote(fd, err);
+		/* The batch stops at a key that is not there: not an error
+		 * here, so go on after it. */
+		at += count + 1;
+	}
+	for (; no_batch(err) && at < n; at++) {
+		int e = sl_map_del(fd, k + at * ksz);
+
+		if (e)
+			return e;
+	}
+	return 0;
+}
+
 /* Room for WANT more records after N in KEYS (KSZ bytes each) and, when
  * VALS is not NULL, in VALS (VSZ bytes each); *CAP records are allocated. */
 static int room(char **keys, char **vals, size_t n, size_t want, size_t *cap, size_t ksz,

@@ -34,6 +34,9 @@ int sl_map_put(int fd, const void *key, const void *val, __u64 flags);
 int sl_map_del(int fd, const void *key);
 /* Batch update (one write) with a per-element fallback (batch ops need 5.6+). */
 int sl_put_many(int fd, const void *keys, const void *vals, size_t n, size_t ksz, size_t vsz);
+/* Batch delete of N keys of a hash; keys that are not there are not an
+ * error (as sl_map_del). */
+int sl_del_many(int fd, const void *keys, size_t n, size_t ksz);
 
 /* Every key of a map (malloc'd array of *N keys; NULL on ENOMEM). Keys are
  * collected first so that deleting some of them afterwards never makes

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * Prometheus text exposition 0.0.4 for `sluice metrics` and the agent's
- * /metrics endpoint. It reads only the pinned maps (names come from the meta maps of the
- * active slot), so a scrape costs map reads, not a policy compile; each map
+ * /metrics endpoint. It reads only the pinned maps (names come from the
+ * names maps, user/names.h), so a scrape costs map reads, not a policy compile; each map
  * is read whole in batches and joined here (at 10,000 services: ~320 calls,
  * where one lookup per series and key made 437,000).
  *
@@ -25,6 +25,7 @@
 #include "metrics.h"
 #include "metrics_load.h"
 #include "metrics_node.h"
+#include "names.h"
 #include "nodestate.h"
 #include "prom.h"
 #include "proxy_metrics.h"
@@ -55,86 +56,6 @@ struct scrape {
 	struct sl_config cfg;
 	char *proxy; /* the node proxy's metrics text, NULL when it is not running */
 };
-
-/* The names of one slot, sorted by key for bsearch (a scrape reads each
- * meta map in a few batches instead of one lookup per series). */
-struct names {
-	struct sl_meta_key *keys;
-	void *vals;
-	size_t n, vsz;
-};
-
-static int cmp_meta(const void *a, const void *b)
-{
-	return memcmp(a, b, offsetof(struct sl_meta_key, slot));
-}
-
-/* Sort KEYS and VALS (N each) together by key. */
-static int sort_pairs(struct names *nm)
-{
-	size_t rec = sizeof(*nm->keys) + nm->vsz;
-	char *tmp = malloc((nm->n ? nm->n : 1) * rec);
-	int err = tmp ? 0 : -ENOMEM;
-
-	for (size_t i = 0; !err && i < nm->n; i++) { /* key and value side by side */
-		memcpy(tmp + i * rec, &nm->keys[i], sizeof(*nm->keys));
-		memcpy(tmp + i * rec + sizeof(*nm->keys), (char *)nm->vals + i * nm->vsz, nm->vsz);
-	}
-	if (!err && nm->n)
-		qsort(tmp, nm->n, rec, cmp_meta);
-	for (size_t i = 0; !err && i < nm->n; i++) {
-		memcpy(&nm->keys[i], tmp + i * rec, sizeof(*nm->keys));
-		memcpy((char *)nm->vals + i * nm->vsz, tmp + i * rec + sizeof(*nm->keys), nm->vsz);
-	}
-	free(tmp);
-	return err;
-}
-
-/* The entries of meta map ID that belong to SLOT. */
-static int load_names(struct sl_maps *m, enum sl_map_id id, size_t vsz, __u32 slot,
-		      struct names *nm)
-{
-	void *keys, *vals;
-	size_t n, k = 0;
-	int err = sl_map_dump(m->fd[id], sizeof(struct sl_meta_key), vsz, &keys, &vals, &n);
-
-	memset(nm, 0, sizeof(*nm));
-	if (err)
-		return err;
-	nm->keys = keys;
-	nm->vals = vals;
-	nm->vsz = vsz;
-	for (size_t i = 0; i < n; i++) {
-		if (nm->keys[i].slot != slot)
-			continue;
-		nm->keys[k] = nm->keys[i];
-		memmove((char *)vals + k * vsz, (char *)vals + i * vsz, vsz);
-		k++;
-	}
-	nm->n = k;
-	return sort_pairs(nm);
-}
-
-static void names_free(struct names *nm)
-{
-	free(nm->keys);
-	free(nm->vals);
-}
-
-/* The names of (FE, EP) (EP NULL: of the service), or NULL. */
-static const void *name_of(const struct names *nm, const struct sl_l4addr *fe,
-			   const struct sl_l4addr *ep)
-{
-	struct sl_meta_key k;
-	const struct sl_meta_key *hit;
-
-	memset(&k, 0, sizeof(k));
-	k.fe = *fe;
-	if (ep)
-		k.ep = *ep;
-	hit = nm->n ? bsearch(&k, nm->keys, nm->n, sizeof(k), cmp_meta) : NULL;
-	return hit ? (const char *)nm->vals + (size_t)(hit - nm->keys) * nm->vsz : NULL;
-}
 
 /* A directory of state ids with every record it names: N keys, refs and
  * states (the records in the directory's order). */
@@ -199,10 +120,10 @@ static void *push(void *arr_p, size_t *n, size_t *cap, size_t sz)
 
 /* Pairs with a state id (user/stateid.c) that the live policy owns: the
  * directory, the records and the names, each read whole. */
-static int collect_eps(struct sl_maps *m, const struct names *svcs, struct scrape *s)
+static int collect_eps(struct sl_maps *m, const struct sl_name_set *svcs, struct scrape *s)
 {
 	struct states x = { 0 };
-	struct names eps = { 0 };
+	struct sl_name_set eps = { 0 };
 	size_t cap = 0;
 	int err = load_states(m->fd[SL_MAP_EP_IDS], m->fd[SL_MAP_EP_STATE], sizeof(struct sl_ep_key),
 			      sizeof(struct sl_ep_state), &x);
@@ -210,10 +131,10 @@ static int collect_eps(struct sl_maps *m, const struct names *svcs, struct scrap
 	const struct sl_ep_state *st = x.st;
 
 	if (!err)
-		err = load_names(m, SL_MAP_EP_META, sizeof(struct sl_ep_meta), s->cfg.active_slot, &eps);
+		err = sl_names_load(m, SL_MAP_EP_META, &eps);
 	for (size_t i = 0; !err && i < x.n; i++) {
-		const struct sl_svc_meta *sv = name_of(svcs, &keys[i].fe, NULL);
-		const struct sl_ep_meta *ep = name_of(&eps, &keys[i].fe, &keys[i].ep);
+		const struct sl_svc_meta *sv = sl_names_find(svcs, &keys[i].fe, NULL, s->cfg.active_slot);
+		const struct sl_ep_meta *ep = sl_names_find(&eps, &keys[i].fe, &keys[i].ep, s->cfg.active_slot);
 		struct ep_rec *r;
 
 		/* A record no object owns any more (an endpoint that left
@@ -235,7 +156,7 @@ static int collect_eps(struct sl_maps *m, const struct names *svcs, struct scrap
 	/* By frontend: stable output, and subset_name() can search. */
 	if (!err && s->n_eps) /* eps is NULL on a node with no endpoint state yet */
 		qsort(s->eps, s->n_eps, sizeof(*s->eps), cmp_ep_fe);
-	names_free(&eps);
+	sl_name_set_free(&eps);
 	states_free(&x);
 	return err;
 }
@@ -309,7 +230,7 @@ static bool group_live(const struct live *l, const size_t *ord, const struct sl_
 	return false;
 }
 
-static int collect_groups(struct sl_maps *m, const struct names *svcs, struct scrape *s)
+static int collect_groups(struct sl_maps *m, const struct sl_name_set *svcs, struct scrape *s)
 {
 	struct states x = { 0 };
 	struct live l = { 0 };
@@ -330,7 +251,7 @@ static int collect_groups(struct sl_maps *m, const struct names *svcs, struct sc
 	if (!err && l.n)
 		qsort_r(ord, l.n, sizeof(*ord), cmp_svc_fe, &l);
 	for (size_t i = 0; !err && i < x.n; i++) {
-		const struct sl_svc_meta *sv = name_of(svcs, &keys[i].fe, NULL);
+		const struct sl_svc_meta *sv = sl_names_find(svcs, &keys[i].fe, NULL, s->cfg.active_slot);
 		struct grp_rec *r;
 
 		if (!sv || !group_live(&l, ord, &keys[i]))
@@ -619,7 +540,7 @@ static void write_metrics(FILE *f, struct sl_maps *m, const struct scrape *s, co
 
 int sl_metrics_write(FILE *f, const char *pin_root)
 {
-	struct names svcs = { 0 };
+	struct sl_name_set svcs = { 0 };
 	struct scrape s = { 0 };
 	struct sl_maps m;
 	int err;
@@ -629,13 +550,12 @@ int sl_metrics_write(FILE *f, const char *pin_root)
 		return err;
 	err = sl_read_config(&m, &s.cfg);
 	if (!err)
-		err = load_names(&m, SL_MAP_SVC_META, sizeof(struct sl_svc_meta), s.cfg.active_slot,
-				 &svcs);
+		err = sl_names_load(&m, SL_MAP_SVC_META, &svcs);
 	if (!err)
 		err = collect_eps(&m, &svcs, &s);
 	if (!err)
 		err = collect_groups(&m, &svcs, &s);
-	names_free(&svcs);
+	sl_name_set_free(&svcs);
 	s.proxy = sl_proxy_metrics_load(pin_root);
 	if (!err)
 		write_metrics(f, &m, &s, pin_root);

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <bpf/bpf.h>
 
+#include "names.h"
 #include "publish.h"
 #include "stateid.h"
 #include "svctab.h"
@@ -58,61 +59,25 @@ static int write_services(struct sl_maps *m, const struct sl_tables *t, __u32 sl
 	size_t n = t->n_svcs;
 	struct sl_l4addr *fes = calloc(n ? n : 1, sizeof(*fes));
 	struct sl_svc_val *vals = calloc(n ? n : 1, sizeof(*vals));
-	struct sl_meta_key *mkeys = calloc(n ? n : 1, sizeof(*mkeys));
-	struct sl_svc_meta *metas = calloc(n ? n : 1, sizeof(*metas));
 	int err = -ENOMEM;
 
-	if (fes && vals && mkeys && metas) {
+	if (fes && vals) {
 		for (size_t i = 0; i < n; i++) {
 			fes[i] = t->svcs[i].fe;
 			vals[i] = t->svcs[i].val;
 			for (unsigned g = 0; g < SL_MAX_GROUPS; g++)
 				vals[i].groups[g].state = ids->groups[i * SL_MAX_GROUPS + g];
-			mkeys[i].fe = t->svcs[i].fe;
-			mkeys[i].slot = slot;
-			metas[i] = t->svcs[i].meta;
 		}
-		err = sl_put_many(m->fd[SL_MAP_SVC_META], mkeys, metas, n, sizeof(*mkeys),
-				  sizeof(*metas));
-		/* Services last: nothing reads this slot yet, but keep the
-		 * order a reader would need anyway. */
-		if (!err)
-			err = sl_svc_write_slot(sl_svctab_of(m), slot, fes, vals, n);
+		err = sl_svc_write_slot(sl_svctab_of(m), slot, fes, vals, n);
 	}
 	free(fes);
 	free(vals);
-	free(mkeys);
-	free(metas);
 	return err;
 }
 
-static int write_ep_meta(struct sl_maps *m, const struct sl_tables *t, __u32 slot)
-{
-	size_t n = t->n_backends;
-	struct sl_meta_key *keys = calloc(n ? n : 1, sizeof(*keys));
-	struct sl_ep_meta *vals = calloc(n ? n : 1, sizeof(*vals));
-	int err = -ENOMEM;
-
-	if (keys && vals) {
-		for (size_t i = 0; i < n; i++) {
-			keys[i].fe = t->svcs[t->backends[i].svc].fe;
-			keys[i].ep = t->backends[i].be.ep;
-			keys[i].slot = slot;
-			vals[i] = t->backends[i].meta;
-		}
-		/* The same endpoint can sit in two groups of a service: the
-		 * first row's metadata wins, which a batch update also gives. */
-		err = sl_put_many(m->fd[SL_MAP_EP_META], keys, vals, n, sizeof(*keys),
-				  sizeof(*vals));
-	}
-	free(keys);
-	free(vals);
-	return err;
-}
-
-/* Clear the slot (removals before additions, so a slot never holds more
- * than its share of a map), then write T into it with the state ids of
- * its pairs (new pairs get theirs here, before any row names them).
+/* Write T into the slot, with the state ids of its pairs (new pairs get
+ * theirs here, before any row names them). Rows and services are arrays
+ * overwritten in place (svctab.c), so nothing is cleared first.
  * KEPT, when not NULL, holds T's ids from the other slot's write of the
  * same publication (the replay then reads no id directory: nothing frees
  * an id between the two writes), or receives them. */
@@ -127,15 +92,7 @@ static int full_slot(struct sl_maps *m, __u32 slot, const struct sl_tables *t,
 	if (!ids->rows)
 		err = sl_stateid_assign_all(&sm, t, ids);
 	if (!err)
-		err = sl_clear_slot(m->fd[SL_MAP_SVC_META], sizeof(struct sl_meta_key),
-				    offsetof(struct sl_meta_key, slot), slot);
-	if (!err)
-		err = sl_clear_slot(m->fd[SL_MAP_EP_META], sizeof(struct sl_meta_key),
-				    offsetof(struct sl_meta_key, slot), slot);
-	if (!err)
 		err = write_backends(m, t, slot, ids);
-	if (!err)
-		err = write_ep_meta(m, t, slot);
 	if (!err)
 		err = write_services(m, t, slot, ids);
 	sl_state_ids_free(&own);
@@ -223,10 +180,12 @@ struct plan {
 	struct diff *v;
 	size_t len;
 	struct sl_state_ids ids; /* the new tables' ids, once a whole write made them */
+	struct sl_names_change names;
 };
 
 static void plan_free(struct plan *p)
 {
+	sl_names_change_free(&p->names);
 	sl_state_ids_free(&p->ids);
 	free(p->o);
 	free(p->n);
@@ -260,56 +219,15 @@ static int plan_diff(const struct sl_tables *old, const struct sl_tables *new, s
 	return 0;
 }
 
-static bool row_in(const struct svc_ref *r, const struct sl_l4addr *ep)
-{
-	const struct sl_svc_val *v = &r->t->svcs[r->i].val;
-
-	for (unsigned g = 0; g < v->n_groups; g++)
-		for (__u32 k = 0; k < v->groups[g].count; k++)
-			if (!memcmp(&r->t->backends[v->groups[g].first + k].be.ep, ep, sizeof(*ep)))
-				return true;
-	return false;
-}
-
-static struct sl_meta_key meta_key(const struct sl_l4addr *fe, const struct sl_l4addr *ep,
-				   __u32 slot)
-{
-	struct sl_meta_key k;
-
-	memset(&k, 0, sizeof(k));
-	k.fe = *fe;
-	if (ep)
-		k.ep = *ep;
-	k.slot = slot;
-	return k;
-}
-
-/* Removals of one diff: the service's entries when it is gone, and the
- * endpoint metadata NEW no longer has. */
+/* Removals of one diff: the service's entry when it is gone (its rows
+ * are left to the high-water mark's next compaction; names are
+ * names.c's). */
 static int remove_old(struct sl_maps *m, __u32 slot, const struct diff *d)
 {
 	const struct sl_table_svc *s = &d->old->t->svcs[d->old->i];
-	const struct sl_svc_val *v = &s->val;
-	int err = 0;
+	struct sl_svc_key k = { .fe = s->fe, .slot = slot };
 
-	if (!d->new) {
-		struct sl_svc_key k = { .fe = s->fe, .slot = slot };
-		struct sl_meta_key mk = meta_key(&s->fe, NULL, slot);
-
-		err = sl_svc_del(sl_svctab_of(m), &k);
-		if (!err)
-			err = sl_map_del(m->fd[SL_MAP_SVC_META], &mk);
-	}
-	for (unsigned g = 0; !err && g < v->n_groups; g++) {
-		for (__u32 k = 0; !err && k < v->groups[g].count; k++) {
-			const struct sl_backend *be = &d->old->t->backends[v->groups[g].first + k].be;
-			struct sl_meta_key mk = meta_key(&s->fe, &be->ep, slot);
-
-			if (!d->new || !row_in(d->new, &be->ep))
-				err = sl_map_del(m->fd[SL_MAP_EP_META], &mk);
-		}
-	}
-	return err;
+	return d->new ? 0 : sl_svc_del(sl_svctab_of(m), &k);
 }
 
 /* Is row K of group G of NEW what OLD's group G holds at the same place
@@ -326,7 +244,7 @@ static bool row_kept(const struct svc_ref *old, const struct sl_table_backend *b
 	if (g >= ov->n_groups || k >= ov->groups[g].count)
 		return false;
 	o = &old->t->backends[ov->groups[g].first + k];
-	return !memcmp(&o->be, &b->be, sizeof(b->be)) && !memcmp(&o->meta, &b->meta, sizeof(b->meta));
+	return !memcmp(&o->be, &b->be, sizeof(b->be));
 }
 
 /* The rows of R's groups: in place where the slot's group (PHYS, which
@@ -358,7 +276,6 @@ static int put_rows(struct sl_maps *m, __u32 slot, const struct svc_ref *r,
 		for (__u32 k = 0; !err && k < cnt; k++) {
 			__u32 key = slot * SL_MAX_BACKENDS + first + k;
 			const struct sl_table_backend *b = &t->backends[src + k];
-			struct sl_meta_key mk = meta_key(fe, &b->be.ep, slot);
 			struct sl_backend row = b->be;
 
 			/* A row kept in place holds its pair's id already: the
@@ -368,8 +285,6 @@ static int put_rows(struct sl_maps *m, __u32 slot, const struct svc_ref *r,
 			err = sl_stateid_ep(&sm, fe, &row.ep, &row.state);
 			if (!err)
 				err = sl_map_put(m->fd[SL_MAP_BACKENDS], &key, &row, BPF_ANY);
-			if (!err)
-				err = sl_map_put(m->fd[SL_MAP_EP_META], &mk, &b->meta, BPF_ANY);
 		}
 		if (err)
 			return err;
@@ -383,7 +298,6 @@ static int put_new(struct sl_maps *m, __u32 slot, struct hwm *hwm, const struct 
 	const struct sl_table_svc *s = &d->new->t->svcs[d->new->i];
 	struct sl_svc_val v = s->val, phys, *pp = NULL;
 	struct sl_svc_key k = { .fe = s->fe, .slot = slot };
-	struct sl_meta_key mk = meta_key(&s->fe, NULL, slot);
 	int err;
 
 	if (d->old && !sl_svc_get(sl_svctab_of(m), &k, &phys))
@@ -391,8 +305,6 @@ static int put_new(struct sl_maps *m, __u32 slot, struct hwm *hwm, const struct 
 	/* Rows first, the service entry last: in the inactive slot order does
 	 * not matter for readers, but it keeps a half-done write harmless. */
 	err = put_rows(m, slot, d->new, pp ? d->old : NULL, &v, pp, &hwm->rows);
-	if (!err && !(pp && !memcmp(&d->old->t->svcs[d->old->i].meta, &s->meta, sizeof(s->meta))))
-		err = sl_map_put(m->fd[SL_MAP_SVC_META], &mk, &s->meta, BPF_ANY);
 	if (!err)
 		err = sl_svc_put(sl_svctab_of(m), &k, &v, &hwm->svcs);
 	return err;
@@ -562,6 +474,35 @@ static void unmake_state(struct sl_maps *m, const struct plan *p)
 					  p->v[i].old ? (ssize_t)p->v[i].old->i : -1);
 }
 
+/* The names' part of the publication (names.h): a difference of the
+ * services that changed when the maps hold OLD's names (the slots are
+ * synced), else from what the maps hold to every name of NEW. */
+static int plan_names(struct sl_maps *m, const struct sl_config *cfg, const struct sl_pub *pub,
+		      struct plan *p)
+{
+	struct sl_names_svc *o, *n;
+	size_t no = 0, nn = 0;
+	int err;
+
+	if (!sl_slots_synced(cfg) || !pub->old)
+		return pub->partial ? -EAGAIN
+				    : sl_names_diff_all(m, pub->new, !cfg->active_slot, &p->names);
+	o = calloc(p->len + 1, sizeof(*o));
+	n = calloc(p->len + 1, sizeof(*n));
+	err = o && n ? 0 : -ENOMEM;
+	for (size_t i = 0; !err && i < p->len; i++) {
+		if (p->v[i].old)
+			o[no++] = (struct sl_names_svc){ p->v[i].old->t, p->v[i].old->i };
+		if (p->v[i].new)
+			n[nn++] = (struct sl_names_svc){ p->v[i].new->t, p->v[i].new->i };
+	}
+	if (!err)
+		err = sl_names_diff(m, o, no, n, nn, true, !cfg->active_slot, &p->names);
+	free(o);
+	free(n);
+	return err;
+}
+
 /* Steps 1-2 (see the top of the file). */
 static int write_inactive(struct sl_maps *m, struct sl_config *cfg, struct plan *p,
 			  const struct sl_pub *pub, bool *incr, struct sl_publish_report *r)
@@ -574,6 +515,8 @@ static int write_inactive(struct sl_maps *m, struct sl_config *cfg, struct plan 
 		err = write_slot(m, cfg, slot, p, pub, incr);
 	if (!err)
 		err = write_node(m, p, pub, *incr, slot, cfg->active_slot, &r->node, false);
+	if (!err)
+		err = sl_names_before(m, &p->names);
 	r->write_ms = sl_ms_since(t0);
 	/* Neither a write nor a store write: the time an encoding still
 	 * running beside the writes above takes to finish. */
@@ -601,6 +544,8 @@ static int sync_other(struct sl_maps *m, struct sl_config *cfg, struct plan *p,
 		err = write_node(m, p, pub, incr, other, cfg->active_slot, &ignored, false);
 	if (!err)
 		err = sls_apply(m, other, pub->store, &(struct sl_config){ 0 });
+	if (!err)
+		err = sl_names_after(m, &p->names);
 	if (!err) {
 		reap(m, p, pub->new, incr, &r->stale_removed);
 		cfg->synced_gen = cfg->generation;
@@ -649,8 +594,13 @@ int sl_publish(struct sl_maps *m, const struct sl_pub *pub, struct sl_diags *d,
 		err = -EINVAL;
 		goto out;
 	}
+	err = plan_names(m, &cfg, pub, &p);
+	if (err)
+		goto out;
 	err = write_inactive(m, &cfg, &p, pub, &incr, r);
 	r->node.np_changed = (!pub->partial || pub->np) && !sl_np_same(old, new);
+	if (err)
+		sl_names_undo(m, &p.names);
 	if (err && pub->partial) {
 		unmake_state(m, &p);
 		err = err == -EAGAIN || err == -E2BIG || err == -ENOSPC ? -EAGAIN : err;
@@ -661,8 +611,15 @@ int sl_publish(struct sl_maps *m, const struct sl_pub *pub, struct sl_diags *d,
 		goto out;
 	t0 = sl_now_mono_ns();
 	err = switch_slots(m, &cfg);
-	if (err)
+	if (err) {
+		struct sl_config now;
+
+		/* Only while the old policy is still the live one (the
+		 * switch's first write is the one that makes NEW live). */
+		if (!sl_read_config(m, &now) && now.active_slot != cfg.active_slot)
+			sl_names_undo(m, &p.names);
 		goto out;
+	}
 	r->flip_ms = sl_ms_since(t0);
 	r->generation = cfg.generation;
 	r->slot = cfg.active_slot;
@@ -688,7 +645,18 @@ static int repair_slot(struct sl_maps *m, struct sl_config *cfg, const struct sl
 {
 	__u32 other = !cfg->active_slot;
 	struct sl_node_report ignored;
+	struct sl_names_change names;
 	int err = full_slot(m, other, t, NULL);
+
+	/* The names of what is live, whatever the interrupted apply left. */
+	if (!err)
+		err = sl_names_diff_all(m, t, other, &names);
+	if (!err) {
+		err = sl_names_before(m, &names);
+		if (!err)
+			err = sl_names_after(m, &names);
+		sl_names_change_free(&names);
+	}
 
 	if (!err)
 		err = sl_publish_node(m, &(struct sl_node_change){ .new = t, .np = true }, other,

@@ -49,17 +49,21 @@ static size_t svc_meta_entries(const struct sl_tables *t, size_t i, struct sl_l4
 
 enum count_kind { C_SERVICES, C_EP_META, C_INGRESS, C_NP_PODS, C_NP_PREFIXES, C_NP_PORTSETS };
 
+/* The names maps hold one set for both slots (user/names.h), which holds
+ * the old names and the new ones' additions at once until the switch: the
+ * same rule, with the live policy's names in place of the live slot's. */
 static const struct {
 	enum sl_map_id id;
 	enum count_kind kind;
 	const char *entry;
+	const char *where; /* of the new entries, and of the live ones */
 } slot_maps[] = {
-	{ SL_MAP_SVC_META, C_SERVICES, "service names" },
-	{ SL_MAP_EP_META, C_EP_META, "(service, endpoint) names" },
-	{ SL_MAP_INGRESS, C_INGRESS, "node-ingress frontends" },
-	{ SL_MAP_NP_PODS, C_NP_PODS, "NetworkPolicy pod addresses" },
-	{ SL_MAP_NP_PREFIXES, C_NP_PREFIXES, "NetworkPolicy prefixes" },
-	{ SL_MAP_NP_PORTS, C_NP_PORTSETS, "NetworkPolicy port sets" },
+	{ SL_MAP_SVC_META, C_SERVICES, "service names", "beside the live ones" },
+	{ SL_MAP_EP_META, C_EP_META, "(service, endpoint) names", "beside the live ones" },
+	{ SL_MAP_INGRESS, C_INGRESS, "node-ingress frontends", "in the inactive slot" },
+	{ SL_MAP_NP_PODS, C_NP_PODS, "NetworkPolicy pod addresses", "in the inactive slot" },
+	{ SL_MAP_NP_PREFIXES, C_NP_PREFIXES, "NetworkPolicy prefixes", "in the inactive slot" },
+	{ SL_MAP_NP_PORTS, C_NP_PORTSETS, "NetworkPolicy port sets", "in the inactive slot" },
 };
 
 /* Entries of one slot, and with WHO (when not NULL) the services past
@@ -122,9 +126,9 @@ static int check_slot_map(struct sl_maps *m, size_t i, const struct sl_tables *o
 	if (slot_maps[i].kind <= C_INGRESS)
 		sl_fmt_services(new, who, n_who, names, sizeof(names));
 	sl_diags_add(d, SL_SEV_ERROR, "<policy>", 0, sl_map_names[slot_maps[i].id],
-		     "map full: the policy needs %zu %s in the inactive slot, %zu of %u are "
-		     "free (the live slot holds %zu); over the limit: %s",
-		     need, slot_maps[i].entry, avail, cap, live, names);
+		     "map full: the policy needs %zu %s %s, %zu of %u are free (the live "
+		     "policy holds %zu); over the limit: %s",
+		     need, slot_maps[i].entry, slot_maps[i].where, avail, cap, live, names);
 	free(who);
 	return -EINVAL;
 }

@@ -14,6 +14,7 @@
 
 #include "json.h"
 #include "maglev.h"
+#include "names.h"
 #include "publish.h"
 #include "svctab.h"
 #include "slotdump.h"
@@ -28,7 +29,7 @@ struct dp_svc {
 };
 
 struct dp_name {
-	struct sl_meta_key key; /* slot 0 */
+	struct sl_meta_key key;
 	struct sl_ep_meta v; /* a service name uses the first two fields */
 };
 
@@ -274,23 +275,64 @@ static int slot_services(struct sl_maps *m, __u32 slot, struct dp *d)
 	return err;
 }
 
-static int slot_names(struct sl_maps *m, enum sl_map_id id, __u32 slot, struct dp_name **out,
-		      size_t *n)
+/* One name per (frontend, endpoint) of V: the first row's (duplicates,
+ * an endpoint in two groups, carry the same names). Rows of one service
+ * are contiguous. */
+static void dedup_names_of(struct dp_name *v, size_t *len)
 {
-	struct sl_meta_key *keys = slot_keys(m, id, sizeof(*keys),
-					     offsetof(struct sl_meta_key, slot), slot, n);
-	int err = keys ? 0 : -ENOMEM;
+	size_t n = 0;
 
-	*out = calloc(*n + 1, sizeof(**out));
-	if (!*out)
-		err = -ENOMEM;
-	for (size_t i = 0; !err && i < *n; i++) {
-		(*out)[i].key = keys[i];
-		(*out)[i].key.slot = 0;
-		if (bpf_map_lookup_elem(m->fd[id], &keys[i], &(*out)[i].v))
-			err = -errno;
+	for (size_t i = 0; i < *len; i++) {
+		bool dup = false;
+
+		for (size_t j = i; j-- > 0 && !dup;) {
+			if (memcmp(&v[j].key.fe, &v[i].key.fe, sizeof(struct sl_l4addr)))
+				break;
+			dup = !memcmp(&v[j].key, &v[i].key, sizeof(v[i].key));
+		}
+		if (!dup)
+			v[n++] = v[i];
 	}
-	free(keys);
+	*len = n;
+}
+
+/* The names slot SLOT reads for the services and pairs it holds (names
+ * are written for both slots at once, user/names.h). */
+static int slot_names(struct sl_maps *m, enum sl_map_id id, __u32 slot, struct dp *d,
+		      struct dp_name **out, size_t *n)
+{
+	bool ep = id == SL_MAP_EP_META;
+	struct sl_name_set set;
+	size_t cap = 1;
+	int err = sl_names_load(m, id, &set);
+
+	for (size_t i = 0; i < d->n_svcs; i++)
+		cap += ep ? d->svcs[i].n_rows : 1;
+	*n = 0;
+	*out = calloc(cap, sizeof(**out));
+	if (!err && !*out)
+		err = -ENOMEM;
+	for (size_t i = 0; !err && i < d->n_svcs; i++) {
+		const struct dp_svc *s = &d->svcs[i];
+
+		for (size_t r = 0; r < (ep ? s->n_rows : 1); r++) {
+			const struct sl_l4addr *e = ep ? &s->rows[r].ep : NULL;
+			const void *v = ep && s->missing[r] ? NULL : sl_names_find(&set, &s->fe, e, slot);
+			struct dp_name *dn = &(*out)[*n];
+
+			if (!v)
+				continue;
+			memset(dn, 0, sizeof(*dn));
+			dn->key.fe = s->fe;
+			if (e)
+				dn->key.ep = *e;
+			memcpy(&dn->v, v, set.vsz);
+			(*n)++;
+		}
+	}
+	sl_name_set_free(&set);
+	if (!err && ep)
+		dedup_names_of(*out, n);
 	return err;
 }
 
@@ -412,10 +454,10 @@ static int from_slot(struct sl_maps *m, __u32 slot, struct dp *d)
 
 	if (!err) {
 		qsort(d->svcs, d->n_svcs, sizeof(*d->svcs), cmp_svc);
-		err = slot_names(m, SL_MAP_SVC_META, slot, &d->snames, &d->n_snames);
+		err = slot_names(m, SL_MAP_SVC_META, slot, d, &d->snames, &d->n_snames);
 	}
 	if (!err)
-		err = slot_names(m, SL_MAP_EP_META, slot, &d->enames, &d->n_enames);
+		err = slot_names(m, SL_MAP_EP_META, slot, d, &d->enames, &d->n_enames);
 	if (!err)
 		err = slot_ingress(m, slot, d);
 	if (!err)
@@ -740,25 +782,6 @@ static void dp_print(struct dp *d, FILE *f)
 	fprintf(f, ",\n\"store\":%s}\n", d->store);
 }
 
-/* Endpoint names of the tables: one per (frontend, endpoint), the first
- * row's (which is what the maps hold: duplicates carry the same names). */
-static void dedup_names(struct dp *d)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < d->n_enames; i++) {
-		bool dup = false;
-
-		for (size_t j = i; j-- > 0 && !dup;) {
-			if (memcmp(&d->enames[j].key.fe, &d->enames[i].key.fe, sizeof(struct sl_l4addr)))
-				break; /* rows of one service are contiguous */
-			dup = !memcmp(&d->enames[j].key, &d->enames[i].key, sizeof(d->enames[i].key));
-		}
-		if (!dup)
-			d->enames[n++] = d->enames[i];
-	}
-	d->n_enames = n;
-}
 
 int sl_slot_dump(struct sl_maps *m, __u32 slot, FILE *out)
 {
@@ -782,7 +805,7 @@ int sl_tables_dump(struct sl_maps *m, const struct sl_tables *t, const char *src
 	memset(&d, 0, sizeof(d));
 	err = from_tables(m, t, src, len, sizes, &d);
 	if (!err) {
-		dedup_names(&d);
+		dedup_names_of(d.enames, &d.n_enames);
 		dp_print(&d, out);
 	}
 	dp_free(&d);

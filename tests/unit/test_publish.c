@@ -21,6 +21,7 @@
 #include "apply.h"
 #include "loader.h"
 #include "pins.h"
+#include "names.h"
 #include "publish.h"
 #include "store.h"
 #include "storefmt.h"
@@ -583,6 +584,85 @@ static void kept_sequence(void)
 	sl_keep_free(keep);
 }
 
+/* Names (user/names.h): one entry per service and pair for both slots, no
+ * override left once a publication ends, renames and removals seen by
+ * both slots. WANT_SVCS services, WANT_EPS pairs; NAME: the name of
+ * 10.96.1.1:80 (web-0's address). */
+static const char *names_state(size_t want_svcs, size_t want_eps, const char *name, char *why,
+			       size_t len)
+{
+	struct sl_name_set sv = { 0 }, ep = { 0 };
+	struct sl_l4addr fe = { .port = htons(80), .proto = 6, .family = SL_AF_INET };
+	const char *res = NULL;
+	struct sl_maps m;
+
+	fe.addr[0] = htonl(0x0a600101);
+	if (sl_maps_open(root, &m))
+		return "cannot open maps";
+	if (sl_names_load(&m, SL_MAP_SVC_META, &sv) || sl_names_load(&m, SL_MAP_EP_META, &ep))
+		res = "names do not read";
+	for (size_t i = 0; !res && i < sv.n + ep.n; i++) {
+		const struct sl_meta_key *k = i < sv.n ? &sv.v[i].key : &ep.v[i - sv.n].key;
+
+		if (k->slot != SL_NAMES_BOTH)
+			res = "a name for one slot is left after the publication";
+	}
+	if (!res && (sv.n != want_svcs || ep.n != want_eps)) {
+		snprintf(why, len, "%zu service and %zu pair names, want %zu and %zu", sv.n, ep.n,
+			 want_svcs, want_eps);
+		res = why;
+	}
+	for (__u32 slot = 0; !res && slot < 2; slot++) {
+		const struct sl_svc_meta *v = sl_names_find(&sv, &fe, NULL, slot);
+
+		if (!v || strcmp(v->name, name)) {
+			snprintf(why, len, "slot %u reads %s for 10.96.1.1:80, want %s", slot,
+				 v ? v->name : "no name", name);
+			res = why;
+		}
+	}
+	sl_name_set_free(&sv);
+	sl_name_set_free(&ep);
+	sl_maps_close(&m);
+	return res;
+}
+
+static void names_once(void)
+{
+	static const char *const name = "publish/names-once-for-both-slots";
+	char *base = gen_policy(20, 3, -1, 0), *ren = strdup(base), why[256];
+	struct sl_apply_result r;
+	const char *bad = NULL;
+	char *at;
+
+	/* web-0 renamed at the same address: the service's name changes, its
+	 * frontend and pairs do not. */
+	at = strstr(ren, "{name: web-0, ");
+	memcpy(at, "{name: wr-0,  ", 14);
+	at = strstr(ren, "service-name: web-0}");
+	memcpy(at, "service-name: wr-0} ", 20);
+	if (apply_text(base, &r))
+		bad = "apply";
+	if (!bad)
+		bad = names_state(20, 60, "web-0", why, sizeof(why));
+	if (!bad && (apply_text(ren, &r) || !r.pub.incremental))
+		bad = "the rename did not apply incrementally";
+	if (!bad)
+		bad = names_state(20, 60, "wr-0", why, sizeof(why));
+	if (!bad) {
+		char *fewer = gen_policy(19, 3, -1, 0);
+
+		if (apply_text(fewer, &r))
+			bad = "the removal did not apply";
+		free(fewer);
+	}
+	if (!bad)
+		bad = names_state(19, 57, "web-0", why, sizeof(why));
+	result(name, bad ? "%s" : NULL, bad);
+	free(base);
+	free(ren);
+}
+
 int main(void)
 {
 	struct sl_load_opts o = { .no_attach = true };
@@ -608,6 +688,7 @@ int main(void)
 	kept_after_whole();
 	kept_sequence();
 	format1_upgrade();
+	names_once();
 	sl_unload(root);
 	return failures ? 1 : 0;
 }

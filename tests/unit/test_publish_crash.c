@@ -48,7 +48,9 @@ struct shape {
 	int eps; /* endpoints per service */
 	int bump_from, bump_to; /* these services get one endpoint more */
 	bool variant; /* web routes 70/30, a second externalIP, other NetworkPolicy,
-			 s-(n-1) replaced by s-new */
+			 s-(n-1) replaced by s-new, s-0 renamed s-re0 at the same
+			 address, pod web-3 moved to subset v2 (the last two rename
+			 a service and a pair: names written for both slots) */
 };
 
 static size_t gen_services(char *b, size_t cap, const struct shape *s)
@@ -58,6 +60,7 @@ static size_t gen_services(char *b, size_t cap, const struct shape *s)
 	for (int i = 0; i < s->n; i++) {
 		int m = s->eps + (i >= s->bump_from && i < s->bump_to);
 		bool renamed = s->variant && i == s->n - 1;
+		const char *pre = renamed ? "new" : s->variant && i == 0 ? "re" : "";
 
 		len += (size_t)snprintf(b + len, cap - len,
 			"apiVersion: v1\nkind: Service\nmetadata: {name: s-%s%d, namespace: t}\n"
@@ -65,7 +68,7 @@ static size_t gen_services(char *b, size_t cap, const struct shape *s)
 			"apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
 			"metadata: {name: s-%d, namespace: t, labels: {kubernetes.io/service-name: s-%s%d}}\n"
 			"addressType: IPv4\nports: [{port: 8080}]\nendpoints:\n",
-			renamed ? "new" : "", i, i + (renamed ? 100 : 1), i, renamed ? "new" : "", i);
+			pre, i, i + (renamed ? 100 : 1), i, pre, i);
 		for (int j = 0; j < m; j++)
 			len += (size_t)snprintf(b + len, cap - len, "- addresses: [127.2.%d.%d]\n", i,
 						j + 1);
@@ -96,7 +99,8 @@ static size_t gen_web(char *b, size_t cap, const struct shape *s)
 		len += (size_t)snprintf(b + len, cap - len,
 			"apiVersion: v1\nkind: Pod\nmetadata: {name: web-%d, namespace: t, "
 			"labels: {app: web, version: v%d}}\nstatus: {phase: Running, podIP: 10.244.0.%d}\n"
-			"spec: {containers: [{name: c}]}\n---\n", i, i <= 3 ? 1 : 2, i);
+			"spec: {containers: [{name: c}]}\n---\n", i,
+			i <= 2 || (i == 3 && !s->variant) ? 1 : 2, i);
 	return len;
 }
 
