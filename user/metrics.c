@@ -99,6 +99,22 @@ static int cmp_ep_fe(const void *a, const void *b)
 	return memcmp(&x->key.fe, &y->key.fe, sizeof(x->key.fe));
 }
 
+/* Series in key order: the same policy and counts give the same text on
+ * every node and every scrape (directories are read in hash order). */
+static int cmp_ep_key(const void *a, const void *b)
+{
+	const struct ep_rec *x = a, *y = b;
+
+	return memcmp(&x->key, &y->key, sizeof(x->key));
+}
+
+static int cmp_grp_key(const void *a, const void *b)
+{
+	const struct grp_rec *x = a, *y = b;
+
+	return memcmp(&x->key, &y->key, sizeof(x->key));
+}
+
 /* One zeroed record appended to a growing array, or NULL. */
 static void *push(void *arr_p, size_t *n, size_t *cap, size_t sz)
 {
@@ -153,9 +169,10 @@ static int collect_eps(struct sl_maps *m, const struct sl_name_set *svcs, struct
 		r->ep = *ep;
 		s->n_eps++;
 	}
-	/* By frontend: stable output, and subset_name() can search. */
+	/* By frontend, then endpoint: stable output, and subset_name() can
+	 * search by frontend. */
 	if (!err && s->n_eps) /* eps is NULL on a node with no endpoint state yet */
-		qsort(s->eps, s->n_eps, sizeof(*s->eps), cmp_ep_fe);
+		qsort(s->eps, s->n_eps, sizeof(*s->eps), cmp_ep_key);
 	sl_name_set_free(&eps);
 	states_free(&x);
 	return err;
@@ -267,6 +284,8 @@ static int collect_groups(struct sl_maps *m, const struct sl_name_set *svcs, str
 		subset_name(s, &keys[i], r->subset);
 		s->n_grps++;
 	}
+	if (!err && s->n_grps)
+		qsort(s->grps, s->n_grps, sizeof(*s->grps), cmp_grp_key);
 	free(ord);
 	free(l.keys);
 	free(l.vals);
