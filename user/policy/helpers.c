@@ -7,8 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
+#include <sys/mman.h>
 
 #include "internal.h"
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
 
 /* Allocation failure is not a policy error we could report usefully; the
  * compiler's callers are short-lived CLIs, so abort like xmalloc does. */
@@ -31,6 +37,16 @@ void *slp_xrealloc(void *p, size_t n, size_t sz)
 	if (!q)
 		abort();
 	return q;
+}
+
+void slp_prefault(void *p, size_t len)
+{
+	uintptr_t a = ((uintptr_t)p + 4095) & ~(uintptr_t)4095, e = ((uintptr_t)p + len) & ~(uintptr_t)4095;
+
+	/* Errors (a kernel before 5.14: EINVAL) only leave the faults to
+	 * happen one by one, as without this call. */
+	if (e > a)
+		madvise((void *)a, e - a, MADV_POPULATE_WRITE);
 }
 
 char *slp_xstrdup(const char *s)

@@ -271,6 +271,9 @@ const char *slp_name_check(const char *s, int rule);
 char *slp_xstrdup(const char *s);
 void *slp_xcalloc(size_t n, size_t sz);
 void *slp_xrealloc(void *p, size_t n, size_t sz);
+/* Fault in the whole pages of [P, P+LEN) in one call (MADV_POPULATE_WRITE),
+ * instead of one page fault per page as they are first written. */
+void slp_prefault(void *p, size_t len);
 void slp_scopy(char *dst, size_t len, const char *src);
 /* I in decimal, at the end of BUF (NUL-terminated); returns where it
  * starts. Paths of sequence items are built with it for every item of

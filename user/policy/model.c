@@ -28,6 +28,7 @@ static void rehash(struct kmap *m)
 	free(m->head);
 	m->nb = nb;
 	m->head = slp_xcalloc(nb, sizeof(*m->head));
+	slp_prefault(m->head, nb * sizeof(*m->head));
 	for (size_t i = 0; i < m->cap; i++) {
 		struct kent *e = &m->e[i];
 		size_t b;
@@ -205,6 +206,7 @@ static void kmap_reserve(struct kmap *m, size_t n)
 	if (n <= m->size)
 		return;
 	m->e = slp_xrealloc(m->e, n, sizeof(*m->e));
+	slp_prefault(m->e + m->size, (n - m->size) * sizeof(*m->e));
 	m->size = n;
 	while (m->nb < n) {
 		m->nb = m->nb ? 2 * m->nb : 1024;
@@ -221,6 +223,7 @@ int sl_model_reserve(struct sl_model *m, size_t n)
 {
 	if (n > m->cap) {
 		m->v = slp_xrealloc(m->v, n, sizeof(*m->v));
+		slp_prefault(m->v + m->cap, (n - m->cap) * sizeof(*m->v));
 		m->cap = n;
 	}
 	/* About two keys provided per object; most needs are implied (keys.c). */
