@@ -5,7 +5,7 @@
  * that deletes exactly one slot's keys; whole dumps with their values,
  * counts, and array reads of a range and of scattered indices (batch
  * reads start after their cursor key, which the first element of a range
- * must not lose).
+ * must not lose); batch deletes of keys some of which are missing.
  */
 #include <endian.h>
 #include <errno.h>
@@ -291,6 +291,42 @@ out:
 		close(fd);
 }
 
+/* A batch delete of keys some of which are not there (the kernel's batch
+ * stops at the first missing key): every present one goes, the rest stay,
+ * and the missing ones are no error. */
+static void t_del_many(void)
+{
+	const unsigned n = 3000;
+	int fd = hash_of(4096);
+	struct key *del = calloc(n, sizeof(*del)), *keys;
+	size_t nd = 0, got;
+	bool ok = true;
+
+	EXPECT(fd >= 0 && del, "hash map: %s", strerror(errno));
+	if (fd < 0 || !del) {
+		free(del);
+		return;
+	}
+	fill(fd, n, 3);
+	/* every key of slot 1, with a key no one wrote after each tenth */
+	for (unsigned i = 0; i < n; i++) {
+		if (i % 3 == 1)
+			del[nd++] = (struct key){ i, 1, i * 2654435761u };
+		if (i % 30 == 1)
+			del[nd++] = (struct key){ n + i, 1, 0 };
+	}
+	EXPECT(sl_del_many(fd, del, nd, sizeof(*del)) == 0, "sl_del_many failed");
+	keys = sl_map_keys(fd, sizeof(*keys), &got);
+	for (size_t i = 0; keys && i < got; i++)
+		ok &= keys[i].slot != 1;
+	EXPECT(keys && got == n - n / 3 && ok, "%zu keys left (want %u, none of slot 1)", got,
+	       n - n / 3);
+	EXPECT(sl_del_many(fd, del, 0, sizeof(*del)) == 0, "an empty delete failed");
+	free(keys);
+	free(del);
+	close(fd);
+}
+
 int main(void)
 {
 	run("mapio/keys-many-batches", t_many_batches);
@@ -301,5 +337,6 @@ int main(void)
 	run("mapio/dump-values", t_dump_values);
 	run("mapio/array-read", t_array_read);
 	run("mapio/array-gather", t_array_gather);
+	run("mapio/del-many-some-missing", t_del_many);
 	return failures ? 1 : 0;
 }
