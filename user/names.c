@@ -171,18 +171,18 @@ static void plan_pair(struct sl_names_change *c, int k, const struct sl_meta_key
 {
 	bool over = false;
 
-	if (w && !h->both) {
-		set_push(&c->before[k], p, SL_NAMES_BOTH, w); /* no live pair has it */
-	} else if (w) {
-		bool renamed = memcmp(h->both, w, vsz_of[k]);
+	if (w) {
+		bool renamed = h->both && memcmp(h->both, w, vsz_of[k]);
 
+		if (!h->both) /* no live pair has it */
+			set_push(&c->before[k], p, SL_NAMES_BOTH, w);
+		if (renamed)
+			set_push(&c->after[k], p, SL_NAMES_BOTH, w);
 		/* The inactive slot reads W from the switch on; an override
 		 * left there by a killed publication must not hide it. */
 		over = renamed || h->over[inactive];
 		if (over)
 			set_push(&c->before[k], p, inactive, w);
-		if (renamed)
-			set_push(&c->after[k], p, SL_NAMES_BOTH, w);
 	} else if (h->both) {
 		set_push(&c->gone[k], p, SL_NAMES_BOTH, NULL);
 	}

@@ -663,6 +663,71 @@ static void names_once(void)
 	free(ren);
 }
 
+/* Whether set S holds KEY at SLOT with a workload name WL (NULL: any). */
+static bool has_name(const struct sl_name_set *s, const struct sl_meta_key *key, __u32 slot,
+		     const char *wl)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (!memcmp(&s->v[i].key, key, offsetof(struct sl_meta_key, slot)) &&
+		    s->v[i].key.slot == slot &&
+		    (!wl || !strcmp(((const struct sl_ep_meta *)s->v[i].val)->workload, wl)))
+			return true;
+	return false;
+}
+
+/* A pair whose name for both slots is gone but whose one-slot entry a
+ * killed publication left behind (its deletes are batches a kill can
+ * split) comes back: the slot that goes live must read the new name from
+ * the switch on, so the stale entry is overwritten before the switch, not
+ * only deleted after it. */
+static void names_stale_override(void)
+{
+	static const char *const name = "publish/names-stale-override-replaced";
+	struct sl_table_svc *svc = calloc(1, sizeof(*svc));
+	struct sl_table_backend *be = calloc(1, sizeof(*be));
+	struct sl_tables t = { .svcs = svc, .n_svcs = 1, .backends = be, .n_backends = 1 };
+	struct sl_ep_meta stale = { .workload = "stale" };
+	struct sl_names_change c = { 0 };
+	struct sl_meta_key k;
+	const char *bad = NULL;
+	struct sl_maps m;
+
+	if (!svc || !be || sl_maps_open(root, &m)) {
+		result(name, "setup");
+		free(svc);
+		free(be);
+		return;
+	}
+	svc->fe = (struct sl_l4addr){ .port = htons(80), .proto = 6, .family = SL_AF_INET };
+	svc->fe.addr[0] = htonl(0x0a600909);
+	svc->val.n_groups = 1;
+	svc->val.groups[0].count = 1;
+	snprintf(svc->meta.name, sizeof(svc->meta.name), "back");
+	be->be.ep = (struct sl_l4addr){ .port = htons(8080), .proto = 6, .family = SL_AF_INET };
+	be->be.ep.addr[0] = htonl(0x7f090909);
+	snprintf(be->meta.workload, sizeof(be->meta.workload), "fresh");
+	memset(&k, 0, sizeof(k));
+	k.fe = svc->fe;
+	k.ep = be->be.ep;
+	k.slot = 1;
+	if (bpf_map_update_elem(m.fd[SL_MAP_EP_META], &k, &stale, BPF_ANY))
+		bad = "cannot write the stale entry";
+	if (!bad && sl_names_diff_all(&m, &t, 1, &c))
+		bad = "sl_names_diff_all failed";
+	if (!bad && !has_name(&c.before[1], &k, SL_NAMES_BOTH, "fresh"))
+		bad = "the pair's name for both slots is not added before the switch";
+	if (!bad && !has_name(&c.before[1], &k, 1, "fresh"))
+		bad = "the stale entry of the slot that goes live is not overwritten before the switch";
+	if (!bad && !has_name(&c.gone[1], &k, 1, NULL))
+		bad = "the one-slot entry is not removed after the switch";
+	result(name, bad ? "%s" : NULL, bad);
+	sl_map_del(m.fd[SL_MAP_EP_META], &k);
+	sl_names_change_free(&c);
+	sl_maps_close(&m);
+	free(svc);
+	free(be);
+}
+
 int main(void)
 {
 	struct sl_load_opts o = { .no_attach = true };
@@ -689,6 +754,7 @@ int main(void)
 	kept_sequence();
 	format1_upgrade();
 	names_once();
+	names_stale_override();
 	sl_unload(root);
 	return failures ? 1 : 0;
 }
