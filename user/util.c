@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -277,4 +278,15 @@ int sl_listen_tcp(const char *spec, int flags, int backlog)
 		return err;
 	}
 	return fd;
+}
+
+long long sl_mtime_ns(const char *dir, const char *file)
+{
+	char path[4200];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	if (stat(path, &st))
+		return -1;
+	return (long long)st.st_mtim.tv_sec * 1000000000ll + st.st_mtim.tv_nsec;
 }

@@ -57,6 +57,9 @@ bool sl_str_in(const char *s, const char *const *v, size_t n);
 
 uint64_t sl_now_mono_ns(void);
 uint64_t sl_now_real_ns(void);
+/* Modification time of DIR/FILE in ns, -1 if it cannot be read: how the
+ * CA and the proxy notice a file replaced under them. */
+long long sl_mtime_ns(const char *dir, const char *file);
 double sl_ms_since(uint64_t start_mono_ns);
 
 #endif

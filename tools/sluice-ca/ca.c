@@ -286,22 +286,11 @@ out:
 	close(fd);
 }
 
-static long long state_mtime(const char *dir)
-{
-	char path[2100];
-	struct stat st;
-
-	snprintf(path, sizeof(path), "%s/state", dir);
-	if (stat(path, &st))
-		return -1;
-	return (long long)st.st_mtim.tv_sec * 1000000000ll + st.st_mtim.tv_nsec;
-}
-
 /* (Re)open the CA when `ca rotate` changed it: the signing root and the
  * bundle that node certificates are verified with follow at once. */
 static int ca_reload(struct sl_ca *ca, SSL_CTX **ctx, const char *dir, long long *seen)
 {
-	long long t = state_mtime(dir);
+	long long t = sl_mtime_ns(dir, "state");
 	char err[SL_ERR_LEN];
 	struct sl_ca nca;
 	SSL_CTX *nctx;

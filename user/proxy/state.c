@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -290,17 +289,6 @@ static int ident_install(struct px *px, const char *ns, const char *sa, struct s
 	return 0;
 }
 
-static long long mtime_ns(const char *dir)
-{
-	char path[4200];
-	struct stat st;
-
-	snprintf(path, sizeof(path), "%s/cert.pem", dir);
-	if (stat(path, &st))
-		return -1;
-	return (long long)st.st_mtim.tv_sec * 1000000000ll + st.st_mtim.tv_nsec;
-}
-
 /* From the CA: at half-life. From files: whenever cert.pem was replaced
  * (the operator or agent renews them). */
 static bool due(struct px *px, const char *ns, const char *sa, const char *dir)
@@ -318,7 +306,7 @@ static bool due(struct px *px, const char *ns, const char *sa, const char *dir)
 	pthread_mutex_unlock(&px->lock);
 	if (!id)
 		return true;
-	return dir ? mtime_ns(dir) != seen : now >= renew;
+	return dir ? sl_mtime_ns(dir, "cert.pem") != seen : now >= renew;
 }
 
 static void ident_obtain(struct px *px, const char *ns, const char *sa)
@@ -332,7 +320,7 @@ static void ident_obtain(struct px *px, const char *ns, const char *sa)
 		snprintf(dir, sizeof(dir), "%s/%s/%s", px->o.certs_dir, ns, sa);
 		if (!due(px, ns, sa, dir))
 			return;
-		t = mtime_ns(dir); /* before reading: a later replacement is seen next time */
+		t = sl_mtime_ns(dir, "cert.pem"); /* before reading: a later replacement is seen next time */
 		rc = sl_ident_load(&id, dir, err, sizeof(err));
 	} else {
 		if (!due(px, ns, sa, NULL))
