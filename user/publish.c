@@ -3,13 +3,15 @@
  * The publication protocol (docs/APPLY.md), step by step:
  *
  *   1. mark the inactive slot unsynced (config write), unless it already is
- *   2. write the inactive slot: incrementally (only the services that
- *      differ, removals first) when it is known to equal the live one, else
- *      whole; then the node tables and the store; then the state records
- *      of new endpoints and groups
- *   3. switch: one config write sets active_slot and bumps generation
- *   4. replay the change on the other slot, copy the store, remove state
- *      records that nothing owns any more
+ *   2. write the inactive slot: the state records of new endpoints and
+ *      groups, then the services and rows, incrementally (only the services
+ *      that differ, removals first) when it is known to equal the live one,
+ *      else whole; then the node tables, the names of new pairs and the
+ *      one-slot names of renamed ones (names.h), and the store
+ *   3. switch: two config writes, active_slot then generation
+ *   4. replay the change on the other slot, copy the store, write the
+ *      changed names for both slots and remove the one-slot ones and those
+ *      of pairs that left, remove state records that nothing owns any more
  *   5. mark the slots synced (config write)
  *
  * A kill before 3 leaves the old policy live and the inactive slot marked

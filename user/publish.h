@@ -3,11 +3,12 @@
  * Publishing compiled tables into the pinned maps, atomically and crash
  * consistently (the protocol: docs/APPLY.md).
  *
- * Policy maps (sl_services, sl_backends, sl_svc_meta, sl_ep_meta, sl_store,
- * the node-ingress and NetworkPolicy tables) hold two slots. An apply
- * writes the inactive slot while the programs read the active one, then
- * flips sl_config.active_slot (and bumps the generation) with one map
- * update. A reader sees the whole old policy or the whole new one.
+ * Policy maps (sl_services, sl_backends, sl_store, the node-ingress and
+ * NetworkPolicy tables) hold two slots; the names (sl_svc_meta,
+ * sl_ep_meta) one set for both (names.h). An apply writes the inactive
+ * slot while the programs read the active one, then flips
+ * sl_config.active_slot, then bumps the generation (readers check it,
+ * docs/KERNEL.md). A reader sees the whole old policy or the whole new one.
  * active_slot only ever holds 0 or 1, so even a torn read of the config
  * value yields a valid slot.
  *
