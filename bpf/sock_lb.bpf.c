@@ -50,9 +50,11 @@ static __always_inline int sl_verdict(int err)
 	return 0;
 }
 
-/* `sluice load --sockops off` (docs/KERNEL.md, "A node without sockops"):
- * no sockops program runs, nothing is armed, and close() reads whether a
- * connection was established, and its RTOs, from the socket. */
+/* `sluice load --sockops auto` or `off` (docs/KERNEL.md, "When sockops is
+ * attached"): sockops may not run for a socket's whole life, so nothing is
+ * armed here, no socket is marked SOCKOPS, and close() reads whether a
+ * connection was established, and its RTOs, from the socket when sockops
+ * did not mark it. */
 const volatile __u32 sl_sockops_off = 0;
 
 /* The proxy marks its own upstream sockets; handing them off again would
@@ -592,18 +594,20 @@ static __always_inline void sl_rto_at_close(struct sl_sock *s, const struct tcp_
 		__sync_fetch_and_add(&es->rto, n - seen);
 }
 
-/* Was the connection established? Where sockops watched the socket, its
- * ESTABLISHED mark says (the socket is read only when sockops is gone
- * since, so that a SYN-ACK processed on another CPU is not counted twice);
- * elsewhere the socket does, and the connection counts as opened now,
- * with the endpoint's outlier success, as sockops would have done. */
+/* Was the connection established? If sockops saw it (it may be attached
+ * now or not: `--sockops auto`), its ESTABLISHED mark says. Else the
+ * socket does, and the connection counts as opened now, with the
+ * endpoint's outlier success, as sockops would have done. OLD is the
+ * flags before close() set RELEASED: a SYN-ACK processed on another CPU
+ * meanwhile either set ESTABLISHED first (seen here) or finds RELEASED
+ * and leaves the counting to this (bpf/sockops.bpf.c), so it counts once. */
 static __always_inline bool sl_up_at_close(struct sl_sock *s, __u32 old, const struct tcp_sock *tp)
 {
 	struct sl_ep_state *es = NULL;
 
 	if (old & SL_SOCK_F_ESTABLISHED)
 		return true;
-	if (((old & SL_SOCK_F_SOCKOPS) && !sl_sockops_off) || !sl_syn_acked(tp))
+	if (!sl_syn_acked(tp))
 		return false;
 	s->state = SL_FLOW_ESTABLISHED;
 	if (!(old & SL_SOCK_F_HANDOFF))
