@@ -328,7 +328,9 @@ enum sl_sock_flags {
 	SL_SOCK_F_RELEASED = 1u << 4, /* close() (cgroup/sock_release) seen */
 	SL_SOCK_F_CLOSED = 1u << 5, /* the connection's end is settled (bpf/lib/flowend.h) */
 	SL_SOCK_F_ENDS_AT_CLOSE = 1u << 6, /* TCP, no STATE callbacks: close() ends it */
-	SL_SOCK_F_SOCKOPS = 1u << 7, /* TCP, sockops attached: it marks ESTABLISHED, counts RTOs */
+	/* TCP on a node whose sockops is always attached (`--sockops on`):
+	 * sockops marks ESTABLISHED, so an open flow without it is connecting */
+	SL_SOCK_F_SOCKOPS = 1u << 7,
 };
 
 enum sl_flow_state {
@@ -769,6 +771,10 @@ enum sl_load_flags {
 	/* `--sockops off`: no sockops program attached; establishment and RTOs
 	 * of a connection are read from the socket at close() */
 	SL_LOAD_F_NO_SOCKOPS = 1u << 0,
+	/* `--sockops auto` (the default) where it took effect: sockops is
+	 * attached while the live policy hands off (user/sockops_link.h);
+	 * neither flag: always attached */
+	SL_LOAD_F_SOCKOPS_AUTO = 1u << 1,
 };
 
 struct sl_load_rec {

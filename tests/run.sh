@@ -159,8 +159,10 @@ run_integration() {
 # end there and sockops arms no STATE callbacks (docs/KERNEL.md); elsewhere
 # sockops ends them at TCP_CLOSE. The tests of what a connection's end
 # settles run again as on a kernel without the first way (at-tcp-close/),
-# and on a node loaded without sockops at all (no-sockops/), where close()
-# also reads whether the connection was established and its RTOs.
+# on a node whose sockops is always attached (sockops-on/: the first pass
+# loads with the default, `--sockops auto`, and its policies hand nothing
+# off, so there close() reads whether the connection was established and
+# its RTOs), and on a node loaded without sockops at all (no-sockops/).
 AGAIN="accounting flowbytes leastconn maxconns outlier rto"
 # run_integration_again PREFIX ENV...: the AGAIN tests, named PREFIX/...,
 # with ENV (NAME=VALUE) added.
@@ -216,6 +218,7 @@ run_fuzz_corpus
 run_integration
 run_integration_again at-tcp-close \
 	SLUICE_TEST_REFUSE="${SLUICE_TEST_REFUSE:+$SLUICE_TEST_REFUSE,}close_at_release"
+run_integration_again sockops-on SL_T_LOAD_ARGS="--sockops on"
 run_integration_again no-sockops SL_T_LOAD_ARGS="--sockops off --proxy none"
 check_leftovers
 # A pattern that selects nothing is a mistake, not a pass.

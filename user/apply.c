@@ -101,6 +101,7 @@ static void store_too_big(const struct sl_policy *p, const struct sls_write *w, 
 
 struct applying {
 	uint64_t t0;
+	const char *root;
 	struct sl_maps m;
 	struct sl_config cfg;
 	struct sl_compile_opts o;
@@ -292,6 +293,7 @@ static int apply_whole(struct applying *a, enum sl_apply_mode mode, bool dry_run
 	err = sl_publish(&a->m,
 			 &(struct sl_pub){ .old = &a->old,
 					   .new = &a->t,
+					   .root = a->root,
 					   .store = &a->store,
 					   .store_wait = sj.task.pending ? store_wait : NULL,
 					   .store_arg = &sj },
@@ -410,7 +412,8 @@ static int apply_incr(struct applying *a, struct incr *c, struct sl_diags *d,
 		h->n_ingress - (uint32_t)c->out.old.n_ingress + (uint32_t)c->out.new.n_ingress,
 	};
 	struct sl_pub pub = {
-		.old = &c->out.old, .new = &c->out.new, .store = &a->store, .partial = true,
+		.old = &c->out.old, .new = &c->out.new, .root = a->root, .store = &a->store,
+		.partial = true,
 		.np = c->out.np, .old_ports = c->old_ports, .new_ports = c->new_ports,
 	};
 	struct sl_model *m = c->k->model;
@@ -530,6 +533,7 @@ static int apply_staged(const char *pin_root, struct applying *a, enum sl_apply_
 	int lock = sl_lock(pin_root), err;
 	struct sl_config cfg;
 
+	a->root = pin_root;
 	err = lock < 0 ? lock : 0;
 	if (!err && expect_gen)
 		err = sl_read_config(&a->m, &cfg) ? -EIO : cfg.generation != expect_gen ? -ESTALE : 0;

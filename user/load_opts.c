@@ -38,9 +38,14 @@ int sl_load_opts_proxy(struct sl_load_opts *o, const char *s)
 
 int sl_load_opts_sockops(struct sl_load_opts *o, const char *s)
 {
-	if (strcmp(s, "on") && strcmp(s, "off"))
+	if (!strcmp(s, "auto"))
+		o->sockops = SL_SOCKOPS_AUTO;
+	else if (!strcmp(s, "on"))
+		o->sockops = SL_SOCKOPS_ON;
+	else if (!strcmp(s, "off"))
+		o->sockops = SL_SOCKOPS_OFF;
+	else
 		return -EINVAL;
-	o->no_sockops = !strcmp(s, "off");
 	return 0;
 }
 

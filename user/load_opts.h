@@ -15,6 +15,13 @@ enum sl_xdp_mode {
 	SL_XDP_GENERIC = 2,
 };
 
+/* `--sockops`; what each means: user/sockops_link.h. */
+enum sl_sockops_mode {
+	SL_SOCKOPS_AUTO = 0, /* attached while the live policy hands off */
+	SL_SOCKOPS_ON, /* always attached */
+	SL_SOCKOPS_OFF, /* never attached (no proxy) */
+};
+
 #define SL_MAX_LOAD_IFACES 64
 
 struct sl_load_opts {
@@ -36,10 +43,12 @@ struct sl_load_opts {
 	size_t n_pod_ifaces;
 	enum sl_xdp_mode xdp_mode;
 	bool xdp_redirect; /* XDP_REDIRECT to non-pod interfaces (see docs/KERNEL.md) */
-	/* `--sockops off`: attach no sockops program (docs/KERNEL.md, "A node
-	 * without sockops"); needs no proxy and a kernel whose close() can
-	 * read the socket's TCP counters and RTO total */
-	bool no_sockops;
+	/* `--sockops auto|on|off` (docs/KERNEL.md, "When sockops is
+	 * attached"): auto, the default, attaches sockops while the live
+	 * policy hands off; off never (needs no proxy); both need a kernel
+	 * whose close() can read the socket's TCP counters and RTO total,
+	 * and auto is on where it cannot */
+	enum sl_sockops_mode sockops;
 };
 
 #define SL_DEFAULT_PROXY_PORT 15001 /* the proxy's outbound listener */
@@ -49,7 +58,7 @@ struct sl_load_opts {
 void sl_load_opts_default(struct sl_load_opts *o, const char *pin_root);
 /* "ADDR:PORT" or "none" (handed-off services refused). 0 or -EINVAL. */
 int sl_load_opts_proxy(struct sl_load_opts *o, const char *spec);
-/* "on" or "off". 0 or -EINVAL. */
+/* "auto", "on" or "off". 0 or -EINVAL. */
 int sl_load_opts_sockops(struct sl_load_opts *o, const char *spec);
 /* "auto", "native" or "generic". 0 or -EINVAL. */
 int sl_load_opts_xdp_mode(struct sl_load_opts *o, const char *mode);

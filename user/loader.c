@@ -36,6 +36,7 @@
 #include "util.h"
 #include "sock_lb.skel.h"
 #include "sockops.skel.h"
+#include "sockops_link.h"
 #include "flows_iter.skel.h"
 
 /* Everything one load opened. */
@@ -130,7 +131,8 @@ static int load_objs(struct sl_txn *t, const struct sl_load_opts *o, struct objs
 	ob->sockops->rodata->sl_close_at_release =
 		f->st[SL_FEAT_CLOSE_AT_RELEASE].status == SL_FS_AVAILABLE;
 	ob->sock_lb->rodata->sl_close_at_release = ob->sockops->rodata->sl_close_at_release;
-	ob->sock_lb->rodata->sl_sockops_off = o->no_sockops;
+	/* Only where sockops is always there does it alone mark ESTABLISHED. */
+	ob->sock_lb->rodata->sl_sockops_off = o->sockops != SL_SOCKOPS_ON;
 	/* close() counts the RTOs before establishment: no arming at connect. */
 	ob->sockops->rodata->sl_arm_established =
 		ob->sockops->rodata->sl_close_at_release &&
@@ -233,7 +235,9 @@ static int record_start(struct sl_txn *t, int fd, struct sl_load_rec *r, __u64 c
 	r->started_ns = sl_now_real_ns();
 	r->finished_ns = 0;
 	r->cgroup_id = cgid;
-	r->flags = o->no_sockops ? SL_LOAD_F_NO_SOCKOPS : 0;
+	r->flags = o->sockops == SL_SOCKOPS_OFF	   ? SL_LOAD_F_NO_SOCKOPS
+		   : o->sockops == SL_SOCKOPS_AUTO ? SL_LOAD_F_SOCKOPS_AUTO
+						   : 0;
 	memcpy(r->feat, f->st, sizeof(r->feat));
 	memset(r->cgroup, 0, sizeof(r->cgroup));
 	memcpy(r->cgroup, cgpath, strnlen(cgpath, sizeof(r->cgroup) - 1));
@@ -428,15 +432,34 @@ static bool flows_source(struct sl_features *f)
 	return s->source != old;
 }
 
+/* Does the mode want sockops attached now? Under auto: while the live
+ * policy (the pinned maps an earlier load left) hands off to the proxy
+ * this load configured. 1, 0 or -errno. */
+static int sockops_wanted(struct objs *ob, const struct sl_load_opts *o)
+{
+	struct sl_svctab st = { .rows = bpf_map__fd(ob->sock_lb->maps.sl_services),
+				.index = bpf_map__fd(ob->sock_lb->maps.sl_svc_index) };
+	struct sl_config cfg;
+	__u32 zero = 0;
+
+	if (o->sockops != SL_SOCKOPS_AUTO)
+		return o->sockops == SL_SOCKOPS_ON;
+	if (bpf_map_lookup_elem(bpf_map__fd(ob->sock_lb->maps.sl_config), &zero, &cfg))
+		return -errno;
+	return sl_sockops_needed(st, &cfg);
+}
+
 static int attach_all(struct sl_txn *t, struct objs *ob, const struct sl_load_opts *o, int cgfd,
 		      struct sl_features *f)
 {
 	/* sockops first: once connect4 starts counting, the close side must
 	 * already be there to release what it counts. Without sockops, a link
 	 * an earlier load made goes (detached when the load completes). */
-	int err = o->no_sockops ? sl_txn_unlink(t, "sl_sockops")
-				: attach_cgroup_obj(t, ob->sockops->obj, cgfd);
+	int err = sockops_wanted(ob, o);
 
+	if (err >= 0)
+		err = err ? attach_cgroup_obj(t, ob->sockops->obj, cgfd)
+			  : sl_txn_unlink(t, "sl_sockops");
 	if (!err)
 		err = attach_cgroup_obj(t, ob->sock_lb->obj, cgfd);
 	if (!err)
@@ -527,37 +550,51 @@ static int check_required(const struct sl_features *f, const struct sl_feature_w
 	return 0;
 }
 
-/* `--sockops off` moves what sockops did to close(), which must be able to
- * read the socket's TCP counters (close_at_release) and its RTO total
- * (tcp_sock.total_rto, Linux 6.7+). A handed-off connection cannot do
- * without it: its record for the proxy needs the client's port, which
- * exists only after connect4, so the proxy must be off too. */
-static int check_no_sockops(const struct sl_load_opts *o, const struct sl_features *f)
-{
-	static const unsigned need[] = { SL_FEAT_CLOSE_AT_RELEASE, SL_FEAT_RTO_TOTAL };
+static const unsigned close_counts[] = { SL_FEAT_CLOSE_AT_RELEASE, SL_FEAT_RTO_TOTAL };
 
-	if (!o->no_sockops)
+/* The first of close_counts the kernel lacks, or -1. */
+static int close_cannot(const struct sl_features *f)
+{
+	for (size_t i = 0; i < sizeof(close_counts) / sizeof(close_counts[0]); i++)
+		if (f->st[close_counts[i]].status != SL_FS_AVAILABLE)
+			return (int)close_counts[i];
+	return -1;
+}
+
+/* Without sockops, what it did moves to close(), which must be able to
+ * read the socket's TCP counters (close_at_release) and its RTO total
+ * (tcp_sock.total_rto, Linux 6.7+). Where it cannot, `auto` keeps sockops
+ * attached (O->sockops becomes ON) and `off` is refused. A handed-off
+ * connection cannot do without sockops: its record for the proxy needs
+ * the client's port, which exists only after connect4, so `off` needs the
+ * proxy off too. */
+static int resolve_sockops(struct sl_load_opts *o, const struct sl_features *f)
+{
+	int id = close_cannot(f);
+
+	if (o->sockops == SL_SOCKOPS_AUTO && id >= 0) {
+		pr_info("sluice: --sockops auto: %s is unavailable (%s), so sockops stays "
+			"attached\n", sl_feature_name((unsigned)id), strerror(f->st[id].err));
+		o->sockops = SL_SOCKOPS_ON;
+	}
+	if (o->sockops != SL_SOCKOPS_OFF)
 		return 0;
 	if (o->proxy_port) {
 		pr_warn("sluice: --sockops off needs --proxy none: sockops writes the record "
 			"from which the proxy learns a handed-off connection's destination\n");
 		return -EINVAL;
 	}
-	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
-		unsigned id = need[i];
-
-		if (f->st[id].status == SL_FS_AVAILABLE)
-			continue;
-		pr_warn("sluice: --sockops off: %s is unavailable (%s), so only sockops can %s "
-			"(see `sluice features`)\n", sl_feature_name(id), strerror(f->st[id].err),
-			id == SL_FEAT_RTO_TOTAL ? "count RTOs" : "end connections");
-		return -EOPNOTSUPP;
-	}
-	return 0;
+	if (id < 0)
+		return 0;
+	pr_warn("sluice: --sockops off: %s is unavailable (%s), so only sockops can %s "
+		"(see `sluice features`)\n", sl_feature_name((unsigned)id), strerror(f->st[id].err),
+		id == SL_FEAT_RTO_TOTAL ? "count RTOs" : "end connections");
+	return -EOPNOTSUPP;
 }
 
-int sl_load(const struct sl_load_opts *o)
+int sl_load(const struct sl_load_opts *opts)
 {
+	struct sl_load_opts eff = *opts, *o = &eff; /* the sockops mode resolved */
 	struct sl_feature_want want = { .node_ingress = o->n_ifaces > 0,
 					.pod_hooks = o->n_pod_ifaces > 0,
 					.live_flows = !o->no_attach };
@@ -576,7 +613,7 @@ int sl_load(const struct sl_load_opts *o)
 	if (!err) {
 		err = sl_features_probe(&want, &feat);
 		err = err ? err : check_required(&feat, &want);
-		err = err ? err : check_no_sockops(o, &feat);
+		err = err ? err : resolve_sockops(o, &feat);
 	}
 	if (!err)
 		err = sl_txn_begin(&t, o->pin_root);

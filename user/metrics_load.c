@@ -53,9 +53,9 @@ void sl_metrics_load(FILE *f, const char *root)
 	if (s.have_rec) {
 		sl_prom_family(f, "sluice_sockops_attached", "gauge",
 			       "1: sockops watches connections (live opened and RTO counts, "
-			       "hand-off); 0: loaded with --sockops off, counted at close().");
-		fprintf(f, "sluice_sockops_attached %d\n",
-			!(s.rec.flags & SL_LOAD_F_NO_SOCKOPS));
+			       "hand-off); 0: not attached (--sockops off, or auto while "
+			       "nothing hands off), counted at close().");
+		fprintf(f, "sluice_sockops_attached %d\n", s.sockops_linked);
 	}
 	sl_node_state_free(&s);
 }

@@ -28,6 +28,7 @@
 
 #include "nodestate.h"
 #include "pins.h"
+#include "sockops_link.h"
 #include "util.h"
 
 /* Attach types of the socket hooks, for the stray check. */
@@ -327,6 +328,17 @@ static void expect_pairs(struct sl_node_state *s)
 	}
 }
 
+/* sockops is loaded always and attached as the mode says: `off` never,
+ * `auto` while the live policy hands off (a missing link then means the
+ * proxy finds no record for what it is handed and resets it). */
+static void expect_sockops(struct sl_node_state *s, const char *name)
+{
+	if (s->sockops_mode == SL_SOCKOPS_ON)
+		expect_link(s, name, "socket hook of the cgroup");
+	else if (s->sockops_mode == SL_SOCKOPS_AUTO && s->sockops_needed > 0)
+		expect_link(s, name, "--sockops auto: the live policy hands off to the proxy");
+}
+
 static void expect_programs(struct sl_node_state *s, const struct prog_pin *pp, size_t np)
 {
 	for (__u32 i = 0; i < s->rec.n_prog_ids && i < SL_LOAD_MAX_PROGS; i++)
@@ -334,10 +346,10 @@ static void expect_programs(struct sl_node_state *s, const struct prog_pin *pp, 
 			problem(s, "program id %u of the last load is not pinned under progs/",
 				s->rec.prog_ids[i]);
 	for (size_t i = 0; i < np; i++) {
-		/* Loaded but not attached by `--sockops off`. */
-		if (pp[i].info.type == BPF_PROG_TYPE_SOCK_OPS &&
-		    (s->rec.flags & SL_LOAD_F_NO_SOCKOPS))
+		if (pp[i].info.type == BPF_PROG_TYPE_SOCK_OPS) {
+			expect_sockops(s, pp[i].name);
 			continue;
+		}
 		if (is_cgroup_type(pp[i].info.type))
 			expect_link(s, pp[i].name, "socket hook of the cgroup");
 	}
@@ -418,6 +430,10 @@ int sl_node_inspect(const char *root, struct sl_node_state *s)
 	read_links(root, s, pp, np);
 	read_legacy_tc(s, pp, np);
 	if (s->have_rec) {
+		s->sockops_mode = sl_sockops_mode_of(&s->rec);
+		s->sockops_linked = sl_sockops_linked(root);
+		s->sockops_needed = s->sockops_mode == SL_SOCKOPS_AUTO ? sl_sockops_needed_at(root)
+								      : s->sockops_mode == SL_SOCKOPS_ON;
 		expect_programs(s, pp, np);
 		check_strays(s);
 	}

@@ -15,6 +15,7 @@
 #include <linux/types.h>
 
 #include "sluice_abi.h"
+#include "load_opts.h"
 
 enum sl_link_status {
 	SL_LINK_ATTACHED = 0,
@@ -51,6 +52,12 @@ struct sl_node_state {
 	__u32 stray[16]; /* programs of the record attached to its cgroup with no pin */
 	size_t n_stray;
 	bool stray_unchecked; /* the cgroup could not be queried (no CAP_NET_ADMIN) */
+	/* sockops (user/sockops_link.h): the recorded mode, whether its link
+	 * is pinned, and under auto whether the live policy needs it (1, 0,
+	 * or -errno when the maps could not be read) */
+	enum sl_sockops_mode sockops_mode;
+	bool sockops_linked;
+	int sockops_needed;
 	char problems[2048]; /* why not complete, one reason per line */
 };
 

@@ -7,12 +7,15 @@
  *      groups, then the services and rows, incrementally (only the services
  *      that differ, removals first) when it is known to equal the live one,
  *      else whole; then the node tables, the names of new pairs and the
- *      one-slot names of renamed ones (names.h), and the store
+ *      one-slot names of renamed ones (names.h), and the store; under
+ *      `--sockops auto`, attach sockops if NEW hands off
  *   3. switch: two config writes, active_slot then generation
  *   4. replay the change on the other slot, copy the store, write the
  *      changed names for both slots and remove the one-slot ones and those
  *      of pairs that left, remove state records that nothing owns any more
  *   5. mark the slots synced (config write)
+ *   6. under `--sockops auto`, detach sockops if the live policy no longer
+ *      hands off (sockops_link.h)
  *
  * A kill before 3 leaves the old policy live and the inactive slot marked
  * unsynced; a kill after 3 leaves the new policy live and the other slot
@@ -27,6 +30,7 @@
 
 #include "names.h"
 #include "publish.h"
+#include "sockops_link.h"
 #include "stateid.h"
 #include "svctab.h"
 #include "util.h"
@@ -528,6 +532,10 @@ static int write_inactive(struct sl_maps *m, struct sl_config *cfg, struct plan 
 	if (!err)
 		err = sls_apply(m, slot, pub->store, cfg);
 	r->store_ms = sl_ms_since(t0);
+	if (!err && pub->root && !sl_sockops_linked(pub->root)) {
+		err = sl_sockops_before_switch(pub->root, m, cfg, pub->new);
+		r->sockops = !err && sl_sockops_linked(pub->root);
+	}
 	return err;
 }
 
@@ -555,6 +563,23 @@ static int sync_other(struct sl_maps *m, struct sl_config *cfg, struct plan *p,
 	}
 	r->sync_ms = sl_ms_since(t0);
 	return err;
+}
+
+/* Step 6: a detach that fails leaves sockops attached, which costs time
+ * and nothing else; the next publication or load tries again. */
+static void after_switch(struct sl_maps *m, const struct sl_config *cfg, const struct sl_pub *pub,
+			 struct sl_publish_report *r)
+{
+	int err;
+
+	if (!pub->root || !sl_sockops_linked(pub->root))
+		return;
+	err = sl_sockops_after_switch(pub->root, m, cfg, pub->old, pub->new, pub->partial,
+				      &r->sockops_late);
+	if (err)
+		pr_warn("sluice: sockops stays attached: %s\n", strerror(-err));
+	else if (!sl_sockops_linked(pub->root))
+		r->sockops = -1;
 }
 
 int sl_publish(struct sl_maps *m, const struct sl_pub *pub, struct sl_diags *d,
@@ -636,6 +661,8 @@ int sl_publish(struct sl_maps *m, const struct sl_pub *pub, struct sl_diags *d,
 		r->replay_deferred = true; /* live; the other slot waits for a repair */
 		err = 0;
 	}
+	if (!err)
+		after_switch(m, &cfg, pub, r);
 out:
 	plan_free(&p);
 	return err;

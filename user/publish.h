@@ -62,6 +62,8 @@ struct sl_publish_report {
 	size_t stale_removed; /* state records of endpoints and groups no longer present */
 	unsigned long writes; /* map writes of the whole publication (user/mapio.c) */
 	bool replay_deferred; /* the other slot needs a whole write: left unsynced */
+	int sockops; /* under --sockops auto: 1 attached, -1 detached, 0 as it was */
+	__u32 sockops_late; /* handed-off connections still connecting at the detach */
 	struct sl_node_report node; /* node-ingress and NetworkPolicy tables */
 };
 
@@ -73,9 +75,14 @@ struct sl_publish_report {
  * PARTIAL: OLD and NEW hold only the services an incremental compile
  * recompiled (sl_incr_compile), and their NetworkPolicy tables only when
  * NP; OLD_PORTS and NEW_PORTS are the port bitmaps (sl_fe_port_bitmap) of
- * the whole old and new policies. */
+ * the whole old and new policies.
+ *
+ * ROOT, when set, is the pin root: under `--sockops auto` the publisher
+ * attaches sockops before a switch to a policy that hands off and
+ * detaches it after one to a policy that does not (sockops_link.h). */
 struct sl_pub {
 	const struct sl_tables *old, *new;
+	const char *root;
 	const struct sls_write *store;
 	/* When set, STORE is still being made: called (it waits) before STORE
 	 * is first read, its error fails the publication before the switch. */

@@ -96,12 +96,6 @@ ep() { # SERVICE ADDRESS FIELD
 group() { # SERVICE FIELD of its only group
 	sl get services -o json | jq -r --arg n "$1" ".services[] | select(.name == \$n) | .groups[0].$2"
 }
-wait_eq() { # WANT CMD...: until CMD prints WANT (5 s)
-	local want=$1 _
-	shift
-	for _ in $(seq 50); do [ "$("$@")" = "$want" ] && return 0; sleep 0.1; done
-	return 1
-}
 open_flows() {
 	sl flows -o json | jq '[.flows[] | select(.state == "established" or .state == "connecting")] | length'
 }

@@ -18,25 +18,7 @@ t_world --proxy $PROXY --proxy-mark $MARK
 	yaml_pod web-a web 127.0.1.1
 	yaml_service plain 10.96.0.11 80 8080
 	yaml_pod plain-a plain 127.0.1.2
-	cat <<'Y'
----
-apiVersion: networking.istio.io/v1beta1
-kind: VirtualService
-metadata:
-  name: web
-  namespace: sl-test
-spec:
-  hosts: [web]
-  http:
-  - match:
-    - headers:
-        canary:
-          exact: "true"
-    route:
-    - destination: {host: web}
-  - route:
-    - destination: {host: web}
-Y
+	yaml_vs_canary web
 } >"$T_TMP/policy.yaml"
 start_server eps 127.0.1.1:8080=web-a 127.0.1.2:8080=plain-a
 "${IN_NS[@]}" "$TOOLS/sl-origdst" -P "$PIN" -r "$T_TMP/proxy.ready" -l "$T_TMP/proxy.log" $PROXY \

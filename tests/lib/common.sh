@@ -132,12 +132,29 @@ t_cgroup() {
 }
 
 # SL_T_LOAD_ARGS: `sluice load` arguments of the whole test run (tests/run.sh
-# runs some tests again with "--sockops off --proxy none"); t_world and the
+# runs some tests again with "--sockops on" and "--sockops off --proxy none");
+# t_world and the
 # tests' own reloads pass them on as T_LOAD_ARGS.
 read -r -a T_LOAD_ARGS <<<"${SL_T_LOAD_ARGS:-}"
 
-# Is this run's node without sockops (docs/KERNEL.md, "A node without sockops")?
-sockops_off() { [[ " ${SL_T_LOAD_ARGS:-} " == *" --sockops off "* ]]; }
+# Does sockops leave this run's connections to close() (docs/KERNEL.md, "When
+# sockops is attached")? With `--sockops off`, and under `auto` (the
+# default) while nothing hands off to the proxy, where close() can count
+# (close_at_release and rto_total; elsewhere auto keeps sockops on). The
+# tests that ask apply policies that hand nothing off.
+sockops_off() {
+	if [ -z "${T_SOCKOPS_OFF:-}" ]; then
+		T_SOCKOPS_OFF=0
+		if [[ " ${SL_T_LOAD_ARGS:-} " == *" --sockops off "* ]]; then
+			T_SOCKOPS_OFF=1
+		elif [[ " ${SL_T_LOAD_ARGS:-} " != *" --sockops on "* ]] &&
+			! feature_missing close_at_release >/dev/null &&
+			! feature_missing rto_total >/dev/null; then
+			T_SOCKOPS_OFF=1
+		fi
+	fi
+	[ "$T_SOCKOPS_OFF" = 1 ]
+}
 
 # t_world [extra `sluice load` args]: netns, cgroup, and the data plane
 # attached to the cgroup. On failure prints FAIL for the test and exits.
@@ -359,6 +376,14 @@ count() {
 	jq -r --arg i "$1" '.identities[$i] // 0' "$2"
 }
 
+# wait_eq WANT CMD...: until CMD prints WANT (5 s); 1 if it never does.
+wait_eq() {
+	local want=$1 _
+	shift
+	for _ in $(seq 50); do [ "$("$@")" = "$want" ] && return 0; sleep 0.1; done
+	return 1
+}
+
 # --- policy YAML -----------------------------------------------------------
 # Small generators so each test states only what it is about. The namespace
 # is "sl-test"; endpoints are Pods with podIP on 127/8, which work on lo.
@@ -380,6 +405,30 @@ spec:
     port: $3
     targetPort: $4
     protocol: ${5:-TCP}
+EOF
+}
+
+# yaml_vs_canary HOST: a VirtualService whose http routes match a header
+# (`canary: "true"`), which hands HOST off to the proxy (http-match).
+yaml_vs_canary() {
+	cat <<EOF
+---
+apiVersion: networking.istio.io/v1beta1
+kind: VirtualService
+metadata:
+  name: $1
+  namespace: sl-test
+spec:
+  hosts: [$1]
+  http:
+  - match:
+    - headers:
+        canary:
+          exact: "true"
+    route:
+    - destination: {host: $1}
+  - route:
+    - destination: {host: $1}
 EOF
 }
 

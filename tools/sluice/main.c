@@ -29,7 +29,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: sluice [--pin-root DIR] [-v] COMMAND [ARGS]\n"
 		"  load     [--cgroup PATH] [--proxy ADDR:PORT|none] [--proxy-mark N] [--svc-cidr CIDR] [--debug]\n"
-		"           [--sockops on|off]\n"
+		"           [--sockops auto|on|off]\n"
 		"           [--iface IF]... [--pod-iface IF]... [--xdp-mode auto|native|generic] [--xdp-redirect]\n"
 		"  unload\n"
 		"  apply    -f FILE|DIR|- [-f ...] [--dry-run]\n"
@@ -138,7 +138,7 @@ static int cmd_load(struct sl_cli *c)
 			break;
 		case 'o':
 			if (sl_load_opts_sockops(&o, optarg)) {
-				fprintf(stderr, "sluice load: --sockops %s: expected on or off\n", optarg);
+				fprintf(stderr, "sluice load: --sockops %s: expected auto, on or off\n", optarg);
 				return SL_EXIT_USAGE;
 			}
 			break;
@@ -347,6 +347,10 @@ static void report_apply(const struct apply_args *a, const struct sl_apply_resul
 		       p->node.n_ingress, p->node.whole_ingress ? "whole" : "difference",
 		       p->node.n_rings, p->node.n_cells, p->node.n_np_pods, p->node.n_np_prefixes,
 		       p->node.n_np_portsets, p->node.np_writes);
+	if (p->sockops)
+		printf("sockops %s (--sockops auto: the live policy %s to the proxy)\n",
+		       p->sockops > 0 ? "attached" : "detached",
+		       p->sockops > 0 ? "hands off" : "no longer hands off");
 }
 
 static int do_apply(struct sl_cli *c, enum sl_apply_mode mode)

@@ -24,6 +24,7 @@
 #include "metrics.h"
 #include "nodestate.h"
 #include "probe.h"
+#include "sockops_link.h"
 #include "util.h"
 
 static const char *link_status_name(enum sl_link_status s)
@@ -166,6 +167,25 @@ static void text_maps(const char *root)
 	sl_maps_close(&m);
 }
 
+/* The sockops line: the mode, and whether it is attached and why. */
+static const char *sockops_text(const struct sl_node_state *s)
+{
+	switch (s->sockops_mode) {
+	case SL_SOCKOPS_OFF:
+		return "off (establishment and RTOs read at close())";
+	case SL_SOCKOPS_ON:
+		return "on (always attached)";
+	default:
+		if (s->sockops_linked)
+			return s->sockops_needed > 0
+				       ? "auto: attached (the live policy hands off to the proxy)"
+				       : "auto: attached (not needed: the next publication or load "
+					 "detaches it)";
+		return "auto: not attached (nothing hands off; establishment and RTOs read at "
+		       "close())";
+	}
+}
+
 static void text_status(const char *root, const struct sl_node_state *s, const struct sl_config *c,
 			const char *slots)
 {
@@ -188,9 +208,7 @@ static void text_status(const char *root, const struct sl_node_state *s, const s
 		printf("load:       cgroup %s (id %llu), by pid %u, started %s, finished %s\n",
 		       s->rec.cgroup[0] ? s->rec.cgroup : "-", (unsigned long long)s->rec.cgroup_id,
 		       s->rec.pid, t0, t1);
-		printf("sockops:    %s\n", s->rec.flags & SL_LOAD_F_NO_SOCKOPS
-						? "off (establishment and RTOs read at close())"
-						: "on");
+		printf("sockops:    %s\n", sockops_text(s));
 	}
 	when(c->applied_ns, t0, sizeof(t0));
 	printf("generation: %u (slot %u), applied %s, policy store %u bytes (%u raw)\n",
@@ -289,9 +307,10 @@ static void json_status(const char *root, const struct sl_node_state *s, const s
 		s->rec.pid, s->loader_running ? "true" : "false",
 		(unsigned long long)s->rec.started_ns, (unsigned long long)s->rec.finished_ns);
 	sl_json_str(f, s->rec.cgroup);
-	fprintf(f, ",\"cgroup_id\":%llu,\"sockops\":%s},\"generation\":%u,\"slots\":\"%s\",\"features\":",
-		(unsigned long long)s->rec.cgroup_id,
-		s->rec.flags & SL_LOAD_F_NO_SOCKOPS ? "false" : "true", c->generation, slots);
+	fprintf(f, ",\"cgroup_id\":%llu,\"sockops\":%s,\"sockops_mode\":\"%s\"},\"generation\":%u,"
+		   "\"slots\":\"%s\",\"features\":",
+		(unsigned long long)s->rec.cgroup_id, s->sockops_linked ? "true" : "false",
+		sl_sockops_mode_name(s->sockops_mode), c->generation, slots);
 	json_features(f, s);
 	fputs(",\"links\":", f);
 	json_links(f, s);

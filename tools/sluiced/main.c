@@ -50,7 +50,7 @@ static void usage(FILE *f)
 	fprintf(f, "usage: sluiced --config-dir DIR [--pin-root DIR] [--cgroup PATH]\n"
 		   "               [--metrics ADDR:PORT] [--http-max-conns N (%u)]\n"
 		   "               [--http-timeout SECONDS (%u)] [--proxy ADDR:PORT|none] [-v]\n"
-		   "               [--sockops on|off]\n"
+		   "               [--sockops auto|on|off]\n"
 		   "               [--iface IF]... [--xdp-mode auto|native|generic]\n"
 		   "               [--pod-ifaces GLOB] [--ct-gc SECONDS (default 10, 0 = off)]\n"
 		   "               [--ct-tcp-idle S (7200)] [--ct-udp-idle S (60)] [--ct-closed-idle S (10)]\n",
