@@ -124,7 +124,7 @@ lower() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-") print b; else if (b == 
 
 report_ratios() {
 	local l=$1 n f s d r q sp dp best v
-	printf '\nRatios, layout "%s": of the median ns/conn, in brackets the range of\nthe per-round ratios (each round pairs runs taken seconds apart); and of\nthe median per-connection p50 and p99 latency. sluice = DestinationRule\nLEAST_CONN, sluice-rnd = RANDOM, sluice-l4(-rnd) = the same on a node loaded\nwith --sockops off --proxy none; floor, floor-rnd and empty for reference.\n\n' "$l"
+	printf '\nRatios, layout "%s": of the median ns/conn, in brackets the range of\nthe per-round ratios (each round pairs runs taken seconds apart); and of\nthe median per-connection p50 and p99 latency. sluice = DestinationRule\nLEAST_CONN, sluice-rnd = RANDOM, both as loaded by default (--sockops auto);\nsluice-so(-rnd) = the same with --sockops on; floor, floor-rnd and empty for reference.\n\n' "$l"
 	printf '| services | variant | / direct | p50 / direct | p99 / direct | target ≤ 1.03 |'
 	for f in "${IPTS[@]}"; do printf ' ipt-%s / variant |' "$f"; done
 	printf ' target ≥ 6 at %s |\n|---:|---|---:|---:|---:|---|' "$MAXN"
@@ -133,7 +133,7 @@ report_ratios() {
 	for n in $COUNTS; do
 		d=$(conn_vals "$n" "$l" direct 6 | median_of)
 		dp=$(conn_vals "$n" "$l" direct 8 | median_of)
-		for v in sluice sluice-rnd sluice-l4 sluice-l4-rnd ${SLUICE_OLD_ID:+sluice-old} floor floor-rnd empty; do
+		for v in sluice sluice-rnd sluice-so sluice-so-rnd ${SLUICE_OLD_ID:+sluice-old} floor floor-rnd empty; do
 			s=$(conn_vals "$n" "$l" "$v" 6 | median_of)
 			sp=$(conn_vals "$n" "$l" "$v" 8 | median_of)
 			r=$(ratio "$s" "$d")

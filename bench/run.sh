@@ -66,14 +66,6 @@ preflight() {
 		fi
 	done
 	snapshot_binaries
-	if ! "$SLUICE" features -o json | jq -e '[.features[] | select((.name == "close_at_release"
-			or .name == "rto_total") and .status == "available")] | length == 2' >/dev/null; then
-		log "close_at_release or rto_total unavailable (sluice features): no --sockops off, variants sluice-l4* skipped"
-		local keep=() v
-		for v in "${BPF_VARIANTS[@]}"; do [[ $v == sluice-l4* ]] || keep+=("$v"); done
-		BPF_VARIANTS=("${keep[@]}")
-		L4=0
-	fi
 	COUNTS=$(tr ' ' '\n' <<<"$COUNTS" | grep . | sort -n | tr '\n' ' ')
 	MAXN=$(tr ' ' '\n' <<<"$COUNTS" | grep . | tail -n 1)
 }
@@ -128,22 +120,25 @@ in_ns() { local ns=$1; shift; nsenter --net="/run/netns/$ns" -- "$@"; }
 #   floor, floor-rnd   bench/bpf/sock_floor.bpf.c, LEAST_CONN / RANDOM
 #   floor-so           floor plus an empty sockops program (what sockops
 #                      costs by being attached at all)
-#   sluice, sluice-rnd the data plane, DestinationRule LEAST_CONN / RANDOM
-#   sluice-l4, sluice-l4-rnd
-#                      the same on an L4-only node: `sluice load --sockops off
-#                      --proxy none` (no sockops program; docs/KERNEL.md)
+#   sluice, sluice-rnd the data plane as `sluice load` loads it by default,
+#                      DestinationRule LEAST_CONN / RANDOM (`--sockops auto`:
+#                      the policy hands nothing off, so where the kernel lets
+#                      close() count, no sockops program; docs/KERNEL.md)
+#   sluice-so, sluice-so-rnd
+#                      the same with sockops always attached (`--sockops on`):
+#                      what an L4 connection costs on a node whose policy
+#                      hands something else off to the proxy
 #   floor-sk, floor-hash, floor-tab
 #                      floor plus a per-connection record: socket storage,
 #                      a preallocated hash keyed by cookie, an array slot
 #                      (part 2 only; BENCH_RECORDS=0 leaves them out)
-BPF_VARIANTS=(empty floor floor-so floor-rnd sluice sluice-rnd sluice-l4 sluice-l4-rnd)
-L4=1
+BPF_VARIANTS=(empty floor floor-so floor-rnd sluice sluice-rnd sluice-so sluice-so-rnd)
 FLOOR_VARIANTS=(empty floor floor-so floor-rnd)
 STATS_ONLY=()
 # BENCH_SLUICE_OLD=PATH: another build's CLI (e.g. the commit before a
 # change) as variant sluice-old, LEAST_CONN, measured in the same rounds;
-# BENCH_SLUICE_OLD_OPTS: its load options ("--sockops off --proxy none" to
-# set it beside sluice-l4 rather than sluice).
+# BENCH_SLUICE_OLD_OPTS: its load options ("--sockops on" to set it beside
+# sluice-so rather than sluice).
 SLUICE_OLD_SRC=${BENCH_SLUICE_OLD:-}
 read -r -a SLUICE_OLD_OPTS <<<"${BENCH_SLUICE_OLD_OPTS:-}"
 [ -n "$SLUICE_OLD_SRC" ] && BPF_VARIANTS+=(sluice-old)
@@ -371,12 +366,10 @@ bench_count() {
 	printf 'applyfirst\t%s\t%s\n' "$n" "$(head -n 1 "$TMP/apply.out")" >>"$DATA"
 	sluice_load "$pin-rnd" "$CG/sluice-rnd"
 	sluice_apply_or_die "$pin-rnd" "$TMP/svc-rnd-$n.yaml"
-	if [ "$L4" = 1 ]; then
-		sluice_load "$pin-l4" "$CG/sluice-l4" "$SLUICE" --sockops off --proxy none
-		sluice_apply_or_die "$pin-l4" "$TMP/svc-$n.yaml"
-		sluice_load "$pin-l4-rnd" "$CG/sluice-l4-rnd" "$SLUICE" --sockops off --proxy none
-		sluice_apply_or_die "$pin-l4-rnd" "$TMP/svc-rnd-$n.yaml"
-	fi
+	sluice_load "$pin-so" "$CG/sluice-so" "$SLUICE" --sockops on
+	sluice_apply_or_die "$pin-so" "$TMP/svc-$n.yaml"
+	sluice_load "$pin-so-rnd" "$CG/sluice-so-rnd" "$SLUICE" --sockops on
+	sluice_apply_or_die "$pin-so-rnd" "$TMP/svc-rnd-$n.yaml"
 	if [ -n "$SLUICE_OLD_SRC" ]; then
 		sluice_load "$pin-old" "$CG/sluice-old" "$TMP/bin/sluice-old" "${SLUICE_OLD_OPTS[@]}"
 		sluice_apply_or_die "$pin-old" "$TMP/svc-$n.yaml" "$TMP/bin/sluice-old"
@@ -411,7 +404,7 @@ bench_count() {
 		log " stats round $r/$ROUNDS"
 	done
 	pin_servers split
-	for v in floor-so sluice sluice-rnd ${SLUICE_OLD_SRC:+sluice-old}; do
+	for v in floor-so sluice sluice-rnd sluice-so sluice-so-rnd ${SLUICE_OLD_SRC:+sluice-old}; do
 		is_bpf_variant "$v" && count_ops "$n" "$v"
 	done
 	stop_servers
@@ -423,7 +416,8 @@ bench_count() {
 	netns_counters "$n"
 	sluice_unload "$pin"
 	sluice_unload "$pin-rnd"
-	[ "$L4" = 1 ] && sluice_unload "$pin-l4" && sluice_unload "$pin-l4-rnd"
+	sluice_unload "$pin-so"
+	sluice_unload "$pin-so-rnd"
 	[ -n "$SLUICE_OLD_SRC" ] && sluice_unload "$pin-old" "$TMP/bin/sluice-old"
 }
 
