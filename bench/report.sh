@@ -305,7 +305,8 @@ EOF
 	PROG_ROW=prog
 	cat <<'EOF'
 
-sockops callbacks per connection (one extra round per variant with a
+sockops callbacks per connection of the variants that attach sockops
+(one extra round per variant with a
 program that counts them by op attached beside the variant's own;
 STATE_CB by the state entered). TIMEOUT_INIT, RWND_INIT, TCP_CONNECT_CB,
 NEEDS_ECN and ACTIVE_ESTABLISHED_CB run for every TCP connection of the
