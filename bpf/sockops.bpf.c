@@ -163,18 +163,20 @@ static __always_inline void sl_handoff_record(struct bpf_sock_ops *skops, const 
 
 /* Open flows need nothing here: `sluice flows` lists them from the
  * socket table (and reads their counters live where the iterator runs).
- * close() may run at the same time on another CPU (the SYN-ACK is being
- * processed while the application closes): both set their bit with an
- * atomic or, and whichever comes second sees the other's. Once close()
- * has been (RELEASED), it decided from the socket whether the connection
- * was up and counted it; nothing is left to do here. */
+ * Where close() ends connections, it may run at the same time on another
+ * CPU (the SYN-ACK is being processed while the application closes): both
+ * set their bit with an atomic or, and whichever comes second sees the
+ * other's. Once close() has been (RELEASED), it decided from the socket
+ * whether the connection was up and counted it; nothing is left to do
+ * here. (Where sockops ends connections at TCP_CLOSE, close() never reads
+ * the socket: counting stays here.) */
 static __always_inline void sl_on_established(struct bpf_sock_ops *skops, struct sl_sock *s,
 					      __u64 cookie)
 {
 	__u32 old = __sync_fetch_and_or(&s->flags, SL_SOCK_F_ESTABLISHED);
 	struct sl_ep_state *es;
 
-	if (old & SL_SOCK_F_RELEASED)
+	if (sl_close_at_release && (old & SL_SOCK_F_RELEASED))
 		return;
 	s->state = SL_FLOW_ESTABLISHED;
 	if (old & SL_SOCK_F_HANDOFF) {
