@@ -12,12 +12,15 @@
 #   - after another writer's apply, the next change makes the data plane
 #     equal to the directory again (the other writer's service goes);
 #   - a ConfigMap-style ..data swap (no YAML name in the event) reads the
-#     whole directory.
+#     whole directory;
+#   - under --sockops auto, a file that hands a service off to the proxy
+#     attaches sockops and its removal detaches it.
 set -u
 . "$(dirname "$0")/../lib/common.sh"
 t_init agentchange
 CASES=(agent_change/starts agent_change/rename-one agent_change/remove-file agent_change/move-object
-	agent_change/bad-file agent_change/bad-fixed agent_change/other-writer agent_change/configmap-swap)
+	agent_change/bad-file agent_change/bad-fixed agent_change/other-writer agent_change/configmap-swap
+	agent_change/sockops-attached agent_change/sockops-detached)
 require_kernel "${CASES[@]}"
 t_netns || { fail agent_change/starts "cannot create netns"; exit 1; }
 t_cgroup || { fail agent_change/starts "cannot create cgroup"; exit 1; }
@@ -86,4 +89,20 @@ until_state "a,b,d,e 127.0.1.1:8080,127.0.2.2:8080,127.0.4.1:8080" ||
 mkdir "$CONF/..v2" && { yaml_service e 10.100.0.5 80 8080; yaml_pod e-1 e 127.0.5.1; } >"$CONF/..v2/e.yaml"
 ln -s ..v2 "$CONF/..data_tmp" && mv -T "$CONF/..data_tmp" "$CONF/..data"
 expect agent_change/configmap-swap "a,b,d,e 127.0.1.1:8080,127.0.2.2:8080,127.0.4.1:8080,127.0.5.1:8080" "\(the whole directory\)"
+
+# --sockops auto (the agent's default): a file that hands a service off to
+# the proxy attaches sockops, its removal detaches it, and the log says so.
+# Where auto is on (close() cannot count), it is attached throughout.
+so() { sl status -o json 2>/dev/null | jq -r '"\(.load.sockops)/\(.complete)"'; }
+until_so() { for _ in $(seq 200); do [ "$(so)" = "$1" ] && return 0; sleep 0.05; done; return 1; }
+idle=true
+sockops_off && idle=false
+yaml_vs_canary a | put vs.yaml
+if until_so true/true && { [ $idle = true ] || grep -q "sockops attached: the live policy hands off" "$T_TMP/agent.log"; }; then
+	ok agent_change/sockops-attached
+else fail agent_change/sockops-attached "status sockops/complete '$(so)'; log: $(logs)"; fi
+rm "$CONF/vs.yaml"
+if until_so $idle/true && { [ $idle = true ] || grep -q "sockops detached: the live policy no longer hands off" "$T_TMP/agent.log"; }; then
+	ok agent_change/sockops-detached
+else fail agent_change/sockops-detached "status sockops/complete '$(so)', want '$idle/true'; log: $(logs)"; fi
 t_done
