@@ -25,6 +25,7 @@
 
 #include "apply.h"
 #include "ct.h"
+#include "sockops_link.h"
 #include "storefmt.h"
 #include "util.h"
 
@@ -619,6 +620,12 @@ int sl_repair(const char *pin_root, bool wait, bool sweep)
 		return err;
 	lock = wait ? sl_lock(pin_root) : try_lock(pin_root);
 	err = lock < 0 ? lock : sl_publish_repair(&m, sweep);
+	/* And, with the sweep (a read of the live slot's services while
+	 * sockops is attached), sockops left attached by a publication
+	 * stopped before its detach (docs/KERNEL.md, "When sockops is
+	 * attached"). */
+	if (err >= 0 && sweep && sl_sockops_reconcile(pin_root, &m, &(__u32){ 0 }))
+		pr_warn("sluice: sockops stays attached although nothing hands off\n");
 	sl_unlock(lock);
 	sl_maps_close(&m);
 	return err;

@@ -79,7 +79,8 @@ static int open_cgroup(const char *path, char *resolved, size_t len)
 			pr_warn("sluice: no cgroup v2 mount in /proc/mounts\n");
 			return err;
 		}
-	} else {
+	} else if (!realpath(path, resolved)) {
+		/* Recorded as given where it cannot be resolved; open() says why. */
 		snprintf(resolved, len, "%s", path);
 	}
 	if (strlen(resolved) >= SL_CGROUP_PATH_LEN) {
@@ -574,7 +575,8 @@ static int resolve_sockops(struct sl_load_opts *o, const struct sl_features *f)
 
 	if (o->sockops == SL_SOCKOPS_AUTO && id >= 0) {
 		pr_info("sluice: --sockops auto: %s is unavailable (%s), so sockops stays "
-			"attached\n", sl_feature_name((unsigned)id), strerror(f->st[id].err));
+			"attached (as --sockops on)\n", sl_feature_name((unsigned)id),
+			strerror(f->st[id].err));
 		o->sockops = SL_SOCKOPS_ON;
 	}
 	if (o->sockops != SL_SOCKOPS_OFF)

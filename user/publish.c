@@ -566,7 +566,8 @@ static int sync_other(struct sl_maps *m, struct sl_config *cfg, struct plan *p,
 }
 
 /* Step 6: a detach that fails leaves sockops attached, which costs time
- * and nothing else; the next publication or load tries again. */
+ * and nothing else; sl_sockops_reconcile() (the next sweep of
+ * sl_repair()), a whole publication or a load tries again. */
 static void after_switch(struct sl_maps *m, const struct sl_config *cfg, const struct sl_pub *pub,
 			 struct sl_publish_report *r)
 {

@@ -189,12 +189,14 @@ static void wait_for_readers(void)
 
 static int detach_when_quiet(const char *root, struct sl_maps *m, __u32 *late)
 {
+	uint64_t t0;
 	long n;
 
 	wait_for_readers();
-	for (int ms = 0;; ms += 5) {
+	t0 = sl_now_mono_ns();
+	for (;;) {
 		n = pending_handoffs(m->fd[SL_MAP_SOCKS]);
-		if (n <= 0 || ms >= PENDING_WAIT_MS)
+		if (n <= 0 || sl_ms_since(t0) >= PENDING_WAIT_MS)
 			break;
 		usleep(5 * 1000);
 	}
@@ -266,4 +268,22 @@ int sl_sockops_needed_at(const char *root)
 	if (cfd >= 0)
 		close(cfd);
 	return err;
+}
+
+int sl_sockops_reconcile(const char *root, struct sl_maps *m, __u32 *late)
+{
+	struct sl_load_rec r;
+	struct sl_config cfg;
+	__u32 zero = 0;
+	int need;
+
+	*late = 0;
+	if (!sl_sockops_linked(root) || read_rec(m, &r) || sl_sockops_mode_of(&r) != SL_SOCKOPS_AUTO)
+		return 0;
+	if (bpf_map_lookup_elem(m->fd[SL_MAP_CONFIG], &zero, &cfg))
+		return -errno;
+	need = sl_sockops_needed(sl_svctab_of(m), &cfg);
+	if (need)
+		return need < 0 ? need : 0;
+	return detach_when_quiet(root, m, late);
 }

@@ -54,11 +54,20 @@ int sl_sockops_before_switch(const char *root, struct sl_maps *m, const struct s
 /* After the switch: under auto, detach sockops when the live policy no
  * longer hands off: NEW is the whole policy (PARTIAL false), or the
  * change took hand-off from services of OLD and the live slot holds no
- * other. Connections handed off just before are given up to 200 ms to
- * get their record first; *LATE counts those still waiting (the proxy
- * resets them). 0 or -errno (the new policy is live either way). */
+ * other (a partial publication that touched no hand-off leaves sockops as
+ * it was: sl_sockops_reconcile() mends a leftover). Connections handed off
+ * just before are given up to 200 ms to get their record first; *LATE
+ * counts those still waiting (the proxy resets them). 0 or -errno (the
+ * new policy is live either way). */
 int sl_sockops_after_switch(const char *root, struct sl_maps *m, const struct sl_config *cfg,
 			    const struct sl_tables *old, const struct sl_tables *new, bool partial,
 			    __u32 *late);
+
+/* Under auto, detach sockops if it is attached while the live policy
+ * does not need it (a publication killed or failed before its detach):
+ * sl_repair() calls it when it sweeps, so `sluice status` and the agent's
+ * sweep every few seconds mend that. A read of the live slot's services
+ * whenever sockops is attached under auto. 0 or -errno. */
+int sl_sockops_reconcile(const char *root, struct sl_maps *m, __u32 *late);
 
 #endif

@@ -171,8 +171,8 @@ check_eq accounting/no-route-no-failure \
 if [[ ${SLUICE_TEST_REFUSE:-} == *close_at_release* ]] || sockops_off; then other=""; else other=close_at_release; fi
 closed0=$(ep web $EP closed)
 hold_conns sw -k 3 -t 60 $WEB:80
-# `--sockops on` (the default, said here so that the flag itself is tested)
-# attaches sockops again on the no-sockops pass's node.
+# `--sockops on` attaches sockops again on a node where it was not (the
+# default's with this policy, or the no-sockops pass's).
 SLUICE_TEST_REFUSE=$other sl load --cgroup "$CG" --sockops on >"$T_TMP/reload.out" 2>&1 ||
 	fail accounting/reload-switch "reload: $(tail -n 3 "$T_TMP/reload.out" | tr '\n' ' ')"
 [ "$(sl status -o json | jq -r .load.sockops)" = true ] ||

@@ -27,6 +27,7 @@ for m in "${MODES[@]}"; do
 	for c in "${CMDS[@]}"; do CASES+=("privileges/$m/$c"); done
 	for c in bpf net_admin perfmon; do CASES+=("privileges/$m/load-without-$c"); done
 done
+CASES+=(privileges/sock/apply-handoff)
 LIVE_CASES=(privileges/live/load privileges/live/flows privileges/live/load-without-perfmon)
 AGENT_CASES=(privileges/agent/starts privileges/agent/pod-hooks privileges/agent/dataplane
 	privileges/agent/metrics)
@@ -210,6 +211,19 @@ done
 if vip_flows >/dev/null; then check_range privileges/sock/flows "$n" 40 1000000 "flows through the VIP"
 else fail privileges/sock/flows "sluice flows with {$READ_SET}: $(why 1)"; fi
 read_refused sock flows
+# Under --sockops auto an apply that hands a service off attaches the pinned
+# sockops program to the recorded cgroup, and the delete that takes the
+# hand-off away detaches it: with the same set as any apply.
+yaml_vs_canary web >"$T_TMP/vs.yaml"
+so_state() { "$SLUICE" status --pin-root "$PIN" -o json | jq -r .load.sockops; }
+so_want=true/false
+sockops_off || so_want=true/true
+if check_cmd privileges/sock/apply-handoff apply -f "$T_TMP/vs.yaml"; then
+	so_after_apply=$(so_state)
+	check_cmd privileges/sock/apply-handoff delete -f "$T_TMP/vs.yaml" &&
+		check_eq privileges/sock/apply-handoff "$so_after_apply/$(so_state)" "$so_want" \
+			"sockops attached after the apply / after the delete, with {$READ_SET}"
+fi
 slx "$READ_SET" unload
 rc=$?
 if [ "$rc" = 0 ] && [ ! -e "$PIN" ] && [ "$(cgroup_progs)" = 0 ]; then ok privileges/sock/unload

@@ -12,18 +12,21 @@
 # - while attached, an L4 connection counts as opened at establishment,
 #   and once only when it closes;
 # - a delete that takes the last hand-off away detaches it; so does a
-#   whole publication (a change too large to apply incrementally);
+#   whole publication (a change too large to apply incrementally); one
+#   killed before its detach leaves it to the next sweep (`sluice status`,
+#   the agent's every few seconds);
 # - a reload decides from the live policy, and mends a link lost while the
 #   policy hands off (`sluice status` says it is missing); with `--proxy
 #   none` nothing is handed off, so nothing is attached; `--sockops on`
-#   keeps it attached whatever the policy.
+#   keeps it attached whatever the policy, and a reload back to the
+#   default detaches it.
 set -u
 . "$(dirname "$0")/../lib/common.sh"
 t_init sockops-auto
 CASES=(sockops-auto/l4-detached sockops-auto/l4-opened-at-close sockops-auto/handoff-attached
 	sockops-auto/l4-while-attached sockops-auto/delete-detaches sockops-auto/whole-detaches
-	sockops-auto/reload-decides sockops-auto/lost-link sockops-auto/proxy-none
-	sockops-auto/on-stays)
+	sockops-auto/leftover-mended sockops-auto/reload-decides sockops-auto/lost-link
+	sockops-auto/proxy-none sockops-auto/on-stays sockops-auto/reload-detaches)
 require_kernel "${CASES[@]}"
 for f in close_at_release rto_total; do
 	why=$(feature_missing "$f") && skip_all "$why (--sockops auto keeps sockops attached)" "${CASES[@]}"
@@ -91,6 +94,19 @@ check_eq sockops-auto/delete-detaches \
 	"$(node)/$(grep -c 'sockops detached' "$T_TMP/d1.out")/$(count web-a "$T_TMP/r2.json")" \
 	"$DETACHED/1/1" "node / delete says detached / web straight to its endpoint ($(head -c 200 "$T_TMP/r2.err"))"
 
+# --- a delete killed after its last map write, before its detach: sockops
+# is left attached with nothing to hand off; the sweep of `sluice status`
+# (as the agent's every few seconds) detaches it -------------------------------
+writes=$(grep -o '[0-9]* map writes' "$T_TMP/d1.out" | cut -d' ' -f1)
+sl apply -f "$T_TMP/vs.yaml" >/dev/null 2>&1
+SLUICE_TEST_KILL_AFTER_WRITE=${writes:-0} sl delete -f "$T_TMP/vs.yaml" >"$T_TMP/d3.out" 2>&1
+left=$([ -e "$PIN/links/sl_sockops" ] && echo linked || echo gone)
+sl status >/dev/null 2>&1
+check_eq sockops-auto/leftover-mended \
+	"${writes:-?}/$left/$(sl get services -o json | jq '[.services[] | select(.handoff)] | length')/$(node)" \
+	"${writes:-?}/linked/0/$DETACHED" \
+	"the delete's writes / link after a delete killed after its last write / services handed off / node after a status"
+
 # --- a whole publication: many services and the VirtualService without its
 # match (nothing to hand off) in one apply, after it was attached again ------
 sl apply -f "$T_TMP/vs.yaml" >/dev/null 2>&1
@@ -130,4 +146,8 @@ sl load --cgroup "$CG" --proxy $PROXY --sockops on >"$T_TMP/l3.out" 2>&1 || fail
 sl delete -f "$T_TMP/vs.yaml" >"$T_TMP/d2.out" 2>&1
 check_eq sockops-auto/on-stays "$(node)/$(grep -c 'sockops' "$T_TMP/d2.out")" "on:true/1/true/1/0" \
 	"node after the last hand-off went under --sockops on / apply mentions sockops"
+
+# Back to the default with nothing to hand off: the load detaches it.
+sl load --cgroup "$CG" --proxy $PROXY >"$T_TMP/l5.out" 2>&1 || fail sockops-auto/reload-detaches "reload: $(cat "$T_TMP/l5.out")"
+check_eq sockops-auto/reload-detaches "$(node)" "$DETACHED" "node after a reload with the default and an L4 policy"
 t_done

@@ -348,9 +348,10 @@ static void report_apply(const struct apply_args *a, const struct sl_apply_resul
 		       p->node.n_rings, p->node.n_cells, p->node.n_np_pods, p->node.n_np_prefixes,
 		       p->node.n_np_portsets, p->node.np_writes);
 	if (p->sockops)
-		printf("sockops %s (--sockops auto: the live policy %s to the proxy)\n",
+		printf("sockops %s (--sockops auto: the live policy %s to the proxy); %u handed-off "
+		       "connections were still connecting (the proxy resets them)\n",
 		       p->sockops > 0 ? "attached" : "detached",
-		       p->sockops > 0 ? "hands off" : "no longer hands off");
+		       p->sockops > 0 ? "hands off" : "no longer hands off", p->sockops_late);
 }
 
 static int do_apply(struct sl_cli *c, enum sl_apply_mode mode)

@@ -176,11 +176,13 @@ static const char *sockops_text(const struct sl_node_state *s)
 	case SL_SOCKOPS_ON:
 		return "on (always attached)";
 	default:
+		if (s->sockops_linked && s->sockops_needed < 0)
+			return "auto: attached (the live policy could not be read)";
 		if (s->sockops_linked)
 			return s->sockops_needed > 0
 				       ? "auto: attached (the live policy hands off to the proxy)"
-				       : "auto: attached (not needed: the next publication or load "
-					 "detaches it)";
+				       : "auto: attached (not needed: the next sweep, whole apply or "
+					 "load detaches it)";
 		return "auto: not attached (nothing hands off; establishment and RTOs read at "
 		       "close())";
 	}
@@ -344,6 +346,17 @@ int cmd_status(struct sl_cli *c)
 	if (sl_node_inspect(c->pin_root, &s)) {
 		fprintf(stderr, "sluice status: %s: not loaded\n", c->pin_root);
 		return SL_EXIT_FAIL;
+	}
+	/* sockops left attached under auto with nothing to hand off (an
+	 * apply stopped before its detach): mend it, as the agent's sweep
+	 * does, and show the node as it is then. */
+	if (s.sockops_mode == SL_SOCKOPS_AUTO && s.sockops_linked && !s.sockops_needed &&
+	    sl_repair(c->pin_root, false, true) >= 0) {
+		sl_node_state_free(&s);
+		if (sl_node_inspect(c->pin_root, &s)) {
+			fprintf(stderr, "sluice status: %s: not loaded\n", c->pin_root);
+			return SL_EXIT_FAIL;
+		}
 	}
 	read_cfg(c->pin_root, &cfg);
 	slots = check_slots(c->pin_root, &cfg);

@@ -69,9 +69,10 @@ static void applied(struct agent *a, const struct sl_apply_result *r, uint64_t t
 		 r->pub.generation, r->n_objects, r->n_services, r->n_backends,
 		 a->st.last_apply_s * 1e3, whole ? "the whole directory" : "the changed files");
 	if (r->pub.sockops)
-		log_info("sockops %s: the live policy %s to the proxy",
+		log_info("sockops %s: the live policy %s to the proxy (%u handed-off connections "
+			 "still connecting, reset by the proxy)",
 			 r->pub.sockops > 0 ? "attached" : "detached",
-			 r->pub.sockops > 0 ? "hands off" : "no longer hands off");
+			 r->pub.sockops > 0 ? "hands off" : "no longer hands off", r->pub.sockops_late);
 }
 
 /* The files inotify named, applied as a change of their objects through
