@@ -36,28 +36,43 @@ int sl_load_opts_proxy(struct sl_load_opts *o, const char *s)
 	return 0;
 }
 
+const char *const sl_sockops_modes[3] = {
+	[SL_SOCKOPS_AUTO] = "auto",
+	[SL_SOCKOPS_ON] = "on",
+	[SL_SOCKOPS_OFF] = "off",
+};
+
+static const char *const xdp_modes[3] = {
+	[SL_XDP_AUTO] = "auto",
+	[SL_XDP_NATIVE] = "native",
+	[SL_XDP_GENERIC] = "generic",
+};
+
+/* The index of S in NAMES[0..N), or -EINVAL. */
+static int choice(const char *s, const char *const *names, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (!strcmp(s, names[i]))
+			return i;
+	return -EINVAL;
+}
+
 int sl_load_opts_sockops(struct sl_load_opts *o, const char *s)
 {
-	if (!strcmp(s, "auto"))
-		o->sockops = SL_SOCKOPS_AUTO;
-	else if (!strcmp(s, "on"))
-		o->sockops = SL_SOCKOPS_ON;
-	else if (!strcmp(s, "off"))
-		o->sockops = SL_SOCKOPS_OFF;
-	else
-		return -EINVAL;
+	int i = choice(s, sl_sockops_modes, 3);
+
+	if (i < 0)
+		return i;
+	o->sockops = (enum sl_sockops_mode)i;
 	return 0;
 }
 
 int sl_load_opts_xdp_mode(struct sl_load_opts *o, const char *s)
 {
-	if (!strcmp(s, "auto"))
-		o->xdp_mode = SL_XDP_AUTO;
-	else if (!strcmp(s, "native"))
-		o->xdp_mode = SL_XDP_NATIVE;
-	else if (!strcmp(s, "generic"))
-		o->xdp_mode = SL_XDP_GENERIC;
-	else
-		return -EINVAL;
+	int i = choice(s, xdp_modes, 3);
+
+	if (i < 0)
+		return i;
+	o->xdp_mode = (enum sl_xdp_mode)i;
 	return 0;
 }

@@ -58,6 +58,8 @@ struct sl_load_opts {
 void sl_load_opts_default(struct sl_load_opts *o, const char *pin_root);
 /* "ADDR:PORT" or "none" (handed-off services refused). 0 or -EINVAL. */
 int sl_load_opts_proxy(struct sl_load_opts *o, const char *spec);
+/* The names of enum sl_sockops_mode, as the flag takes them. */
+extern const char *const sl_sockops_modes[3];
 /* "auto", "on" or "off". 0 or -EINVAL. */
 int sl_load_opts_sockops(struct sl_load_opts *o, const char *spec);
 /* "auto", "native" or "generic". 0 or -EINVAL. */

@@ -54,6 +54,17 @@ int sl_pin_path(char *buf, size_t len, const char *root, const char *kind,
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
+int sl_pin_open(const char *root, const char *kind, const char *name)
+{
+	char path[4096];
+	int fd, err = sl_pin_path(path, sizeof(path), root, kind, name);
+
+	if (err)
+		return err;
+	fd = bpf_obj_get(path);
+	return fd < 0 ? -errno : fd;
+}
+
 void sl_maps_close(struct sl_maps *m)
 {
 	for (int i = 0; i < SL_MAP__COUNT; i++) {

@@ -58,6 +58,8 @@ struct sl_maps {
 
 int sl_pin_path(char *buf, size_t len, const char *root, const char *kind,
 		const char *name);
+/* ROOT/KIND/NAME (a map, program or link pin) opened: an fd or -errno. */
+int sl_pin_open(const char *root, const char *kind, const char *name);
 /* Opens every map; -ENOENT with a hint when the data plane is not loaded. */
 int sl_maps_open(const char *root, struct sl_maps *m);
 void sl_maps_close(struct sl_maps *m);

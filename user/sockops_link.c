@@ -22,7 +22,7 @@
 
 const char *sl_sockops_mode_name(enum sl_sockops_mode m)
 {
-	return m == SL_SOCKOPS_OFF ? "off" : m == SL_SOCKOPS_ON ? "on" : "auto";
+	return (unsigned)m < 3 ? sl_sockops_modes[m] : "?";
 }
 
 enum sl_sockops_mode sl_sockops_mode_of(const struct sl_load_rec *r)
@@ -93,32 +93,32 @@ static int open_cgroup(const struct sl_load_rec *r)
 	return fd;
 }
 
+static void close_fds(const int *fd, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (fd[i] >= 0)
+			close(fd[i]);
+}
+
 /* A kill after the link exists and before its pin leaves nothing: the
  * link goes with the process's descriptor. */
 static int attach(const char *root, const struct sl_load_rec *r)
 {
-	char link[4096], prog[4096];
-	int pfd = -1, cfd = -1, lfd = -1;
+	char link[4096];
+	int fd[3] = { -1, -1, -1 }; /* program, cgroup, link */
 	int err = link_path(link, sizeof(link), root);
 
-	if (!err)
-		err = sl_pin_path(prog, sizeof(prog), root, "progs", LINK_NAME);
-	if (!err && (pfd = bpf_obj_get(prog)) < 0)
+	if (!err && (fd[0] = sl_pin_open(root, "progs", LINK_NAME)) < 0)
+		err = fd[0];
+	if (!err && (fd[1] = open_cgroup(r)) < 0)
+		err = fd[1];
+	if (!err && (fd[2] = bpf_link_create(fd[0], fd[1], BPF_CGROUP_SOCK_OPS, NULL)) < 0)
 		err = -errno;
-	if (!err && (cfd = open_cgroup(r)) < 0)
-		err = cfd;
-	if (!err && (lfd = bpf_link_create(pfd, cfd, BPF_CGROUP_SOCK_OPS, NULL)) < 0)
-		err = -errno;
-	if (!err && bpf_obj_pin(lfd, link))
+	if (!err && bpf_obj_pin(fd[2], link))
 		err = -errno;
 	if (err)
 		pr_warn("sluice: attach sockops to %s: %s\n", r->cgroup, strerror(-err));
-	if (lfd >= 0)
-		close(lfd);
-	if (cfd >= 0)
-		close(cfd);
-	if (pfd >= 0)
-		close(pfd);
+	close_fds(fd, 3);
 	return err;
 }
 
@@ -236,37 +236,20 @@ int sl_sockops_after_switch(const char *root, struct sl_maps *m, const struct sl
 	return detach_when_quiet(root, m, late);
 }
 
-static int open_pin(const char *root, const char *name)
-{
-	char path[4096];
-	int fd, err = sl_pin_path(path, sizeof(path), root, "maps", name);
-
-	if (err)
-		return err;
-	fd = bpf_obj_get(path);
-	return fd < 0 ? -errno : fd;
-}
-
 int sl_sockops_needed_at(const char *root)
 {
-	struct sl_svctab t = { .rows = open_pin(root, "sl_services"),
-			       .index = open_pin(root, "sl_svc_index") };
-	int cfd = open_pin(root, "sl_config"), err = 0;
+	int fd[3] = { sl_pin_open(root, "maps", "sl_services"),
+		      sl_pin_open(root, "maps", "sl_svc_index"),
+		      sl_pin_open(root, "maps", "sl_config") };
 	struct sl_config cfg;
 	__u32 zero = 0;
+	int err = fd[0] < 0 ? fd[0] : fd[1] < 0 ? fd[1] : fd[2] < 0 ? fd[2] : 0;
 
-	if (t.rows < 0 || t.index < 0 || cfd < 0)
-		err = t.rows < 0 ? t.rows : t.index < 0 ? t.index : cfd;
-	else if (bpf_map_lookup_elem(cfd, &zero, &cfg))
+	if (!err && bpf_map_lookup_elem(fd[2], &zero, &cfg))
 		err = -errno;
-	else
-		err = sl_sockops_needed(t, &cfg);
-	if (t.rows >= 0)
-		close(t.rows);
-	if (t.index >= 0)
-		close(t.index);
-	if (cfd >= 0)
-		close(cfd);
+	if (!err)
+		err = sl_sockops_needed((struct sl_svctab){ .rows = fd[0], .index = fd[1] }, &cfg);
+	close_fds(fd, 3);
 	return err;
 }
 

@@ -347,11 +347,12 @@ static void report_apply(const struct apply_args *a, const struct sl_apply_resul
 		       p->node.n_ingress, p->node.whole_ingress ? "whole" : "difference",
 		       p->node.n_rings, p->node.n_cells, p->node.n_np_pods, p->node.n_np_prefixes,
 		       p->node.n_np_portsets, p->node.np_writes);
-	if (p->sockops)
-		printf("sockops %s (--sockops auto: the live policy %s to the proxy); %u handed-off "
-		       "connections were still connecting (the proxy resets them)\n",
-		       p->sockops > 0 ? "attached" : "detached",
-		       p->sockops > 0 ? "hands off" : "no longer hands off", p->sockops_late);
+	if (p->sockops > 0)
+		printf("sockops attached (--sockops auto: the live policy hands off to the proxy)\n");
+	else if (p->sockops < 0)
+		printf("sockops detached (--sockops auto: the live policy no longer hands off to the "
+		       "proxy); %u handed-off connections were still connecting (the proxy resets "
+		       "them)\n", p->sockops_late);
 }
 
 static int do_apply(struct sl_cli *c, enum sl_apply_mode mode)

@@ -68,11 +68,12 @@ static void applied(struct agent *a, const struct sl_apply_result *r, uint64_t t
 	log_info("generation %u: %zu objects, %zu services, %zu endpoints in %.1f ms (%s)",
 		 r->pub.generation, r->n_objects, r->n_services, r->n_backends,
 		 a->st.last_apply_s * 1e3, whole ? "the whole directory" : "the changed files");
-	if (r->pub.sockops)
-		log_info("sockops %s: the live policy %s to the proxy (%u handed-off connections "
-			 "still connecting, reset by the proxy)",
-			 r->pub.sockops > 0 ? "attached" : "detached",
-			 r->pub.sockops > 0 ? "hands off" : "no longer hands off", r->pub.sockops_late);
+	if (r->pub.sockops > 0)
+		log_info("sockops attached: the live policy hands off to the proxy");
+	else if (r->pub.sockops < 0)
+		log_info("sockops detached: the live policy no longer hands off to the proxy (%u "
+			 "handed-off connections still connecting, reset by the proxy)",
+			 r->pub.sockops_late);
 }
 
 /* The files inotify named, applied as a change of their objects through
