@@ -66,19 +66,6 @@ static __always_inline __u32 sl_reduce(const struct sl_sel *s, __u32 raw)
 	return (__u32)(((__u64)raw * (s->total ? s->total : s->count)) >> 32);
 }
 
-/* V as it is, but with what the verifier knows of its range forgotten
- * (two xors with a value it does not know, K; an asm block, so that the
- * compiler keeps them). The draws are inline in connect4 (sl_least()), and
- * the verifier tracks the bounds of a search's lo and hi exactly, through
- * the array keys they make: without this the 2^9 ways through the steps
- * each carry their own bounds, none prunes another, and connect4 passes
- * the 1M-instruction limit. With it, the ways meet at each step. */
-static __always_inline __u32 sl_forget(__u32 v, __u32 k)
-{
-	asm volatile("%[v] ^= %[k]\n\t%[v] ^= %[k]" : [v] "+r"(v) : [k] "r"(k));
-	return v;
-}
-
 /* r already reduced: position of the first endpoint with cum > r. */
 static __always_inline int sl_search(const struct sl_sel *s, __u32 r)
 {
@@ -95,9 +82,9 @@ static __always_inline int sl_search(const struct sl_sel *s, __u32 r)
 		if (!be)
 			return -SL_R_NO_BACKEND;
 		if (be->cum > r)
-			hi = sl_forget(mid, r);
+			hi = mid;
 		else
-			lo = sl_forget(mid + 1, r);
+			lo = mid + 1;
 	}
 	return lo;
 }
@@ -236,15 +223,15 @@ static __always_inline __u32 sl_reduce_other(const struct sl_sel *s, const struc
  * draw. The draws are already weighted, so idle endpoints (0 active, a tie)
  * get connections in proportion to their weights; (active+1)/weight would
  * instead always favour the heavier one of a pair and starve light ones.
- * Inline, both first tries too (sl_draw_first): no call on the common
- * path. On kernels with return-thunk mitigations a call and its return
- * cost a connect4 more than a whole search (docs/KERNEL.md, "Where the
- * time goes"); sl_forget() keeps the verifier's work bounded. */
-static __always_inline int sl_least(const struct sl_sel *s, struct sl_cand *a)
+ * A global function, with both first tries inline (sl_draw_first): one
+ * call per connect, which keeps the verifier's work per caller small. */
+__noinline int sl_least(const struct sl_sel *s, struct sl_cand *a)
 {
 	struct sl_cand b;
 	int pa, pb;
 
+	if (!s || !a)
+		return -SL_R_NO_BACKEND;
 	pa = sl_draw_first(s, sl_reduce(s, sl_rand32()), SL_NONE, a);
 	if (pa < 0 || s->count < 2)
 		return pa;
@@ -258,8 +245,7 @@ static __always_inline int sl_least(const struct sl_sel *s, struct sl_cand *a)
 	return pa;
 }
 
-/* Position of the chosen endpoint in the group, or -reason. Each policy's
- * first draw is inline, for the same reason as sl_least()'s. */
+/* Position of the chosen endpoint in the group, or -reason. */
 static __always_inline int sl_select(const struct sl_sel *s, const struct sl_group *grp,
 				     struct sl_group_state *gs, struct sl_cand *c)
 {
@@ -268,9 +254,9 @@ static __always_inline int sl_select(const struct sl_sel *s, const struct sl_gro
 	switch (grp->lb) {
 	case SL_LB_ROUND_ROBIN:
 		n = gs ? __sync_fetch_and_add(&gs->rr, 1) : sl_rand32();
-		return sl_draw_first(s, n % (s->total ? s->total : s->count), SL_NONE, c);
+		return sl_draw(s, n % (s->total ? s->total : s->count), SL_NONE, c);
 	case SL_LB_RANDOM:
-		return sl_draw_first(s, sl_reduce(s, sl_rand32()), SL_NONE, c);
+		return sl_draw(s, sl_reduce(s, sl_rand32()), SL_NONE, c);
 	default: /* LEAST_REQUEST, LEAST_CONN */
 		return sl_least(s, c);
 	}
