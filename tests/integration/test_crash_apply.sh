@@ -52,9 +52,9 @@ rel apply -f "$T_TMP/A.yaml" >/dev/null && rel apply -f "$T_TMP/B.yaml" >/dev/nu
 	{ fail crash/live-is-old-or-new "cannot apply the policies without kills"; t_done; }
 
 bad_live="" bad_store="" bad_next="" interrupted=0 finished=0 early=0 t=0
-# shift (ms) moves the aim: later after a kill that landed before the
+# aim (ms) moves the kills: later after a kill that landed before the
 # publication (nothing written), earlier after one that came too late.
-shift=0
+aim=0
 while [ "$t" -lt "$TRIALS" ] || { [ "$interrupted" = 0 ] && [ "$t" -lt "$MAX_TRIALS" ]; }; do
 	t=$((t + 1))
 	# Aim at the publication: it starts after the parse and compile and
@@ -66,7 +66,7 @@ while [ "$t" -lt "$TRIALS" ] || { [ "$interrupted" = 0 ] && [ "$t" -lt "$MAX_TRI
 	read -r total compile < <(sed -n 's/.* in \([0-9.]*\) ms (parse+compile \([0-9.]*\) ms.*/\1 \2/p' "$T_TMP/clean.out")
 	start=$(awk -v w="$wall" -v t="${total:-0}" -v c="${compile:-0}" 'BEGIN { print int(w - t + c) }')
 	span=$(awk -v t="${total:-0}" -v c="${compile:-0}" 'BEGIN { s = int((t - c) * 1.3); print (s > 0 ? s : 1) }')
-	delay=$((start + shift + RANDOM % span))
+	delay=$((start + aim + RANDOM % span))
 	[ "$delay" -lt 0 ] && delay=0
 	# The binary itself in the background (not a function: its subshell
 	# would take the SIGKILL and leave the apply running).
@@ -87,9 +87,9 @@ while [ "$t" -lt "$TRIALS" ] || { [ "$interrupted" = 0 ] && [ "$t" -lt "$MAX_TRI
 	if ! cmp -s "$T_TMP/live" "$T_TMP/other"; then
 		interrupted=$((interrupted + 1))
 	elif [ "$done_first" = 0 ]; then
-		shift=$((shift - span / 2))
+		aim=$((aim - span / 2))
 	else
-		early=$((early + 1)) shift=$((shift + span / 2))
+		early=$((early + 1)) aim=$((aim + span / 2))
 	fi
 
 	rel apply -f "$T_TMP/C.yaml" >/dev/null 2>&1 || bad_next+=" $t:apply"

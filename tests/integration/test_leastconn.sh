@@ -55,34 +55,7 @@ check_eq leastconn/no-drift "$(json_endpoint active 127.0.1.1:8080)/$(json_endpo
 # Endpoint weights still hold when every endpoint is idle: weights 1 and 3
 # (ServiceEntry endpoints), short sequential connections, LEAST_CONN.
 # Expected share of the weight-3 endpoint is 75 %; 2,000 draws: sd ~1 point.
-# weighted_se NAME VIP IP-SUFFIX:WEIGHT...: a ServiceEntry with weighted
-# endpoints 127.0.1.<suffix> on port 8080, and a LEAST_CONN rule for it.
-weighted_se() {
-	local name=$1 vip=$2 e
-	shift 2
-	cat <<YML
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: $name, namespace: default}
-spec:
-  hosts: [$name.example]
-  addresses: [$vip]
-  ports: [{number: 80, name: tcp, protocol: TCP, targetPort: 8080}]
-  resolution: STATIC
-  endpoints:
-YML
-	for e in "$@"; do echo "  - {address: 127.0.1.${e%:*}, weight: ${e#*:}}"; done
-	cat <<YML
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: $name, namespace: default}
-spec:
-  host: $name.example
-  trafficPolicy: {loadBalancer: {simple: LEAST_CONN}}
-YML
-}
-weighted_se wts 10.96.0.20 1:1 2:3 >"$T_TMP/weighted.yaml"
+yaml_se wts 10.96.0.20 LEAST_CONN 127.0.1.1:1 127.0.1.2:3 >"$T_TMP/weighted.yaml"
 apply_or_die leastconn/idle-weights "$T_TMP/weighted.yaml"
 client -j -n 2000 10.96.0.20:80 >"$T_TMP/w.json" 2>"$T_TMP/w.err"
 w1=$(count A "$T_TMP/w.json") w3=$(count B "$T_TMP/w.json")
@@ -94,8 +67,8 @@ check_range leastconn/idle-weights "$(awk -v a="$w1" -v b="$w3" 'BEGIN { print (
 # would make A win 36 % of those connections. A distinct second draw never
 # gives A, and B's share of the rest is 0.6 x 1/4 (A first, B second) +
 # 0.1 (B first, wins or ties) = 25 %; 400 draws: sd ~2.2 points.
-weighted_se heavy 10.96.0.30 1:6 >"$T_TMP/heavy-a.yaml"
-weighted_se heavy 10.96.0.30 1:6 2:1 3:3 >"$T_TMP/heavy-abc.yaml"
+yaml_se heavy 10.96.0.30 LEAST_CONN 127.0.1.1:6 >"$T_TMP/heavy-a.yaml"
+yaml_se heavy 10.96.0.30 LEAST_CONN 127.0.1.1:6 127.0.1.2:1 127.0.1.3:3 >"$T_TMP/heavy-abc.yaml"
 apply_or_die leastconn/busy-heavy-never "$T_TMP/heavy-a.yaml"
 hold_conns heavy -k 50 10.96.0.30:80
 apply_or_die leastconn/busy-heavy-never "$T_TMP/heavy-abc.yaml"

@@ -20,45 +20,20 @@ require_kernel select/rr-exact select/random-reached select/random-weights \
 t_world
 
 N_EPS=64
-# se NAME VIP LB: a ServiceEntry on the 64 weighted endpoints and its rule.
-se() {
-	local i
-	cat <<YML
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: $1, namespace: sl-test}
-spec:
-  hosts: [$1.example]
-  addresses: [$2]
-  ports: [{number: 80, name: tcp, protocol: TCP, targetPort: 8080}]
-  resolution: STATIC
-  endpoints:
-YML
-	for ((i = 1; i <= N_EPS; i++)); do
-		echo "  - {address: 127.0.2.$i, weight: $(((i - 1) % 4 + 1))}"
-	done
-	cat <<YML
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: $1, namespace: sl-test}
-spec:
-  host: $1.example
-  trafficPolicy: {loadBalancer: {simple: $3}}
-YML
-}
+weighted=() eps=()
+for ((i = 1; i <= N_EPS; i++)); do
+	weighted+=("127.0.2.$i:$(((i - 1) % 4 + 1))")
+	eps+=("127.0.2.$i:8080=e$i")
+done
 {
-	se rr 10.96.0.11 ROUND_ROBIN
-	se rnd 10.96.0.12 RANDOM
-	se lc 10.96.0.13 LEAST_CONN
+	yaml_se rr 10.96.0.11 ROUND_ROBIN "${weighted[@]}"
+	yaml_se rnd 10.96.0.12 RANDOM "${weighted[@]}"
+	yaml_se lc 10.96.0.13 LEAST_CONN "${weighted[@]}"
 } >"$T_TMP/policy.yaml"
-eps=()
-for ((i = 1; i <= N_EPS; i++)); do eps+=("127.0.2.$i:8080=e$i"); done
 start_server eps "${eps[@]}"
 apply_or_die select/rr-exact "$T_TMP/policy.yaml"
 
-# per_endpoint FILE: "i count want-share" per endpoint, from sl-client -j.
+# per_endpoint FILE: "i count" per endpoint, from sl-client -j.
 per_endpoint() {
 	jq -r --argjson n "$N_EPS" \
 		'range(1; $n + 1) as $i | "\($i) \(.identities["e\($i)"] // 0)"' "$1"

@@ -474,3 +474,25 @@ EOF
 		done
 	fi
 }
+
+# yaml_se NAME VIP LB ADDR:WEIGHT...: a ServiceEntry NAME.example at VIP:80
+# with STATIC endpoints ADDR:8080 of the weights given, and a
+# DestinationRule with load balancer LB for it.
+yaml_se() {
+	local name=$1 vip=$2 lb=$3 e
+	shift 3
+	cat <<YML
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: $name, namespace: sl-test}
+spec:
+  hosts: [$name.example]
+  addresses: [$vip]
+  ports: [{number: 80, name: tcp, protocol: TCP, targetPort: 8080}]
+  resolution: STATIC
+  endpoints:
+YML
+	for e in "$@"; do echo "  - {address: ${e%:*}, weight: ${e#*:}}"; done
+	yaml_dr "$name.example" "$lb"
+}
