@@ -15,8 +15,12 @@
  * handed to another pair, with its state zeroed and its generation bumped
  * (socket records carry the generation they saw, see bpf/lib/socktab.h).
  *
- * Free ids are found by probing from a hash of the pair (sl_ep_state.in_use,
- * sl_group_state.in_use); when a probe run finds none, a sweep runs first.
+ * Free ids (sl_ep_state.in_use, sl_group_state.in_use 0) are found from a
+ * hash of the pair: eight runs of 64 ids spread over the id space, each
+ * read with one batch lookup; only when all are full does a sweep run,
+ * then a scan of the whole array from the hash's start. A whole apply's
+ * new pairs take free ids in one batched pass from a hashed start too, so
+ * the block it takes never sits where every later search begins.
  * Every function expects the caller to hold the pin-root lock.
  */
 #ifndef SLUICE_STATEID_H

@@ -254,6 +254,82 @@ static void t_readers(void)
 	CHECK(sl_state_gone(&ref, 0), "a RETIRING pair without connections is gone");
 }
 
+/* Sets in_use of ep_state ids [LO, HI) to USE, as taken or free ids. */
+static void fill(__u32 lo, __u32 hi, bool use)
+{
+	static struct sl_ep_state v[4096];
+	static __u32 k[4096];
+
+	for (__u32 at = lo; at < hi;) {
+		__u32 n = hi - at < 4096 ? hi - at : 4096;
+
+		for (__u32 i = 0; i < n; i++) {
+			memset(&v[i], 0, sizeof(v[i]));
+			v[i].in_use = use;
+			k[i] = at + i;
+		}
+		bpf_map_update_batch(sm.ep_state, k, v, &n, NULL);
+		at += n;
+	}
+}
+
+/* Wherever the one free id is (after the hash's start or before it, at
+ * either end of the space), a new pair gets it. */
+static void t_last_free_id(void)
+{
+	static const __u32 spots[] = { 1, 2, 123457, SL_MAX_EP_STATE - 1 };
+	struct sl_l4addr fe = l4("10.96.0.12", 80);
+	char ip[32];
+	__u32 id = 0;
+
+	for (size_t i = 0; i < sizeof(spots) / sizeof(spots[0]); i++) {
+		struct sl_l4addr ep;
+
+		fill(1, SL_MAX_EP_STATE, true);
+		fill(spots[i], spots[i] + 1, false);
+		snprintf(ip, sizeof(ip), "127.2.0.%zu", i + 1);
+		ep = l4(ip, 8080);
+		CHECK(!sl_stateid_ep(&sm, &fe, &ep, &id) && id == spots[i], "free id %u: got %u",
+		      spots[i], id);
+		CHECK(sl_stateid_ep(&sm, &fe, &(struct sl_l4addr){ .family = SL_AF_INET, .port = 1 },
+				    &id) == -ENOSPC, "none free: -ENOSPC");
+	}
+	fill(1, SL_MAX_EP_STATE, false);
+}
+
+/* A whole assignment collects its free ids from a hashed start and wraps:
+ * the free ids below and above that start are all found, each once. */
+static void t_assign_all_wraps(void)
+{
+	struct sl_table_svc svc;
+	struct sl_table_backend rows[3];
+	struct sl_tables t = { .svcs = &svc, .n_svcs = 1, .backends = rows, .n_backends = 3 };
+	struct sl_state_ids ids;
+	__u32 want[3] = { 2, SL_MAX_EP_STATE / 2, SL_MAX_EP_STATE - 2 };
+
+	memset(&svc, 0, sizeof(svc));
+	memset(rows, 0, sizeof(rows));
+	svc.fe = l4("10.96.0.13", 80);
+	svc.val.n_groups = 1;
+	rows[0].be.ep = l4("127.3.0.1", 8080);
+	rows[1].be.ep = l4("127.3.0.2", 8080);
+	rows[2].be.ep = l4("127.3.0.3", 8080);
+	fill(1, SL_MAX_EP_STATE, true);
+	for (int i = 0; i < 3; i++)
+		fill(want[i], want[i] + 1, false);
+	CHECK(!sl_stateid_assign_all(&sm, &t, &ids), "assign_all with 3 ids free");
+	for (int i = 0; i < 3; i++) {
+		bool seen = false;
+
+		for (int j = 0; j < 3; j++)
+			seen |= ids.rows[j] == want[i];
+		CHECK(seen, "free id %u given out (rows %u %u %u)", want[i], ids.rows[0],
+		      ids.rows[1], ids.rows[2]);
+	}
+	sl_state_ids_free(&ids);
+	fill(1, SL_MAX_EP_STATE, false);
+}
+
 int main(void)
 {
 	if (setup()) {
@@ -268,5 +344,7 @@ int main(void)
 	run("stateid/sweep-retires-gone", t_sweep_retires);
 	run("stateid/assign-all", t_assign_all);
 	run("stateid/readers", t_readers);
+	run("stateid/last-free-id", t_last_free_id);
+	run("stateid/assign-all-wraps", t_assign_all_wraps);
 	return failures ? 1 : 0;
 }
