@@ -5,7 +5,9 @@
 #   a. a one-object change, the data-plane part: the write of the inactive
 #      slot + the switch, as `sluice apply` reports it;
 #   b. the same `sluice apply -f ONE-OBJECT.yaml`, end to end (process
-#      start to exit);
+#      start to exit); b2. the same for one new object of other kinds (a
+#      VirtualService with new endpoint pairs, a Kubernetes Service and its
+#      EndpointSlice, an AuthorizationPolicy with a selector);
 #   c. the agent: sluiced watching a directory of one file per service;
 #      one file renamed into place, from rename() to the switch (the
 #      generation in sl_config changing, read in a tight loop on another
@@ -179,6 +181,72 @@ bench_cli_change() {
 	log " $CHANGES one-object applies done"
 }
 
+# --- b2. one object of other kinds --------------------------------------------------
+
+# OBJ KIND R: one object of KIND, new in round R (new names, new pairs):
+#   route    a VirtualService splitting svc-A 70/30 with svc-B: the pairs of
+#            svc-A with B's endpoints are new, so they need state ids;
+#   service  a Kubernetes Service and its EndpointSlice (2 endpoints);
+#   authz    an AuthorizationPolicy whose selector no workload has.
+other_obj() {
+	local kind=$1 r=$2 a b
+	a=$(printf 'svc-%05d' $(((r * 7919) % N))) b=$(printf 'svc-%05d' $(((r * 7919 + 1) % N)))
+	case $kind in
+	route) cat <<-EOF
+		apiVersion: networking.istio.io/v1beta1
+		kind: VirtualService
+		metadata: {name: other-$r, namespace: bench}
+		spec:
+		  hosts: [$a.bench.svc.cluster.local]
+		  tcp:
+		  - route:
+		    - {destination: {host: $a.bench.svc.cluster.local}, weight: 70}
+		    - {destination: {host: $b.bench.svc.cluster.local}, weight: 30}
+		EOF
+		;;
+	service) cat <<-EOF
+		apiVersion: v1
+		kind: Service
+		metadata: {name: other-$r, namespace: bench}
+		spec:
+		  clusterIP: 10.99.$((r / 250)).$((r % 250 + 1))
+		  ports: [{name: tcp, port: 80, targetPort: 8080}]
+		---
+		apiVersion: discovery.k8s.io/v1
+		kind: EndpointSlice
+		metadata: {name: other-$r-x, namespace: bench, labels: {kubernetes.io/service-name: other-$r}}
+		addressType: IPv4
+		ports: [{name: tcp, port: 8080}]
+		endpoints: [{addresses: [127.5.$((r / 250)).$((r % 250 + 1))]}, {addresses: [127.6.$((r / 250)).$((r % 250 + 1))]}]
+		EOF
+		;;
+	authz) cat <<-EOF
+		apiVersion: security.istio.io/v1
+		kind: AuthorizationPolicy
+		metadata: {name: other-$r, namespace: bench}
+		spec:
+		  selector: {matchLabels: {app: other-$r}}
+		  action: ALLOW
+		  rules: [{from: [{source: {principals: [x]}}]}]
+		EOF
+		;;
+	esac
+}
+
+bench_other() {
+	local r kind ms
+	for ((r = 1; r <= CHANGES; r++)); do
+		for kind in route service authz; do
+			other_obj "$kind" "$r" >"$TMP/other.yaml"
+			timed ms "$SLUICE" apply --pin-root "$CLI_PIN" -f "$TMP/other.yaml" >"$TMP/apply.out" 2>"$TMP/apply.err" ||
+				die "sluice apply ($kind $r): $(head -c 800 "$TMP/apply.err")"
+			printf 'other\t%s\t%s\t%s\t%s\t%s\n' "$r" "$kind" "$ms" "$(cli_parts "$TMP/apply.out")" \
+				"$(grep -c 'whole compile' "$TMP/apply.out")" >>"$DATA"
+		done
+	done
+	log " $CHANGES rounds of route, service and authz applies done"
+}
+
 # --- e. a metrics scrape of the same pin root ---------------------------------------
 
 bench_scrape() {
@@ -260,6 +328,16 @@ write_report() {
 	echo
 	echo "Last CLI line: \`$(awk -F'\t' '$1 == "cliline" { print $2 }' "$DATA")\`"
 	echo
+	echo "### b2. One new object of other kinds through \`sluice apply\` ($CHANGES of each, after b)"
+	echo
+	echo "route: a VirtualService splitting one service with another (new endpoint pairs); service: a Kubernetes Service with its EndpointSlice; authz: an AuthorizationPolicy whose selector no workload has. Min / median / max, ms."
+	echo
+	echo "| object | \`sluice apply\` end to end | write + switch | parse + compile | whole compiles |"
+	echo "|---|---|---|---|---:|"
+	for k in route service authz; do
+		echo "| $k | $(col other "$k" 4 | stats3 | sed 's/ / \/ /g') | $(awk -F'\t' -v k="$k" '$1 == "other" && $3 == k { print $6 + $7 }' "$DATA" | stats3 | sed 's/ / \/ /g') | $(col other "$k" 5 | stats3 | sed 's/ / \/ /g') | $(col other "$k" 10 | awk '{ s += $1 } END { print s + 0 }') |"
+	done
+	echo
 	echo "### c. The agent: one file of $N renamed into place ($CHANGES changes)"
 	echo
 	echo "| measure | ms (min / median / max) |"
@@ -306,6 +384,8 @@ main() {
 	bench_cli_change
 	log "== e. metrics scrapes"
 	bench_scrape
+	log "== b2. one object of other kinds"
+	bench_other
 	log "== c. the agent"
 	bench_agent
 	LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)

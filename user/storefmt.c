@@ -40,6 +40,9 @@ uint64_t sls_opts_hash(const struct sl_compile_opts *o)
 		h = (h ^ (unsigned char)*d) * 0x100000001b3ull;
 	/* The limits are part of what a summary's compile saw. */
 	h = (h ^ o->max_services) * 0x100000001b3ull;
+	/* So are the rules of user/policy/keys.c: summaries stored under other
+	 * rules are made again (one whole compile). */
+	h = (h ^ SLS_KEYS_VERSION) * 0x100000001b3ull;
 	return (h ^ o->max_backends) * 0x100000001b3ull;
 }
 

@@ -32,6 +32,9 @@
 
 #define SLS_MAGIC 0x32534c53u /* "SLS2" in memory order */
 #define SLS_VERSION 1u
+/* Bumped when user/policy/keys.c gives an object other keys. 2: policies
+ * with a selector provide polsel:K=V, not pol:NS. */
+#define SLS_KEYS_VERSION 2u
 #define SLS_CHUNKS (SL_MAX_STORE_CHUNKS / 2) /* per slot, the directory included */
 #define SLS_MAX_BUCKETS 512u
 

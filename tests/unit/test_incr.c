@@ -19,7 +19,8 @@
  * with Pod references, ServiceEntries with inline endpoints and
  * WorkloadEntries, DestinationRules with subsets, VirtualServices routing
  * across services and namespaces, PeerAuthentication and
- * AuthorizationPolicy (namespace, selector, root namespace), node ingress
+ * AuthorizationPolicy (namespace, root namespace, selectors on the labels
+ * of Pods, ServiceEntry endpoints and WorkloadEntries), node ingress
  * (externalIPs, NodePorts), Namespaces and NetworkPolicy. Stored objects
  * are fetched through the callback, as from the store. The seed is fixed.
  */
@@ -241,18 +242,30 @@ static void gen_vs(struct buf *b, const struct slot *s, const char *ns)
 
 static void gen_pa(struct buf *b, const struct slot *s, const char *ns)
 {
+	static const char *const sel[6] = {
+		"", "", "", "", "  selector: {matchLabels: {app: p0}}\n",
+		"  selector: {matchLabels: {app: w0}}\n",
+	};
+
 	out(b, "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\n"
 	    "metadata: {name: pa%d, namespace: %s}\nspec:\n%s  mtls: {mode: %s}\n", s->i, ns,
-	    s->p[1] >= 4 ? "  selector: {matchLabels: {app: p0}}\n" : "",
-	    s->p[2] >= 3 ? "STRICT" : "PERMISSIVE");
+	    sel[s->p[1]], s->p[2] >= 3 ? "STRICT" : "PERMISSIVE");
 }
 
 static void gen_authz(struct buf *b, const struct slot *s, const char *ns)
 {
+	/* Selectors on a Pod's label, on the label of a ServiceEntry endpoint
+	 * (and of Pods), and on two labels of WorkloadEntries. */
+	static const char *const sel[6] = {
+		"", "", "  selector: {matchLabels: {app: p1}}\n",
+		"  selector: {matchLabels: {app: p1}}\n", "  selector: {matchLabels: {version: v2}}\n",
+		"  selector: {matchLabels: {app: w1, version: v1}}\n",
+	};
+
 	out(b, "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\n"
 	    "metadata: {name: az%d, namespace: %s}\nspec:\n%s  action: ALLOW\n"
 	    "  rules:\n  - from: [{source: {principals: [x]}}]\n    to: [{operation: {ports: [\"80\"]}}]\n",
-	    s->i, ns, s->p[1] >= 2 ? "  selector: {matchLabels: {app: p1}}\n" : "");
+	    s->i, ns, sel[s->p[1]]);
 }
 
 static void gen_np(struct buf *b, const struct slot *s, const char *ns)

@@ -14,21 +14,37 @@
  *   kind              provides                      needs
  *   Service           name:FQDN                     name:FQDN, slice:NS/NAME,
  *                                                   podsel:NS/K=V (the selector's
- *                                                   first label), [pol:NS,
+ *                                                   first label), polsel:K=V (each
+ *                                                   label of its selector), [pol:NS,
  *                                                   pol:istio-system]
  *   ServiceEntry      name:HOST...                  name:HOST..., we:NS (with a
- *                                                   workloadSelector), [pol:NS,
+ *                                                   workloadSelector), polsel:K=V
+ *                                                   (each label of its endpoints and
+ *                                                   its workloadSelector), [pol:NS,
  *                                                   pol:istio-system]
  *   EndpointSlice     slice:NS/SERVICE              pod:NS/NAME of its targetRefs
- *   Pod               podsel:NS/K=V (each label),   -
+ *   Pod               podsel:NS/K=V (each label),   polsel:K=V (each label)
  *                     pod:NS/NAME, netpol
- *   WorkloadEntry     we:NS                         -
+ *   WorkloadEntry     we:NS                         polsel:K=V (each label)
  *   DestinationRule   name:HOST (both forms)        the same
  *   VirtualService    name:HOST (both forms)        the same, and name: of every
  *                                                   route destination
  *   PeerAuthentication, AuthorizationPolicy,
- *   RequestAuthentication  pol:NS                   -
+ *   RequestAuthentication  pol:NS without a selector, -
+ *                     polsel:K=V (its first label)
+ *                     with one
  *   Namespace, NetworkPolicy  netpol                -
+ *
+ * A policy with a selector applies to the workloads whose labels contain
+ * it (compile.c, pol_selects): a Service by its selector or an endpoint's
+ * labels (a Pod's, a WorkloadEntry's, a ServiceEntry endpoint's). Whatever
+ * it applies to has its first label, so polsel:K=V of that label reaches
+ * every unit it can change, through the Pods and WorkloadEntries behind
+ * it. polsel: keys leave the namespace out: a Pod behind a Service of
+ * another namespace knows only its own; a unit of another namespace that
+ * the walk reaches is compiled again for nothing, never missed. A policy
+ * without a selector changes every unit of its namespace (of the mesh,
+ * from the root namespace): pol:NS.
  *
  * Keys are FNV-1a 64 of the kind letter and the text; two texts that
  * collide only make more objects look related, which costs time, never
@@ -117,6 +133,28 @@ uint64_t slp_key_pol(const char *ns)
 	return key_of('a', "%s", ns);
 }
 
+/* polsel:K=V of every label of LABELS (a map; others are not labels). */
+static void label_keys(struct slp_keys *k, const struct node *labels)
+{
+	for (size_t i = 0; labels && labels->type == T_MAP && i < labels->n; i++)
+		if (labels->keys[i]->s && labels->vals[i]->s)
+			push(k, true, key_of('q', "%s=%s", labels->keys[i]->s, labels->vals[i]->s));
+}
+
+/* What a PeerAuthentication, AuthorizationPolicy or RequestAuthentication
+ * provides: the selector as compile.c's pol_selector() reads it (a
+ * non-empty spec.selector.matchLabels); a first label that is not text
+ * matches nothing, and is treated as no selector (more work, never less). */
+static void pol_keys(const struct object *o, struct slp_keys *k)
+{
+	const struct node *ml = slp_path_get(o->root, "spec.selector.matchLabels");
+
+	if (ml && ml->type == T_MAP && ml->n && ml->keys[0]->s && ml->vals[0]->s)
+		push(k, false, key_of('q', "%s=%s", ml->keys[0]->s, ml->vals[0]->s));
+	else
+		push(k, false, slp_key_pol(o->ns));
+}
+
 static void service_keys(const struct object *o, const struct sl_compile_opts *opts,
 			 struct slp_keys *k)
 {
@@ -130,12 +168,14 @@ static void service_keys(const struct object *o, const struct sl_compile_opts *o
 	push(k, true, key_of('s', "%s/%s", o->ns, o->name));
 	if (sel && sel->type == T_MAP && sel->n && sel->vals[0]->s)
 		push(k, true, key_of('l', "%s/%s=%s", o->ns, sel->keys[0]->s, sel->vals[0]->s));
+	label_keys(k, sel);
 }
 
 static void se_keys(const struct object *o, struct slp_keys *k)
 {
 	const struct node *hosts = slp_path_get(o->root, "spec.hosts");
 	const struct node *sel = slp_path_get(o->root, "spec.workloadSelector.labels");
+	const struct node *eps = slp_path_get(o->root, "spec.endpoints");
 
 	for (size_t i = 0; i < slp_seq_len(hosts); i++) {
 		if (!slp_node_str(hosts->vals[i]))
@@ -145,6 +185,9 @@ static void se_keys(const struct object *o, struct slp_keys *k)
 	}
 	if (sel && sel->type == T_MAP)
 		push(k, true, key_of('w', "%s", o->ns));
+	label_keys(k, sel);
+	for (size_t i = 0; i < slp_seq_len(eps); i++)
+		label_keys(k, slp_map_get(eps->vals[i], "labels"));
 }
 
 static void slice_keys(const struct object *o, struct slp_keys *k)
@@ -174,6 +217,7 @@ static void pod_keys(const struct object *o, struct slp_keys *k)
 			push(k, false, key_of('l', "%s/%s=%s", o->ns, l->keys[i]->s, l->vals[i]->s));
 	push(k, false, key_of('p', "%s/%s", o->ns, o->name));
 	push(k, false, slp_key_netpol());
+	label_keys(k, l);
 }
 
 static void dr_keys(const struct object *o, const struct sl_compile_opts *opts,
@@ -240,6 +284,7 @@ void slp_object_keys(const struct object *o, const struct sl_compile_opts *opts,
 		break;
 	case K_WORKLOADENTRY:
 		push(k, false, key_of('w', "%s", o->ns));
+		label_keys(k, slp_path_get(o->root, "spec.labels"));
 		break;
 	case K_DESTINATIONRULE:
 		dr_keys(o, opts, k);
@@ -250,7 +295,7 @@ void slp_object_keys(const struct object *o, const struct sl_compile_opts *opts,
 	case K_PEERAUTHN:
 	case K_AUTHZ:
 	case K_REQAUTHN:
-		push(k, false, slp_key_pol(o->ns));
+		pol_keys(o, k);
 		break;
 	case K_NAMESPACE:
 	case K_NETPOL:
