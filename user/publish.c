@@ -253,6 +253,51 @@ static bool row_kept(const struct svc_ref *old, const struct sl_table_backend *b
 	return !memcmp(&o->be, &b->be, sizeof(b->be));
 }
 
+/* Rows FIRST.. of group G of R's service from its table rows SRC.. (COUNT):
+ * the ones that differ from OLD's when the group is written in place,
+ * with their pairs' state ids, in one batch write. */
+struct group_rows {
+	__u32 slot, first, src, count;
+	unsigned g;
+	bool in_place;
+};
+
+static int put_group_rows(struct sl_maps *m, const struct svc_ref *r, const struct svc_ref *old,
+			  const struct group_rows *gr)
+{
+	const struct sl_l4addr *fe = &r->t->svcs[r->i].fe;
+	__u32 *key = calloc(gr->count + 1, sizeof(*key)), *ids = calloc(gr->count + 1, sizeof(*ids));
+	struct sl_backend *row = calloc(gr->count + 1, sizeof(*row));
+	struct sl_l4addr *ep = calloc(gr->count + 1, sizeof(*ep));
+	struct sl_state_maps sm;
+	size_t n = 0;
+	int err = key && ids && row && ep ? 0 : -ENOMEM;
+
+	for (__u32 k = 0; !err && k < gr->count; k++) {
+		const struct sl_table_backend *b = &r->t->backends[gr->src + k];
+
+		/* A row kept in place holds its pair's id already: the pair
+		 * stays in the policy, so its id does not change. */
+		if (gr->in_place && row_kept(old, b, gr->g, k))
+			continue;
+		key[n] = gr->slot * SL_MAX_BACKENDS + gr->first + k;
+		row[n] = b->be;
+		ep[n++] = b->be.ep;
+	}
+	sl_state_maps_of(m, &sm);
+	if (!err)
+		err = sl_stateid_eps(&sm, fe, ep, n, ids);
+	for (size_t i = 0; !err && i < n; i++)
+		row[i].state = ids[i];
+	if (!err)
+		err = sl_put_many(m->fd[SL_MAP_BACKENDS], key, row, n, sizeof(*key), sizeof(*row));
+	free(key);
+	free(ids);
+	free(row);
+	free(ep);
+	return err;
+}
+
 /* The rows of R's groups: in place where the slot's group (PHYS, which
  * holds OLD's rows) has room, writing only the rows that differ; else at
  * the slot's high-water mark. */
@@ -260,41 +305,30 @@ static int put_rows(struct sl_maps *m, __u32 slot, const struct svc_ref *r,
 		    const struct svc_ref *old, struct sl_svc_val *v, const struct sl_svc_val *phys,
 		    __u32 *hwm)
 {
-	const struct sl_tables *t = r->t;
-	const struct sl_l4addr *fe = &t->svcs[r->i].fe;
+	const struct sl_l4addr *fe = &r->t->svcs[r->i].fe;
 	struct sl_state_maps sm;
 	int err = 0;
 
 	sl_state_maps_of(m, &sm);
 	for (unsigned g = 0; g < v->n_groups; g++) {
-		__u32 cnt = v->groups[g].count, src = v->groups[g].first, first;
-		bool in_place = phys && g < phys->n_groups && cnt <= phys->groups[g].count;
+		struct group_rows gr = { .slot = slot, .src = v->groups[g].first,
+					 .count = v->groups[g].count, .g = g };
 
-		if (in_place) {
-			first = phys->groups[g].first;
+		gr.in_place = phys && g < phys->n_groups && gr.count <= phys->groups[g].count;
+		if (gr.in_place) {
+			gr.first = phys->groups[g].first;
 		} else {
-			if (*hwm + cnt > SL_MAX_BACKENDS)
+			if (*hwm + gr.count > SL_MAX_BACKENDS)
 				return -ENOSPC;
-			first = *hwm;
-			*hwm += cnt;
+			gr.first = *hwm;
+			*hwm += gr.count;
 		}
 		err = sl_stateid_group(&sm, fe, v->groups[g].tag, &v->groups[g].state);
-		for (__u32 k = 0; !err && k < cnt; k++) {
-			__u32 key = slot * SL_MAX_BACKENDS + first + k;
-			const struct sl_table_backend *b = &t->backends[src + k];
-			struct sl_backend row = b->be;
-
-			/* A row kept in place holds its pair's id already: the
-			 * pair stays in the policy, so its id does not change. */
-			if (in_place && row_kept(old, b, g, k))
-				continue;
-			err = sl_stateid_ep(&sm, fe, &row.ep, &row.state);
-			if (!err)
-				err = sl_map_put(m->fd[SL_MAP_BACKENDS], &key, &row, BPF_ANY);
-		}
+		if (!err)
+			err = put_group_rows(m, r, old, &gr);
 		if (err)
 			return err;
-		v->groups[g].first = first;
+		v->groups[g].first = gr.first;
 	}
 	return 0;
 }

@@ -13,6 +13,9 @@
 #define PROBES 64 /* ids in one run of the search for a free id */
 #define RUNS 8 /* runs tried from the key's hash before a sweep */
 
+/* Runs never overlap: a batch of new ids takes them from several. */
+_Static_assert(SL_MAX_EP_STATE / RUNS > PROBES && SL_MAX_GROUP_STATE / RUNS > PROBES, "RUNS");
+
 _Static_assert(sizeof(struct sl_ep_key) == KEY_MAX, "KEY_MAX");
 _Static_assert(sizeof(struct sl_group_key) <= KEY_MAX, "KEY_MAX");
 
@@ -99,14 +102,18 @@ static int write_state(const struct kind *k, __u32 id, const union state *old, b
 
 static int collect_free(const struct kind *k, __u32 start, size_t m, __u32 *ids,
 			union state *old);
+static int assign_missing(const struct kind *k, const unsigned char *keys, size_t *miss,
+			  size_t nm, __u32 *out);
 
-/* The first free id of the PROBES from START (fewer at the end of the id
- * space), or 0: one batch lookup, or one lookup per id where the kernel
- * has no batch operations. */
-static __u32 run_free(const struct kind *k, __u32 start, union state *old)
+/* Up to WANT free ids among the PROBES from START (fewer at the end of the
+ * id space) into IDS, their records into OLD; how many. One batch lookup,
+ * or one lookup per id where the kernel has no batch operations. */
+static size_t run_collect(const struct kind *k, __u32 start, size_t want, __u32 *ids,
+			  union state *old)
 {
-	__u32 keys[PROBES], prev = start - 1, count = PROBES, id;
+	__u32 keys[PROBES], prev = start - 1, count = PROBES;
 	union state *vals = malloc(PROBES * sizeof(*vals));
+	size_t got = 0;
 	int r;
 
 	if (!vals)
@@ -114,22 +121,27 @@ static __u32 run_free(const struct kind *k, __u32 start, union state *old)
 	r = bpf_map_lookup_batch(k->arr, &prev, &prev, keys, vals, &count, NULL) ? errno : 0;
 	if (r && r != ENOENT)
 		count = 0;
-	for (__u32 i = 0; i < count; i++) {
+	for (__u32 i = 0; i < count && got < want; i++) {
 		union state *v = (union state *)((char *)vals + (size_t)i * k->val_size);
 
 		if (keys[i] && !in_use(k, v)) {
-			memcpy(old, v, k->val_size);
-			free(vals);
-			return keys[i];
+			memcpy(&old[got], v, k->val_size);
+			ids[got++] = keys[i];
 		}
 	}
 	free(vals);
-	if (!r || r == ENOENT)
-		return 0;
-	for (id = start; id < k->max && id - start < PROBES; id++) /* no batch ops */
-		if (!bpf_map_lookup_elem(k->arr, &id, old) && !in_use(k, old))
-			return id;
-	return 0;
+	for (__u32 id = start; r && r != ENOENT && id < k->max && id - start < PROBES && got < want;
+	     id++) /* no batch ops */
+		if (!bpf_map_lookup_elem(k->arr, &id, &old[got]) && !in_use(k, &old[got]))
+			ids[got++] = id;
+	return got;
+}
+
+static __u32 run_free(const struct kind *k, __u32 start, union state *old)
+{
+	__u32 id;
+
+	return run_collect(k, start, 1, &id, old) ? id : 0;
 }
 
 /* A free id from the key's hash: RUNS runs of PROBES ids, or 0. A run is
@@ -245,6 +257,32 @@ int sl_stateid_group(const struct sl_state_maps *s, const struct sl_l4addr *fe, 
 
 	group_key(&key, fe, tag);
 	return assign(&k, &key, id);
+}
+
+int sl_stateid_eps(const struct sl_state_maps *s, const struct sl_l4addr *fe,
+		   const struct sl_l4addr *eps, size_t n, __u32 *ids)
+{
+	struct kind k = ep_kind(s);
+	struct sl_ep_key *keys = calloc(n + 1, sizeof(*keys));
+	size_t nm = 0, *miss = calloc(n + 1, sizeof(*miss));
+	int err = keys && miss ? 0 : -ENOMEM;
+
+	for (size_t i = 0; !err && i < n; i++) {
+		struct sl_state_ref ref;
+
+		ep_key(&keys[i], fe, &eps[i]);
+		if (bpf_map_lookup_elem(k.dir, &keys[i], &ref))
+			miss[nm++] = i;
+		else if (ref.status == SL_STATE_ASSIGNED)
+			ids[i] = ref.id;
+		else /* RETIRING, back in the policy */
+			err = assign(&k, &keys[i], &ids[i]);
+	}
+	if (!err && nm)
+		err = assign_missing(&k, (const unsigned char *)keys, miss, nm, ids);
+	free(keys);
+	free(miss);
+	return err;
 }
 
 static void retire(const struct kind *k, const void *key)
@@ -460,6 +498,20 @@ static int collect_free(const struct kind *k, __u32 start, size_t m, __u32 *ids,
 	return got == m ? 0 : -ENOSPC;
 }
 
+/* M free ids for new pairs, the first of which is KEY0: a few (a change
+ * to one service) from the runs of KEY0's hash, as for one pair; many, or
+ * where the runs are full, from one pass over the array from its hash. */
+static int find_free(const struct kind *k, const void *key0, size_t m, __u32 *ids,
+		     union state *old)
+{
+	__u32 h = key_hash(k, key0);
+	size_t got = 0;
+
+	for (unsigned r = 0; m <= PROBES && r < RUNS && got < m; r++)
+		got += run_collect(k, run_start(k, h, r), m - got, ids + got, old + got);
+	return got == m ? 0 : collect_free(k, run_start(k, h, 0), m, ids, old);
+}
+
 /* New pairs KEYS[0..M) (sorted, distinct, none in the directory): free
  * ids, their state zeroed under a new generation, directory entries; by
  * batches of map updates (element by element where the kernel has none). */
@@ -470,12 +522,10 @@ static int assign_many(const struct kind *k, const unsigned char *keys, size_t m
 	int err = old && refs ? 0 : -ENOMEM;
 
 	if (!err) {
-		__u32 start = run_start(k, key_hash(k, keys), 0);
-
-		err = collect_free(k, start, m, ids, old);
+		err = find_free(k, keys, m, ids, old);
 		if (err == -ENOSPC) {
 			sweep_kind(k, NULL, 0, false, false);
-			err = collect_free(k, start, m, ids, old);
+			err = find_free(k, keys, m, ids, old);
 		}
 	}
 	for (size_t i = 0; !err && i < m; i++) {
@@ -514,14 +564,41 @@ static int cmp_key_idx_r(const void *a, const void *b, void *ctx)
 		      c->size);
 }
 
+/* Ids for the NM keys KEYS[MISS[i]] that the directory lacks (duplicates
+ * allowed) into OUT[MISS[i]]: new ids, in bulk, one per distinct key. */
+static int assign_missing(const struct kind *k, const unsigned char *keys, size_t *miss,
+			  size_t nm, __u32 *out)
+{
+	struct { const unsigned char *keys; size_t size; } c = { keys, k->key_size };
+	unsigned char *ukeys = malloc(nm * k->key_size + 1);
+	__u32 *uids = calloc(nm + 1, sizeof(*uids));
+	size_t nu = 0;
+	int err = ukeys && uids ? 0 : -ENOMEM;
+
+	qsort_r(miss, nm, sizeof(*miss), cmp_key_idx_r, &c);
+	for (size_t i = 0; !err && i < nm; i++)
+		if (!nu || memcmp(ukeys + (nu - 1) * k->key_size, keys + miss[i] * k->key_size,
+				  k->key_size))
+			memcpy(ukeys + nu++ * k->key_size, keys + miss[i] * k->key_size, k->key_size);
+	if (!err)
+		err = assign_many(k, ukeys, nu, uids);
+	for (size_t i = 0; !err && i < nm; i++) {
+		const unsigned char *u = find_sorted(ukeys, nu, k->key_size, k->key_size,
+						     keys + miss[i] * k->key_size);
+
+		out[miss[i]] = uids[(size_t)(u - ukeys) / k->key_size];
+	}
+	free(ukeys);
+	free(uids);
+	return err;
+}
+
 /* Ids of N keys (KEYS, key_size each, duplicates allowed) into OUT: from
  * one snapshot of the directory; pairs it lacks get new ids in bulk. */
 static int resolve(const struct kind *k, const unsigned char *keys, size_t n, __u32 *out)
 {
-	size_t nd, nm = 0, nu = 0, *miss = calloc(n ? n : 1, sizeof(*miss));
+	size_t nd, nm = 0, *miss = calloc(n ? n : 1, sizeof(*miss));
 	struct dir_ent *v = load_dir(k, &nd);
-	unsigned char *ukeys = NULL;
-	__u32 *uids = NULL;
 	int err = miss ? 0 : -ENOMEM;
 
 	for (size_t i = 0; !err && i < n; i++) {
@@ -535,31 +612,10 @@ static int resolve(const struct kind *k, const unsigned char *keys, size_t n, __
 		else
 			miss[nm++] = i;
 	}
-	if (!err && nm) {
-		struct { const unsigned char *keys; size_t size; } c = { keys, k->key_size };
-
-		qsort_r(miss, nm, sizeof(*miss), cmp_key_idx_r, &c);
-		ukeys = malloc(nm * k->key_size);
-		uids = calloc(nm, sizeof(*uids));
-		err = ukeys && uids ? 0 : -ENOMEM;
-		for (size_t i = 0; !err && i < nm; i++)
-			if (!nu || memcmp(ukeys + (nu - 1) * k->key_size, keys + miss[i] * k->key_size,
-					  k->key_size))
-				memcpy(ukeys + nu++ * k->key_size, keys + miss[i] * k->key_size,
-				       k->key_size);
-		if (!err)
-			err = assign_many(k, ukeys, nu, uids);
-		for (size_t i = 0; !err && i < nm; i++) {
-			const unsigned char *u = find_sorted(ukeys, nu, k->key_size, k->key_size,
-							     keys + miss[i] * k->key_size);
-
-			out[miss[i]] = uids[(size_t)(u - ukeys) / k->key_size];
-		}
-	}
+	if (!err && nm)
+		err = assign_missing(k, keys, miss, nm, out);
 	free(miss);
 	free(v);
-	free(ukeys);
-	free(uids);
 	return err;
 }
 

@@ -47,6 +47,11 @@ int sl_stateid_ep(const struct sl_state_maps *s, const struct sl_l4addr *fe,
 		  const struct sl_l4addr *ep, __u32 *id);
 int sl_stateid_group(const struct sl_state_maps *s, const struct sl_l4addr *fe, __u32 tag,
 		     __u32 *id);
+/* The ids of (FE, EPS[i]) for N endpoints (duplicates allowed) into IDS:
+ * one directory lookup each, the new pairs' ids found and written
+ * together (a few batch operations, not a handful of syscalls per pair). */
+int sl_stateid_eps(const struct sl_state_maps *s, const struct sl_l4addr *fe,
+		   const struct sl_l4addr *eps, size_t n, __u32 *ids);
 
 /* Ids of every row (rows[i] for t->backends[i]) and group (groups[svc *
  * SL_MAX_GROUPS + g]) of T, from one walk of the directories plus one

@@ -254,6 +254,37 @@ static void t_readers(void)
 	CHECK(sl_state_gone(&ref, 0), "a RETIRING pair without connections is gone");
 }
 
+/* One group's endpoints at once: a pair already there keeps its id, a
+ * RETIRING one takes its id back, new ones (a duplicate among them) get
+ * distinct new ids with a fresh state, all as one pair at a time would. */
+static void t_eps_batch(void)
+{
+	struct sl_l4addr fe = l4("10.96.0.14", 80), eps[5];
+	__u32 ids[5], kept, back, id;
+	struct sl_ep_state st;
+
+	eps[0] = l4("127.4.0.1", 8080);
+	eps[1] = l4("127.4.0.2", 8080);
+	eps[2] = l4("127.4.0.3", 8080);
+	eps[3] = l4("127.4.0.4", 8080);
+	eps[4] = eps[2];
+	CHECK(!sl_stateid_ep(&sm, &fe, &eps[0], &kept), "assign kept");
+	CHECK(!sl_stateid_ep(&sm, &fe, &eps[1], &back), "assign back");
+	st = ep_at(back);
+	st.opened = 5;
+	ep_put(back, &st);
+	sl_stateid_retire_ep(&sm, &fe, &eps[1]);
+	CHECK(!sl_stateid_eps(&sm, &fe, eps, 5, ids), "sl_stateid_eps");
+	CHECK(ids[0] == kept && ids[1] == back && ep_at(back).opened == 5, "kept %u/%u, back %u/%u",
+	      ids[0], kept, ids[1], back);
+	CHECK(ref_of(&fe, &eps[1]).status == SL_STATE_ASSIGNED, "the RETIRING pair is assigned again");
+	CHECK(ids[2] && ids[3] && ids[2] != ids[3] && ids[4] == ids[2] && ids[2] != kept &&
+		      ids[3] != kept && ids[2] != back && ids[3] != back,
+	      "new ids %u %u (duplicate %u)", ids[2], ids[3], ids[4]);
+	CHECK(ep_at(ids[2]).in_use && ep_at(ids[3]).in_use && !ep_at(ids[3]).active, "new states");
+	CHECK(!sl_stateid_ep(&sm, &fe, &eps[3], &id) && id == ids[3], "one at a time agrees");
+}
+
 /* Sets in_use of ep_state ids [LO, HI) to USE, as taken or free ids. */
 static void fill(__u32 lo, __u32 hi, bool use)
 {
@@ -344,6 +375,7 @@ int main(void)
 	run("stateid/sweep-retires-gone", t_sweep_retires);
 	run("stateid/assign-all", t_assign_all);
 	run("stateid/readers", t_readers);
+	run("stateid/eps-batch", t_eps_batch);
 	run("stateid/last-free-id", t_last_free_id);
 	run("stateid/assign-all-wraps", t_assign_all_wraps);
 	return failures ? 1 : 0;
