@@ -303,18 +303,43 @@ static bool is_policy(unsigned kind)
 	return kind == K_PEERAUTHN || kind == K_AUTHZ || kind == K_REQAUTHN;
 }
 
-/* Is K a pol: key (some policy, old or new, provides it)? */
-static bool pol_key(const struct eng *e, uint64_t k)
+static void mark(struct eng *e, size_t n, struct u64set *keys, struct vec *q);
+
+/* The namespace K stands for when K is the pol: key of a policy without
+ * selector (old or new) that provides it, else NULL. Such keys are needed
+ * by every unit of the namespace (of the mesh, from the root namespace)
+ * and are not in the need index; a selector's polsel: keys are (keys.c). */
+static const char *pol_ns(const struct eng *e, uint64_t k)
 {
 	for (uint32_t at = kmap_first(&e->m->prov, k); at;
-	     at = kmap_next(&e->m->prov, e->m->prov.e[at - 1].next, k))
-		if (is_policy(e->m->v[e->m->prov.e[at - 1].val].s.kind))
-			return true;
-	for (size_t j = 0; j < e->n_ch; j++)
-		if (e->ch[j].obj && is_policy(e->ch[j].sum.kind) &&
-		    has_key(e->ch[j].sum.provides, e->ch[j].sum.n_provides, k))
-			return true;
-	return false;
+	     at = kmap_next(&e->m->prov, e->m->prov.e[at - 1].next, k)) {
+		const struct sl_osum *s = &e->m->v[e->m->prov.e[at - 1].val].s;
+
+		if (is_policy(s->kind) && k == slp_key_pol(s->ns))
+			return s->ns;
+	}
+	for (size_t j = 0; j < e->n_ch; j++) {
+		const struct sl_osum *s = &e->ch[j].sum;
+
+		if (e->ch[j].obj && is_policy(s->kind) && k == slp_key_pol(s->ns) &&
+		    has_key(s->provides, s->n_provides, k))
+			return s->ns;
+	}
+	return NULL;
+}
+
+/* Every stored unit of namespace NS (every one from the root namespace):
+ * a string compare each, not a key hashed per unit. */
+static void mark_namespace(struct eng *e, const char *ns, struct u64set *keys, struct vec *q)
+{
+	bool root = !strcmp(ns, ROOT_NAMESPACE);
+
+	for (size_t n = 0; n < e->n_slots; n++) {
+		const struct sl_osum *s = &e->m->v[n].s;
+
+		if (!e->m->v[n].removed && (s->flags & SL_OSUM_UNIT) && (root || !strcmp(s->ns, ns)))
+			mark(e, n, keys, q);
+	}
 }
 
 static void mark(struct eng *e, size_t n, struct u64set *keys, struct vec *q)
@@ -346,6 +371,7 @@ static void walk(struct eng *e)
 	}
 	while (q.n && !e->whole) {
 		uint64_t k = q.v[--q.n];
+		const char *ns;
 
 		for (uint32_t at = kmap_first(&e->m->need, k); at;
 		     at = kmap_next(&e->m->need, e->m->need.e[at - 1].next, k))
@@ -355,10 +381,9 @@ static void walk(struct eng *e)
 		     at = kmap_next(&e->m->prov, e->m->prov.e[at - 1].next, k))
 			if (e->m->v[e->m->prov.e[at - 1].val].s.flags & SL_OSUM_SELFNEED)
 				mark(e, e->m->prov.e[at - 1].val, &keys, &q);
-		if (pol_key(e, k))
-			for (size_t n = 0; n < e->n_slots; n++)
-				if (!e->m->v[n].removed && needs_key(&e->m->v[n].s, k))
-					mark(e, n, &keys, &q);
+		ns = pol_ns(e, k);
+		if (ns)
+			mark_namespace(e, ns, &keys, &q);
 		for (size_t j = 0; j < e->n_ch; j++)
 			if (e->ch[j].obj && needs_key(&e->ch[j].sum, k))
 				mark(e, e->n_slots + j, &keys, &q);
