@@ -11,7 +11,8 @@
 #   c. the agent: sluiced watching a directory of one file per service;
 #      one file renamed into place, from rename() to the switch (the
 #      generation in sl_config changing, read in a tight loop on another
-#      CPU), and the agent's own apply time from its log;
+#      CPU), and the agent's own apply time from its log; the same for new
+#      files of the kinds of b2;
 #   d. a full apply from YAML into an empty pin root, against libyaml alone
 #      parsing the same file (the floor: sl-bench-yaml) and
 #      iptables-restore (legacy and nft) of kube-proxy's rules for the same
@@ -293,6 +294,26 @@ bench_agent() {
 	grep -q "(the changed files)" "$TMP/agent.log" || die "the agent never applied only the changed files"
 	printf 'agentline\t%s\n' "$(grep 'info  generation' "$TMP/agent.log" | tail -n 1)" >>"$DATA"
 	log " $CHANGES agent changes done"
+	bench_agent_other "$pin"
+}
+
+# c2. New files of the kinds of b2, renamed into the agent's directory.
+bench_agent_other() {
+	local pin=$1 r kind out us
+	for ((r = 1; r <= CHANGES; r++)); do
+		for kind in route service authz; do
+			other_obj "$kind" $((r + 1000)) >"$TMP/conf/.other.tmp"
+			sleep 0.3
+			out=$(taskset -c "$WATCH_CPU" "$BB/sl-bench-watch" "$pin" "$TMP/conf/.other.tmp" \
+				"$TMP/conf/other-$kind-$r.yaml") ||
+				die "sl-bench-watch ($kind $r): no switch ($(tail -n 3 "$TMP/agent.log"))"
+			us=$(sed 's/.*"us": \([0-9.]*\).*/\1/' <<<"$out")
+			sleep 0.05
+			printf 'agentother\t%s\t%s\t%s\t%s\n' "$r" "$kind" "$us" \
+				"$(grep 'info  generation' "$TMP/agent.log" | tail -n 1 | sed -n 's/.* in \([0-9.]*\) ms (\(.*\))$/\1\t\2/p')" >>"$DATA"
+		done
+	done
+	log " $CHANGES rounds of new route, service and authz files done"
 }
 
 # --- report ---------------------------------------------------------------------------
@@ -346,6 +367,14 @@ write_report() {
 	echo "| the agent's own apply time (its log) | $(awk -F'\t' '$1 == "agent" { print $4 }' "$DATA" | stats3 | sed 's/ / \/ /g') |"
 	echo
 	echo "Applies that took only the changed files: $(awk -F'\t' '$1 == "agent" && $5 == "the changed files"' "$DATA" | wc -l) of $CHANGES. Start (whole directory): \`$(awk -F'\t' '$1 == "agentstart" { print $2 }' "$DATA" | sed 's/^[^ ]* //')\`"
+	echo
+	echo "New files of the kinds of b2 renamed into the directory ($CHANGES of each), ms (min / median / max):"
+	echo
+	echo "| new file | rename() to switch | the agent's own apply time |"
+	echo "|---|---|---|"
+	for k in route service authz; do
+		echo "| $k | $(awk -F'\t' -v k="$k" '$1 == "agentother" && $3 == k { print $4 / 1000 }' "$DATA" | stats3 | sed 's/ / \/ /g') | $(awk -F'\t' -v k="$k" '$1 == "agentother" && $3 == k { print $5 }' "$DATA" | stats3 | sed 's/ / \/ /g') |"
+	done
 	echo
 	echo "### e. \`sluice metrics\` of the same pin root ($SCRAPES scrapes)"
 	echo

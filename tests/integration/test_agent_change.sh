@@ -13,6 +13,8 @@
 #     equal to the directory again (the other writer's service goes);
 #   - a ConfigMap-style ..data swap (no YAML name in the event) reads the
 #     whole directory;
+#   - new files named to sort first, last and in between, then all three
+#     removed: changes of those files alone;
 #   - under --sockops auto, a file that hands a service off to the proxy
 #     attaches sockops and its removal detaches it.
 set -u
@@ -20,7 +22,7 @@ set -u
 t_init agentchange
 CASES=(agent_change/starts agent_change/rename-one agent_change/remove-file agent_change/move-object
 	agent_change/bad-file agent_change/bad-fixed agent_change/other-writer agent_change/configmap-swap
-	agent_change/sockops-attached agent_change/sockops-detached)
+	agent_change/new-files-sorted agent_change/sockops-attached agent_change/sockops-detached)
 require_kernel "${CASES[@]}"
 t_netns || { fail agent_change/starts "cannot create netns"; exit 1; }
 t_cgroup || { fail agent_change/starts "cannot create cgroup"; exit 1; }
@@ -75,6 +77,17 @@ if until_state "a,b 127.0.1.1:8080,127.0.2.2:8080" && sleep 0.3 &&
 else fail agent_change/bad-file "state '$(state)'; log: $(logs)"; fi
 yaml_service d 10.100.0.4 80 8080 | put d.yaml
 expect agent_change/bad-fixed "a,b,d 127.0.1.1:8080,127.0.2.2:8080" "generation"
+
+# New files that sort first, last and in between (the agent keeps its
+# entries sorted by name and finds them by binary search), then all
+# three removed: each a change of the files alone.
+yaml_service f 10.100.0.6 80 8080 | put 0.yaml
+yaml_service g 10.100.0.7 80 8080 | put zz.yaml
+yaml_service h 10.100.0.8 80 8080 | put ba.yaml
+until_state "a,b,d,f,g,h 127.0.1.1:8080,127.0.2.2:8080" ||
+	fail agent_change/new-files-sorted "f, g, h not applied: $(state); log: $(logs)"
+rm "$CONF/0.yaml" "$CONF/ba.yaml" "$CONF/zz.yaml"
+expect agent_change/new-files-sorted "a,b,d 127.0.1.1:8080,127.0.2.2:8080" "\(the changed files\)"
 
 yaml_service other 10.100.0.9 80 8080 >"$T_TMP/other.yaml"
 sl apply -f "$T_TMP/other.yaml" >/dev/null 2>&1
