@@ -686,9 +686,80 @@ static void random_changes(void)
 		result("incr/random-changes-match-whole", NULL);
 }
 
+/* ---- duplicate frontends --------------------------------------------------- */
+
+/* OLD applied, then CHANGE upserted: sl_incr_compile's result, and in
+ * *WHY the reason it declined. */
+static int incr_once(const char *old, const char *change, const char **why)
+{
+	struct sl_diags d = { 0 };
+	struct sl_policy *po = sl_policy_new(), *up = sl_policy_new();
+	struct sl_tables to;
+	struct sl_model *m = NULL, *full = NULL;
+	struct store store = { 0 };
+	struct sl_incr_out o;
+	struct sl_incr_in in = { .upserts = up, .fetch = fetch, .fetch_ctx = &store };
+	int err = -EINVAL;
+
+	*why = "the old policy does not compile";
+	sl_policy_load(po, "old.yaml", old, strlen(old), &d);
+	if (!d.n_errors && !sl_policy_compile(po, NULL, &to, &d)) {
+		m = stored_model(po, &to, &full);
+		store.src = full;
+		sl_policy_load(up, "change.yaml", change, strlen(change), &d);
+		in.live_svcs = to.n_svcs;
+		in.live_backends = to.n_backends;
+		in.live_ingress = to.n_ingress;
+		err = sl_incr_compile(m, &in, &o, NULL);
+		*why = err == -EAGAIN ? o.whole : NULL;
+		if (!err)
+			sl_incr_out_free(&o);
+		sl_tables_free(&to);
+	}
+	sl_model_free(m);
+	sl_model_free(full);
+	sl_policy_free(po);
+	sl_policy_free(up);
+	sl_diags_free(&d);
+	return err;
+}
+
+#define DUP_SVC(name, ip) \
+	"---\napiVersion: v1\nkind: Service\nmetadata: {name: " name ", namespace: a}\n" \
+	"spec: {clusterIP: " ip ", ports: [{port: 80, targetPort: 8080}]}\n"
+
+/* A change whose frontend another service already has, or two changed
+ * services with one frontend, is declined (the whole compile says which);
+ * a frontend nobody else has is not. */
+static void duplicate_frontends(void)
+{
+	static const struct {
+		const char *name, *change;
+		bool declined;
+	} cases[] = {
+		{ "moved onto an unchanged service's", DUP_SVC("b", "10.96.0.1"), true },
+		{ "a new service on an unchanged one's", DUP_SVC("d", "10.96.0.3"), true },
+		{ "two changed services on one", DUP_SVC("b", "10.96.0.9") DUP_SVC("d", "10.96.0.9"), true },
+		{ "a free one", DUP_SVC("b", "10.96.0.8") DUP_SVC("d", "10.96.0.9"), false },
+	};
+	const char *old = DUP_SVC("a", "10.96.0.1") DUP_SVC("b", "10.96.0.2") DUP_SVC("c", "10.96.0.3");
+	const char *bad = NULL, *why;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]) && !bad; i++) {
+		int err = incr_once(old, cases[i].change, &why);
+
+		if (cases[i].declined && !(err == -EAGAIN && why && strstr(why, "one frontend")))
+			bad = cases[i].name;
+		if (!cases[i].declined && err)
+			bad = cases[i].name;
+	}
+	result("incr/duplicate-frontends-declined", bad ? "%s: wrong" : NULL, bad);
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	duplicate_frontends();
 	random_changes();
 	return failures ? 1 : 0;
 }

@@ -748,7 +748,7 @@ static bool same_addrs(const struct sl_l4addr *a, uint32_t na, const struct sl_l
 /* Two units claiming one frontend (FES) or node-ingress frontend (ING). */
 static bool duplicates(struct eng *e, bool ing)
 {
-	struct u64set others = { 0 }, mine = { 0 };
+	struct u64set mine = { 0 };
 	bool moved = false, dup = false;
 
 	for (size_t t = 0; t < e->touched.n && !moved; t++) {
@@ -764,27 +764,25 @@ static bool duplicates(struct eng *e, bool ing)
 	}
 	if (!moved)
 		return false; /* the same frontends as before, which were checked */
-	for (size_t n = 0; n < e->n_slots; n++) {
-		const struct sl_osum *s = &e->m->v[n].s;
-
-		if ((e->f[n] & N_UNIT) || !in_new(e, n))
-			continue;
-		for (uint32_t i = 0; i < (ing ? s->n_ing : s->n_fes); i++)
-			u64set_add(&others, addr_key(ing ? &s->ing[i] : &s->fes[i]));
-	}
+	/* The changed units' frontends go into a set (a few); every other
+	 * unit's are looked up in it: no set of the whole policy's. */
 	for (size_t t = 0; t < e->touched.n && !dup; t++) {
 		size_t n = (size_t)e->touched.v[t];
 		const struct sl_osum *s = &e->out_sum[n];
 
 		if (!(e->f[n] & N_UNIT) || !in_new(e, n))
 			continue;
-		for (uint32_t i = 0; i < (ing ? s->n_ing : s->n_fes) && !dup; i++) {
-			uint64_t k = addr_key(ing ? &s->ing[i] : &s->fes[i]);
-
-			dup = u64set_has(&others, k) || !u64set_add(&mine, k);
-		}
+		for (uint32_t i = 0; i < (ing ? s->n_ing : s->n_fes) && !dup; i++)
+			dup = !u64set_add(&mine, addr_key(ing ? &s->ing[i] : &s->fes[i]));
 	}
-	free(others.v);
+	for (size_t n = 0; n < e->n_slots && !dup && mine.n; n++) {
+		const struct sl_osum *s = &e->m->v[n].s;
+
+		if ((e->f[n] & N_UNIT) || !in_new(e, n))
+			continue;
+		for (uint32_t i = 0; i < (ing ? s->n_ing : s->n_fes) && !dup; i++)
+			dup = u64set_has(&mine, addr_key(ing ? &s->ing[i] : &s->fes[i]));
+	}
 	free(mine.v);
 	return dup;
 }
