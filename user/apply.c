@@ -307,19 +307,24 @@ static int apply_whole(struct applying *a, enum sl_apply_mode mode, bool dry_run
 
 /* ---- incremental --------------------------------------------------------- */
 
-/* The node-ingress port bitmap of the model's whole policy. */
-static void model_ports(const struct sl_model *m, __u64 w[2 * SL_FE_PORT_WORDS])
+/* The node-ingress port bitmap of the model's whole policy; the number of
+ * its units. One pass over the summaries. */
+static size_t model_ports(const struct sl_model *m, __u64 w[2 * SL_FE_PORT_WORDS])
 {
+	size_t units = 0;
+
 	memset(w, 0, 2 * SL_FE_PORT_WORDS * sizeof(*w));
 	for (size_t i = 0; i < sl_model_slots(m); i++) {
 		const struct sl_osum *s = sl_model_sum(m, i, NULL, NULL);
 
+		units += s && (s->flags & SL_OSUM_UNIT);
 		for (uint32_t k = 0; s && k < s->n_ing; k++) {
 			__u16 port = ntohs(s->ing[k].port);
 
 			w[sl_fe_port_word(0, s->ing[k].proto, port)] |= 1ull << (port % 64);
 		}
 	}
+	return units;
 }
 
 struct incr {
@@ -374,7 +379,7 @@ static int compile_change(struct applying *a, struct incr *c, enum sl_apply_mode
 			  struct sl_diags *d)
 {
 	struct sl_model *m = c->k->model;
-	size_t n = sl_model_count(m), units = 0;
+	size_t n = sl_model_count(m);
 	struct sl_incr_in in = {
 		.upserts = mode == SL_APPLY_REMOVE ? NULL : a->in,
 		.removes = mode == SL_APPLY_REMOVE ? a->in : a->rm,
@@ -391,13 +396,7 @@ static int compile_change(struct applying *a, struct incr *c, enum sl_apply_mode
 	};
 	int err;
 
-	for (size_t i = 0; i < sl_model_slots(m); i++) {
-		const struct sl_osum *s = sl_model_sum(m, i, NULL, NULL);
-
-		units += s && (s->flags & SL_OSUM_UNIT);
-	}
-	in.max_units = units / 4 + 16;
-	model_ports(m, c->old_ports);
+	in.max_units = model_ports(m, c->old_ports) / 4 + 16;
 	err = sl_incr_compile(m, &in, &c->out, d);
 	c->t_compile = sl_now_mono_ns();
 	return err;
@@ -420,7 +419,12 @@ static int apply_incr(struct applying *a, struct incr *c, struct sl_diags *d,
 	struct sl_model *m = c->k->model;
 	int err;
 
-	model_ports(m, c->new_ports);
+	/* Only units with node-ingress frontends put ports in the bitmap: a
+	 * change whose affected units have none, before or after, leaves it. */
+	if (c->out.old.n_ingress || c->out.new.n_ingress)
+		model_ports(m, c->new_ports);
+	else
+		memcpy(c->new_ports, c->old_ports, sizeof(c->new_ports));
 	err = sls_delta(&c->k->v, m, counts, &a->store);
 	c->t_delta = sl_now_mono_ns();
 	pr_debug("sluice: incremental: model read %.2f ms (%zu objects), compile %.2f ms, store "

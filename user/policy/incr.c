@@ -698,9 +698,20 @@ static int compile_state(struct eng *e, bool new_state, struct sl_tables *t, str
 
 /* ---- 6. checks of the whole policy ---------------------------------------- */
 
+/* A frontend's key: its three words mixed (a byte-wise FNV of it was most
+ * of the duplicate check, which keys every unit's frontends). Two
+ * frontends with one key only make a change look like a duplicate, which
+ * the whole compile then decides. */
 static uint64_t addr_key(const struct sl_l4addr *a)
 {
-	return model_fnv64(a, sizeof(*a));
+	uint64_t w[3] = { 0, 0, 0 }, h;
+
+	_Static_assert(sizeof(*a) <= sizeof(w), "sl_l4addr fits three words");
+	memcpy(w, a, sizeof(*a));
+	h = (w[0] ^ (w[1] * 0x9e3779b97f4a7c15ull) ^ (w[2] * 0xc2b2ae3d27d4eb4full)) *
+	    0xbf58476d1ce4e5b9ull;
+	h = (h ^ (h >> 31)) * 0x94d049bb133111ebull;
+	return h ^ (h >> 29);
 }
 
 static struct sl_osum *out_find(void *ctx, unsigned kind, const char *ns, const char *name)
