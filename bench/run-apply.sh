@@ -299,7 +299,7 @@ bench_agent() {
 
 # c2. New files of the kinds of b2, renamed into the agent's directory.
 bench_agent_other() {
-	local pin=$1 r kind out us
+	local pin=$1 r kind out us gen
 	for ((r = 1; r <= CHANGES; r++)); do
 		for kind in route service authz; do
 			other_obj "$kind" $((r + 1000)) >"$TMP/conf/.other.tmp"
@@ -308,7 +308,9 @@ bench_agent_other() {
 				"$TMP/conf/other-$kind-$r.yaml") ||
 				die "sl-bench-watch ($kind $r): no switch ($(tail -n 3 "$TMP/agent.log"))"
 			us=$(sed 's/.*"us": \([0-9.]*\).*/\1/' <<<"$out")
-			sleep 0.05
+			gen=$(sed 's/.*"generation": \([0-9]*\).*/\1/' <<<"$out")
+			# The log line of this apply, not the last one's.
+			for _ in $(seq 100); do [ "$(agent_gen)" -ge "$gen" ] 2>/dev/null && break; sleep 0.02; done
 			printf 'agentother\t%s\t%s\t%s\t%s\n' "$r" "$kind" "$us" \
 				"$(grep 'info  generation' "$TMP/agent.log" | tail -n 1 | sed -n 's/.* in \([0-9.]*\) ms (\(.*\))$/\1\t\2/p')" >>"$DATA"
 		done

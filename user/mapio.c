@@ -9,10 +9,6 @@
 
 #include "mapio.h"
 
-#ifndef ENOTSUPP
-#define ENOTSUPP 524 /* the kernel's "operation not supported" (no batch ops) */
-#endif
-
 /* Process-wide on purpose: the publisher runs under the pin-root lock, one
  * publication at a time, and the hook must see every write wherever it is
  * made. */

@@ -20,6 +20,10 @@
 #include <stddef.h>
 #include <linux/types.h>
 
+#ifndef ENOTSUPP
+#define ENOTSUPP 524 /* the kernel's "operation not supported" (no batch ops) */
+#endif
+
 /* Start counting writes (reads SLUICE_TEST_KILL_AFTER_WRITE again) and
  * forget the last failure. The publisher calls it once per publication. */
 void sl_mapio_begin(void);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <bpf/bpf.h>
 
+#include "mapio.h"
 #include "stateid.h"
 #include "util.h"
 
@@ -271,9 +272,11 @@ int sl_stateid_eps(const struct sl_state_maps *s, const struct sl_l4addr *fe,
 		struct sl_state_ref ref;
 
 		ep_key(&keys[i], fe, &eps[i]);
-		if (bpf_map_lookup_elem(k.dir, &keys[i], &ref))
+		if (bpf_map_lookup_elem(k.dir, &keys[i], &ref)) {
+			if (errno != ENOENT)
+				err = -errno; /* not "missing": its id must not be replaced */
 			miss[nm++] = i;
-		else if (ref.status == SL_STATE_ASSIGNED)
+		} else if (ref.status == SL_STATE_ASSIGNED)
 			ids[i] = ref.id;
 		else /* RETIRING, back in the policy */
 			err = assign(&k, &keys[i], &ids[i]);
@@ -462,6 +465,17 @@ static int write_all(int fd, const void *keys, const void *vals, size_t n, size_
  * whose record has in_use 0, OLD[i] that record. Starting where a hash
  * says, not at id 1, keeps a later search from reading through the block
  * an earlier whole apply took. 0, or -ENOSPC when fewer ids are free. */
+/* collect_free() one id at a time, for kernels without batch ops. */
+static int walk_free(const struct kind *k, __u32 start, size_t m, __u32 *ids, union state *old)
+{
+	size_t got = 0;
+
+	for (__u32 i = 0, id = start; i < k->max - 1 && got < m; i++, id = id + 1 < k->max ? id + 1 : 1)
+		if (!bpf_map_lookup_elem(k->arr, &id, &old[got]) && !in_use(k, &old[got]))
+			ids[got++] = id;
+	return got == m ? 0 : -ENOSPC;
+}
+
 static int collect_free(const struct kind *k, __u32 start, size_t m, __u32 *ids,
 			union state *old)
 {
@@ -499,6 +513,8 @@ static int collect_free(const struct kind *k, __u32 start, size_t m, __u32 *ids,
 	}
 	free(keys);
 	free(vals);
+	if (err == -EINVAL || err == -EOPNOTSUPP || err == -ENOTSUPP)
+		return walk_free(k, start, m, ids, old); /* no batch ops (before 5.6) */
 	if (err && err != -ENOENT)
 		return err;
 	return got == m ? 0 : -ENOSPC;
@@ -521,6 +537,18 @@ static int find_free(const struct kind *k, const void *key0, size_t m, __u32 *id
 /* New pairs KEYS[0..M) (sorted, distinct, none in the directory): free
  * ids, their state zeroed under a new generation, directory entries; by
  * batches of map updates (element by element where the kernel has none). */
+/* Ids IDS[0..M), just given out with the states OLD (packed at val_size),
+ * free again: in_use 0, under the generation they were given with. */
+static void give_back(const struct kind *k, const __u32 *ids, size_t m, const void *old)
+{
+	union state st;
+
+	for (size_t i = 0; i < m; i++) {
+		memcpy(&st, (const char *)old + i * k->val_size, k->val_size);
+		write_state(k, ids[i], &st, false);
+	}
+}
+
 static int assign_many(const struct kind *k, const unsigned char *keys, size_t m, __u32 *ids)
 {
 	union state *old = calloc(m, sizeof(*old));
@@ -555,8 +583,8 @@ static int assign_many(const struct kind *k, const unsigned char *keys, size_t m
 	}
 	if (!err)
 		err = write_all(k->arr, ids, old, m, sizeof(*ids), k->val_size);
-	if (!err)
-		err = write_all(k->dir, keys, refs, m, k->key_size, sizeof(*refs));
+	if (!err && (err = write_all(k->dir, keys, refs, m, k->key_size, sizeof(*refs))))
+		give_back(k, ids, m, old); /* nothing names them: free again */
 	free(old);
 	free(refs);
 	return err;

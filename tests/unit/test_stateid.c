@@ -299,7 +299,8 @@ static void fill(__u32 lo, __u32 hi, bool use)
 			v[i].in_use = use;
 			k[i] = at + i;
 		}
-		bpf_map_update_batch(sm.ep_state, k, v, &n, NULL);
+		CHECK(!bpf_map_update_batch(sm.ep_state, k, v, &n, NULL), "fill [%u, %u): %s", lo, hi,
+		      strerror(errno));
 		at += n;
 	}
 }
@@ -374,8 +375,41 @@ static void t_assign_all_wraps(void)
 	fill(1, SL_MAX_EP_STATE, false);
 }
 
+/* Fewer ids free than new pairs, one on each side of any start: -ENOSPC,
+ * and the two free ids neither given out nor named in the directory. */
+static void t_assign_all_short(void)
+{
+	struct sl_table_svc svc;
+	struct sl_table_backend rows[3];
+	struct sl_tables t = { .svcs = &svc, .n_svcs = 1, .backends = rows, .n_backends = 3 };
+	struct sl_state_ids ids;
+	__u32 lo = 2, hi = SL_MAX_EP_STATE - 2;
+
+	memset(&svc, 0, sizeof(svc));
+	memset(rows, 0, sizeof(rows));
+	svc.fe = l4("10.96.0.15", 80);
+	svc.val.n_groups = 1;
+	rows[0].be.ep = l4("127.5.0.1", 8080);
+	rows[1].be.ep = l4("127.5.0.2", 8080);
+	rows[2].be.ep = l4("127.5.0.3", 8080);
+	clear_dir();
+	fill(1, SL_MAX_EP_STATE, true);
+	fill(lo, lo + 1, false);
+	fill(hi, hi + 1, false);
+	int r = sl_stateid_assign_all(&sm, &t, &ids);
+
+	CHECK(r == -ENOSPC, "3 new pairs, 2 ids free: -ENOSPC, got %d", r);
+	if (!r)
+		sl_state_ids_free(&ids);
+	CHECK(!ep_at(lo).in_use && !ep_at(hi).in_use, "the free ids stay free");
+	CHECK(!ref_of(&svc.fe, &rows[0].be.ep).status && !ref_of(&svc.fe, &rows[2].be.ep).status,
+	      "no directory entry");
+	fill(1, SL_MAX_EP_STATE, false);
+}
+
 int main(void)
 {
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (setup()) {
 		printf("FAIL stateid/setup: cannot create maps: %s\n", strerror(errno));
 		return 1;
@@ -391,5 +425,6 @@ int main(void)
 	run("stateid/eps-batch", t_eps_batch);
 	run("stateid/last-free-id", t_last_free_id);
 	run("stateid/assign-all-wraps", t_assign_all_wraps);
+	run("stateid/assign-all-short", t_assign_all_short);
 	return failures ? 1 : 0;
 }
