@@ -341,28 +341,46 @@ static void t_last_free_id(void)
 	fill(1, SL_MAX_EP_STATE, false);
 }
 
+/* One service (frontend 10.96.0.SVC:80) of three endpoints 127.EPS.0.1-3,
+ * all of whose ids are free except FREE[0..NFREE) (the directory empty,
+ * so that no sweep can free another). */
+struct three {
+	struct sl_table_svc svc;
+	struct sl_table_backend rows[3];
+	struct sl_tables t;
+};
+
+static void three_new_pairs(struct three *x, unsigned svc, unsigned eps, const __u32 *free_ids,
+			    size_t nfree)
+{
+	char ip[32];
+
+	memset(x, 0, sizeof(*x));
+	snprintf(ip, sizeof(ip), "10.96.0.%u", svc);
+	x->svc.fe = l4(ip, 80);
+	x->svc.val.n_groups = 1;
+	for (int i = 0; i < 3; i++) {
+		snprintf(ip, sizeof(ip), "127.%u.0.%d", eps, i + 1);
+		x->rows[i].be.ep = l4(ip, 8080);
+	}
+	x->t = (struct sl_tables){ .svcs = &x->svc, .n_svcs = 1, .backends = x->rows,
+				   .n_backends = 3 };
+	clear_dir();
+	fill(1, SL_MAX_EP_STATE, true);
+	for (size_t i = 0; i < nfree; i++)
+		fill(free_ids[i], free_ids[i] + 1, false);
+}
+
 /* A whole assignment collects its free ids from a hashed start and wraps:
  * the free ids below and above that start are all found, each once. */
 static void t_assign_all_wraps(void)
 {
-	struct sl_table_svc svc;
-	struct sl_table_backend rows[3];
-	struct sl_tables t = { .svcs = &svc, .n_svcs = 1, .backends = rows, .n_backends = 3 };
-	struct sl_state_ids ids;
 	__u32 want[3] = { 2, SL_MAX_EP_STATE / 2, SL_MAX_EP_STATE - 2 };
+	struct sl_state_ids ids;
+	struct three x;
 
-	memset(&svc, 0, sizeof(svc));
-	memset(rows, 0, sizeof(rows));
-	svc.fe = l4("10.96.0.13", 80);
-	svc.val.n_groups = 1;
-	rows[0].be.ep = l4("127.3.0.1", 8080);
-	rows[1].be.ep = l4("127.3.0.2", 8080);
-	rows[2].be.ep = l4("127.3.0.3", 8080);
-	clear_dir();
-	fill(1, SL_MAX_EP_STATE, true);
-	for (int i = 0; i < 3; i++)
-		fill(want[i], want[i] + 1, false);
-	CHECK(!sl_stateid_assign_all(&sm, &t, &ids), "assign_all with 3 ids free");
+	three_new_pairs(&x, 13, 3, want, 3);
+	CHECK(!sl_stateid_assign_all(&sm, &x.t, &ids), "assign_all with 3 ids free");
 	for (int i = 0; i < 3; i++) {
 		bool seen = false;
 
@@ -379,30 +397,19 @@ static void t_assign_all_wraps(void)
  * and the two free ids neither given out nor named in the directory. */
 static void t_assign_all_short(void)
 {
-	struct sl_table_svc svc;
-	struct sl_table_backend rows[3];
-	struct sl_tables t = { .svcs = &svc, .n_svcs = 1, .backends = rows, .n_backends = 3 };
+	__u32 lo = 2, hi = SL_MAX_EP_STATE - 2, free_ids[2] = { lo, hi };
 	struct sl_state_ids ids;
-	__u32 lo = 2, hi = SL_MAX_EP_STATE - 2;
+	struct three x;
+	int r;
 
-	memset(&svc, 0, sizeof(svc));
-	memset(rows, 0, sizeof(rows));
-	svc.fe = l4("10.96.0.15", 80);
-	svc.val.n_groups = 1;
-	rows[0].be.ep = l4("127.5.0.1", 8080);
-	rows[1].be.ep = l4("127.5.0.2", 8080);
-	rows[2].be.ep = l4("127.5.0.3", 8080);
-	clear_dir();
-	fill(1, SL_MAX_EP_STATE, true);
-	fill(lo, lo + 1, false);
-	fill(hi, hi + 1, false);
-	int r = sl_stateid_assign_all(&sm, &t, &ids);
-
+	three_new_pairs(&x, 15, 5, free_ids, 2);
+	r = sl_stateid_assign_all(&sm, &x.t, &ids);
 	CHECK(r == -ENOSPC, "3 new pairs, 2 ids free: -ENOSPC, got %d", r);
 	if (!r)
 		sl_state_ids_free(&ids);
 	CHECK(!ep_at(lo).in_use && !ep_at(hi).in_use, "the free ids stay free");
-	CHECK(!ref_of(&svc.fe, &rows[0].be.ep).status && !ref_of(&svc.fe, &rows[2].be.ep).status,
+	CHECK(!ref_of(&x.svc.fe, &x.rows[0].be.ep).status &&
+		      !ref_of(&x.svc.fe, &x.rows[2].be.ep).status,
 	      "no directory entry");
 	fill(1, SL_MAX_EP_STATE, false);
 }
