@@ -262,6 +262,10 @@ struct sl_osum {
 	 * as the duplicate check compares them. */
 	const struct sl_l4addr *ing;
 	uint32_t n_ing;
+	/* A Pod: what NetworkPolicy reads of it (user/policy/netpod.c), so
+	 * that its tables compile without parsing every stored Pod. */
+	const unsigned char *np;
+	uint32_t n_np;
 };
 
 enum sl_osum_flags {

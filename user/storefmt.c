@@ -68,7 +68,8 @@ struct sum_hdr {
 	uint8_t kind, flags;
 	uint16_t ns_len, name_len, pad;
 	uint64_t hash, text_hash;
-	uint32_t rec_len, n_provides, n_needs, n_ports, n_vips, n_fes, n_ing, pad2;
+	uint32_t rec_len, n_provides, n_needs, n_ports, n_vips, n_fes, n_ing;
+	uint32_t n_np; /* a Pod's NetworkPolicy bytes, after the addresses */
 	struct sl_l4addr alloc;
 	uint32_t pad3;
 };
@@ -82,7 +83,7 @@ static size_t sum_size(const struct sl_osum *s)
 
 	n += 8 * ((size_t)s->n_provides + s->n_needs);
 	n += sizeof(struct sl_l4addr) * ((size_t)s->n_vips + s->n_fes + s->n_ing);
-	return ALIGN8(n);
+	return ALIGN8(n + s->n_np);
 }
 
 static void put(unsigned char **p, const void *src, size_t n)
@@ -102,7 +103,7 @@ static void sum_encode(const struct sl_osum *s, unsigned char *p)
 		.text_hash = s->text_hash,
 		.rec_len = s->rec_len, .n_provides = s->n_provides, .n_needs = s->n_needs,
 		.n_ports = s->n_ports, .n_vips = s->n_vips, .n_fes = s->n_fes, .n_ing = s->n_ing,
-		.alloc = s->alloc,
+		.n_np = s->n_np, .alloc = s->alloc,
 	};
 	unsigned char *base = p;
 
@@ -115,6 +116,7 @@ static void sum_encode(const struct sl_osum *s, unsigned char *p)
 	put(&p, s->vips, sizeof(struct sl_l4addr) * s->n_vips);
 	put(&p, s->fes, sizeof(struct sl_l4addr) * s->n_fes);
 	put(&p, s->ing, sizeof(struct sl_l4addr) * s->n_ing);
+	put(&p, s->np, s->n_np);
 }
 
 /* Decode the record at P (AVAIL bytes, 8-aligned) into S, pointing into P.
@@ -131,10 +133,10 @@ static size_t sum_decode(unsigned char *p, size_t avail, struct sl_osum *s)
 	memcpy(&h, p, sizeof(h));
 	strs = ALIGN8((size_t)h.ns_len + 1 + h.name_len + 1);
 	need = sizeof(h) + strs + 8 * ((size_t)h.n_provides + h.n_needs) +
-	       sizeof(struct sl_l4addr) * ((size_t)h.n_vips + h.n_fes + h.n_ing);
+	       sizeof(struct sl_l4addr) * ((size_t)h.n_vips + h.n_fes + h.n_ing) + h.n_np;
 	if (h.size % 8 || h.size > avail || need > h.size || h.n_provides > (1u << 24) ||
 	    h.n_needs > (1u << 24) || h.n_vips > (1u << 24) || h.n_fes > (1u << 24) ||
-	    h.n_ing > (1u << 24))
+	    h.n_ing > (1u << 24) || h.n_np > (1u << 24))
 		return 0;
 	ns = (char *)p + sizeof(h);
 	name = ns + h.ns_len + 1;
@@ -147,7 +149,7 @@ static size_t sum_decode(unsigned char *p, size_t avail, struct sl_osum *s)
 		.text_hash = h.text_hash,
 		.rec_len = h.rec_len, .n_provides = h.n_provides, .n_needs = h.n_needs,
 		.n_ports = h.n_ports, .n_vips = h.n_vips, .n_fes = h.n_fes, .n_ing = h.n_ing,
-		.alloc = h.alloc,
+		.n_np = h.n_np, .alloc = h.alloc,
 	};
 	s->provides = (const uint64_t *)(void *)q;
 	q += 8 * (size_t)h.n_provides;
@@ -158,6 +160,8 @@ static size_t sum_decode(unsigned char *p, size_t avail, struct sl_osum *s)
 	s->fes = (const struct sl_l4addr *)(void *)q;
 	q += sizeof(struct sl_l4addr) * h.n_fes;
 	s->ing = (const struct sl_l4addr *)(void *)q;
+	q += sizeof(struct sl_l4addr) * h.n_ing;
+	s->np = h.n_np ? q : NULL;
 	return h.size;
 }
 

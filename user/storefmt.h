@@ -32,9 +32,11 @@
 
 #define SLS_MAGIC 0x32534c53u /* "SLS2" in memory order */
 #define SLS_VERSION 1u
-/* Bumped when user/policy/keys.c gives an object other keys. 2: policies
- * with a selector provide polsel:K=V, not pol:NS. */
-#define SLS_KEYS_VERSION 2u
+/* Bumped when user/policy/keys.c gives an object other keys, or a
+ * summary holds other facts. 2: policies with a selector provide
+ * polsel:K=V, not pol:NS. 3: a Pod provides netpol-pod, not netpol, and
+ * its summary holds its NetworkPolicy bytes (user/policy/netpod.c). */
+#define SLS_KEYS_VERSION 3u
 #define SLS_CHUNKS (SL_MAX_STORE_CHUNKS / 2) /* per slot, the directory included */
 #define SLS_MAX_BUCKETS 512u
 

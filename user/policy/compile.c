@@ -1733,16 +1733,38 @@ static void build_policies(struct cc *c)
 /* ---- driver --------------------------------------------------------------- */
 
 /* NetworkPolicy depends on Pods and Namespaces only, so it compiles (and
- * reports) even when the services have errors. */
+ * reports) even when the services have errors. It reads a Pod through the
+ * bytes its summary keeps (netpod.c): a partial compile gets every Pod's
+ * from its caller, a whole one makes them here. */
 static void compile_netpol(struct cc *c)
 {
 	struct np_objs in = {
-		.pods = c->by[K_POD], .n_pods = c->nby[K_POD],
 		.nss = c->by[K_NAMESPACE], .n_nss = c->nby[K_NAMESPACE],
 		.nps = c->by[K_NETPOL], .n_nps = c->nby[K_NETPOL],
 	};
+	struct np_pod *pods = NULL;
+	size_t i;
 
+	if (c->part) {
+		in.pods = c->part->pods;
+		in.n_pods = c->part->n_pods;
+		in.pod_obj = c->part->pod_obj;
+		in.ctx = (void *)c->part->ctx;
+	} else if (c->nby[K_NETPOL]) {
+		pods = slp_xcalloc(c->nby[K_POD] + 1, sizeof(*pods));
+		for (i = 0; i < c->nby[K_POD]; i++) {
+			const struct object *o = c->by[K_POD][i];
+
+			pods[i] = (struct np_pod){ .ns = o->ns, .name = o->name, .o = o };
+			pods[i].np = slp_np_encode(o, &pods[i].n_np);
+		}
+		in.pods = pods;
+		in.n_pods = c->nby[K_POD];
+	}
 	slp_netpol_compile(&in, c->t, c->d);
+	for (i = 0; pods && i < c->nby[K_POD]; i++)
+		free((void *)pods[i].np);
+	free(pods);
 }
 
 static void index_pod_labels(struct cc *c, const struct object *pod)

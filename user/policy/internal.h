@@ -179,8 +179,8 @@ void slp_ingress_compile(const struct object *const *svcs, size_t n,
  * ServiceEntries) need (incr.c): frontends are built only for the objects
  * PART->build accepts, VIPs of services without an address come from
  * PART->vip (the allocation over the whole policy), NetworkPolicy tables
- * only when PART->netpol (then P holds every Pod, Namespace and
- * NetworkPolicy), and the checks that need the whole policy (capacity,
+ * only when PART->netpol (then P holds every Namespace and NetworkPolicy,
+ * and PART->pods every Pod), and the checks that need the whole policy (capacity,
  * duplicate frontends, node-ingress duplicates) and the policy rows are
  * left out: the caller checks those from counts. */
 struct slp_part {
@@ -188,6 +188,10 @@ struct slp_part {
 	bool (*vip)(const void *ctx, const struct object *o, struct sl_l4addr *out);
 	const void *ctx;
 	bool netpol;
+	/* With NETPOL: every Pod (P holds only those some unit needs). */
+	const struct np_pod *pods;
+	size_t n_pods;
+	const struct object *(*pod_obj)(void *ctx, size_t i);
 };
 int slp_compile(const struct sl_policy *p, const struct sl_compile_opts *o,
 		const struct slp_part *part, struct sl_tables *out, struct sl_diags *d);
@@ -205,7 +209,13 @@ struct slp_keys {
 void slp_object_keys(const struct object *o, const struct sl_compile_opts *opts,
 		     struct slp_keys *k);
 void slp_keys_free(struct slp_keys *k);
-uint64_t slp_key_netpol(void); /* provided by Pods, Namespaces, NetworkPolicies */
+/* Provided by Namespaces and NetworkPolicies, which the NetworkPolicy
+ * tables compile from; Pods provide netpol-pod instead, as they come to
+ * that compile in their summaries. */
+uint64_t slp_key_netpol(void);
+uint64_t slp_key_netpol_pod(void);
+/* podsel:NS/K=V, provided by the Pods of NS with label K=V. */
+uint64_t slp_key_pod_label(const char *ns, const char *k, const char *v);
 /* pol:NS, provided by the policies of NS; every Service and ServiceEntry
  * needs those of its namespace and of the root namespace. */
 uint64_t slp_key_pol(const char *ns);
@@ -235,13 +245,54 @@ struct slp_vipreq {
 };
 void slp_alloc_vips(struct slp_vipreq *v, size_t n, const struct sl_compile_opts *o);
 
-/* netpol.c: NetworkPolicy -> np_* tables and policy rows. */
+/* netpod.c: what NetworkPolicy reads of a Pod, as the bytes of its
+ * summary (sl_osum.np). */
+#define SLP_NPV_MAX_IPS 4
+struct np_view {
+	const unsigned char *ips; /* n_ips addresses, each once (slp_np_ip) */
+	const char *labels, *labels_end; /* pairs: key NUL value NUL */
+	uint8_t n_ips;
+	bool host; /* spec.hostNetwork */
+	bool finished; /* Succeeded or Failed */
+};
+/* Pod POD's bytes (malloc'd, *LEN of them). */
+unsigned char *slp_np_encode(const struct object *pod, size_t *len);
+/* The view of bytes P (pointing into them); -1: they do not decode. */
+int slp_np_decode(const unsigned char *p, size_t len, struct np_view *v);
+/* Address I of V (zero port); -1: not an address. */
+int slp_np_ip(const struct np_view *v, size_t i, struct sl_l4addr *a);
+/* Label KEY of a struct np_view (an slp_label_get). */
+const char *slp_np_label(const void *view, const char *key);
+
+/* netpol.c: NetworkPolicy -> np_* tables and policy rows. A Pod comes as
+ * its bytes; its object only when a message names it. */
+struct np_pod {
+	const char *ns, *name;
+	const unsigned char *np; /* slp_np_encode's bytes */
+	size_t n_np;
+	const struct object *o; /* NULL: np_objs.pod_obj gives it */
+};
 struct np_objs {
-	const struct object *const *pods, *const *nss, *const *nps;
-	size_t n_pods, n_nss, n_nps;
+	const struct np_pod *pods; /* sorted by (namespace, name) */
+	size_t n_pods;
+	const struct object *const *nss, *const *nps;
+	size_t n_nss, n_nps;
+	/* Pod I's object for a message (NULL: it cannot be had). */
+	const struct object *(*pod_obj)(void *ctx, size_t i);
+	void *ctx;
 };
 void slp_netpol_compile(const struct np_objs *in, struct sl_tables *t,
 			struct sl_diags *d);
+/* The Pods NetworkPolicy NP can read, as queries FN(CTX, NS, K, V,
+ * SELECTS): the Pods of namespace NS with label K=V (K NULL: all of NS);
+ * SELECTS: the policy may select them (else they may be its peers). Given
+ * a superset of the Pods the queries name (and of every Pod that shares an
+ * address with one a policy selects), in order, the compile gives what it
+ * gives with every Pod. False: some peer reaches Pods by namespace
+ * selector, and only every Pod will do. */
+typedef void (*slp_np_query)(void *ctx, const char *ns, const char *k, const char *v,
+			     bool selects);
+bool slp_netpol_pod_queries(const struct object *np, slp_np_query fn, void *ctx);
 
 /* mesh.c: build the proxy's model (user/mesh.h) for its diagnostics only. */
 void slp_mesh_check(const struct sl_policy *p, struct sl_diags *d);

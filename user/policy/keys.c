@@ -24,7 +24,7 @@
  *                                                   pol:istio-system]
  *   EndpointSlice     slice:NS/SERVICE              pod:NS/NAME of its targetRefs
  *   Pod               podsel:NS/K=V (each label),   polsel:K=V (each label)
- *                     pod:NS/NAME, netpol
+ *                     pod:NS/NAME, netpol-pod
  *   WorkloadEntry     we:NS                         polsel:K=V (each label)
  *   DestinationRule   name:HOST (both forms)        the same
  *   VirtualService    name:HOST (both forms)        the same, and name: of every
@@ -214,11 +214,17 @@ static void pod_keys(const struct object *o, struct slp_keys *k)
 
 	for (size_t i = 0; l && l->type == T_MAP && i < l->n; i++)
 		if (l->vals[i]->s)
-			push(k, false, key_of('l', "%s/%s=%s", o->ns, l->keys[i]->s, l->vals[i]->s));
+			push(k, false, slp_key_pod_label(o->ns, l->keys[i]->s, l->vals[i]->s));
 	push(k, false, key_of('p', "%s/%s", o->ns, o->name));
-	push(k, false, slp_key_netpol());
+	push(k, false, slp_key_netpol_pod());
 	label_keys(k, l);
 }
+
+uint64_t slp_key_pod_label(const char *ns, const char *k, const char *v)
+{
+	return key_of('l', "%s/%s=%s", ns, k, v);
+}
+
 
 static void dr_keys(const struct object *o, const struct sl_compile_opts *opts,
 		    struct slp_keys *k)
@@ -263,6 +269,11 @@ static void vs_keys(const struct object *o, const struct sl_compile_opts *opts,
 uint64_t slp_key_netpol(void)
 {
 	return key_of('N', "%s", "");
+}
+
+uint64_t slp_key_netpol_pod(void)
+{
+	return key_of('N', "%s", "pod");
 }
 
 void slp_object_keys(const struct object *o, const struct sl_compile_opts *opts,

@@ -304,7 +304,8 @@ static bool sum_sane(const struct sl_osum *s)
 {
 	return s->kind < K__COUNT && s->ns && s->name && *s->name &&
 	       (!s->n_provides || s->provides) && (!s->n_needs || s->needs) &&
-	       (!s->n_vips || s->vips) && (!s->n_fes || s->fes) && (!s->n_ing || s->ing);
+	       (!s->n_vips || s->vips) && (!s->n_fes || s->fes) && (!s->n_ing || s->ing) &&
+	       (!s->n_np || s->np);
 }
 
 int sl_model_add(struct sl_model *m, const struct sl_osum *s, uint32_t tag, bool unique)
@@ -444,6 +445,18 @@ int model_summarize(struct sl_model *m, const struct object *o, const char *rec,
 	out->n_provides = (uint32_t)k.n_provides;
 	out->n_needs = (uint32_t)k.n_needs;
 	slp_keys_free(&k);
+	if (o->id == K_POD) {
+		size_t n;
+		unsigned char *np = slp_np_encode(o, &n);
+
+		if (n > UINT32_MAX) {
+			free(np);
+			return -E2BIG;
+		}
+		out->np = arena_dup(&m->a, np, n);
+		out->n_np = (uint32_t)n;
+		free(np);
+	}
 	if (!slp_unit_facts(o, &m->opts, &u))
 		return 0;
 	out->flags |= SL_OSUM_UNIT | (u.se ? SL_OSUM_SE : 0) | (u.need_alloc ? SL_OSUM_NEED_ALLOC : 0);

@@ -78,10 +78,8 @@ struct npol {
 };
 
 struct npod {
-	const struct object *o;
-	const struct node *labels;
-	struct pfx ips[4];
-	size_t n_ips;
+	const struct np_pod *in;
+	struct np_view v; /* its labels, its addresses (pod_ip) */
 	bool eligible; /* has an IP, not hostNetwork, not finished */
 	bool host;
 	bool noted; /* the hostNetwork note was given */
@@ -313,38 +311,39 @@ static void rule_ports(const struct node *ports, struct rule_ports *out)
 
 /* ---- pods and namespaces -------------------------------------------------- */
 
-static void pod_add_ip(struct npod *pd, const char *s)
+/* Pods that finished (Succeeded/Failed) hold no address any more, though
+ * their status may still show one that a new pod now uses. */
+static void build_pod(struct npc *c, struct npod *pd, const struct np_pod *in)
+{
+	pd->in = in;
+	if (slp_np_decode(in->np, in->n_np, &pd->v)) {
+		/* Only stored bytes can: the incremental compile then fails and
+		 * the whole one parses the Pod. */
+		slp_diag_add(c->d, SL_SEV_ERROR, "", 0, 0, "", "pod %s/%s: its stored summary "
+			     "does not decode", in->ns, in->name);
+		return;
+	}
+	pd->host = pd->v.host;
+	pd->eligible = pd->v.n_ips && !pd->host && !pd->v.finished;
+}
+
+/* Address J of PD as a host prefix (decoding checked its family). */
+static struct pfx pod_ip(const struct npod *pd, size_t j)
 {
 	struct sl_l4addr a;
 	struct pfx p;
-	size_t i;
 
-	if (slp_parse_ip(s, &a) || pd->n_ips == sizeof(pd->ips) / sizeof(pd->ips[0]))
-		return;
+	slp_np_ip(&pd->v, j, &a);
 	pfx_from(&p, &a, a.family == SL_AF_INET ? 32 : 128);
-	for (i = 0; i < pd->n_ips; i++)
-		if (!memcmp(&pd->ips[i], &p, sizeof(p)))
-			return;
-	pd->ips[pd->n_ips++] = p;
+	return p;
 }
 
-/* Pods that finished (Succeeded/Failed) hold no address any more, though
- * their status may still show one that a new pod now uses. */
-static void build_pod(struct npod *pd, const struct object *o)
+/* The Pod itself, for a message. */
+static const struct object *pod_object(const struct npc *c, const struct npod *pd)
 {
-	const struct node *st = slp_map_get(o->root, "status"), *ips;
-	const char *phase = slp_node_str(slp_map_get(st, "phase"));
-	size_t i;
-
-	pd->o = o;
-	pd->labels = slp_path_get(o->root, "metadata.labels");
-	slp_node_bool(slp_path_get(o->root, "spec.hostNetwork"), &pd->host);
-	pod_add_ip(pd, slp_node_str(slp_map_get(st, "podIP")));
-	ips = slp_map_get(st, "podIPs");
-	for (i = 0; i < slp_seq_len(ips); i++)
-		pod_add_ip(pd, slp_node_str(slp_map_get(ips->vals[i], "ip")));
-	pd->eligible = pd->n_ips && !pd->host &&
-		       !(phase && (!strcmp(phase, "Succeeded") || !strcmp(phase, "Failed")));
+	if (pd->in->o)
+		return pd->in->o;
+	return c->in->pod_obj ? c->in->pod_obj(c->in->ctx, (size_t)(pd->in - c->in->pods)) : NULL;
 }
 
 struct nsview {
@@ -370,8 +369,8 @@ static int ns_obj_cmp(const void *key, const void *elem)
  * kubernetes.io/metadata.name. */
 static bool ns_selected(const struct npc *c, const struct node *sel, const char *ns)
 {
-	const struct object *const *o = bsearch(ns, c->in->nss, c->in->n_nss,
-						sizeof(*c->in->nss), ns_obj_cmp);
+	const struct object *const *o = !c->in->n_nss ? NULL :
+		bsearch(ns, c->in->nss, c->in->n_nss, sizeof(*c->in->nss), ns_obj_cmp);
 	struct nsview v = { .name = ns };
 
 	if (o)
@@ -447,6 +446,29 @@ static void unit_ipblock(struct unit *u, const struct node *ib)
 	}
 }
 
+/* Pods [*LO, *HI) are those of namespace NS (pods are sorted by it). */
+static void ns_pods(const struct npc *c, const char *ns, size_t *lo, size_t *hi)
+{
+	size_t a = 0, b = c->in->n_pods, m;
+
+	while (a < b) {
+		m = a + (b - a) / 2;
+		if (strcmp(c->in->pods[m].ns, ns) < 0)
+			a = m + 1;
+		else
+			b = m;
+	}
+	*lo = a;
+	for (b = c->in->n_pods; a < b;) {
+		m = a + (b - a) / 2;
+		if (strcmp(c->in->pods[m].ns, ns) <= 0)
+			a = m + 1;
+		else
+			b = m;
+	}
+	*hi = a;
+}
+
 /* Pods of the peer: podSelector in the policy's namespace, or in the
  * namespaces namespaceSelector picks; either alone leaves the other open. */
 static void unit_pods(const struct npc *c, struct unit *u, const struct node *peer)
@@ -455,22 +477,27 @@ static void unit_pods(const struct npc *c, struct unit *u, const struct node *pe
 	const struct node *nsel = slp_map_get(peer, "namespaceSelector");
 	const char *last_ns = NULL;
 	bool ns_ok = false;
-	size_t i, j;
+	size_t i = 0, j, end = c->in->n_pods;
 
-	for (i = 0; i < c->in->n_pods; i++) {
+	if (!nsel)
+		ns_pods(c, u->pol->ns, &i, &end);
+	for (; i < end; i++) {
 		const struct npod *pd = &c->pods[i];
 
 		if (!pd->eligible)
 			continue;
-		if (!last_ns || strcmp(last_ns, pd->o->ns)) {
-			last_ns = pd->o->ns;
+		if (!last_ns || strcmp(last_ns, pd->in->ns)) {
+			last_ns = pd->in->ns;
 			ns_ok = nsel ? ns_selected(c, nsel, last_ns) :
 				       !strcmp(last_ns, u->pol->ns);
 		}
-		if (!ns_ok || (ps && !slp_selector_match(ps, slp_node_label, pd->labels)))
+		if (!ns_ok || (ps && !slp_selector_match(ps, slp_np_label, &pd->v)))
 			continue;
-		for (j = 0; j < pd->n_ips; j++)
-			pfxset_add(&u->in, &pd->ips[j]);
+		for (j = 0; j < pd->v.n_ips; j++) {
+			struct pfx p = pod_ip(pd, j);
+
+			pfxset_add(&u->in, &p);
+		}
 	}
 }
 
@@ -510,17 +537,16 @@ static void select_pods(struct npc *c, size_t pi)
 {
 	struct npol *np = &c->pols[pi];
 	const struct node *sel = slp_path_get(np->o->root, "spec.podSelector");
-	size_t i;
+	const struct object *o;
+	size_t i, end;
 
-	for (i = 0; i < c->in->n_pods; i++) {
+	for (ns_pods(c, np->o->ns, &i, &end); i < end; i++) {
 		struct npod *pd = &c->pods[i];
 
-		if (strcmp(pd->o->ns, np->o->ns) ||
-		    !slp_selector_match(sel, slp_node_label, pd->labels))
+		if (!slp_selector_match(sel, slp_np_label, &pd->v))
 			continue;
-		if (pd->host && !pd->noted)
-			slp_diag_at(c->d, SL_SEV_NOTE, pd->o,
-				    slp_path_get(pd->o->root, "spec.hostNetwork"),
+		if (pd->host && !pd->noted && (o = pod_object(c, pd)))
+			slp_diag_at(c->d, SL_SEV_NOTE, o, slp_path_get(o->root, "spec.hostNetwork"),
 				    "spec.hostNetwork", "not isolated by NetworkPolicy %s/%s: "
 				    "a hostNetwork pod uses the node's network", np->o->ns,
 				    np->o->name);
@@ -573,7 +599,7 @@ static void too_many_ranges(struct npc *c, const struct set_build *sb, const str
 	slp_diag_at(c->d, SL_SEV_ERROR, u->pol, ports ?: u->at, path, "NetworkPolicy %s/%s%s: the %s ports admitted for peers in "
 		    "%s/%u to pod %s/%s merge into %zu ranges, the limit is %u "
 		    "(SL_NP_MAX_RANGES)", u->pol->ns, u->pol->name, also, dir_name[dir],
-		    ip, p->plen, pd->o->ns, pd->o->name, n, SL_NP_MAX_RANGES);
+		    ip, p->plen, pd->in->ns, pd->in->name, n, SL_NP_MAX_RANGES);
 }
 
 static uint32_t portset_id(struct npc *c, const struct sl_np_range *r, size_t n)
@@ -653,13 +679,17 @@ static void boundaries(struct set_build *sb)
 static void cap_error(struct npc *c, const struct unit *u, const struct npod *pd,
 		      const char *what, size_t n, unsigned lim)
 {
-	const struct object *o = u ? u->pol : pd ? pd->o : c->in->nps[0];
+	const struct object *o = u ? u->pol : pd ? pod_object(c, pd) : c->in->nps[0];
 
 	if (c->cap_err)
 		return;
 	c->cap_err = true;
-	slp_diag_at(c->d, SL_SEV_ERROR, o, NULL, "", "too many NetworkPolicy %s: %zu, "
-		    "the limit is %u (this is where the limit is crossed)", what, n, lim);
+	if (o)
+		slp_diag_at(c->d, SL_SEV_ERROR, o, NULL, "", "too many NetworkPolicy %s: %zu, "
+			    "the limit is %u (this is where the limit is crossed)", what, n, lim);
+	else
+		slp_diag_add(c->d, SL_SEV_ERROR, "", 0, 0, "", "too many NetworkPolicy %s: %zu, "
+			     "the limit is %u", what, n, lim);
 }
 
 static void emit_prefixes(struct npc *c, const struct set_build *sb, uint32_t id,
@@ -752,7 +782,9 @@ static void emit_pod(struct npc *c, const struct npod *pd)
 	struct sl_table_np_pod *e;
 	size_t i;
 
-	for (i = 0; i < pd->n_ips; i++) {
+	for (i = 0; i < pd->v.n_ips; i++) {
+		struct pfx p = pod_ip(pd, i);
+
 		if (c->t->n_np_pods == c->cap_pods) {
 			c->cap_pods = c->cap_pods ? c->cap_pods * 2 : 64;
 			c->t->np_pods = slp_xrealloc(c->t->np_pods, c->cap_pods,
@@ -760,12 +792,12 @@ static void emit_pod(struct npc *c, const struct npod *pd)
 		}
 		e = &c->t->np_pods[c->t->n_np_pods++];
 		memset(e, 0, sizeof(*e));
-		memcpy(e->key.addr, pd->ips[i].addr, sizeof(e->key.addr));
-		e->key.family = pd->ips[i].family;
+		memcpy(e->key.addr, p.addr, sizeof(e->key.addr));
+		e->key.family = p.family;
 		e->val.ingress_set = pd->set[DIR_IN];
 		e->val.egress_set = pd->set[DIR_EG];
-		slp_scopy(e->ns, SL_NAME_LEN, pd->o->ns);
-		slp_scopy(e->name, SL_NAME_LEN, pd->o->name);
+		slp_scopy(e->ns, SL_NAME_LEN, pd->in->ns);
+		slp_scopy(e->name, SL_NAME_LEN, pd->in->name);
 	}
 	if (c->t->n_np_pods > SL_MAX_NP_PODS)
 		cap_error(c, NULL, pd, "pod addresses", c->t->n_np_pods, SL_MAX_NP_PODS);
@@ -776,40 +808,67 @@ struct ip_owner {
 	const struct npod *pd;
 };
 
+/* By address, then by pod, so that the order does not depend on qsort. */
 static int owner_cmp(const void *a, const void *b)
 {
-	return pfx_cmp(&((const struct ip_owner *)a)->ip, &((const struct ip_owner *)b)->ip);
+	const struct ip_owner *x = a, *y = b;
+	int r = pfx_cmp(&x->ip, &y->ip);
+
+	return r ? r : (x->pd > y->pd) - (x->pd < y->pd);
+}
+
+static void shared_ip(struct npc *c, const struct pfx *p, const struct npod *a,
+		      const struct npod *b)
+{
+	const struct object *ao = pod_object(c, a), *bo = pod_object(c, b);
+	const struct node *at;
+	char ip[INET6_ADDRSTRLEN];
+
+	inet_ntop(p->family == SL_AF_INET ? AF_INET : AF_INET6, p->addr, ip, sizeof(ip));
+	if (!ao || !bo) {
+		slp_diag_add(c->d, SL_SEV_ERROR, "", 0, 0, "", "pod IP %s is also pod %s/%s's; a "
+			     "NetworkPolicy selects one of them", ip, a->in->ns, a->in->name);
+		return;
+	}
+	at = slp_path_get(bo->root, "status.podIP");
+	slp_diag_at(c->d, SL_SEV_ERROR, bo, at ?: slp_path_get(bo->root, "status.podIPs"),
+		    at ? "status.podIP" : "status.podIPs", "pod IP %s is also pod %s/%s's (%s:%d); a "
+		    "NetworkPolicy selects one of them", ip, ao->ns, ao->name, ao->file, ao->line);
 }
 
 /* Two live pods with one address: the kernel cannot tell them apart, so an
- * isolated one would police the other's traffic, or be opened by it. */
+ * isolated one would police the other's traffic, or be opened by it. Only
+ * the addresses of selected pods can matter, so only those are sorted with
+ * every pod that has one of them. */
 static void check_shared_ips(struct npc *c)
 {
-	struct ip_owner *v = slp_xcalloc(c->in->n_pods * 4 + 1, sizeof(*v));
-	const struct node *at;
-	char ip[INET6_ADDRSTRLEN];
-	size_t i, j, n = 0;
+	struct ip_owner *sel = NULL, *v = NULL;
+	size_t i, j, n_sel = 0, n = 0;
 
 	for (i = 0; i < c->in->n_pods; i++)
-		for (j = 0; c->pods[i].eligible && j < c->pods[i].n_ips; j++) {
-			v[n].ip = c->pods[i].ips[j];
+		for (j = 0; c->pods[i].eligible && c->pods[i].n_pols && j < c->pods[i].v.n_ips; j++) {
+			sel = slp_xrealloc(sel, n_sel + 1, sizeof(*sel));
+			sel[n_sel].ip = pod_ip(&c->pods[i], j);
+			sel[n_sel++].pd = NULL;
+		}
+	if (!n_sel)
+		return;
+	qsort(sel, n_sel, sizeof(*sel), owner_cmp);
+	v = slp_xcalloc(c->in->n_pods * SLP_NPV_MAX_IPS + 1, sizeof(*v));
+	for (i = 0; i < c->in->n_pods; i++)
+		for (j = 0; c->pods[i].eligible && j < c->pods[i].v.n_ips; j++) {
+			struct pfx p = pod_ip(&c->pods[i], j);
+
+			if (!bsearch(&p, sel, n_sel, sizeof(*sel), pfx_cmp))
+				continue;
+			v[n].ip = p;
 			v[n++].pd = &c->pods[i];
 		}
-	if (n)
-		qsort(v, n, sizeof(*v), owner_cmp);
-	for (i = 1; i < n; i++) {
-		const struct npod *a = v[i - 1].pd, *b = v[i].pd;
-
-		if (pfx_cmp(&v[i - 1].ip, &v[i].ip) || (!a->n_pols && !b->n_pols))
-			continue;
-		inet_ntop(v[i].ip.family == SL_AF_INET ? AF_INET : AF_INET6, v[i].ip.addr,
-			  ip, sizeof(ip));
-		at = slp_path_get(b->o->root, "status.podIP");
-		slp_diag_at(c->d, SL_SEV_ERROR, b->o, at ?: slp_path_get(b->o->root, "status.podIPs"),
-			    at ? "status.podIP" : "status.podIPs", "pod IP %s is also pod %s/%s's (%s:%d); a "
-			    "NetworkPolicy selects one of them", ip, a->o->ns, a->o->name,
-			    a->o->file, a->o->line);
-	}
+	qsort(v, n, sizeof(*v), owner_cmp);
+	for (i = 1; i < n; i++)
+		if (!pfx_cmp(&v[i - 1].ip, &v[i].ip) && (v[i - 1].pd->n_pols || v[i].pd->n_pols))
+			shared_ip(c, &v[i].ip, v[i - 1].pd, v[i].pd);
+	free(sel);
 	free(v);
 }
 
@@ -840,6 +899,43 @@ static void policy_row(struct npc *c, const struct npol *np)
 	if (off > 0 && (size_t)off < sizeof(tp->summary))
 		snprintf(tp->summary + off, sizeof(tp->summary) - (size_t)off,
 			 ", selects %zu pod%s", np->n_selected, np->n_selected == 1 ? "" : "s");
+}
+
+/* ---- the Pods a policy reads ---------------------------------------------- */
+
+/* Selector SEL (NULL: every pod) of namespace NS as a query. A selector
+ * that can match only pods with some label asks for that label's pods;
+ * one whose first matchLabels value is not a string matches nothing. */
+static void query(const struct node *sel, const char *ns, bool selects, slp_np_query fn,
+		  void *ctx)
+{
+	const struct node *ml = slp_map_get(sel, "matchLabels");
+
+	if (!ml || ml->type != T_MAP || !ml->n)
+		fn(ctx, ns, NULL, NULL, selects);
+	else if (ml->keys[0]->s && ml->vals[0]->s)
+		fn(ctx, ns, ml->keys[0]->s, ml->vals[0]->s, selects);
+}
+
+bool slp_netpol_pod_queries(const struct object *np, slp_np_query fn, void *ctx)
+{
+	const struct node *rules, *peers, *peer;
+
+	query(slp_path_get(np->root, "spec.podSelector"), np->ns, true, fn, ctx);
+	for (int dir = 0; dir < 2; dir++) {
+		rules = slp_path_get(np->root, dir == DIR_IN ? "spec.ingress" : "spec.egress");
+		for (size_t i = 0; i < slp_seq_len(rules); i++) {
+			peers = slp_map_get(rules->vals[i], dir_peers[dir]);
+			for (size_t j = 0; j < slp_seq_len(peers); j++) {
+				peer = peers->vals[j];
+				if (slp_map_get(peer, "namespaceSelector"))
+					return false;
+				if (!slp_map_get(peer, "ipBlock"))
+					query(slp_map_get(peer, "podSelector"), np->ns, false, fn, ctx);
+			}
+		}
+	}
+	return true;
 }
 
 /* ---- driver --------------------------------------------------------------- */
@@ -880,7 +976,7 @@ void slp_netpol_compile(const struct np_objs *in, struct sl_tables *t, struct sl
 	c.pols = slp_xcalloc(in->n_nps, sizeof(*c.pols));
 	c.pods = slp_xcalloc(in->n_pods, sizeof(*c.pods));
 	for (i = 0; i < in->n_pods; i++)
-		build_pod(&c.pods[i], in->pods[i]);
+		build_pod(&c, &c.pods[i], &in->pods[i]);
 	for (i = 0; i < in->n_nps; i++) {
 		c.pols[i].o = in->nps[i];
 		policy_types(&c.pols[i]);
@@ -906,4 +1002,5 @@ void slp_netpol_compile(const struct np_objs *in, struct sl_tables *t, struct sl
 	for (i = 0; i < in->n_nps; i++)
 		policy_row(&c, &c.pols[i]);
 	npc_free(&c);
+
 }
