@@ -16,12 +16,18 @@
 #                    0 services;
 #   deletes          each deleted again: the same services back, nothing
 #                    handed off;
+#   netpol-relabel   a NetworkPolicy selecting app=s-7 and admitting
+#                    track=canary pods; a pod relabelled canary is applied
+#                    incrementally (the NetworkPolicy tables compile from
+#                    the pods' summaries, not a whole compile) and its
+#                    address is admitted, beside the three it had;
+#   netpol-unlabel   a canary pod relabelled without it: its address goes;
 #   namespace-wide   an AuthorizationPolicy without selector: every service
 #                    of the namespace handed off (compiled whole or all N).
 set -u
 . "$(dirname "$0")/../lib/common.sh"
 t_init apply-scope
-CASES=(selector-policy label-policy no-match deletes namespace-wide)
+CASES=(selector-policy label-policy no-match deletes netpol-relabel netpol-unlabel namespace-wide)
 require_kernel "${CASES[@]/#/apply-scope/}"
 t_world --proxy 127.0.0.1:15099
 
@@ -91,6 +97,35 @@ for f in az pa ra; do
 done
 check_eq apply-scope/deletes "$got| $(sl get services -o json | jq '[.services[] | select(.handoff)] | length')" \
 	"1 3 0 | 0" "services compiled by the three deletes | handed off after"
+# NetworkPolicy: the addresses admitted to s-7's pods, sorted.
+cat >"$T_TMP/np.yaml" <<'EOF'
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: np-s7, namespace: scope}
+spec:
+  podSelector: {matchLabels: {app: s-7}}
+  ingress: [{from: [{podSelector: {matchLabels: {track: canary}}}]}]
+EOF
+pod() { # NAME APP IP [EXTRA-LABELS]
+	printf 'apiVersion: v1\nkind: Pod\nmetadata: {name: %s, namespace: scope, labels: {app: %s%s}}\n' "$1" "$2" "${4:-}"
+	printf 'status: {phase: Running, podIP: %s}\n' "$3"
+}
+admitted() {
+	sl get dataplane --slot active | jq -r '[.np_prefixes[] | select(.portset != 0) | .prefix] | sort | join(" ")'
+}
+pod s-20-1 s-20 10.101.0.42 ', track: canary' >"$T_TMP/relabel.yaml"
+pod s-3-1 s-3 10.101.0.8 >"$T_TMP/unlabel.yaml"
+if step apply-scope/netpol-relabel apply "$T_TMP/np.yaml" && step apply-scope/netpol-relabel apply "$T_TMP/relabel.yaml"; then
+	check_eq apply-scope/netpol-relabel "$(compiled "$T_TMP/step.out") | $(admitted)" \
+		"1 | 10.101.0.24/32 10.101.0.42/32 10.101.0.8/32 10.101.2.22/32" \
+		"services compiled | admitted to s-7 ($(head -n 2 "$T_TMP/step.out" | tr '\n' ' '))"
+fi
+if step apply-scope/netpol-unlabel apply "$T_TMP/unlabel.yaml"; then
+	check_eq apply-scope/netpol-unlabel "$(compiled "$T_TMP/step.out") | $(admitted)" \
+		"1 | 10.101.0.24/32 10.101.0.42/32 10.101.2.22/32" \
+		"services compiled | admitted to s-7 ($(head -n 2 "$T_TMP/step.out" | tr '\n' ' '))"
+fi
+step apply-scope/netpol-unlabel delete "$T_TMP/np.yaml" || true
 if step apply-scope/namespace-wide apply "$T_TMP/az-all.yaml"; then
 	n=$(compiled "$T_TMP/step.out")
 	[ "$n" = whole ] && n=$N

@@ -156,16 +156,28 @@ static void gen_slice(struct buf *b, const struct slot *s, const char *ns)
 		out(b, "  []\n");
 }
 
+/* P[5] picks what NetworkPolicy reads besides labels: 1 hostNetwork, 2 a
+ * finished pod, 3 a second (IPv6) address, 4 the address of
+ * a pod of the other namespace (an error once a policy selects either). */
 static void gen_pod(struct buf *b, const struct slot *s, const char *ns)
 {
 	const unsigned *p = s->p;
+	unsigned i = (unsigned)s->i, host = i + 1 + 10 * (p[4] == 5);
+	int net = s->ns;
 
+	if (p[5] == 4) {
+		net = !s->ns;
+		host = (i + 1) % 6 + 1;
+	}
 	out(b, "apiVersion: v1\nkind: Pod\nmetadata: {name: pod%d, namespace: %s, "
 	    "labels: {app: p%u, version: v%u}}\n"
-	    "spec: {containers: [{name: c, ports: [{name: http, containerPort: 8080}]}]}\n"
-	    "status: {phase: %s, podIP: 10.2.%d.%u}\n",
-	    s->i, ns, p[1] % 3, 1 + p[2] % 2, p[3] == 5 ? "Pending" : "Running", s->ns,
-	    s->i + 1 + 10 * (p[4] == 5));
+	    "spec: {%scontainers: [{name: c, ports: [{name: http, containerPort: 8080}]}]}\n"
+	    "status: {phase: %s, podIP: 10.2.%d.%u",
+	    s->i, ns, p[1] % 3, 1 + p[2] % 2, p[5] == 1 ? "hostNetwork: true, " : "",
+	    p[5] == 2 ? "Succeeded" : p[3] == 5 ? "Pending" : "Running", net, host);
+	if (p[5] == 3)
+		out(b, ", podIPs: [{ip: 10.2.%d.%u}, {ip: \"fd00::%d:%u\"}]", net, host, net, host);
+	out(b, "}\n");
 }
 
 static void gen_se(struct buf *b, const struct slot *s, const char *ns)
@@ -268,12 +280,55 @@ static void gen_authz(struct buf *b, const struct slot *s, const char *ns)
 	    s->i, ns, sel[s->p[1]]);
 }
 
+/* A label selector over the pods' labels, by knob K: one label, none
+ * (every pod), an expression, two labels, another expression. */
+static void gen_sel(struct buf *b, unsigned k, unsigned app)
+{
+	static const char *const fmt[] = {
+		"{matchLabels: {app: p%u}}",
+		"{}",
+		"{matchExpressions: [{key: app, operator: In, values: [p%u, p9]}]}",
+		"{matchLabels: {app: p%u, version: v1}}",
+		"{matchExpressions: [{key: app, operator: NotIn, values: [p%u]}]}",
+		"{matchLabels: {version: v2}}",
+	};
+
+	out(b, fmt[k % 6], app);
+}
+
+/* P[4] the policy's selector (mostly by labels: one that selects pods
+ * by namespace alone makes the incremental compile read every pod); P[5]
+ * its ingress peer: pods by a label, by an expression or all (P[7] != 0),
+ * an ipBlock, pods of namespaces with a label (P[7] == 0); P[6] < 2: an
+ * egress rule too. */
 static void gen_np(struct buf *b, const struct slot *s, const char *ns)
 {
+	static const unsigned own[6] = { 0, 3, 5, 0, 1, 2 };
+	const unsigned *p = s->p;
+	unsigned k = own[p[4]], peer = p[5];
+
+	if ((k == 1 && p[7]) || (k == 2 && p[7] > 2))
+		k = 0;
+	if (k == 2 && p[7] == 2)
+		k = 4;
 	out(b, "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
-	    "metadata: {name: np%d, namespace: %s}\nspec:\n  podSelector: {matchLabels: {app: p%u}}\n"
-	    "  ingress:\n  - from: [{podSelector: {matchLabels: {app: p%u}}}]\n"
-	    "    ports: [{port: %u}]\n", s->i, ns, s->p[1] % 3, s->p[2] % 3, 8080 + s->p[3]);
+	    "metadata: {name: np%d, namespace: %s}\nspec:\n  podSelector: ", s->i, ns);
+	gen_sel(b, k, p[1] % 3);
+	out(b, "\n  ingress:\n  - from: [{");
+	if ((peer == 1 || peer == 4) && !p[7])
+		out(b, "namespaceSelector: {matchLabels: {team: t%u}}%s", p[2] % 2, peer == 4 ? ", " : "");
+	if (peer == 2)
+		out(b, "ipBlock: {cidr: 10.2.0.0/16, except: [10.2.%u.0/24]}", p[7] % 2);
+	else if (peer != 1 || p[7]) {
+		out(b, "podSelector: ");
+		gen_sel(b, peer == 1 ? 1 : peer == 3 ? 2 : peer == 4 || peer == 5 ? 5 : 0, p[2] % 3);
+	}
+	out(b, "}]\n    ports: [{port: %u}]\n", 8080 + p[3]);
+	if (p[6] < 2) {
+		out(b, "  egress:\n  - to: [{podSelector: ");
+		gen_sel(b, p[6] ? 3 : 4, p[7] % 3);
+		out(b, "}]\n");
+	}
 }
 
 static void gen_ns(struct buf *b, const struct slot *s, const char *ns)
@@ -503,6 +558,8 @@ static const char *sum_diff(const struct sl_osum *a, const struct sl_osum *b)
 		return "frontends";
 	if (!same_arr(a->ing, a->n_ing, b->ing, b->n_ing, sizeof(*a->ing)))
 		return "node-ingress frontends";
+	if (!same_arr(a->np, a->n_np, b->np, b->n_np, 1))
+		return "NetworkPolicy bytes";
 	return NULL;
 }
 
@@ -577,6 +634,7 @@ static struct sl_model *stored_model(const struct sl_policy *p, const struct sl_
 
 struct stats {
 	size_t steps, incremental, declined, invalid, units, fetched;
+	size_t np; /* incremental steps that compiled the NetworkPolicy tables */
 };
 
 static const char *step(struct stats *st, char *why, size_t len)
@@ -632,12 +690,16 @@ static const char *step(struct stats *st, char *why, size_t len)
 	} else {
 		st->incremental++;
 		st->units += o.units;
+		st->np += o.np;
 		res = splice_check(svc_lines, &to, &tn, &o.old, &o.new, "services", why, len);
 		if (!res)
 			res = splice_check(ing_lines, &to, &tn, &o.old, &o.new, "node ingress", why,
 					   len);
 		if (!res && o.np && !np_same(&o.new, &tn))
 			res = "the NetworkPolicy tables it compiled are not the whole compile's";
+		/* The publisher writes the difference from the old tables. */
+		if (!res && o.np && !np_same(&o.old, &to))
+			res = "the old NetworkPolicy tables it compiled are not the whole old compile's";
 		if (!res && !o.np && !np_same(&to, &tn))
 			res = "the NetworkPolicy tables changed but it did not compile them";
 		if (!res) {
@@ -674,23 +736,47 @@ static void random_changes(void)
 		for (int i = 0; i < 35 && !res; i++)
 			res = step(&st, why, sizeof(why));
 	}
-	printf("# %zu steps: %zu incremental (%zu units, %zu objects fetched), %zu declined, "
-	       "%zu invalid policies declined\n", st.steps, st.incremental, st.units, st.fetched,
-	       st.declined, st.invalid);
+	printf("# %zu steps: %zu incremental (%zu units, %zu objects fetched, %zu with "
+	       "NetworkPolicy tables), %zu declined, %zu invalid policies declined\n", st.steps,
+	       st.incremental, st.units, st.fetched, st.np, st.declined, st.invalid);
 	if (res)
 		result("incr/random-changes-match-whole", "step %zu: %s", st.steps, res);
-	else if (st.steps < 250 || st.incremental < st.steps / 3 || !st.invalid)
-		result("incr/random-changes-match-whole", "only %zu of %zu steps incremental",
-		       st.incremental, st.steps);
+	else if (st.steps < 250 || st.incremental < st.steps / 3 || !st.invalid ||
+		 st.np < st.incremental / 10)
+		result("incr/random-changes-match-whole", "only %zu of %zu steps incremental "
+		       "(%zu with NetworkPolicy tables)", st.incremental, st.steps, st.np);
 	else
 		result("incr/random-changes-match-whole", NULL);
 }
 
 /* ---- duplicate frontends --------------------------------------------------- */
 
+/* Are T's NetworkPolicy tables those of the whole compile of OLD with
+ * CHANGE upserted? */
+static bool np_whole(const char *old, const char *change, const struct sl_tables *t)
+{
+	struct sl_diags d = { 0 };
+	struct sl_policy *p = sl_policy_new();
+	struct sl_tables w;
+	bool same = false;
+
+	sl_policy_load(p, "old.yaml", old, strlen(old), &d);
+	sl_policy_load(p, "change.yaml", change, strlen(change), &d);
+	if (!d.n_errors && !sl_policy_compile(p, NULL, &w, &d)) {
+		same = np_same(t, &w);
+		sl_tables_free(&w);
+	}
+	sl_policy_free(p);
+	sl_diags_free(&d);
+	return same;
+}
+
 /* OLD applied, then CHANGE upserted: sl_incr_compile's result, and in
- * *WHY the reason it declined. */
-static int incr_once(const char *old, const char *change, const char **why)
+ * *WHY the reason it declined. With NP_OK: whether it compiled the
+ * NetworkPolicy tables, old and new, and they are the whole compiles'. */
+static size_t last_fetched; /* stored objects the last incr_np parsed */
+
+static int incr_np(const char *old, const char *change, const char **why, bool *np_ok)
 {
 	struct sl_diags d = { 0 };
 	struct sl_policy *po = sl_policy_new(), *up = sl_policy_new();
@@ -712,6 +798,9 @@ static int incr_once(const char *old, const char *change, const char **why)
 		in.live_ingress = to.n_ingress;
 		err = sl_incr_compile(m, &in, &o, NULL);
 		*why = err == -EAGAIN ? o.whole : NULL;
+		last_fetched = store.fetched;
+		if (!err && np_ok)
+			*np_ok = o.np && np_same(&o.old, &to) && np_whole(old, change, &o.new);
 		if (!err)
 			sl_incr_out_free(&o);
 		sl_tables_free(&to);
@@ -722,6 +811,11 @@ static int incr_once(const char *old, const char *change, const char **why)
 	sl_policy_free(up);
 	sl_diags_free(&d);
 	return err;
+}
+
+static int incr_once(const char *old, const char *change, const char **why)
+{
+	return incr_np(old, change, why, NULL);
 }
 
 #define DUP_SVC(name, ip) \
@@ -756,10 +850,78 @@ static void duplicate_frontends(void)
 	result("incr/duplicate-frontends-declined", bad ? "%s: wrong" : NULL, bad);
 }
 
+#define POD(ns, name, app, ip) \
+	"---\napiVersion: v1\nkind: Pod\nmetadata: {name: " name ", namespace: " ns ", labels: {app: " \
+	app "}}\nstatus: {phase: Running, podIP: " ip "}\n"
+#define NETPOL(name, sel, peer) \
+	"---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: " name \
+	", namespace: a}\nspec:\n  podSelector: " sel "\n  ingress: [{from: [" peer "]}]\n"
+#define NP_PODS \
+	POD("a", "x1", "x", "10.9.0.1") POD("a", "y1", "y", "10.9.0.2") POD("a", "w1", "w", "10.9.0.3") \
+	POD("b", "z1", "z", "10.9.1.1") POD("b", "z2", "z", "10.9.1.2") \
+	"---\napiVersion: v1\nkind: Namespace\nmetadata: {name: b, labels: {team: t1}}\n"
+
+/* The incremental compile reads the Pods a NetworkPolicy can read, not
+ * every Pod (incr.c, np_pods); cases where those are not the Pods of its
+ * labels: an address a selected Pod shares (an error, so declined), the
+ * Pods of a whole namespace, of other namespaces (namespaceSelector). */
+static void netpol_reads(void)
+{
+	static const struct {
+		const char *name, *old, *change;
+		bool declined;
+	} cases[] = {
+		{ "netpol-shared-address-declined",
+		  NETPOL("np", "{matchLabels: {app: x}}", "{podSelector: {matchLabels: {app: y}}}") NP_PODS,
+		  POD("b", "z3", "z", "10.9.0.1"), true },
+		{ "netpol-namespace-wide-shared-address-declined",
+		  NETPOL("np", "{}", "{ipBlock: {cidr: 10.0.0.0/8}}") NP_PODS,
+		  POD("b", "z3", "z", "10.9.0.3"), true },
+		{ "netpol-namespace-selector-matches-whole",
+		  NETPOL("np", "{matchLabels: {app: x}}", "{namespaceSelector: {matchLabels: {team: t1}}}") NP_PODS,
+		  POD("a", "w1", "v", "10.9.0.3"), false },
+		{ "netpol-expression-peer-matches-whole",
+		  NETPOL("np", "{matchLabels: {app: x}}", "{podSelector: {matchExpressions: [{key: app, operator: In, values: [y]}]}}") NP_PODS,
+		  POD("a", "y1", "y", "10.9.0.7"), false },
+	};
+
+	struct buf many = { 0 };
+	const char *why;
+	bool np_ok = false;
+	int err;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char name[96];
+
+		np_ok = false;
+		err = incr_np(cases[i].old, cases[i].change, &why, &np_ok);
+
+		snprintf(name, sizeof(name), "incr/%s", cases[i].name);
+		if (cases[i].declined)
+			result(name, err == -EAGAIN ? NULL : "accepted (%s)", err ? strerror(-err) : "no error");
+		else
+			result(name, !err && np_ok ? NULL : "%s", err ? (why ? why : strerror(-err)) :
+			       "its NetworkPolicy tables are not the whole compile's");
+	}
+	/* 60 pods no query names: a relabelled one parses none of them. */
+	out(&many, "%s", NETPOL("np", "{matchLabels: {app: x}}", "{podSelector: {matchLabels: {app: y}}}")
+		    NP_PODS);
+	for (int i = 0; i < 60; i++)
+		out(&many, "---\napiVersion: v1\nkind: Pod\nmetadata: {name: q%d, namespace: a, labels: "
+		    "{app: q}}\nstatus: {phase: Running, podIP: 10.9.2.%d}\n", i, i + 1);
+	np_ok = false;
+	err = incr_np(many.v, POD("a", "q7", "r", "10.9.2.8"), &why, &np_ok);
+	result("incr/netpol-reads-few-pods", !err && np_ok && last_fetched < 8 ? NULL :
+	       "err %d, tables %s, %zu stored objects parsed", err, np_ok ? "right" : "wrong",
+	       last_fetched);
+	free(many.v);
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	duplicate_frontends();
+	netpol_reads();
 	random_changes();
 	return failures ? 1 : 0;
 }
