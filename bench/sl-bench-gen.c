@@ -49,6 +49,10 @@ static void usage(FILE *out)
 		"                       the last service moved to variant V\n"
 		"  targets N            shell assignments: vip, eps (ADDR:PORT list),\n"
 		"                       weights, of the last service\n"
+		"  k8s N                N Kubernetes Services in namespace bench-k8s,\n"
+		"                       each with an EndpointSlice and 2 Pods (labels\n"
+		"                       app, role: 10 values, shard: 1,000 values), and\n"
+		"                       a NetworkPolicy\n"
 		"  --lb ALGO            DestinationRule loadBalancer.simple (LEAST_CONN)\n");
 }
 
@@ -231,6 +235,47 @@ static void ipt_change(long n, int v)
 	printf("-X %s\nCOMMIT\n", c);
 }
 
+/* Pod J of service I of the k8s world: 10.128.0.0 + 2I + J + 1. */
+static void k8s_pod_ip(char *buf, size_t len, long i, int j)
+{
+	ip4(buf, len, (10u << 24 | 128u << 16) + 1u + (uint32_t)(2 * i + j));
+}
+
+/* What a cluster's API server holds for N services: a Service with a
+ * selector, its EndpointSlice naming its Pods, the Pods; one NetworkPolicy
+ * that selects one service's pods and admits one role (a tenth of the pods). */
+static void k8s_world(long n)
+{
+	char a[16], b[16], v[16];
+	long i;
+
+	for (i = 0; i < n; i++) {
+		vip(v, sizeof(v), i);
+		k8s_pod_ip(a, sizeof(a), i, 0);
+		k8s_pod_ip(b, sizeof(b), i, 1);
+		printf("---\napiVersion: v1\nkind: Service\nmetadata: {name: svc-%05ld, namespace: bench-k8s}\n"
+		       "spec:\n  clusterIP: %s\n  selector: {app: svc-%05ld}\n"
+		       "  ports: [{name: tcp, port: %d, targetPort: %d}]\n", i, v, i, SVC_PORT, EP_PORT);
+		printf("---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
+		       "metadata: {name: svc-%05ld-a, namespace: bench-k8s, labels: "
+		       "{kubernetes.io/service-name: svc-%05ld}}\naddressType: IPv4\n"
+		       "ports: [{name: tcp, port: %d}]\nendpoints:\n"
+		       "- {addresses: [%s], targetRef: {kind: Pod, name: svc-%05ld-0}}\n"
+		       "- {addresses: [%s], targetRef: {kind: Pod, name: svc-%05ld-1}}\n",
+		       i, i, EP_PORT, a, i, b, i);
+		for (int j = 0; j < 2; j++)
+			printf("---\napiVersion: v1\nkind: Pod\nmetadata: {name: svc-%05ld-%d, namespace: "
+			       "bench-k8s, labels: {app: svc-%05ld, role: r%ld, shard: s%ld}}\n"
+			       "status: {phase: Running, podIP: %s}\n", i, j, i, i % 10, i % 1000,
+			       j ? b : a);
+	}
+	printf("---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+	       "metadata: {name: base, namespace: bench-k8s}\nspec:\n"
+	       "  podSelector: {matchLabels: {app: svc-00000}}\n"
+	       "  ingress: [{from: [{podSelector: {matchLabels: {role: r1}}}], ports: [{port: %d}]}]\n",
+	       EP_PORT);
+}
+
 static void targets(long n)
 {
 	char a[16];
@@ -294,6 +339,8 @@ int main(int argc, char **argv)
 		ipt_change(n, v);
 	} else if (!strcmp(cmd, "targets")) {
 		targets(n);
+	} else if (!strcmp(cmd, "k8s")) {
+		k8s_world(n);
 	} else {
 		usage(stderr);
 		return 2;
