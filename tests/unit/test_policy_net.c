@@ -487,7 +487,8 @@ static void test_end_port(void)
 	      !allowed(&f.t, "10.0.0.2", IN, "1.1.1.1", SCTP, 10), "sctp");
 	CHECK_OUT(!allowed(&f.t, "10.0.0.2", IN, "1.1.1.1", IPPROTO_ICMP, 0), "icmp");
 	/* Merged (adjacent ranges join) and sorted by protocol, then port. */
-	CHECK_OUT(f.t.n_np_portsets == 1 && f.t.np_portsets[0].id == 1, "%zu sets", f.t.n_np_portsets);
+	CHECK_OUT(f.t.n_np_portsets == 1 && f.t.np_portsets[0].id &&
+		  !(f.t.np_portsets[0].id & SL_NP_SLOT_BIT), "%zu sets", f.t.n_np_portsets);
 	ps = &f.t.np_portsets[0].ports;
 	CHECK_OUT(ps->n == 4 && ps->r[0].proto == TCP && ps->r[0].lo == 100 && ps->r[0].hi == 200 &&
 	      ps->r[1].proto == TCP && ps->r[1].lo == 32000 && ps->r[1].hi == 32769 &&
@@ -612,9 +613,12 @@ static void test_deny_all_allow_all(void)
 	      allowed(&f.t, "10.0.0.1", IN, "2001:db8::1", UDP, 1) &&
 	      allowed(&f.t, "10.0.0.1", EG, "10.0.0.2", IPPROTO_ICMP, 0), "web allowed");
 	/* Deny-all and allow-all: ingress and egress share each set. */
-	CHECK_OUT(f.t.n_np_pods == 2 && f.t.np_pods[0].val.ingress_set == 1 &&
-	      f.t.np_pods[0].val.egress_set == 1 && f.t.np_pods[1].val.ingress_set == 2 &&
-	      f.t.np_pods[1].val.egress_set == 2, "set ids");
+	CHECK_OUT(f.t.n_np_pods == 2 && f.t.np_pods[0].val.ingress_set &&
+	      f.t.np_pods[0].val.egress_set == f.t.np_pods[0].val.ingress_set &&
+	      f.t.np_pods[1].val.egress_set == f.t.np_pods[1].val.ingress_set &&
+	      f.t.np_pods[1].val.ingress_set && f.t.np_pods[1].val.ingress_set != f.t.np_pods[0].val.ingress_set &&
+	      !((f.t.np_pods[0].val.ingress_set | f.t.np_pods[1].val.ingress_set) & SL_NP_SLOT_BIT),
+	      "set ids");
 	CHECK_OUT(f.t.n_np_prefixes == 2 && f.t.n_np_portsets == 1 &&
 	      f.t.np_portsets[0].ports.n == 1 && f.t.np_portsets[0].ports.r[0].proto == 0,
 	      "%zu prefixes %zu portsets", f.t.n_np_prefixes, f.t.n_np_portsets);
@@ -798,6 +802,60 @@ static bool np_tables_equal(const struct sl_tables *a, const struct sl_tables *b
 
 /* The store (serialize, load) gives the same tables; input order does not
  * matter; a rejected NetworkPolicy leaves the policy as it was. */
+/* Ids name contents: a Pod that sorts first and is selected by another
+ * policy (so it is met first) leaves every id as it was; a set whose
+ * prefixes change gets another id, and the others keep theirs. */
+#define IDS_NPS \
+	NP_HDR "metadata: {name: db-in, namespace: prod}\nspec:\n" \
+	"  podSelector: {matchLabels: {app: db}}\n" \
+	"  ingress: [{from: [{podSelector: {matchLabels: {app: web}}}], ports: [{port: 5432}]}]\n" \
+	"---\n" NP_HDR "metadata: {name: web-in, namespace: prod}\nspec:\n" \
+	"  podSelector: {matchLabels: {app: web}}\n" \
+	"  ingress: [{from: [{ipBlock: {cidr: 192.0.2.0/24}}], ports: [{port: 80}]}]\n"
+
+static uint32_t ip_set(const struct sl_tables *t, const char *ip)
+{
+	struct in_addr a;
+
+	inet_pton(AF_INET, ip, &a);
+	for (size_t i = 0; i < t->n_np_pods; i++)
+		if (t->np_pods[i].key.addr[0] == a.s_addr)
+			return t->np_pods[i].val.ingress_set;
+	return 0;
+}
+
+static void test_ids_by_content(void)
+{
+	struct fx a, b, c;
+
+	fx_init(&a);
+	fx_init(&b);
+	fx_init(&c);
+	CHECK_OUT(!apply(&a, IDS_NPS PROD_PODS, SL_SEV_WARNING), "rejected: %s", a.text);
+	CHECK_OUT(!apply(&b, IDS_NPS PROD_PODS POD("prod", "aaa", "{app: web}", "10.0.0.9"),
+			 SL_SEV_WARNING), "rejected: %s", b.text);
+	CHECK_OUT(ip_set(&a.t, "10.0.0.2") && ip_set(&a.t, "10.0.0.1") &&
+		  ip_set(&a.t, "10.0.0.2") != ip_set(&a.t, "10.0.0.1"), "two sets");
+	/* aaa is met first, with web's set; db's set gains its address. */
+	CHECK_OUT(ip_set(&b.t, "10.0.0.9") == ip_set(&a.t, "10.0.0.1") &&
+		  ip_set(&b.t, "10.0.0.1") == ip_set(&a.t, "10.0.0.1"), "web's set kept its id");
+	CHECK_OUT(ip_set(&b.t, "10.0.0.2") != ip_set(&a.t, "10.0.0.2"), "db's set changed, its id too");
+	CHECK_OUT(a.t.n_np_portsets == 2 && b.t.n_np_portsets == 2 &&
+		  portset(&b.t, a.t.np_portsets[0].id) && portset(&b.t, a.t.np_portsets[1].id) &&
+		  !memcmp(portset(&b.t, a.t.np_portsets[0].id), &a.t.np_portsets[0].ports,
+			  sizeof(a.t.np_portsets[0].ports)), "port sets kept their ids");
+	/* The same pod that changes nothing but sorts first. */
+	CHECK_OUT(!apply(&c, IDS_NPS PROD_PODS POD("prod", "aaa", "{app: batch}", "10.0.0.9"),
+			 SL_SEV_WARNING), "rejected: %s", c.text);
+	CHECK_OUT(c.t.n_np_prefixes == a.t.n_np_prefixes && c.t.n_np_pods == a.t.n_np_pods &&
+		  ip_set(&c.t, "10.0.0.1") == ip_set(&a.t, "10.0.0.1") &&
+		  ip_set(&c.t, "10.0.0.2") == ip_set(&a.t, "10.0.0.2"), "unchanged");
+out:
+	fx_free(&a);
+	fx_free(&b);
+	fx_free(&c);
+}
+
 static void test_roundtrip_and_reject(void)
 {
 	static const char bad[] = NP_HDR "metadata: {name: a, namespace: prod}\n"
@@ -851,6 +909,7 @@ int main(void)
 	run("np-too-many-ranges", test_too_many_ranges);
 	run("np-host-bits", test_host_bits);
 	run("np-store-roundtrip-and-reject", test_roundtrip_and_reject);
+	run("np-ids-by-content", test_ids_by_content);
 	printf("# %d failed\n", failures);
 	return failures ? 1 : 0;
 }

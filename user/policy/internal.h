@@ -293,6 +293,9 @@ void slp_netpol_compile(const struct np_objs *in, struct sl_tables *t,
 typedef void (*slp_np_query)(void *ctx, const char *ns, const char *k, const char *v,
 			     bool selects);
 bool slp_netpol_pod_queries(const struct object *np, slp_np_query fn, void *ctx);
+/* npids.c: the ids of T's N_SETS sets and its port sets (netpol.c's,
+ * 1..n in the order it met them) made functions of their contents. */
+void slp_np_content_ids(struct sl_tables *t, size_t n_sets);
 
 /* mesh.c: build the proxy's model (user/mesh.h) for its diagnostics only. */
 void slp_mesh_check(const struct sl_policy *p, struct sl_diags *d);

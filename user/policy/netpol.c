@@ -999,6 +999,7 @@ void slp_netpol_compile(const struct np_objs *in, struct sl_tables *t, struct sl
 	if (t->n_np_portsets > SL_MAX_NP_PORTSETS / 2)
 		cap_error(&c, NULL, in->n_pods ? c.pods : NULL, "port sets", t->n_np_portsets,
 			  SL_MAX_NP_PORTSETS / 2);
+	slp_np_content_ids(t, c.sets.n);
 	for (i = 0; i < in->n_nps; i++)
 		policy_row(&c, &c.pols[i]);
 	npc_free(&c);
