@@ -11,9 +11,9 @@
  * Layout, all bytes: flags (NPV_*), the number of addresses (at most
  * SLP_NPV_MAX_IPS), the number of labels (four bytes, little-endian); per
  * address its family and 16 address bytes; per label its key and its
- * value, each ending in NUL. Decoding checks the bounds and the last NUL
- * only (a compile reads 20,000 Pods twice); every read of a view stops at
- * its end. The bytes are part of the store, so a change of layout bumps
+ * value, each ending in NUL. Decoding checks the bounds, the last NUL
+ * and that the strings number twice the labels; every read of a view
+ * stops at its end. The bytes are part of the store, so a change of layout bumps
  * SLS_KEYS_VERSION (user/storefmt.h).
  */
 #include <string.h>
@@ -107,6 +107,16 @@ unsigned char *slp_np_encode(const struct object *pod, size_t *len)
 	return p;
 }
 
+/* The NUL-terminated strings of V's labels (the last byte is a NUL). */
+static size_t strings(const struct np_view *v)
+{
+	size_t n = 0;
+
+	for (const char *q = v->labels; q < v->labels_end; q = (const char *)rawmemchr(q, 0) + 1)
+		n++;
+	return n;
+}
+
 int slp_np_decode(const unsigned char *p, size_t len, struct np_view *v)
 {
 	size_t ips;
@@ -126,7 +136,8 @@ int slp_np_decode(const unsigned char *p, size_t len, struct np_view *v)
 	v->ips = p + NPV_HDR;
 	v->labels = (const char *)p + NPV_HDR + ips;
 	v->labels_end = (const char *)p + len;
-	return 0;
+	return strings(v) == 2 * ((size_t)p[2] | (size_t)p[3] << 8 | (size_t)p[4] << 16 |
+				  (size_t)p[5] << 24) ? 0 : -1;
 }
 
 int slp_np_ip(const struct np_view *v, size_t i, struct sl_l4addr *a)
