@@ -307,24 +307,24 @@ static int apply_whole(struct applying *a, enum sl_apply_mode mode, bool dry_run
 
 /* ---- incremental --------------------------------------------------------- */
 
-/* The node-ingress port bitmap of the model's whole policy; the number of
- * its units. One pass over the summaries. */
-static size_t model_ports(const struct sl_model *m, __u64 w[2 * SL_FE_PORT_WORDS])
+/* The node-ingress port bitmap of the model's whole policy (a pass over
+ * the summaries only where some unit has node-ingress frontends); the
+ * number of its units. */
+static size_t model_ports(struct sl_model *m, __u64 w[2 * SL_FE_PORT_WORDS])
 {
-	size_t units = 0;
+	size_t n = sl_model_has_ingress(m) ? sl_model_slots(m) : 0;
 
 	memset(w, 0, 2 * SL_FE_PORT_WORDS * sizeof(*w));
-	for (size_t i = 0; i < sl_model_slots(m); i++) {
+	for (size_t i = 0; i < n; i++) {
 		const struct sl_osum *s = sl_model_sum(m, i, NULL, NULL);
 
-		units += s && (s->flags & SL_OSUM_UNIT);
 		for (uint32_t k = 0; s && k < s->n_ing; k++) {
 			__u16 port = ntohs(s->ing[k].port);
 
 			w[sl_fe_port_word(0, s->ing[k].proto, port)] |= 1ull << (port % 64);
 		}
 	}
-	return units;
+	return sl_model_units(m);
 }
 
 struct incr {

@@ -333,6 +333,19 @@ const struct sl_compile_opts *sl_model_opts(const struct sl_model *m);
 uint64_t sl_osum_ident(const struct sl_osum *s);
 /* Forget which summaries changed (after they were stored). */
 void sl_model_clean(struct sl_model *m);
+/* The slots marked dirty since the last sl_model_clean(), each once, in
+ * the order they were marked: what a change touched, without a pass over
+ * every slot. */
+size_t sl_model_dirty(const struct sl_model *m, const uint32_t **slots);
+/* Slots whose tag is 0. */
+size_t sl_model_untagged(const struct sl_model *m);
+/* The slots tagged TAG (removed ones included), ascending, malloc'd. */
+int sl_model_with_tag(const struct sl_model *m, uint32_t tag, uint32_t **slots, size_t *n);
+/* Over live objects: how many are units, whether any has node-ingress
+ * frontends, the bytes of their records. Kept as objects change. */
+size_t sl_model_units(struct sl_model *m);
+bool sl_model_has_ingress(struct sl_model *m);
+uint64_t sl_model_raw(struct sl_model *m);
 /* The record of object I (malloc'd): "---\n# sluice-source: FILE line L\n"
  * and its text, as sl_policy_serialize() writes each object. NULL when
  * the model does not hold it (a stored object not fetched). */

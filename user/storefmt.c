@@ -862,9 +862,9 @@ static uint32_t buckets_for(size_t raw, size_t sums)
 	return nb;
 }
 
-/* Which bucket each slot of MODEL is in (UINT32_MAX: removed), and the
- * serialized size of the policy (every record). */
-static uint32_t *buckets_of(const struct sl_model *model, uint32_t nb, bool tags, uint64_t *raw)
+/* Which bucket each slot of MODEL is in (the high bit set: removed), and
+ * the serialized size of the policy (every record). A whole write's pass. */
+static uint32_t *buckets_of(const struct sl_model *model, uint32_t nb, uint64_t *raw)
 {
 	size_t n = sl_model_slots(model);
 	uint32_t *b = malloc((n + 1) * sizeof(*b));
@@ -873,10 +873,8 @@ static uint32_t *buckets_of(const struct sl_model *model, uint32_t nb, bool tags
 	for (size_t i = 0; b && i < n; i++) {
 		unsigned st;
 		const struct sl_osum *s = sl_model_slot(model, i, &st);
-		uint32_t tag = tags ? sl_model_tag(model, i) : 0;
 
-		/* The bucket it was read from, when it was read with NB. */
-		b[i] = tag ? tag - 1 : bucket_of(s, nb);
+		b[i] = bucket_of(s, nb);
 		if (st & SL_MS_REMOVED)
 			b[i] |= 0x80000000u; /* its bucket, marked removed */
 		else
@@ -890,39 +888,65 @@ static int cmp_sum_ptr(const void *a, const void *b)
 	return sl_osum_cmp(*(const struct sl_osum *const *)a, *(const struct sl_osum *const *)b);
 }
 
-/* Bucket B's summaries: every live object of MODEL in it, in identity
- * order (the reader checks it). */
-static int sums_stream(const struct sl_model *model, const uint32_t *bk, uint32_t b,
-		       unsigned char **out, size_t *len)
+/* One bucket's summaries V[0..K), in any order (sorted here: the reader
+ * checks identity order), as its stream. */
+static int sums_encode(const struct sl_osum **v, size_t k, unsigned char **out, size_t *len)
 {
-	size_t total = 0, off = 0, n = sl_model_slots(model), k = 0;
-	const struct sl_osum **v;
+	size_t total = 0, off = 0;
 	unsigned char *buf;
 
-	for (size_t i = 0; i < n; i++)
-		k += bk[i] == b;
-	v = malloc((k + 1) * sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	k = 0;
-	for (size_t i = 0; i < n; i++)
-		if (bk[i] == b)
-			v[k++] = sl_model_sum(model, i, NULL, NULL);
 	if (k)
 		qsort(v, k, sizeof(*v), cmp_sum_ptr);
 	for (size_t i = 0; i < k; i++)
 		total += sum_size(v[i]);
 	buf = calloc(1, total ? total : 1);
-	for (size_t i = 0; buf && i < k; i++) {
+	if (!buf)
+		return -ENOMEM;
+	for (size_t i = 0; i < k; i++) {
 		sum_encode(v[i], buf + off);
 		off += sum_size(v[i]);
 	}
-	free(v);
-	if (!buf)
-		return -ENOMEM;
 	*out = buf;
 	*len = total;
 	return 0;
+}
+
+/* Bucket B's summaries from its records' identities (a whole write). */
+static int sums_of_recs(const struct rec *r, size_t n, unsigned char **out, size_t *len)
+{
+	const struct sl_osum **v = malloc((n + 1) * sizeof(*v));
+	int err;
+
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		v[i] = r[i].id;
+	err = sums_encode(v, n, out, len);
+	free(v);
+	return err;
+}
+
+/* Bucket B's summaries: every live object of MODEL tagged B + 1. */
+static int sums_stream(struct sl_model *model, uint32_t b, unsigned char **out, size_t *len)
+{
+	const struct sl_osum **v = NULL;
+	uint32_t *slots = NULL;
+	size_t n = 0, k = 0;
+	int err = sl_model_with_tag(model, b + 1, &slots, &n);
+
+	if (!err && !(v = malloc((n + 1) * sizeof(*v))))
+		err = -ENOMEM;
+	for (size_t i = 0; !err && i < n; i++) {
+		const struct sl_osum *s = sl_model_sum(model, slots[i], NULL, NULL);
+
+		if (s)
+			v[k++] = s;
+	}
+	if (!err)
+		err = sums_encode(v, k, out, len);
+	free(v);
+	free(slots);
+	return err;
 }
 
 /* Place every stream of P that has new bytes; a store that does not fit
@@ -953,8 +977,6 @@ static int place_all(struct plan *p, const size_t *len, const size_t *raw, const
  * records (a whole store is ~8 MB of records to compress at 10,000
  * services; the two halves run at once). */
 struct enc_job {
-	const struct sl_model *model;
-	const uint32_t *bk;
 	uint32_t nb, first;
 	struct rec **byb;
 	size_t *nbyb;
@@ -970,7 +992,7 @@ static void encode_buckets(void *arg)
 
 	for (uint32_t b = j->first; !j->err && b < j->nb; b += 2) {
 		j->touch[2 * b] = j->touch[2 * b + 1] = true;
-		j->err = sums_stream(j->model, j->bk, b, &j->p->bytes[2 * b], &j->len[2 * b]);
+		j->err = sums_of_recs(j->byb[b], j->nbyb[b], &j->p->bytes[2 * b], &j->len[2 * b]);
 		j->rawl[2 * b] = j->len[2 * b];
 		if (!j->err)
 			j->err = recs_encode(j->byb[b], j->nbyb[b], &j->p->bytes[2 * b + 1],
@@ -999,7 +1021,7 @@ int sls_whole(const struct sl_model *model, const uint32_t counts[3], struct sls
 	nb = buckets_for(raw, sums);
 	ns = 2 * (size_t)nb;
 	err = plan_init(&p, nb);
-	bk = buckets_of(model, nb, false, &raw);
+	bk = buckets_of(model, nb, &raw);
 	byb = calloc(nb, sizeof(*byb));
 	nbyb = calloc(nb, sizeof(*nbyb));
 	len = calloc(ns, sizeof(*len));
@@ -1028,8 +1050,8 @@ int sls_whole(const struct sl_model *model, const uint32_t counts[3], struct sls
 	}
 	if (!err) {
 		struct enc_job j[2] = {
-			{ model, bk, nb, 0, byb, nbyb, &p, len, rawl, touch, 0 },
-			{ model, bk, nb, 1, byb, nbyb, &p, len, rawl, touch, 0 },
+			{ nb, 0, byb, nbyb, &p, len, rawl, touch, 0 },
+			{ nb, 1, byb, nbyb, &p, len, rawl, touch, 0 },
 		};
 
 		sl_par2(encode_buckets, &j[0], &j[1]);
@@ -1061,12 +1083,13 @@ int sls_whole(const struct sl_model *model, const uint32_t counts[3], struct sls
 
 /* Bucket B's records: the view's, with MODEL's changed and removed
  * objects of that bucket applied. */
-static int recs_stream(struct sls_view *v, const struct sl_model *model, const uint32_t *bk,
-		       uint32_t b, unsigned char **out, size_t *len, size_t *raw)
+static int recs_stream(struct sls_view *v, const struct sl_model *model, uint32_t b,
+		       unsigned char **out, size_t *len, size_t *raw)
 {
 	struct rec *r = NULL, *keep;
 	struct sl_osum *ids = NULL;
-	size_t n = 0, k = 0, slots = sl_model_slots(model), n_chg = 0, *chg;
+	const uint32_t *dirty;
+	size_t n = 0, k = 0, slots = sl_model_dirty(model, &dirty), n_chg = 0, *chg;
 	char *p;
 	size_t pl;
 	int err = bucket_recs(v, b, &p, &pl);
@@ -1083,11 +1106,9 @@ static int recs_stream(struct sls_view *v, const struct sl_model *model, const u
 	for (size_t j = 0; !err && j < slots; j++) {
 		unsigned st;
 
-		sl_model_slot(model, j, &st);
-		if ((bk[j] & 0x7fffffffu) == b &&
-		    ((st & SL_MS_REC) || (st & (SL_MS_REMOVED | SL_MS_DIRTY)) ==
-						 (SL_MS_REMOVED | SL_MS_DIRTY)))
-			chg[n_chg++] = j;
+		sl_model_slot(model, dirty[j], &st);
+		if (sl_model_tag(model, dirty[j]) == b + 1 && (st & (SL_MS_REC | SL_MS_REMOVED)))
+			chg[n_chg++] = dirty[j];
 	}
 	for (size_t i = 0; !err && i < n; i++) {
 		bool gone = false;
@@ -1148,41 +1169,57 @@ static void plan_from(struct plan *p, const struct sls_dir *d)
 	}
 }
 
+/* Every slot gets the tag of the bucket it is stored in: the dirty ones
+ * first (new objects), then, only when some are left (a model a whole
+ * compile made), all. */
+static void tag_slots(struct sl_model *model, uint32_t nb, const uint32_t *dirty, size_t nd)
+{
+	size_t n = sl_model_slots(model);
+	unsigned st;
+
+	for (size_t j = 0; j < nd && sl_model_untagged(model); j++)
+		if (!sl_model_tag(model, dirty[j]))
+			sl_model_set_tag(model, dirty[j],
+					 bucket_of(sl_model_slot(model, dirty[j], &st), nb) + 1);
+	for (size_t i = 0; i < n && sl_model_untagged(model); i++)
+		if (!sl_model_tag(model, i))
+			sl_model_set_tag(model, i, bucket_of(sl_model_slot(model, i, &st), nb) + 1);
+}
+
 int sls_delta(struct sls_view *v, struct sl_model *model, const uint32_t counts[3],
 	      struct sls_write *w)
 {
-	uint32_t nb = v->dir.h.n_buckets, *bk;
-	size_t ns = 2 * (size_t)nb, slots = sl_model_slots(model);
+	uint32_t nb = v->dir.h.n_buckets;
+	size_t ns = 2 * (size_t)nb, nd;
 	bool *touch = calloc(ns, sizeof(*touch));
 	size_t *len = calloc(ns, sizeof(*len)), *raw = calloc(ns, sizeof(*raw));
-	uint64_t rawb = 0;
+	const uint32_t *dirty;
+	uint64_t rawb = sl_model_raw(model);
 	struct plan p;
 	int err = plan_init(&p, nb);
 
 	memset(w, 0, sizeof(*w));
-	bk = buckets_of(model, nb, true, &rawb);
-	if (!err && (!touch || !len || !raw || !bk))
+	nd = sl_model_dirty(model, &dirty);
+	if (!err && (!touch || !len || !raw))
 		err = -ENOMEM;
-	for (size_t j = 0; !err && j < slots; j++)
-		if (!sl_model_tag(model, j))
-			sl_model_set_tag(model, j, (bk[j] & 0x7fffffffu) + 1);
-	if (!err)
+	if (!err) {
+		tag_slots(model, nb, dirty, nd);
 		plan_from(&p, &v->dir);
-	for (size_t j = 0; !err && j < slots; j++) {
+	}
+	for (size_t j = 0; !err && j < nd; j++) {
+		uint32_t b = sl_model_tag(model, dirty[j]) - 1;
 		unsigned st;
 
-		sl_model_slot(model, j, &st);
-		if (!(st & SL_MS_DIRTY))
-			continue;
-		touch[2 * (bk[j] & 0x7fffffffu)] = true;
+		sl_model_slot(model, dirty[j], &st);
+		touch[2 * b] = true;
 		if (st & (SL_MS_REC | SL_MS_REMOVED))
-			touch[2 * (bk[j] & 0x7fffffffu) + 1] = true;
+			touch[2 * b + 1] = true;
 	}
 	for (size_t i = 0; !err && i < ns; i++) {
 		if (!touch[i])
 			continue;
-		err = i % 2 ? recs_stream(v, model, bk, (uint32_t)(i / 2), &p.bytes[i], &len[i], &raw[i])
-			    : sums_stream(model, bk, (uint32_t)(i / 2), &p.bytes[i], &len[i]);
+		err = i % 2 ? recs_stream(v, model, (uint32_t)(i / 2), &p.bytes[i], &len[i], &raw[i])
+			    : sums_stream(model, (uint32_t)(i / 2), &p.bytes[i], &len[i]);
 		raw[i] = i % 2 ? raw[i] : len[i];
 	}
 	w->raw_bytes = rawb;
@@ -1196,7 +1233,6 @@ int sls_delta(struct sls_view *v, struct sl_model *model, const uint32_t counts[
 	free(touch);
 	free(len);
 	free(raw);
-	free(bk);
 	plan_free(&p);
 	return err == -ENOSPC ? 0 : err;
 }

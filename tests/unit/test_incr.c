@@ -594,6 +594,90 @@ static const char *model_check(const struct sl_model *m, const struct sl_model *
 	return NULL;
 }
 
+/* What the model keeps so that an apply costs what it changed (the dirty
+ * list, its totals, the slots of each tag) says what a pass over every
+ * slot says. */
+static const char *model_kept_check(struct sl_model *m, char *why, size_t len)
+{
+	size_t n = sl_model_slots(m), units = 0, nd, marked = 0, untagged = 0;
+	const uint32_t *dirty;
+	uint64_t raw = 0;
+	bool ing = false;
+	uint32_t max_tag = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		bool d;
+		const struct sl_osum *s = sl_model_sum(m, i, &d, NULL);
+
+		marked += d;
+		untagged += !sl_model_tag(m, i);
+		if (sl_model_tag(m, i) > max_tag)
+			max_tag = sl_model_tag(m, i);
+		if (!s)
+			continue;
+		units += !!(s->flags & SL_OSUM_UNIT);
+		ing |= s->n_ing > 0;
+		raw += s->rec_len;
+	}
+	nd = sl_model_dirty(m, &dirty);
+	for (size_t j = 0; j < nd; j++) {
+		bool d;
+
+		sl_model_sum(m, dirty[j], &d, NULL);
+		for (size_t k = 0; k < j; k++)
+			if (dirty[k] == dirty[j])
+				d = false;
+		if (!d) {
+			snprintf(why, len, "slot %u is on the dirty list twice or is not dirty", dirty[j]);
+			return why;
+		}
+	}
+	if (nd != marked) {
+		snprintf(why, len, "%zu slots on the dirty list, %zu marked dirty", nd, marked);
+		return why;
+	}
+	if (sl_model_units(m) != units || sl_model_has_ingress(m) != ing || sl_model_raw(m) != raw) {
+		snprintf(why, len, "totals: units %zu (a pass: %zu), ingress %d (%d), raw %llu (%llu)",
+			 sl_model_units(m), units, sl_model_has_ingress(m), ing,
+			 (unsigned long long)sl_model_raw(m), (unsigned long long)raw);
+		return why;
+	}
+	if (sl_model_untagged(m) != untagged) {
+		snprintf(why, len, "%zu slots untagged, the model says %zu", untagged,
+			 sl_model_untagged(m));
+		return why;
+	}
+	for (uint32_t t = 1; t <= max_tag; t++) {
+		uint32_t *v = NULL;
+		size_t k = 0, at = 0;
+		bool same = !sl_model_with_tag(m, t, &v, &k);
+
+		for (size_t i = 0; same && i < n; i++)
+			if (sl_model_tag(m, i) == t)
+				same = at < k && v[at++] == i;
+		free(v);
+		if (!same || at != k) {
+			snprintf(why, len, "the slots tagged %u are not those a pass finds", t);
+			return why;
+		}
+	}
+	return NULL;
+}
+
+/* As the store does: the slots it read in bucket runs (tag = bucket + 1),
+ * in slot order; new ones tagged after the change; now and then one
+ * moved to another tag. */
+static void tag_like_store(struct sl_model *m, bool first)
+{
+	size_t n = sl_model_slots(m);
+
+	for (size_t i = 0; i < n; i++)
+		if (!sl_model_tag(m, i) && (first || rnd(8)))
+			sl_model_set_tag(m, i, first ? 1 + (uint32_t)(i * 5 / (n + 1)) : 1 + rnd(5));
+	if (n && !rnd(3))
+		sl_model_set_tag(m, rnd((unsigned)n), rnd(6));
+}
+
 /* ---- one step -------------------------------------------------------------- */
 
 struct store {
@@ -660,6 +744,7 @@ static const char *step(struct stats *st, char *why, size_t len)
 		return NULL; /* an invalid starting point: nothing to compare */
 	}
 	m = stored_model(po, &to, &full);
+	tag_like_store(m, true);
 	store.src = full;
 	store.fetched = 0;
 	while (changes--)
@@ -706,6 +791,14 @@ static const char *step(struct stats *st, char *why, size_t len)
 			fresh = sl_model_new(NULL);
 			sl_model_from_policy(fresh, pn, &tn);
 			res = model_check(m, fresh, why, len);
+		}
+		if (!res) {
+			tag_like_store(m, false);
+			res = model_kept_check(m, why, len);
+		}
+		if (!res) {
+			sl_model_clean(m);
+			res = model_kept_check(m, why, len);
 		}
 		sl_incr_out_free(&o);
 	}

@@ -1075,8 +1075,8 @@ static void commit(struct eng *e)
 		mo->s.rec_len = e->moves[j].sum.rec_len;
 		free(mo->rec);
 		mo->rec = e->moves[j].rec;
-		mo->rec_len = e->moves[j].rec_len;
-		mo->dirty = mo->rec_dirty = true;
+		mo->rec_len = (uint32_t)e->moves[j].rec_len;
+		model_touch(m, e->moves[j].old, true);
 		e->moves[j].rec = NULL;
 	}
 	if (!e->n_ch)
@@ -1102,8 +1102,8 @@ static void commit(struct eng *e)
 			at = model_insert(m, &c->sum);
 		}
 		m->v[at].rec = c->rec;
-		m->v[at].rec_len = c->rec_len;
-		m->v[at].dirty = m->v[at].rec_dirty = true;
+		m->v[at].rec_len = (uint32_t)c->rec_len;
+		model_touch(m, (size_t)at, true);
 		c->rec = NULL;
 	}
 	for (size_t t = 0; t < e->touched.n; t++) {
@@ -1123,7 +1123,7 @@ static void commit(struct eng *e)
 		s->ing = u->ing;
 		s->n_ing = u->n_ing;
 		s->alloc = u->alloc;
-		m->v[n].dirty = true;
+		model_touch(m, n, false);
 	}
 }
 

@@ -194,6 +194,9 @@ void sl_model_free(struct sl_model *m)
 		free(m->adopted[i]);
 	free(m->adopted);
 	free(m->v);
+	free(m->dirty);
+	free(m->runs);
+	kmap_free(&m->late);
 	kmap_free(&m->ident);
 	kmap_free(&m->prov);
 	kmap_free(&m->need);
@@ -266,6 +269,113 @@ static void index_keys(struct sl_model *m, size_t i, bool add)
 		op(&m->need, s->needs[k], (uint32_t)i);
 }
 
+/* ---- totals, the dirty list, tags ---------------------------------------- */
+
+enum { SHARE_LIVE = 1, SHARE_UNIT = 2, SHARE_ING = 4 };
+
+static uint8_t share_of(const struct mobj *o)
+{
+	if (o->removed)
+		return 0;
+	return SHARE_LIVE | (o->s.flags & SL_OSUM_UNIT ? SHARE_UNIT : 0) |
+	       (o->s.n_ing ? SHARE_ING : 0);
+}
+
+static void count_bit(size_t *total, uint8_t was, uint8_t now, uint8_t bit)
+{
+	if ((was & bit) && !(now & bit))
+		(*total)--;
+	else if (!(was & bit) && (now & bit))
+		(*total)++;
+}
+
+/* Slot I's share of the totals, brought up to what it is now. Every
+ * change to a slot marks it dirty, so settling the dirty slots makes the
+ * totals exact. */
+static void settle_one(struct sl_model *m, size_t i)
+{
+	struct mobj *o = &m->v[i];
+	uint8_t now = share_of(o);
+	uint32_t raw = now ? o->s.rec_len : 0;
+
+	count_bit(&m->units, o->acc, now, SHARE_UNIT);
+	count_bit(&m->ing_units, o->acc, now, SHARE_ING);
+	m->raw = m->raw - o->acc_raw + raw;
+	o->acc = now;
+	o->acc_raw = raw;
+}
+
+static void settle(struct sl_model *m)
+{
+	for (size_t j = 0; j < m->n_dirty; j++)
+		settle_one(m, m->dirty[j]);
+}
+
+void model_touch(struct sl_model *m, size_t i, bool rec)
+{
+	if (!m->v[i].dirty) {
+		if (m->n_dirty == m->cap_dirty) {
+			m->cap_dirty = m->cap_dirty ? 2 * m->cap_dirty : 64;
+			m->dirty = slp_xrealloc(m->dirty, m->cap_dirty, sizeof(*m->dirty));
+		}
+		m->dirty[m->n_dirty++] = (uint32_t)i;
+		m->v[i].dirty = true;
+	}
+	if (rec)
+		m->v[i].rec_dirty = true;
+}
+
+/* Tags are at most this (the store's buckets + 1) to be kept as runs. */
+#define MAX_RUN_TAG (1u << 20)
+
+/* Slot I joins TAG's run: slots the store reads in are added in bucket
+ * order, so each bucket's are one run and cost nothing to index. */
+static bool join_run(struct sl_model *m, size_t i, uint32_t tag)
+{
+	struct tag_run *r;
+
+	if (tag >= MAX_RUN_TAG)
+		return false;
+	if (tag >= m->n_runs) {
+		size_t n = m->n_runs ? m->n_runs : 64;
+
+		while (n <= tag)
+			n *= 2;
+		m->runs = slp_xrealloc(m->runs, n, sizeof(*m->runs));
+		memset(m->runs + m->n_runs, 0, (n - m->n_runs) * sizeof(*m->runs));
+		m->n_runs = n;
+	}
+	r = &m->runs[tag];
+	if (i >= r->lo && i < r->hi)
+		return true; /* tagged so before */
+	if (r->hi == r->lo) {
+		r->lo = (uint32_t)i;
+		r->hi = (uint32_t)i + 1;
+		return true;
+	}
+	if (r->hi != i)
+		return false;
+	r->hi++;
+	return true;
+}
+
+static void tag_slot(struct sl_model *m, size_t i, uint32_t tag)
+{
+	uint32_t old = m->v[i].tag;
+
+	if (old == tag)
+		return;
+	if (old)
+		kmap_del(&m->late, old, (uint32_t)i); /* nothing when it is in a run */
+	else
+		m->untagged--;
+	m->v[i].tag = tag;
+	if (!tag)
+		m->untagged++;
+	else if (!join_run(m, i, tag))
+		kmap_put(&m->late, tag, (uint32_t)i);
+}
+
 ssize_t model_insert(struct sl_model *m, const struct sl_osum *s)
 {
 	if (m->n == m->cap) {
@@ -275,6 +385,8 @@ ssize_t model_insert(struct sl_model *m, const struct sl_osum *s)
 	memset(&m->v[m->n], 0, sizeof(m->v[0]));
 	m->v[m->n].s = *s;
 	index_keys(m, m->n, true);
+	settle_one(m, m->n);
+	m->untagged++;
 	m->live++;
 	return (ssize_t)m->n++;
 }
@@ -284,13 +396,14 @@ void model_replace(struct sl_model *m, size_t i, const struct sl_osum *s)
 	index_keys(m, i, false);
 	m->v[i].s = *s;
 	index_keys(m, i, true);
+	model_touch(m, i, false);
 }
 
 void model_remove(struct sl_model *m, size_t i)
 {
 	index_keys(m, i, false);
 	m->v[i].removed = true;
-	m->v[i].dirty = true;
+	model_touch(m, i, false);
 	free(m->v[i].rec);
 	m->v[i].rec = NULL;
 	slp_object_free(m->v[i].obj);
@@ -317,7 +430,7 @@ int sl_model_add(struct sl_model *m, const struct sl_osum *s, uint32_t tag, bool
 	if (!unique && model_find(m, s->kind, s->ns, s->name) >= 0)
 		return -EEXIST;
 	at = model_insert(m, s);
-	m->v[at].tag = tag;
+	tag_slot(m, (size_t)at, tag);
 	return 0;
 }
 
@@ -329,7 +442,66 @@ uint32_t sl_model_tag(const struct sl_model *m, size_t i)
 void sl_model_set_tag(struct sl_model *m, size_t i, uint32_t tag)
 {
 	if (i < m->n)
-		m->v[i].tag = tag;
+		tag_slot(m, i, tag);
+}
+
+size_t sl_model_untagged(const struct sl_model *m)
+{
+	return m->untagged;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+int sl_model_with_tag(const struct sl_model *m, uint32_t tag, uint32_t **out, size_t *n)
+{
+	const struct tag_run *r = tag && tag < m->n_runs ? &m->runs[tag] : NULL;
+	size_t k = 0, cap = r ? r->hi - r->lo : 0;
+	uint32_t *v;
+
+	for (uint32_t at = kmap_first(&m->late, tag); at; at = kmap_next(&m->late, m->late.e[at - 1].next, tag))
+		cap++;
+	v = malloc((cap + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	/* A run keeps slots tagged otherwise since; they are left out here. */
+	for (uint32_t i = r ? r->lo : 0; r && i < r->hi; i++)
+		if (m->v[i].tag == tag)
+			v[k++] = i;
+	for (uint32_t at = kmap_first(&m->late, tag); at; at = kmap_next(&m->late, m->late.e[at - 1].next, tag))
+		v[k++] = m->late.e[at - 1].val;
+	qsort(v, k, sizeof(*v), cmp_u32);
+	*out = v;
+	*n = k;
+	return 0;
+}
+
+size_t sl_model_dirty(const struct sl_model *m, const uint32_t **v)
+{
+	*v = m->dirty;
+	return m->n_dirty;
+}
+
+size_t sl_model_units(struct sl_model *m)
+{
+	settle(m);
+	return m->units;
+}
+
+bool sl_model_has_ingress(struct sl_model *m)
+{
+	settle(m);
+	return m->ing_units > 0;
+}
+
+uint64_t sl_model_raw(struct sl_model *m)
+{
+	settle(m);
+	return m->raw;
 }
 
 size_t sl_model_slots(const struct sl_model *m)
@@ -374,8 +546,10 @@ uint64_t sl_osum_ident(const struct sl_osum *s)
 
 void sl_model_clean(struct sl_model *m)
 {
-	for (size_t i = 0; i < m->n; i++)
-		m->v[i].dirty = m->v[i].rec_dirty = false;
+	settle(m);
+	for (size_t j = 0; j < m->n_dirty; j++)
+		m->v[m->dirty[j]].dirty = m->v[m->dirty[j]].rec_dirty = false;
+	m->n_dirty = 0;
 }
 
 char *sl_model_record(const struct sl_model *m, size_t i, size_t *len)
@@ -594,8 +768,8 @@ int sl_model_add_objects(struct sl_model *m, const struct sl_policy *p)
 		}
 		at = model_insert(m, &s);
 		m->v[at].rec = rec;
-		m->v[at].rec_len = len;
-		m->v[at].dirty = m->v[at].rec_dirty = true;
+		m->v[at].rec_len = (uint32_t)len;
+		model_touch(m, (size_t)at, true);
 	}
 	return 0;
 }

@@ -38,12 +38,20 @@ void kmap_free(struct kmap *m);
 struct mobj {
 	struct sl_osum s;
 	char *rec; /* its record, malloc'd (NULL: not at hand) */
-	size_t rec_len;
 	struct object *obj; /* parsed (NULL: not yet) */
+	uint32_t rec_len;
+	uint32_t acc_raw; /* what the model's totals count of it (settle()) */
 	bool removed;
-	bool dirty; /* the summary changed since it was added */
+	bool dirty; /* the summary changed since it was added (then it is on the dirty list) */
 	bool rec_dirty; /* and the record */
+	uint8_t acc; /* ACC_* bits the totals count of it */
 	uint32_t tag; /* the caller's (the store: bucket + 1); 0: none */
+};
+
+/* Slots with one tag: those added with it in slot order (a run), and
+ * those tagged later (LATE, tag -> slot). */
+struct tag_run {
+	uint32_t lo, hi; /* slots lo .. hi - 1 */
 };
 
 struct sl_model {
@@ -52,6 +60,17 @@ struct sl_model {
 	struct mobj *v;
 	size_t n, cap, live;
 	struct kmap ident, prov, need;
+	/* Slots marked dirty since the last sl_model_clean(), each once: what
+	 * an apply changed costs what it changed, not a pass over every slot. */
+	uint32_t *dirty;
+	size_t n_dirty, cap_dirty;
+	/* Totals over live slots, exact once the dirty ones are settled. */
+	size_t units, ing_units;
+	uint64_t raw;
+	struct tag_run *runs; /* by tag */
+	size_t n_runs;
+	struct kmap late;
+	size_t untagged; /* slots with tag 0 */
 	struct arena a;
 	void **adopted;
 	size_t n_adopted;
@@ -65,6 +84,8 @@ ssize_t model_insert(struct sl_model *m, const struct sl_osum *s);
 /* Replace slot I's summary (keys re-indexed). */
 void model_replace(struct sl_model *m, size_t i, const struct sl_osum *s);
 void model_remove(struct sl_model *m, size_t i);
+/* Slot I's summary changed (REC: and its record): marked dirty, listed. */
+void model_touch(struct sl_model *m, size_t i, bool rec);
 
 /* The summary of parsed object O with record REC (arrays in the model's
  * arena). Unit outputs (alloc, fes, ing) are left empty. */
