@@ -58,14 +58,25 @@ static void yaml_pods(const uint8_t *data, size_t size)
 static void raw_bytes(const uint8_t *data, size_t size)
 {
 	unsigned char *b = malloc(size ? size : 1); /* exactly SIZE: ASan sees past it */
-	struct np_view v;
+	struct np_view v, w;
 	struct sl_l4addr a;
 	const char *k;
 
 	if (!b)
 		return;
 	memcpy(b, data, size);
+	/* What decodes whole decodes for its addresses, to the same view;
+	 * the addresses of what decodes only for them are read in bounds. */
+	if (!slp_np_decode_addrs(b, size, &w)) {
+		for (size_t i = 0; i < w.n_ips; i++)
+			slp_np_ip(&w, i, &a);
+	} else if (!slp_np_decode(b, size, &v)) {
+		abort();
+	}
 	if (!slp_np_decode(b, size, &v)) {
+		if (v.ips != w.ips || v.n_ips != w.n_ips || v.labels != w.labels ||
+		    v.labels_end != w.labels_end || v.host != w.host || v.finished != w.finished)
+			abort();
 		for (k = v.labels; k < v.labels_end; k += strlen(k) + 1)
 			if (slp_np_label(&v, k) && (slp_np_label(&v, k) < v.labels ||
 						    slp_np_label(&v, k) >= v.labels_end))

@@ -84,7 +84,11 @@ struct eng {
 	uint8_t *f;
 	ssize_t *ch_of; /* per slot: the change that replaces or removes it, -1 */
 	struct sl_l4addr *alloc; /* per node, when the VIPs were allocated again */
-	struct sl_osum *out_sum; /* per node: new summaries of affected units */
+	/* New summaries of the affected units of the new state, found by node
+	 * through OUT_AT: as many as were touched, not one per slot. */
+	struct sl_osum *out_sum;
+	size_t n_out;
+	struct kmap out_at;
 	struct vec touched; /* every node with a flag: what later steps look at */
 	struct pod_list *pods; /* [old, new]: with NP, each state's Pods */
 	bool realloc, np;
@@ -633,7 +637,7 @@ static int cmp_obj(const void *a, const void *b)
 /* The closure of one state as a policy that borrows its objects. */
 static struct object **view(const struct eng *e, uint8_t flag, size_t *n)
 {
-	struct object **v = slp_xcalloc(n_nodes(e) + 1, sizeof(*v));
+	struct object **v = slp_xcalloc(e->touched.n + 1, sizeof(*v));
 
 	*n = 0;
 	for (size_t t = 0; t < e->touched.n; t++) {
@@ -767,9 +771,13 @@ static bool in_state(const struct eng *e, size_t n, bool new_state)
 	return new_state ? in_new(e, n) : in_old(e, n);
 }
 
+static uint64_t addr_key(const struct sl_l4addr *a);
+
+/* An address's key: per Pod of every look at all of them, so the mix of
+ * its words (addr_key), not a byte-wise FNV (7 % of a relabel's time). */
 static uint64_t ip_key(const struct sl_l4addr *a)
 {
-	return model_fnv64(a, sizeof(*a));
+	return addr_key(a);
 }
 
 static void found(struct pod_find *f, size_t n, bool selects)
@@ -782,7 +790,7 @@ static void found(struct pod_find *f, size_t n, bool selects)
 		vec_push(&f->found, n);
 	f->seen[n] = 1;
 	/* Bad bytes are left to the compile, which says so. */
-	for (size_t j = 0; selects && !slp_np_decode(s->np, s->n_np, &v) && j < v.n_ips; j++)
+	for (size_t j = 0; selects && !slp_np_decode_addrs(s->np, s->n_np, &v) && j < v.n_ips; j++)
 		if (!slp_np_ip(&v, j, &a))
 			u64set_add(&f->ips, ip_key(&a));
 }
@@ -852,7 +860,7 @@ static bool wanted(const struct pod_find *f, size_t n)
 		return true;
 	if (f->ns.n && u64set_has(&f->ns, model_fnv64(s->ns, strlen(s->ns))))
 		return true;
-	for (size_t j = 0; f->ips.n && !slp_np_decode(s->np, s->n_np, &v) && j < v.n_ips; j++)
+	for (size_t j = 0; f->ips.n && !slp_np_decode_addrs(s->np, s->n_np, &v) && j < v.n_ips; j++)
 		if (!slp_np_ip(&v, j, &a) && u64set_has(&f->ips, ip_key(&a)))
 			return true;
 	return false;
@@ -882,35 +890,43 @@ static void find_rest(struct pod_find *f)
 	}
 }
 
-/* E->pods[0] and [1]: the Pods of each state the tables can read. */
-static void np_pods(struct eng *e)
-{
-	struct pod_find f = { .e = e, .seen = slp_xcalloc(n_nodes(e) + 1, 1) };
-	struct vec st = { 0 };
-
-	run_queries(&f, false);
-	run_queries(&f, true);
-	find_rest(&f);
-	for (int s = 0; s < 2; s++) {
-		st.n = 0;
-		for (size_t i = 0; i < f.found.n; i++)
-			if (in_state(e, (size_t)f.found.v[i], s))
-				vec_push(&st, f.found.v[i]);
-		pods_sorted(e, st.v, st.n, &e->pods[s]);
-	}
-	free(st.v);
-	free(f.found.v);
-	free(f.seen);
-	free(f.ns.v);
-	free(f.ips.v);
-}
-
 static void pod_list_free(struct pod_list *l)
 {
 	free(l->v);
 	free(l->node);
 	memset(l, 0, sizeof(*l));
 }
+
+/* E->pods[0] and [1]: the Pods of each state the tables can read. */
+static void np_pods(struct eng *e)
+{
+	struct pod_find f = { .e = e, .seen = slp_xcalloc(n_nodes(e) + 1, 1) };
+	struct pod_list all = { 0 };
+
+	run_queries(&f, false);
+	run_queries(&f, true);
+	find_rest(&f);
+	/* Sorted once: each state's Pods are a subsequence (a Pod that
+	 * changed is in both, once as each state has it). */
+	pods_sorted(e, f.found.v, f.found.n, &all);
+	for (int s = 0; s < 2; s++) {
+		struct pod_list *l = &e->pods[s];
+
+		l->v = slp_xcalloc(all.n + 1, sizeof(*l->v));
+		l->node = slp_xcalloc(all.n + 1, sizeof(*l->node));
+		for (size_t i = 0; i < all.n; i++)
+			if (in_state(e, all.node[i], s)) {
+				l->v[l->n] = all.v[i];
+				l->node[l->n++] = all.node[i];
+			}
+	}
+	pod_list_free(&all);
+	free(f.found.v);
+	free(f.seen);
+	free(f.ns.v);
+	free(f.ips.v);
+}
+
 
 /* A Pod a NetworkPolicy message names: parsed now. */
 static const struct object *part_pod_obj(void *ctx, size_t i)
@@ -964,6 +980,13 @@ static uint64_t addr_key(const struct sl_l4addr *a)
 	return h ^ (h >> 29);
 }
 
+static struct sl_osum *out_of(const struct eng *e, size_t n)
+{
+	uint32_t at = kmap_first(&e->out_at, n);
+
+	return at ? &e->out_sum[e->out_at.e[at - 1].val] : NULL;
+}
+
 static struct sl_osum *out_find(void *ctx, unsigned kind, const char *ns, const char *name)
 {
 	struct eng *e = ctx;
@@ -979,23 +1002,25 @@ static struct sl_osum *out_find(void *ctx, unsigned kind, const char *ns, const 
 	}
 	if (n < 0 || !(e->f[n] & N_UNIT) || !in_new(e, (size_t)n))
 		return NULL;
-	return &e->out_sum[n];
+	return out_of(e, (size_t)n);
 }
 
 /* New summaries of the affected units of the new state: their outputs as
  * the new tables have them. */
 static void unit_outputs(struct eng *e, const struct sl_tables *t)
 {
-	e->out_sum = slp_xcalloc(n_nodes(e) + 1, sizeof(*e->out_sum));
+	e->out_sum = slp_xcalloc(e->touched.n + 1, sizeof(*e->out_sum));
 	for (size_t t = 0; t < e->touched.n; t++) {
 		size_t n = (size_t)e->touched.v[t];
+		struct sl_osum *o = &e->out_sum[e->n_out];
 
 		if (!(e->f[n] & N_UNIT) || !in_new(e, n))
 			continue;
-		e->out_sum[n] = *node_sum(e, n);
-		e->out_sum[n].fes = e->out_sum[n].ing = NULL;
-		e->out_sum[n].n_fes = e->out_sum[n].n_ing = 0;
-		memset(&e->out_sum[n].alloc, 0, sizeof(e->out_sum[n].alloc));
+		kmap_put(&e->out_at, n, (uint32_t)e->n_out++);
+		*o = *node_sum(e, n);
+		o->fes = o->ing = NULL;
+		o->n_fes = o->n_ing = 0;
+		memset(&o->alloc, 0, sizeof(o->alloc));
 	}
 	model_unit_outputs(e->m, t, out_find, e);
 }
@@ -1014,11 +1039,11 @@ static bool duplicates(struct eng *e, bool ing)
 
 	for (size_t t = 0; t < e->touched.n && !moved; t++) {
 		size_t n = (size_t)e->touched.v[t];
-		const struct sl_osum *o, *s = &e->out_sum[n];
+		const struct sl_osum *o, *s = out_of(e, n);
 		const struct change *c = node_change(e, n);
 
-		if (!(e->f[n] & N_UNIT) || !in_new(e, n))
-			continue;
+		if (!s)
+			continue; /* not a unit of the new state */
 		o = n < e->n_slots ? &e->m->v[n].s : c->old >= 0 ? &e->m->v[c->old].s : NULL;
 		moved = !o || (ing ? !same_addrs(s->ing, s->n_ing, o->ing, o->n_ing)
 				   : !same_addrs(s->fes, s->n_fes, o->fes, o->n_fes));
@@ -1029,9 +1054,9 @@ static bool duplicates(struct eng *e, bool ing)
 	 * unit's are looked up in it: no set of the whole policy's. */
 	for (size_t t = 0; t < e->touched.n && !dup; t++) {
 		size_t n = (size_t)e->touched.v[t];
-		const struct sl_osum *s = &e->out_sum[n];
+		const struct sl_osum *s = out_of(e, n);
 
-		if (!(e->f[n] & N_UNIT) || !in_new(e, n))
+		if (!s)
 			continue;
 		for (uint32_t i = 0; i < (ing ? s->n_ing : s->n_fes) && !dup; i++)
 			dup = !u64set_add(&mine, addr_key(ing ? &s->ing[i] : &s->fes[i]));
@@ -1091,8 +1116,8 @@ static void commit(struct eng *e)
 			model_remove(m, (size_t)at);
 			continue;
 		}
-		if (e->f[node] & N_UNIT)
-			c->sum = e->out_sum[node];
+		if ((e->f[node] & N_UNIT) && out_of(e, node))
+			c->sum = *out_of(e, node);
 		if (at >= 0) {
 			model_replace(m, (size_t)at, &c->sum);
 			free(m->v[at].rec);
@@ -1113,7 +1138,7 @@ static void commit(struct eng *e)
 		if (n >= e->n_slots || !(e->f[n] & N_UNIT) || !in_new(e, n))
 			continue;
 		s = &m->v[n].s;
-		u = &e->out_sum[n];
+		u = out_of(e, n);
 		if (same_addrs(s->fes, s->n_fes, u->fes, u->n_fes) &&
 		    same_addrs(s->ing, s->n_ing, u->ing, u->n_ing) &&
 		    !memcmp(&s->alloc, &u->alloc, sizeof(s->alloc)))
@@ -1164,6 +1189,7 @@ static void eng_free(struct eng *e)
 	free(e->ch_of);
 	free(e->alloc);
 	free(e->out_sum);
+	kmap_free(&e->out_at);
 	free(e->touched.v);
 	for (int i = 0; e->pods && i < 2; i++)
 		pod_list_free(&e->pods[i]);

@@ -259,6 +259,10 @@ struct np_view {
 unsigned char *slp_np_encode(const struct object *pod, size_t *len);
 /* The view of bytes P (pointing into them); -1: they do not decode. */
 int slp_np_decode(const unsigned char *p, size_t len, struct np_view *v);
+/* The same for a reader of the addresses and flags only: the labels are
+ * not counted (every scan of them still stops inside, at the last NUL),
+ * which was most of the cost of looking at every Pod's addresses. */
+int slp_np_decode_addrs(const unsigned char *p, size_t len, struct np_view *v);
 /* Address I of V (zero port); -1: not an address. */
 int slp_np_ip(const struct np_view *v, size_t i, struct sl_l4addr *a);
 /* Label KEY of a struct np_view (an slp_label_get). */

@@ -117,7 +117,7 @@ static size_t strings(const struct np_view *v)
 	return n;
 }
 
-int slp_np_decode(const unsigned char *p, size_t len, struct np_view *v)
+int slp_np_decode_addrs(const unsigned char *p, size_t len, struct np_view *v)
 {
 	size_t ips;
 
@@ -136,6 +136,13 @@ int slp_np_decode(const unsigned char *p, size_t len, struct np_view *v)
 	v->ips = p + NPV_HDR;
 	v->labels = (const char *)p + NPV_HDR + ips;
 	v->labels_end = (const char *)p + len;
+	return 0;
+}
+
+int slp_np_decode(const unsigned char *p, size_t len, struct np_view *v)
+{
+	if (slp_np_decode_addrs(p, len, v))
+		return -1;
 	return strings(v) == 2 * ((size_t)p[2] | (size_t)p[3] << 8 | (size_t)p[4] << 16 |
 				  (size_t)p[5] << 24) ? 0 : -1;
 }
