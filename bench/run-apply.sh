@@ -14,7 +14,9 @@
 #      one file renamed into place, from rename() to the switch (the
 #      generation in sl_config changing, read in a tight loop on another
 #      CPU), and the agent's own apply time from its log; the same for new
-#      files of the kinds of b2;
+#      files of the kinds of b2; c3. the same on b3's world, one file per
+#      Kubernetes Service: a Pod relabelled, a Service's port moved, a new
+#      Pod;
 #   d. a full apply from YAML into an empty pin root, against libyaml alone
 #      parsing the same file (the floor: sl-bench-yaml) and
 #      iptables-restore (legacy and nft) of kube-proxy's rules for the same
@@ -384,6 +386,72 @@ bench_agent_other() {
 	log " $CHANGES rounds of new route, service and authz files done"
 }
 
+# c3. The agent on the world of b3, one file per Service (its EndpointSlice
+# and Pods with it; the NetworkPolicy in the last one). In round R, one
+# file of each KIND renamed into place:
+#   relabel  a Service's file with its first Pod moved to another shard;
+#   svc      a Service's file with its port moved (80 <-> 81);
+#   newpod   a new file holding a new Pod of a service.
+k8s_agent_file() { # KIND R DIR: writes DIR/.k8s.tmp, prints the target name
+	local kind=$1 r=$2 dir=$3 a f
+	a=$(((r * 7919) % N))
+	case $kind in
+	relabel) f=$(printf 'svc-%05d' "$a").yaml
+		sed "/name: $(printf 'svc-%05d' "$a")-0,/s/shard: s[0-9]*/shard: s$(((a + r + 500) % 1000))/" \
+			"$dir/$f" >"$dir/.k8s.tmp" ;;
+	svc) a=$(((r * 104729 + 1) % N)) f=$(printf 'svc-%05d' "$a").yaml
+		if grep -q 'port: 80, targetPort' "$dir/$f"; then
+			sed 's/port: 80, targetPort/port: 81, targetPort/' "$dir/$f"
+		else
+			sed 's/port: 81, targetPort/port: 80, targetPort/' "$dir/$f"
+		fi >"$dir/.k8s.tmp" ;;
+	newpod) f=extra-$r.yaml
+		{ echo ---; k8s_obj newpod "$r"; } >"$dir/.k8s.tmp" ;;
+	esac
+	echo "$f"
+}
+
+bench_agent_k8s() {
+	local pin=/sys/fs/bpf/$ID-agentk8s dir=$TMP/k8sconf r kind f out us gen t0
+	mkdir -p "$dir" "$CG/agentk8s" || die "k8s agent directory"
+	awk -v dir="$dir" 'BEGIN { RS = "---\n" }
+		NR > 1 && /\nkind: Service\n/ {
+			match($0, /name: svc-[0-9]+/)
+			if (f) close(f)
+			f = dir "/" substr($0, RSTART + 6, RLENGTH - 6) ".yaml"
+		}
+		NR > 1 && f { printf "---\n%s", $0 > f }' "$TMP/k8s.yaml"
+	[ "$(find "$dir" -name '*.yaml' | wc -l)" = "$N" ] || die "k8s world split into $N files"
+	PINS+=("$pin")
+	: >"$TMP/agentk8s.log"
+	taskset -c "$AGENT_CPU" "$SLUICED" --pin-root "$pin" --cgroup "$CG/agentk8s" --config-dir "$dir" \
+		>"$TMP/agentk8s.log" 2>&1 &
+	PIDS+=("$!")
+	t0=$SECONDS
+	until grep -q 'info  generation' "$TMP/agentk8s.log"; do
+		((SECONDS - t0 < 180)) || die "the agent did not apply the k8s world: $(tail -n 3 "$TMP/agentk8s.log")"
+		sleep 0.2
+	done
+	printf 'agentk8sstart\t%s\n' "$(grep 'info  generation' "$TMP/agentk8s.log" | tail -n 1)" >>"$DATA"
+	for ((r = 1; r <= CHANGES; r++)); do
+		for kind in relabel svc newpod; do
+			f=$(k8s_agent_file "$kind" "$r" "$dir")
+			sleep 0.3
+			out=$(taskset -c "$WATCH_CPU" "$BB/sl-bench-watch" "$pin" "$dir/.k8s.tmp" "$dir/$f") ||
+				die "sl-bench-watch (k8s $kind $r): no switch ($(tail -n 3 "$TMP/agentk8s.log"))"
+			us=$(sed 's/.*"us": \([0-9.]*\).*/\1/' <<<"$out")
+			gen=$(sed 's/.*"generation": \([0-9]*\).*/\1/' <<<"$out")
+			for _ in $(seq 100); do
+				grep -q "info  generation $gen:" "$TMP/agentk8s.log" && break
+				sleep 0.02
+			done
+			printf 'agentk8s\t%s\t%s\t%s\t%s\n' "$r" "$kind" "$us" \
+				"$(grep "info  generation $gen:" "$TMP/agentk8s.log" | sed -n 's/.* in \([0-9.]*\) ms (\(.*\))$/\1\t\2/p')" >>"$DATA"
+		done
+	done
+	log " $CHANGES rounds of relabel, svc and newpod files done"
+}
+
 # --- report ---------------------------------------------------------------------------
 
 stats3() { # min median max of the numbers on stdin
@@ -459,6 +527,16 @@ write_report() {
 		echo "| $k | $(awk -F'\t' -v k="$k" '$1 == "agentother" && $3 == k { print $4 / 1000 }' "$DATA" | stats3 | sed 's/ / \/ /g') | $(awk -F'\t' -v k="$k" '$1 == "agentother" && $3 == k { print $5 }' "$DATA" | stats3 | sed 's/ / \/ /g') |"
 	done
 	echo
+	echo "### c3. The agent at $N Kubernetes services: one file of $N renamed into place ($CHANGES of each)"
+	echo
+	echo "The world of b3, one file per Service with its EndpointSlice and Pods, in a pin root of its own (start: \`$(awk -F'\t' '$1 == "agentk8sstart" { print $2 }' "$DATA" | sed 's/^[^ ]* //')\`). relabel: a file with its first Pod moved to another shard; svc: a file with its Service's port moved; newpod: a new file holding a new Pod. ms (min / median / max):"
+	echo
+	echo "| file | rename() to switch | the agent's own apply time | applies of the changed files only |"
+	echo "|---|---|---|---:|"
+	for k in relabel svc newpod; do
+		echo "| $k | $(awk -F'\t' -v k="$k" '$1 == "agentk8s" && $3 == k { print $4 / 1000 }' "$DATA" | stats3 | sed 's/ / \/ /g') | $(awk -F'\t' -v k="$k" '$1 == "agentk8s" && $3 == k { print $5 }' "$DATA" | stats3 | sed 's/ / \/ /g') | $(awk -F'\t' -v k="$k" '$1 == "agentk8s" && $3 == k && $6 == "the changed files"' "$DATA" | wc -l) of $CHANGES |"
+	done
+	echo
 	echo "### e. \`sluice metrics\` of the same pin root ($SCRAPES scrapes)"
 	echo
 	echo "| measure | min / median / max |"
@@ -502,6 +580,8 @@ main() {
 	bench_k8s
 	log "== c. the agent"
 	bench_agent
+	log "== c3. the agent at $N Kubernetes services"
+	bench_agent_k8s
 	LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 	ELAPSED=$((SECONDS - t0))
 	write_report >"$TMP/generated.md" || die "report"
