@@ -35,8 +35,13 @@
 /* Bumped when user/policy/keys.c gives an object other keys, or a
  * summary holds other facts. 2: policies with a selector provide
  * polsel:K=V, not pol:NS. 3: a Pod provides netpol-pod, not netpol, and
- * its summary holds its NetworkPolicy bytes (user/policy/netpod.c). */
-#define SLS_KEYS_VERSION 3u
+ * its summary holds its NetworkPolicy bytes (user/policy/netpod.c). 4:
+ * NetworkPolicy set ids follow the policies that make a set, not its
+ * prefixes (user/policy/npids.c): the live tables are in the old ids, and
+ * an incremental apply writes the difference from the old state's tables
+ * as it compiles them now, so the first apply after an upgrade must be
+ * whole. */
+#define SLS_KEYS_VERSION 4u
 #define SLS_CHUNKS (SL_MAX_STORE_CHUNKS / 2) /* per slot, the directory included */
 #define SLS_MAX_BUCKETS 512u
 

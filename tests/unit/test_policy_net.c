@@ -802,9 +802,10 @@ static bool np_tables_equal(const struct sl_tables *a, const struct sl_tables *b
 
 /* The store (serialize, load) gives the same tables; input order does not
  * matter; a rejected NetworkPolicy leaves the policy as it was. */
-/* Ids name contents: a Pod that sorts first and is selected by another
- * policy (so it is met first) leaves every id as it was; a set whose
- * prefixes change gets another id, and the others keep theirs. */
+/* Ids follow what makes them: a Pod that sorts first and is selected by
+ * another policy (so it is met first) leaves every id as it was; a set a
+ * Pod joins keeps its id, so the tables differ by that Pod's prefix and
+ * its own entry alone (what the publisher writes). */
 #define IDS_NPS \
 	NP_HDR "metadata: {name: db-in, namespace: prod}\nspec:\n" \
 	"  podSelector: {matchLabels: {app: db}}\n" \
@@ -824,7 +825,22 @@ static uint32_t ip_set(const struct sl_tables *t, const char *ip)
 	return 0;
 }
 
-static void test_ids_by_content(void)
+/* Prefix entries of A that B does not hold. */
+static size_t prefixes_not_in(const struct sl_tables *a, const struct sl_tables *b)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < a->n_np_prefixes; i++) {
+		bool found = false;
+
+		for (size_t j = 0; j < b->n_np_prefixes && !found; j++)
+			found = !memcmp(&a->np_prefixes[i], &b->np_prefixes[j], sizeof(a->np_prefixes[i]));
+		n += !found;
+	}
+	return n;
+}
+
+static void test_ids_by_origin(void)
 {
 	struct fx a, b, c;
 
@@ -839,7 +855,10 @@ static void test_ids_by_content(void)
 	/* aaa is met first, with web's set; db's set gains its address. */
 	CHECK_OUT(ip_set(&b.t, "10.0.0.9") == ip_set(&a.t, "10.0.0.1") &&
 		  ip_set(&b.t, "10.0.0.1") == ip_set(&a.t, "10.0.0.1"), "web's set kept its id");
-	CHECK_OUT(ip_set(&b.t, "10.0.0.2") != ip_set(&a.t, "10.0.0.2"), "db's set changed, its id too");
+	CHECK_OUT(ip_set(&b.t, "10.0.0.2") == ip_set(&a.t, "10.0.0.2"), "db's set kept its id");
+	CHECK_OUT(prefixes_not_in(&a.t, &b.t) == 0 && prefixes_not_in(&b.t, &a.t) == 1,
+		  "prefixes: %zu gone, %zu new (want 0 and 1: aaa's)", prefixes_not_in(&a.t, &b.t),
+		  prefixes_not_in(&b.t, &a.t));
 	CHECK_OUT(a.t.n_np_portsets == 2 && b.t.n_np_portsets == 2 &&
 		  portset(&b.t, a.t.np_portsets[0].id) && portset(&b.t, a.t.np_portsets[1].id) &&
 		  !memcmp(portset(&b.t, a.t.np_portsets[0].id), &a.t.np_portsets[0].ports,
@@ -909,7 +928,7 @@ int main(void)
 	run("np-too-many-ranges", test_too_many_ranges);
 	run("np-host-bits", test_host_bits);
 	run("np-store-roundtrip-and-reject", test_roundtrip_and_reject);
-	run("np-ids-by-content", test_ids_by_content);
+	run("np-ids-by-origin", test_ids_by_origin);
 	printf("# %d failed\n", failures);
 	return failures ? 1 : 0;
 }

@@ -563,9 +563,59 @@ static bool provides_np(const struct sl_osum *s)
 	       has_key(s->provides, s->n_provides, slp_key_netpol_pod());
 }
 
+static void materialize_one(struct eng *e, size_t i);
+
+/* Pods A and B as NetworkPolicy sees them, bar their labels: the same
+ * addresses, hostNetwork and finished. */
+static bool np_same_but_labels(const struct np_view *a, const struct np_view *b)
+{
+	return a->host == b->host && a->finished == b->finished && a->n_ips == b->n_ips &&
+	       !memcmp(a->ips, b->ips, (size_t)(b->labels - (const char *)b->ips));
+}
+
+/* Did only Pods change, each keeping what NetworkPolicy reads of it but
+ * its labels, and answering every stored NetworkPolicy's pod selectors as
+ * before (a label no policy asks about)? Then both states' tables are the
+ * same, and the apply need not compile them: a relabel of that kind is
+ * the usual one (pod-template-hash, version labels). */
+static bool pods_read_alike(struct eng *e)
+{
+	const struct kmap *pv = &e->m->prov;
+	uint64_t k = slp_key_netpol();
+	struct np_view *v = slp_xcalloc(2 * e->n_ch + 2, sizeof(*v));
+	size_t n = 0;
+	bool alike = true;
+
+	for (size_t j = 0; j < e->n_ch && alike; j++) {
+		const struct sl_osum *o = e->ch[j].old >= 0 ? &e->m->v[e->ch[j].old].s : NULL;
+		const struct sl_osum *s = e->ch[j].obj ? &e->ch[j].sum : NULL;
+
+		if (!(o && provides_np(o)) && !(s && provides_np(s)))
+			continue;
+		alike = o && s && o->kind == K_POD && s->kind == K_POD &&
+			!slp_np_decode(o->np, o->n_np, &v[n]) &&
+			!slp_np_decode(s->np, s->n_np, &v[n + 1]) &&
+			np_same_but_labels(&v[n], &v[n + 1]);
+		n += 2;
+	}
+	for (uint32_t at = alike ? kmap_first(pv, k) : 0; at && alike && !e->whole;
+	     at = kmap_next(pv, pv->e[at - 1].next, k)) {
+		size_t np = pv->e[at - 1].val;
+
+		if (e->m->v[np].s.kind != K_NETPOL)
+			continue;
+		materialize_one(e, np);
+		for (size_t i = 0; i < n && alike && e->m->v[np].obj; i += 2)
+			alike = slp_netpol_same_for(e->m->v[np].obj, &v[i], &v[i + 1]);
+	}
+	free(v);
+	return alike && !e->whole;
+}
+
 /* Must the NetworkPolicy tables be compiled again? When a Pod, Namespace
- * or NetworkPolicy changed and some NetworkPolicy exists, before or after. */
-static bool netpol_changed(const struct eng *e)
+ * or NetworkPolicy changed and some NetworkPolicy exists, before or after,
+ * unless only Pods changed in ways no policy reads (pods_read_alike). */
+static bool netpol_changed(struct eng *e)
 {
 	uint64_t k = slp_key_netpol();
 	bool touched = false, any = false;
@@ -580,7 +630,7 @@ static bool netpol_changed(const struct eng *e)
 		any = e->m->v[e->m->prov.e[at - 1].val].s.kind == K_NETPOL;
 	for (size_t j = 0; touched && j < e->n_ch && !any; j++)
 		any = e->ch[j].obj && e->ch[j].sum.kind == K_NETPOL;
-	return touched && any;
+	return touched && any && !pods_read_alike(e);
 }
 
 /* ---- 5. partial compiles ------------------------------------------------- */

@@ -297,9 +297,19 @@ void slp_netpol_compile(const struct np_objs *in, struct sl_tables *t,
 typedef void (*slp_np_query)(void *ctx, const char *ns, const char *k, const char *v,
 			     bool selects);
 bool slp_netpol_pod_queries(const struct object *np, slp_np_query fn, void *ctx);
+/* Does every pod selector of NP (the policy's, its peers') answer a Pod
+ * with labels A as it answers one with labels B? Namespace selectors and
+ * ipBlocks do not read a Pod's labels. */
+bool slp_netpol_same_for(const struct object *np, const struct np_view *a, const struct np_view *b);
 /* npids.c: the ids of T's N_SETS sets and its port sets (netpol.c's,
- * 1..n in the order it met them) made functions of their contents. */
-void slp_np_content_ids(struct sl_tables *t, size_t n_sets);
+ * 1..n in the order it met them) made functions of what makes them: a
+ * set's ORIGIN[id - 1] (the policies whose set it is), a port set's
+ * ranges. */
+struct slp_np_origin {
+	const char *p;
+	size_t n;
+};
+void slp_np_ids(struct sl_tables *t, const struct slp_np_origin *origin, size_t n_sets);
 
 /* mesh.c: build the proxy's model (user/mesh.h) for its diagnostics only. */
 void slp_mesh_check(const struct sl_policy *p, struct sl_diags *d);

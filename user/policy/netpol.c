@@ -104,6 +104,10 @@ struct npc {
 	struct npod *pods;
 	struct intern portsets, sets, cache;
 	uint32_t *cache_set; /* cache index -> set id */
+	/* Per set id - 1: what makes the set, the least of the policy
+	 * combinations whose set it is (its id follows it, npids.c). */
+	struct slp_np_origin *origin;
+	size_t cap_origin;
 	size_t cap_pfx, cap_ps, cap_pods;
 	bool cap_err;
 };
@@ -750,6 +754,49 @@ static uint32_t compute_set(struct npc *c, const struct npod *pd, int dir,
 	return id;
 }
 
+static int origin_cmp(const struct slp_np_origin *a, const struct slp_np_origin *b)
+{
+	int r = memcmp(a->p, b->p, a->n < b->n ? a->n : b->n);
+
+	return r ? r : (a->n > b->n) - (a->n < b->n);
+}
+
+/* Set ID is made by the policies POLS[0..N) for DIR: "i" or "e", then each
+ * policy's namespace and name, NUL-terminated. Kept if it is the least
+ * combination that makes that set. */
+static void note_origin(struct npc *c, uint32_t id, int dir, const uint32_t *pols, size_t n)
+{
+	struct slp_np_origin o = { 0 };
+	size_t len = 2;
+	char *p;
+
+	for (size_t i = 0; i < n; i++)
+		len += strlen(c->pols[pols[i]].o->ns) + strlen(c->pols[pols[i]].o->name) + 2;
+	o.p = p = slp_xcalloc(len, 1);
+	*p++ = dir == DIR_IN ? 'i' : 'e';
+	p++;
+	for (size_t i = 0; i < n; i++) {
+		p = stpcpy(p, c->pols[pols[i]].o->ns) + 1;
+		p = stpcpy(p, c->pols[pols[i]].o->name) + 1;
+	}
+	o.n = len;
+	if (id > c->cap_origin) {
+		size_t cap = c->cap_origin ? 2 * c->cap_origin : 64;
+
+		while (cap < id)
+			cap *= 2;
+		c->origin = slp_xrealloc(c->origin, cap, sizeof(*c->origin));
+		memset(c->origin + c->cap_origin, 0, (cap - c->cap_origin) * sizeof(*c->origin));
+		c->cap_origin = cap;
+	}
+	if (!c->origin[id - 1].p || origin_cmp(&o, &c->origin[id - 1]) < 0) {
+		free((void *)c->origin[id - 1].p);
+		c->origin[id - 1] = o;
+	} else {
+		free((void *)o.p);
+	}
+}
+
 /* Pods selected by the same policies for a direction share their set. */
 static uint32_t pod_set(struct npc *c, struct npod *pd, int dir)
 {
@@ -770,6 +817,7 @@ static uint32_t pod_set(struct npc *c, struct npod *pd, int dir)
 		id = compute_set(c, pd, dir, key + 1, n - 1);
 		c->cache_set = slp_xrealloc(c->cache_set, k, sizeof(*c->cache_set));
 		c->cache_set[k - 1] = id;
+		note_origin(c, id, dir, key + 1, n - 1);
 	}
 	free(key);
 	return c->cache_set[k - 1];
@@ -938,6 +986,32 @@ bool slp_netpol_pod_queries(const struct object *np, slp_np_query fn, void *ctx)
 	return true;
 }
 
+static bool same_verdict(const struct node *sel, const struct np_view *a, const struct np_view *b)
+{
+	return slp_selector_match(sel, slp_np_label, a) == slp_selector_match(sel, slp_np_label, b);
+}
+
+bool slp_netpol_same_for(const struct object *np, const struct np_view *a, const struct np_view *b)
+{
+	const struct node *rules, *peers;
+
+	if (!same_verdict(slp_path_get(np->root, "spec.podSelector"), a, b))
+		return false;
+	for (int dir = 0; dir < 2; dir++) {
+		rules = slp_path_get(np->root, dir == DIR_IN ? "spec.ingress" : "spec.egress");
+		for (size_t i = 0; i < slp_seq_len(rules); i++) {
+			peers = slp_map_get(rules->vals[i], dir_peers[dir]);
+			for (size_t j = 0; j < slp_seq_len(peers); j++) {
+				const struct node *ps = slp_map_get(peers->vals[j], "podSelector");
+
+				if (ps && !same_verdict(ps, a, b))
+					return false;
+			}
+		}
+	}
+	return true;
+}
+
 /* ---- driver --------------------------------------------------------------- */
 
 static void npc_free(struct npc *c)
@@ -962,6 +1036,9 @@ static void npc_free(struct npc *c)
 	free(c->pols);
 	free(c->pods);
 	free(c->cache_set);
+	for (i = 0; i < c->cap_origin; i++)
+		free((void *)c->origin[i].p);
+	free(c->origin);
 	intern_free(&c->portsets);
 	intern_free(&c->sets);
 	intern_free(&c->cache);
@@ -999,7 +1076,7 @@ void slp_netpol_compile(const struct np_objs *in, struct sl_tables *t, struct sl
 	if (t->n_np_portsets > SL_MAX_NP_PORTSETS / 2)
 		cap_error(&c, NULL, in->n_pods ? c.pods : NULL, "port sets", t->n_np_portsets,
 			  SL_MAX_NP_PORTSETS / 2);
-	slp_np_content_ids(t, c.sets.n);
+	slp_np_ids(t, c.origin, c.sets.n);
 	for (i = 0; i < in->n_nps; i++)
 		policy_row(&c, &c.pols[i]);
 	npc_free(&c);

@@ -1,16 +1,19 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * NetworkPolicy ids by content. netpol.c numbers sets and port sets as it
- * meets them, over the Pods in name order, so a new Pod that a policy
- * selects and that sorts first renumbered every set, and the publisher
- * wrote every prefix again (4,364 entries, 8 ms, in a store of 10,000
- * services). Here each id becomes a hash of what it names: a port set's
- * ranges; a set's prefixes, with their port sets' new ids. Ids keep 31
- * bits (bit 31 is the slot's, SL_NP_SLOT_BIT) and are never 0 (0 is "none"
- * in a pod's entry and a prefix's port set). Contents whose hashes collide
- * take the next free value, in the order of (hash, content), so the ids
- * are a function of the contents alone: a change moves the ids of what it
- * changed, and (rarely) of a content whose hash it collides with.
+ * NetworkPolicy ids that follow what they name. netpol.c numbers sets and
+ * port sets as it meets them, over the Pods in name order, so a new Pod
+ * that a policy selects and that sorts first renumbered every set, and the
+ * publisher wrote every prefix again (4,364 entries, 8 ms, in a store of
+ * 10,000 services). Here each id becomes a hash of what makes it: a port
+ * set's ranges; a set's origin, the policies whose set it is (a set was
+ * named by its prefixes until 2026-12-07, so a Pod joining a set of 2,000
+ * renamed it and its 2,000 prefixes were written again, 10 ms). Ids keep
+ * 31 bits (bit 31 is the slot's, SL_NP_SLOT_BIT) and are never 0 (0 is
+ * "none" in a pod's entry and a prefix's port set). Names whose hashes
+ * collide take the next free value, in the order of (hash, name), so the
+ * ids are a function of the names alone: a change moves the ids of the
+ * names it adds or drops, and (rarely) of a name whose hash it collides
+ * with.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -95,9 +98,12 @@ static void portset_ids(struct sl_tables *t, uint32_t *map)
 	free(v);
 }
 
-/* A set's content is its rows (netpol.c emits them together), compared
- * with their set field cleared. */
-static void set_ids(struct sl_tables *t, size_t n_sets)
+/* A set is named by its origin, the policies whose set it is (netpol.c),
+ * so that a Pod joining or leaving it keeps its id and the publisher
+ * writes that Pod's prefix alone. A set without one (none is made so) is
+ * named by its rows (netpol.c emits them together), compared with their
+ * set field cleared. */
+static void set_ids(struct sl_tables *t, const struct slp_np_origin *origin, size_t n_sets)
 {
 	size_t *first = slp_xcalloc(n_sets + 1, sizeof(*first));
 	size_t *count = slp_xcalloc(n_sets + 1, sizeof(*count));
@@ -118,6 +124,10 @@ static void set_ids(struct sl_tables *t, size_t n_sets)
 		const void *p = count[k] ? (const void *)&t->np_prefixes[first[k]] : (const void *)t;
 		size_t len = count[k] * sizeof(t->np_prefixes[0]);
 
+		if (origin && origin[k - 1].p) {
+			p = origin[k - 1].p;
+			len = origin[k - 1].n;
+		}
 		v[n++] = (struct item){ hash31(p, len), (uint32_t)k, p, len };
 	}
 	assign(v, n, map);
@@ -136,11 +146,11 @@ static void set_ids(struct sl_tables *t, size_t n_sets)
 	free(v);
 }
 
-void slp_np_content_ids(struct sl_tables *t, size_t n_sets)
+void slp_np_ids(struct sl_tables *t, const struct slp_np_origin *origin, size_t n_sets)
 {
 	uint32_t *map = slp_xcalloc(t->n_np_portsets + 1, sizeof(*map));
 
 	portset_ids(t, map);
-	set_ids(t, n_sets);
+	set_ids(t, origin, n_sets);
 	free(map);
 }
