@@ -266,7 +266,10 @@ bench_other() { apply_rounds other "$CLI_PIN" other_obj route service authz; }
 # round R, one object of each KIND through `sluice apply`:
 #   netpol   a new NetworkPolicy selecting one service's pods and admitting
 #            one shard's (20 pods);
-#   relabel  a Pod moved to another shard;
+#   relabel  a Pod moved to another shard (a label the policies there
+#            mostly do not read: their tables are not compiled);
+#   relabel-np  a Pod moved into or out of role r1, which the first
+#            NetworkPolicy admits (its tables are compiled again);
 #   newpod   a new Pod of a service (an address no slice names).
 k8s_pod_ip() { # SERVICE J
 	local x=$((2 * $1 + $2 + 1))
@@ -292,6 +295,13 @@ k8s_obj() {
 		status: {phase: Running, podIP: $(k8s_pod_ip "$a" 0)}
 		EOF
 		;;
+	relabel-np) a=$(((r * 7919 + 3) % N)) && cat <<-EOF
+		apiVersion: v1
+		kind: Pod
+		metadata: {name: $(printf 'svc-%05d' "$a")-1, namespace: bench-k8s, labels: {app: $(printf 'svc-%05d' "$a"), role: r$(((a % 10 == 1) + 1)), shard: s$((a % 1000))}}
+		status: {phase: Running, podIP: $(k8s_pod_ip "$a" 1)}
+		EOF
+		;;
 	newpod) cat <<-EOF
 		apiVersion: v1
 		kind: Pod
@@ -311,7 +321,7 @@ bench_k8s() {
 		die "sluice apply (k8s world): $(head -c 800 "$TMP/apply.err")"
 	printf 'k8sfull\t%s\t%s\n' "$ms" "$(head -n 1 "$TMP/apply.out")" >>"$DATA"
 	log " k8s world applied in $ms ms"
-	apply_rounds k8s "$pin" k8s_obj netpol relabel newpod
+	apply_rounds k8s "$pin" k8s_obj netpol relabel relabel-np newpod
 	printf 'k8sline\t%s\n' "$(head -n 2 "$TMP/apply.out" | tr '\n' ' ')" >>"$DATA"
 	sluice_unload "$pin"
 }
@@ -390,6 +400,7 @@ bench_agent_other() {
 # and Pods with it; the NetworkPolicy in the last one). In round R, one
 # file of each KIND renamed into place:
 #   relabel  a Service's file with its first Pod moved to another shard;
+#   relabel-np  the same with its second Pod moved into or out of role r1;
 #   svc      a Service's file with its port moved (80 <-> 81);
 #   newpod   a new file holding a new Pod of a service.
 k8s_agent_file() { # KIND R DIR: writes DIR/.k8s.tmp, prints the target name
@@ -399,6 +410,12 @@ k8s_agent_file() { # KIND R DIR: writes DIR/.k8s.tmp, prints the target name
 	relabel) f=$(printf 'svc-%05d' "$a").yaml
 		sed "/name: $(printf 'svc-%05d' "$a")-0,/s/shard: s[0-9]*/shard: s$(((a + r + 500) % 1000))/" \
 			"$dir/$f" >"$dir/.k8s.tmp" ;;
+	relabel-np) a=$(((r * 7919 + 3) % N)) f=$(printf 'svc-%05d' "$a").yaml
+		if grep -q "name: $(printf 'svc-%05d' "$a")-1,.*role: r1," "$dir/$f"; then
+			sed "/name: $(printf 'svc-%05d' "$a")-1,/s/role: r[0-9]*/role: r$((a % 10 == 1 ? 2 : a % 10))/" "$dir/$f"
+		else
+			sed "/name: $(printf 'svc-%05d' "$a")-1,/s/role: r[0-9]*/role: r1/" "$dir/$f"
+		fi >"$dir/.k8s.tmp" ;;
 	svc) a=$(((r * 104729 + 1) % N)) f=$(printf 'svc-%05d' "$a").yaml
 		if grep -q 'port: 80, targetPort' "$dir/$f"; then
 			sed 's/port: 80, targetPort/port: 81, targetPort/' "$dir/$f"
@@ -434,7 +451,7 @@ bench_agent_k8s() {
 	done
 	printf 'agentk8sstart\t%s\n' "$(grep 'info  generation' "$TMP/agentk8s.log" | tail -n 1)" >>"$DATA"
 	for ((r = 1; r <= CHANGES; r++)); do
-		for kind in relabel svc newpod; do
+		for kind in relabel relabel-np svc newpod; do
 			f=$(k8s_agent_file "$kind" "$r" "$dir")
 			sleep 0.3
 			out=$(taskset -c "$WATCH_CPU" "$BB/sl-bench-watch" "$pin" "$dir/.k8s.tmp" "$dir/$f") ||
@@ -449,7 +466,7 @@ bench_agent_k8s() {
 				"$(grep "info  generation $gen:" "$TMP/agentk8s.log" | sed -n 's/.* in \([0-9.]*\) ms (\(.*\))$/\1\t\2/p')" >>"$DATA"
 		done
 	done
-	log " $CHANGES rounds of relabel, svc and newpod files done"
+	log " $CHANGES rounds of relabel, relabel-np, svc and newpod files done"
 }
 
 # --- report ---------------------------------------------------------------------------
@@ -504,9 +521,9 @@ write_report() {
 	echo
 	echo "### b3. NetworkPolicy and Pods at $N Kubernetes services ($CHANGES of each)"
 	echo
-	echo "A pin root of its own: $N Services, each with an EndpointSlice and 2 Pods ($((4 * N + 1)) objects, \`sl-bench-gen k8s\`; the whole apply took $(awk -F'\t' '$1 == "k8sfull" { print $2 }' "$DATA") ms). netpol: a new NetworkPolicy selecting one service's pods and admitting one shard's 20; relabel: a Pod moved to another shard; newpod: a new Pod of a service. Min / median / max, ms."
+	echo "A pin root of its own: $N Services, each with an EndpointSlice and 2 Pods ($((4 * N + 1)) objects, \`sl-bench-gen k8s\`; the whole apply took $(awk -F'\t' '$1 == "k8sfull" { print $2 }' "$DATA") ms). netpol: a new NetworkPolicy selecting one service's pods and admitting one shard's 20; relabel: a Pod moved to another shard (a label no policy's selector answers differently for it, mostly: the NetworkPolicy tables are not compiled); relabel-np: a Pod moved into or out of role r1, which the first policy admits (they are); newpod: a new Pod of a service. Min / median / max, ms."
 	echo
-	rounds_table k8s netpol relabel newpod
+	rounds_table k8s netpol relabel relabel-np newpod
 	echo
 	echo "Last line: \`$(awk -F'\t' '$1 == "k8sline" { print $2 }' "$DATA")\`"
 	echo
@@ -529,11 +546,11 @@ write_report() {
 	echo
 	echo "### c3. The agent at $N Kubernetes services: one file of $N renamed into place ($CHANGES of each)"
 	echo
-	echo "The world of b3, one file per Service with its EndpointSlice and Pods, in a pin root of its own (start: \`$(awk -F'\t' '$1 == "agentk8sstart" { print $2 }' "$DATA" | sed 's/^[^ ]* //')\`). relabel: a file with its first Pod moved to another shard; svc: a file with its Service's port moved; newpod: a new file holding a new Pod. ms (min / median / max):"
+	echo "The world of b3, one file per Service with its EndpointSlice and Pods, in a pin root of its own (start: \`$(awk -F'\t' '$1 == "agentk8sstart" { print $2 }' "$DATA" | sed 's/^[^ ]* //')\`). relabel: a file with its first Pod moved to another shard; relabel-np: a file with its second Pod moved into or out of role r1, which the NetworkPolicy admits; svc: a file with its Service's port moved; newpod: a new file holding a new Pod. ms (min / median / max):"
 	echo
 	echo "| file | rename() to switch | the agent's own apply time | applies of the changed files only |"
 	echo "|---|---|---|---:|"
-	for k in relabel svc newpod; do
+	for k in relabel relabel-np svc newpod; do
 		echo "| $k | $(awk -F'\t' -v k="$k" '$1 == "agentk8s" && $3 == k { print $4 / 1000 }' "$DATA" | stats3 | sed 's/ / \/ /g') | $(awk -F'\t' -v k="$k" '$1 == "agentk8s" && $3 == k { print $5 }' "$DATA" | stats3 | sed 's/ / \/ /g') | $(awk -F'\t' -v k="$k" '$1 == "agentk8s" && $3 == k && $6 == "the changed files"' "$DATA" | wc -l) of $CHANGES |"
 	done
 	echo
