@@ -21,15 +21,10 @@
 static int run_syscall(const char *pin_root, const char *name, void *ctx, __u32 size)
 {
 	LIBBPF_OPTS(bpf_test_run_opts, run, .ctx_in = ctx, .ctx_size_in = size);
-	char path[4096];
-	int fd, err;
+	int fd = sl_pin_open(pin_root, "progs", name), err;
 
-	err = sl_pin_path(path, sizeof(path), pin_root, "progs", name);
-	if (err)
-		return err;
-	fd = bpf_obj_get(path);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	/* A syscall program's context is copied back into ctx_in. */
 	err = bpf_prog_test_run_opts(fd, &run) ? -errno : 0;
 	close(fd);
@@ -50,12 +45,8 @@ int sl_ct_gc(const char *pin_root, const struct sl_ct_gc_opts *o, struct sl_ct_g
 static bool pflows_empty(const char *pin_root)
 {
 	struct sl_pflow_key key;
-	char path[4096];
-	int fd, err;
+	int fd = sl_pin_open(pin_root, "maps", "sl_pflows"), err;
 
-	if (sl_pin_path(path, sizeof(path), pin_root, "maps", "sl_pflows"))
-		return false;
-	fd = bpf_obj_get(path);
 	if (fd < 0)
 		return false;
 	err = bpf_map_get_next_key(fd, NULL, &key) ? errno : 0;
