@@ -821,14 +821,10 @@ static bool in_state(const struct eng *e, size_t n, bool new_state)
 	return new_state ? in_new(e, n) : in_old(e, n);
 }
 
+/* Addresses are keyed by the mix of their words (addr_key): this runs per
+ * Pod of every look at all of them, and a byte-wise FNV was 7 % of a
+ * relabel's time. */
 static uint64_t addr_key(const struct sl_l4addr *a);
-
-/* An address's key: per Pod of every look at all of them, so the mix of
- * its words (addr_key), not a byte-wise FNV (7 % of a relabel's time). */
-static uint64_t ip_key(const struct sl_l4addr *a)
-{
-	return addr_key(a);
-}
 
 static void found(struct pod_find *f, size_t n, bool selects)
 {
@@ -842,7 +838,7 @@ static void found(struct pod_find *f, size_t n, bool selects)
 	/* Bad bytes are left to the compile, which says so. */
 	for (size_t j = 0; selects && !slp_np_decode_addrs(s->np, s->n_np, &v) && j < v.n_ips; j++)
 		if (!slp_np_ip(&v, j, &a))
-			u64set_add(&f->ips, ip_key(&a));
+			u64set_add(&f->ips, addr_key(&a));
 }
 
 /* Pods of the state with label K=V of namespace NS. */
@@ -911,7 +907,7 @@ static bool wanted(const struct pod_find *f, size_t n)
 	if (f->ns.n && u64set_has(&f->ns, model_fnv64(s->ns, strlen(s->ns))))
 		return true;
 	for (size_t j = 0; f->ips.n && !slp_np_decode_addrs(s->np, s->n_np, &v) && j < v.n_ips; j++)
-		if (!slp_np_ip(&v, j, &a) && u64set_has(&f->ips, ip_key(&a)))
+		if (!slp_np_ip(&v, j, &a) && u64set_has(&f->ips, addr_key(&a)))
 			return true;
 	return false;
 }
