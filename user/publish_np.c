@@ -45,15 +45,23 @@ static int rows_alloc(struct np_rows *r, size_t n, size_t ksz, size_t vsz)
 	return r->v ? 0 : -ENOMEM;
 }
 
-static void rows_sort(struct np_rows *r)
-{
-	if (r->n)
-		qsort_r(r->v, r->n, r->ksz + r->vsz, cmp_key, &r->ksz);
-}
-
 static char *row(const struct np_rows *r, size_t i)
 {
 	return r->v + i * (r->ksz + r->vsz);
+}
+
+/* The compiler writes its tables in key order (netpol.c, np_sort) and a
+ * slot's bit keeps that order (it sets the top bit of nonzero ids, which
+ * are below it): then one look says so, where four sorts of every row
+ * were a tenth of a Pod change's apply. */
+static void rows_sort(struct np_rows *r)
+{
+	size_t i = 1;
+
+	while (i < r->n && cmp_key(row(r, i - 1), row(r, i), &r->ksz) <= 0)
+		i++;
+	if (i < r->n)
+		qsort_r(r->v, r->n, r->ksz + r->vsz, cmp_key, &r->ksz);
 }
 
 static int pod_rows(const struct sl_tables *t, __u32 slot, struct np_rows *r)

@@ -402,8 +402,34 @@ out:
 	fx_free(&f);
 }
 
+static const struct sl_table_np_pod *np_pod_row(const struct sl_tables *t, const char *name)
+{
+	for (size_t i = 0; i < t->n_np_pods; i++)
+		if (!strcmp(t->np_pods[i].name, name))
+			return &t->np_pods[i];
+	return NULL;
+}
+
+/* Each NetworkPolicy table in the byte order of its map keys (the
+ * publisher merges old and new without sorting them then). */
+static bool np_sorted(const struct sl_tables *t)
+{
+	for (size_t i = 1; i < t->n_np_pods; i++)
+		if (memcmp(&t->np_pods[i - 1].key, &t->np_pods[i].key, sizeof(t->np_pods[i].key)) >= 0)
+			return false;
+	for (size_t i = 1; i < t->n_np_prefixes; i++)
+		if (memcmp(&t->np_prefixes[i - 1].key, &t->np_prefixes[i].key,
+			   sizeof(t->np_prefixes[i].key)) >= 0)
+			return false;
+	for (size_t i = 1; i < t->n_np_portsets; i++)
+		if (memcmp(&t->np_portsets[i - 1].id, &t->np_portsets[i].id, sizeof(uint32_t)) >= 0)
+			return false;
+	return true;
+}
+
 static void test_union_of_policies(void)
 {
+	const struct sl_table_np_pod *batch, *db, *web;
 	struct fx f;
 
 	fx_init(&f);
@@ -427,12 +453,15 @@ static void test_union_of_policies(void)
 	CHECK_OUT(!allowed(&f.t, "10.0.0.1", EG, "10.0.0.3", TCP, 1), "web -> batch");
 	/* web and batch have the same policies: one set per direction. */
 	CHECK_OUT(f.t.n_np_pods == 3, "%zu pods", f.t.n_np_pods);
-	/* Pods in (namespace, name) order: batch, db, web. */
-	CHECK_OUT(!strcmp(f.t.np_pods[0].name, "batch") && !strcmp(f.t.np_pods[2].name, "web") &&
-	      f.t.np_pods[0].val.ingress_set == f.t.np_pods[2].val.ingress_set &&
-	      f.t.np_pods[0].val.egress_set == f.t.np_pods[2].val.egress_set &&
-	      f.t.np_pods[1].val.ingress_set != f.t.np_pods[0].val.ingress_set,
-	      "sets not shared");
+	/* Rows in key (address) order: batch, db and web found by name. */
+	batch = np_pod_row(&f.t, "batch");
+	db = np_pod_row(&f.t, "db");
+	web = np_pod_row(&f.t, "web");
+	CHECK_OUT(batch && db && web && batch->val.ingress_set == web->val.ingress_set &&
+	      batch->val.egress_set == web->val.egress_set &&
+	      db->val.ingress_set != batch->val.ingress_set, "sets not shared");
+	CHECK_OUT(f.t.n_np_prefixes > 2 && f.t.n_np_portsets > 1 && np_sorted(&f.t),
+		  "tables not in key order");
 	CHECK_OUT(!strcmp(f.t.policies[1].summary, "Ingress+Egress, 1 ingress rule, 1 egress rule, "
 		      "selects 3 pods"), "summary %s", f.t.policies[1].summary);
 out:

@@ -1044,6 +1044,36 @@ static void npc_free(struct npc *c)
 	intern_free(&c->cache);
 }
 
+static int cmp_pod_row(const void *a, const void *b)
+{
+	return memcmp(&((const struct sl_table_np_pod *)a)->key,
+		      &((const struct sl_table_np_pod *)b)->key, sizeof(struct sl_np_pod_key));
+}
+
+static int cmp_prefix_row(const void *a, const void *b)
+{
+	return memcmp(&((const struct sl_table_np_prefix *)a)->key,
+		      &((const struct sl_table_np_prefix *)b)->key, sizeof(struct sl_np_lpm_key));
+}
+
+static int cmp_portset_row(const void *a, const void *b)
+{
+	return memcmp(&((const struct sl_table_np_portset *)a)->id,
+		      &((const struct sl_table_np_portset *)b)->id, sizeof(uint32_t));
+}
+
+/* Every table in the byte order of its map keys, as the publisher merges
+ * them (publish_np.c): sorted once here, not per slot and state there. */
+static void np_sort(struct sl_tables *t)
+{
+	if (t->n_np_pods)
+		qsort(t->np_pods, t->n_np_pods, sizeof(*t->np_pods), cmp_pod_row);
+	if (t->n_np_prefixes)
+		qsort(t->np_prefixes, t->n_np_prefixes, sizeof(*t->np_prefixes), cmp_prefix_row);
+	if (t->n_np_portsets)
+		qsort(t->np_portsets, t->n_np_portsets, sizeof(*t->np_portsets), cmp_portset_row);
+}
+
 void slp_netpol_compile(const struct np_objs *in, struct sl_tables *t, struct sl_diags *d)
 {
 	struct npc c = { .in = in, .t = t, .d = d };
@@ -1077,6 +1107,7 @@ void slp_netpol_compile(const struct np_objs *in, struct sl_tables *t, struct sl
 		cap_error(&c, NULL, in->n_pods ? c.pods : NULL, "port sets", t->n_np_portsets,
 			  SL_MAX_NP_PORTSETS / 2);
 	slp_np_ids(t, c.origin, c.sets.n);
+	np_sort(t);
 	for (i = 0; i < in->n_nps; i++)
 		policy_row(&c, &c.pols[i]);
 	npc_free(&c);
