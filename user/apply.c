@@ -141,6 +141,11 @@ struct sl_keep {
 	struct sls_view v;
 	struct sl_model *model;
 	uint32_t gen; /* 0: nothing kept */
+	/* NP_OK: NP holds generation GEN's NetworkPolicy tables, so that a
+	 * change to them compiles only the new state's (about half of a Pod
+	 * change's time under NetworkPolicy). */
+	struct sl_tables np;
+	bool np_ok;
 };
 
 struct sl_keep *sl_keep_new(void)
@@ -150,6 +155,7 @@ struct sl_keep *sl_keep_new(void)
 
 static void keep_drop(struct sl_keep *k)
 {
+	sl_tables_free(&k->np);
 	sl_model_free(k->model);
 	sls_close(&k->v);
 	memset(k, 0, sizeof(*k));
@@ -178,6 +184,8 @@ static void keep_whole(struct applying *a, struct sl_apply_result *r)
 	k->model = a->model;
 	a->model = NULL;
 	sl_model_clean(k->model);
+	sl_tables_np_copy(&k->np, &a->t);
+	k->np_ok = true;
 	k->gen = r->pub.generation;
 }
 
@@ -393,6 +401,7 @@ static int compile_change(struct applying *a, struct incr *c, enum sl_apply_mode
 		.live_svcs = c->k->v.dir.h.n_svcs,
 		.live_backends = c->k->v.dir.h.n_backends,
 		.live_ingress = c->k->v.dir.h.n_ingress,
+		.live_np = c->k->np_ok ? &c->k->np : NULL,
 	};
 	int err;
 
@@ -455,6 +464,11 @@ static int apply_incr(struct applying *a, struct incr *c, struct sl_diags *d,
 	    sl_model_slots(m) <= 2 * sl_model_count(m) + 1024 &&
 	    !sls_view_follow(&c->k->v, &a->store)) {
 		sl_model_clean(m);
+		/* Tables the change did not compile are the live ones still. */
+		if (c->out.np) {
+			sl_tables_np_copy(&c->k->np, &c->out.new);
+			c->k->np_ok = true;
+		}
 		c->k->gen = r->pub.generation;
 	} else {
 		c->k->gen = 0;

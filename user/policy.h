@@ -148,6 +148,9 @@ struct sl_tables {
 };
 
 void sl_tables_free(struct sl_tables *t);
+/* TO's NetworkPolicy tables (np_*) become a copy of FROM's (TO's own
+ * freed first); its other tables are left as they are. */
+void sl_tables_np_copy(struct sl_tables *to, const struct sl_tables *from);
 
 struct sl_policy;
 
@@ -346,6 +349,9 @@ int sl_model_with_tag(const struct sl_model *m, uint32_t tag, uint32_t **slots, 
 size_t sl_model_units(struct sl_model *m);
 bool sl_model_has_ingress(struct sl_model *m);
 uint64_t sl_model_raw(struct sl_model *m);
+/* A pass over every slot: NULL when the key indexes hold exactly the live
+ * slots' keys, else what differs (in WHY). For tests: it walks chains. */
+const char *sl_model_audit(const struct sl_model *m, char *why, size_t len);
 /* The record of object I (malloc'd): "---\n# sluice-source: FILE line L\n"
  * and its text, as sl_policy_serialize() writes each object. NULL when
  * the model does not hold it (a stored object not fetched). */
@@ -369,6 +375,13 @@ struct sl_incr_in {
 	size_t max_changes, max_units;
 	/* Frontends and backend rows of the live policy, for the limits. */
 	size_t live_svcs, live_backends, live_ingress;
+	/* The live policy's NetworkPolicy tables, when the caller kept them
+	 * from the apply that made it (the agent): then a change that
+	 * compiles NetworkPolicy compiles the new state's tables only, and
+	 * OUT->old holds a copy of these (without NetworkPolicy rows in its
+	 * policies, which nothing reads of the old state). NULL: both are
+	 * compiled. */
+	const struct sl_tables *live_np;
 };
 
 struct sl_incr_out {

@@ -15,6 +15,12 @@
 #     whole directory;
 #   - new files named to sort first, last and in between, then all three
 #     removed: changes of those files alone;
+#   - NetworkPolicy: Pods joining and leaving the admitted set, a new Pod,
+#     a change of a Service alone in between, the policy removed: each a
+#     change of its files, and after each the live slot is what the store
+#     compiles to (`sluice get dataplane --verify`). The agent keeps the
+#     live NetworkPolicy tables and compiles only the new state's, so a
+#     stale kept table shows here as a slot that differs;
 #   - under --sockops auto, a file that hands a service off to the proxy
 #     attaches sockops and its removal detaches it.
 set -u
@@ -22,7 +28,10 @@ set -u
 t_init agentchange
 CASES=(agent_change/starts agent_change/rename-one agent_change/remove-file agent_change/move-object
 	agent_change/bad-file agent_change/bad-fixed agent_change/other-writer agent_change/configmap-swap
-	agent_change/new-files-sorted agent_change/sockops-attached agent_change/sockops-detached)
+	agent_change/new-files-sorted agent_change/netpol-start agent_change/netpol-join
+	agent_change/netpol-service-between agent_change/netpol-leave agent_change/netpol-new-pod
+	agent_change/netpol-pod-gone agent_change/netpol-removed
+	agent_change/sockops-attached agent_change/sockops-detached)
 require_kernel "${CASES[@]}"
 t_netns || { fail agent_change/starts "cannot create netns"; exit 1; }
 t_cgroup || { fail agent_change/starts "cannot create cgroup"; exit 1; }
@@ -91,6 +100,48 @@ else
 	fail agent_change/new-files-sorted "f, g, h not applied: $(state); log: $(logs)"
 	rm "$CONF/0.yaml" "$CONF/ba.yaml" "$CONF/zz.yaml"
 fi
+
+# NetworkPolicy: db admits app=web on TCP 8080. Each step waits for the
+# agent's next generation, which must come from the changed files, then
+# compares the live slot with the store.
+np_file() {
+	cat <<EOF
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: db-in, namespace: sl-test}
+spec:
+  podSelector: {matchLabels: {app: db}}
+  ingress: [{from: [{podSelector: {matchLabels: {app: web}}}], ports: [{protocol: TCP, port: 8080}]}]
+EOF
+}
+gens() { grep -c 'info  generation' "$T_TMP/agent.log"; }
+# np_step NAME: the next generation is of the changed files and the live
+# slot equals the store's compile.
+np_step() {
+	local v
+	for _ in $(seq 200); do [ "$(gens)" -gt "$G" ] && break; sleep 0.05; done
+	G=$(gens)
+	if ! [[ $(grep 'info  generation' "$T_TMP/agent.log" | tail -n 1) =~ \(the\ changed\ files\) ]]; then
+		fail "$1" "not a change of the files: $(logs)"
+	elif v=$(sl get dataplane --verify 2>&1); then ok "$1"
+	else fail "$1" "the live slot is not the store's compile: $(head -c 400 <<<"$v")"; fi
+}
+G=$(gens)
+{ np_file; yaml_pod db-1 db 127.0.9.1; yaml_pod w-1 web 127.0.9.2; yaml_pod w-2 other 127.0.9.3; } | put np.yaml
+np_step agent_change/netpol-start
+{ np_file; yaml_pod db-1 db 127.0.9.1; yaml_pod w-1 web 127.0.9.2; yaml_pod w-2 web 127.0.9.3; } | put np.yaml
+np_step agent_change/netpol-join
+yaml_service d 10.100.0.4 81 8080 | put d.yaml
+np_step agent_change/netpol-service-between
+{ np_file; yaml_pod db-1 db 127.0.9.1; yaml_pod w-1 other 127.0.9.2; yaml_pod w-2 web 127.0.9.3; } | put np.yaml
+np_step agent_change/netpol-leave
+yaml_pod w-3 web 127.0.9.4 | put np2.yaml
+np_step agent_change/netpol-new-pod
+rm "$CONF/np2.yaml"
+np_step agent_change/netpol-pod-gone
+rm "$CONF/np.yaml"
+np_step agent_change/netpol-removed
 
 yaml_service other 10.100.0.9 80 8080 >"$T_TMP/other.yaml"
 sl apply -f "$T_TMP/other.yaml" >/dev/null 2>&1

@@ -619,6 +619,8 @@ static const char *model_kept_check(struct sl_model *m, char *why, size_t len)
 		ing |= s->n_ing > 0;
 		raw += s->rec_len;
 	}
+	if (sl_model_audit(m, why, len))
+		return why;
 	nd = sl_model_dirty(m, &dirty);
 	for (size_t j = 0; j < nd; j++) {
 		bool d;
@@ -719,6 +721,8 @@ static struct sl_model *stored_model(const struct sl_policy *p, const struct sl_
 struct stats {
 	size_t steps, incremental, declined, invalid, units, fetched;
 	size_t np; /* incremental steps that compiled the NetworkPolicy tables */
+	size_t np_kept; /* of those, with the live tables given (new ones compiled only) */
+	size_t parse_rejected; /* changes with errors of their own: not compiled */
 };
 
 static const char *step(struct stats *st, char *why, size_t len)
@@ -731,8 +735,8 @@ static const char *step(struct stats *st, char *why, size_t len)
 	struct sl_incr_out o;
 	struct sl_incr_in in = { .replace = true, .fetch = fetch, .fetch_ctx = &store };
 	const char *res = NULL;
-	bool new_ok;
-	int err, changes = 1 + (int)rnd(3);
+	bool new_ok, parsed;
+	int err = 0, changes = 1 + (int)rnd(3);
 
 	repair(); /* the last step may have left an invalid policy */
 	po = load_world(&d);
@@ -753,15 +757,23 @@ static const char *step(struct stats *st, char *why, size_t len)
 		repair();
 	sl_diags_free(&d);
 	pn = load_world(&d);
-	new_ok = !d.n_errors && !sl_policy_compile(pn, NULL, &tn, &d);
+	/* An object with errors of its own (sl_policy_load's checks) is not
+	 * in PN: the apply rejects the change before it compiles anything. */
+	parsed = !d.n_errors;
+	new_ok = parsed && !sl_policy_compile(pn, NULL, &tn, &d);
 	in.upserts = pn;
 	in.live_svcs = to.n_svcs;
 	in.live_backends = to.n_backends;
 	in.live_ingress = to.n_ingress;
-	err = sl_incr_compile(m, &in, &o, NULL);
+	/* As the agent does: the live tables kept from the last apply. */
+	in.live_np = rnd(2) && !getenv("NOKEEP") ? &to : NULL;
+	if (parsed)
+		err = sl_incr_compile(m, &in, &o, NULL);
 	st->steps++;
 	st->fetched += store.fetched;
-	if (err == -EAGAIN) {
+	if (!parsed) {
+		st->parse_rejected++;
+	} else if (err == -EAGAIN) {
 		st->declined += new_ok;
 		st->invalid += !new_ok;
 	} else if (err) {
@@ -776,6 +788,7 @@ static const char *step(struct stats *st, char *why, size_t len)
 		st->incremental++;
 		st->units += o.units;
 		st->np += o.np;
+		st->np_kept += o.np && in.live_np;
 		res = splice_check(svc_lines, &to, &tn, &o.old, &o.new, "services", why, len);
 		if (!res)
 			res = splice_check(ing_lines, &to, &tn, &o.old, &o.new, "node ingress", why,
@@ -830,12 +843,13 @@ static void random_changes(void)
 			res = step(&st, why, sizeof(why));
 	}
 	printf("# %zu steps: %zu incremental (%zu units, %zu objects fetched, %zu with "
-	       "NetworkPolicy tables), %zu declined, %zu invalid policies declined\n", st.steps,
-	       st.incremental, st.units, st.fetched, st.np, st.declined, st.invalid);
+	       "NetworkPolicy tables, %zu of them with the live ones kept), %zu declined, %zu "
+	       "invalid policies declined, %zu rejected as parsed\n", st.steps, st.incremental,
+	       st.units, st.fetched, st.np, st.np_kept, st.declined, st.invalid, st.parse_rejected);
 	if (res)
 		result("incr/random-changes-match-whole", "step %zu: %s", st.steps, res);
 	else if (st.steps < 250 || st.incremental < st.steps / 3 || !st.invalid ||
-		 st.np < st.incremental / 10)
+		 st.np < st.incremental / 10 || st.np_kept < st.np / 4)
 		result("incr/random-changes-match-whole", "only %zu of %zu steps incremental "
 		       "(%zu with NetworkPolicy tables)", st.incremental, st.steps, st.np);
 	else
@@ -991,7 +1005,8 @@ static void netpol_skips(void)
 
 /* The incremental compile reads the Pods a NetworkPolicy can read, not
  * every Pod (incr.c, np_pods); cases where those are not the Pods of its
- * labels: an address a selected Pod shares (an error, so declined), the
+ * labels: an address a selected Pod shares (an error, so declined) with a
+ * changed Pod or a stored one, the
  * Pods of a whole namespace, of other namespaces (namespaceSelector). */
 static void netpol_reads(void)
 {
@@ -1002,6 +1017,12 @@ static void netpol_reads(void)
 		{ "netpol-shared-address-declined",
 		  NETPOL("np", "{matchLabels: {app: x}}", "{podSelector: {matchLabels: {app: y}}}") NP_PODS,
 		  POD("b", "z3", "z", "10.9.0.1"), true },
+		/* s2 is stored, selected by nothing, and shares the address of
+		 * s1, which the change makes selected: found by its addr: key. */
+		{ "netpol-stored-shared-address-declined",
+		  NETPOL("np", "{matchLabels: {app: x}}", "{podSelector: {matchLabels: {app: y}}}") NP_PODS
+		  POD("a", "s1", "q", "10.9.0.50") POD("b", "s2", "q", "10.9.0.50"),
+		  POD("a", "s1", "x", "10.9.0.50"), true },
 		{ "netpol-namespace-wide-shared-address-declined",
 		  NETPOL("np", "{}", "{ipBlock: {cidr: 10.0.0.0/8}}") NP_PODS,
 		  POD("b", "z3", "z", "10.9.0.3"), true },

@@ -231,6 +231,32 @@ void sl_tables_free(struct sl_tables *t)
 	memset(t, 0, sizeof(*t));
 }
 
+static void *dup_or_null(const void *p, size_t n, size_t size)
+{
+	void *q;
+
+	if (!n)
+		return NULL;
+	q = slp_xcalloc(n, size);
+	memcpy(q, p, n * size);
+	return q;
+}
+
+void sl_tables_np_copy(struct sl_tables *to, const struct sl_tables *from)
+{
+	free(to->np_pods);
+	free(to->np_prefixes);
+	free(to->np_portsets);
+	to->np_pods = dup_or_null(from->np_pods, from->n_np_pods, sizeof(*from->np_pods));
+	to->n_np_pods = from->n_np_pods;
+	to->np_prefixes = dup_or_null(from->np_prefixes, from->n_np_prefixes,
+				      sizeof(*from->np_prefixes));
+	to->n_np_prefixes = from->n_np_prefixes;
+	to->np_portsets = dup_or_null(from->np_portsets, from->n_np_portsets,
+				      sizeof(*from->np_portsets));
+	to->n_np_portsets = from->n_np_portsets;
+}
+
 /* Host names as Istio reads them: "x" in namespace ns is
  * x.ns.svc.DOMAIN, "x.y" is x.y.svc.DOMAIN, "x.y.svc" gets the domain, and
  * anything longer is taken as a FQDN. */

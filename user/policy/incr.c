@@ -92,6 +92,7 @@ struct eng {
 	struct vec touched; /* every node with a flag: what later steps look at */
 	struct pod_list *pods; /* [old, new]: with NP, each state's Pods */
 	bool realloc, np;
+	bool np_kept; /* NP, and the old state's tables are the caller's (live_np) */
 	const char *whole;
 };
 
@@ -316,9 +317,9 @@ static void mark(struct eng *e, size_t n, struct u64set *keys, struct vec *q);
  * and are not in the need index; a selector's polsel: keys are (keys.c). */
 static const char *pol_ns(const struct eng *e, uint64_t k)
 {
-	for (uint32_t at = kmap_first(&e->m->prov, k); at;
-	     at = kmap_next(&e->m->prov, e->m->prov.e[at - 1].next, k)) {
-		const struct sl_osum *s = &e->m->v[e->m->prov.e[at - 1].val].s;
+	for (uint32_t at = kmap_first(&e->m->sprov, k); at;
+	     at = kmap_next(&e->m->sprov, e->m->sprov.e[at - 1].next, k)) {
+		const struct sl_osum *s = &e->m->v[e->m->sprov.e[at - 1].val].s;
 
 		if (is_policy(s->kind) && k == slp_key_pol(s->ns))
 			return s->ns;
@@ -382,10 +383,10 @@ static void walk(struct eng *e)
 		     at = kmap_next(&e->m->need, e->m->need.e[at - 1].next, k))
 			mark(e, e->m->need.e[at - 1].val, &keys, &q);
 		/* Needers the index leaves out (see keys.c). */
-		for (uint32_t at = kmap_first(&e->m->prov, k); at;
-		     at = kmap_next(&e->m->prov, e->m->prov.e[at - 1].next, k))
-			if (e->m->v[e->m->prov.e[at - 1].val].s.flags & SL_OSUM_SELFNEED)
-				mark(e, e->m->prov.e[at - 1].val, &keys, &q);
+		for (uint32_t at = kmap_first(&e->m->sprov, k); at;
+		     at = kmap_next(&e->m->sprov, e->m->sprov.e[at - 1].next, k))
+			if (e->m->v[e->m->sprov.e[at - 1].val].s.flags & SL_OSUM_SELFNEED)
+				mark(e, e->m->sprov.e[at - 1].val, &keys, &q);
 		ns = pol_ns(e, k);
 		if (ns)
 			mark_namespace(e, ns, &keys, &q);
@@ -813,18 +814,16 @@ struct pod_find {
 	uint8_t *seen; /* per node */
 	struct vec found;
 	struct u64set ns; /* namespaces whose every Pod is read (hashes) */
-	struct u64set ips; /* addresses of Pods a policy may select (hashes) */
+	/* addr: keys of the addresses of Pods a policy may select, as a set
+	 * and in the order found */
+	struct u64set ips;
+	struct vec ip_keys;
 };
 
 static bool in_state(const struct eng *e, size_t n, bool new_state)
 {
 	return new_state ? in_new(e, n) : in_old(e, n);
 }
-
-/* Addresses are keyed by the mix of their words (addr_key): this runs per
- * Pod of every look at all of them, and a byte-wise FNV was 7 % of a
- * relabel's time. */
-static uint64_t addr_key(const struct sl_l4addr *a);
 
 static void found(struct pod_find *f, size_t n, bool selects)
 {
@@ -836,9 +835,12 @@ static void found(struct pod_find *f, size_t n, bool selects)
 		vec_push(&f->found, n);
 	f->seen[n] = 1;
 	/* Bad bytes are left to the compile, which says so. */
-	for (size_t j = 0; selects && !slp_np_decode_addrs(s->np, s->n_np, &v) && j < v.n_ips; j++)
-		if (!slp_np_ip(&v, j, &a))
-			u64set_add(&f->ips, addr_key(&a));
+	for (size_t j = 0; selects && !slp_np_decode_addrs(s->np, s->n_np, &v) && j < v.n_ips; j++) {
+		uint64_t k = slp_np_ip(&v, j, &a) ? 0 : slp_key_pod_addr(&a);
+
+		if (k && u64set_add(&f->ips, k))
+			vec_push(&f->ip_keys, k);
+	}
 }
 
 /* Pods of the state with label K=V of namespace NS. */
@@ -907,20 +909,43 @@ static bool wanted(const struct pod_find *f, size_t n)
 	if (f->ns.n && u64set_has(&f->ns, model_fnv64(s->ns, strlen(s->ns))))
 		return true;
 	for (size_t j = 0; f->ips.n && !slp_np_decode_addrs(s->np, s->n_np, &v) && j < v.n_ips; j++)
-		if (!slp_np_ip(&v, j, &a) && u64set_has(&f->ips, addr_key(&a)))
+		if (!slp_np_ip(&v, j, &a) && u64set_has(&f->ips, slp_key_pod_addr(&a)))
 			return true;
 	return false;
 }
 
-/* One look at every Pod of either state, when some reason needs it. */
+/* The stored Pods of either state with an address of IP_KEYS (addr: keys,
+ * keys.c): a look at the Pods that share one, not at every Pod. */
+static void find_sharers(struct pod_find *f)
+{
+	const struct eng *e = f->e;
+
+	for (size_t i = 0; i < f->ip_keys.n; i++) {
+		uint64_t k = f->ip_keys.v[i];
+
+		for (uint32_t at = kmap_first(&e->m->prov, k); at;
+		     at = kmap_next(&e->m->prov, e->m->prov.e[at - 1].next, k)) {
+			size_t n = e->m->prov.e[at - 1].val;
+
+			if (!f->seen[n] && e->m->v[n].s.kind == K_POD &&
+			    (in_old(e, n) || in_new(e, n)))
+				found(f, n, false);
+		}
+	}
+}
+
+/* The Pods that belong for a reason no label query finds: one look at
+ * every Pod of either state when a namespace's every Pod (or every Pod)
+ * is read, else the Pods sharing an address through their addr: keys;
+ * and the changed Pods. */
 static void find_rest(struct pod_find *f)
 {
 	const struct eng *e = f->e;
 	uint64_t k = slp_key_netpol_pod();
 
-	if (!f->all[0] && !f->all[1] && !f->ns.n && !f->ips.n)
-		return;
-	for (uint32_t at = kmap_first(&e->m->prov, k); at;
+	if (!f->all[0] && !f->all[1] && !f->ns.n)
+		find_sharers(f);
+	for (uint32_t at = f->all[0] || f->all[1] || f->ns.n ? kmap_first(&e->m->prov, k) : 0; at;
 	     at = kmap_next(&e->m->prov, e->m->prov.e[at - 1].next, k)) {
 		size_t n = e->m->prov.e[at - 1].val;
 
@@ -943,19 +968,21 @@ static void pod_list_free(struct pod_list *l)
 	memset(l, 0, sizeof(*l));
 }
 
-/* E->pods[0] and [1]: the Pods of each state the tables can read. */
+/* E->pods[0] and [1]: the Pods of each state the tables can read (of the
+ * new state alone when the old state's tables are kept). */
 static void np_pods(struct eng *e)
 {
 	struct pod_find f = { .e = e, .seen = slp_xcalloc(n_nodes(e) + 1, 1) };
 	struct pod_list all = { 0 };
 
-	run_queries(&f, false);
+	if (!e->np_kept)
+		run_queries(&f, false);
 	run_queries(&f, true);
 	find_rest(&f);
 	/* Sorted once: each state's Pods are a subsequence (a Pod that
 	 * changed is in both, once as each state has it). */
 	pods_sorted(e, f.found.v, f.found.n, &all);
-	for (int s = 0; s < 2; s++) {
+	for (int s = e->np_kept; s < 2; s++) {
 		struct pod_list *l = &e->pods[s];
 
 		l->v = slp_xcalloc(all.n + 1, sizeof(*l->v));
@@ -971,6 +998,7 @@ static void np_pods(struct eng *e)
 	free(f.seen);
 	free(f.ns.v);
 	free(f.ips.v);
+	free(f.ip_keys.v);
 }
 
 
@@ -989,11 +1017,12 @@ static const struct object *part_pod_obj(void *ctx, size_t i)
 static int compile_state(struct eng *e, bool new_state, struct sl_tables *t, struct sl_diags *d)
 {
 	struct part_ctx ctx = { e, new_state, NULL };
-	struct slp_part part = { part_build, part_vip, &ctx, e->np, NULL, 0, part_pod_obj };
+	bool np = e->np && (new_state || !e->np_kept);
+	struct slp_part part = { part_build, part_vip, &ctx, np, NULL, 0, part_pod_obj };
 	struct sl_policy p = { 0 };
 	int err;
 
-	if (e->np) {
+	if (np) {
 		struct pod_list *pl = &e->pods[new_state];
 
 		part.pods = pl->v;
@@ -1254,6 +1283,7 @@ static int run(struct eng *e, struct sl_incr_out *out, struct sl_diags *d)
 	if (!e->whole && vips_may_move(e))
 		reallocate(e);
 	e->np = !e->whole && netpol_changed(e);
+	e->np_kept = e->np && e->in->live_np;
 	if (!e->whole && (closure(e, true) > max_obj || closure(e, false) > max_obj))
 		e->whole = "the change needs more objects than a partial compile is worth";
 	if (!e->whole)
@@ -1266,6 +1296,8 @@ static int run(struct eng *e, struct sl_incr_out *out, struct sl_diags *d)
 	}
 	if (!err && !e->whole && compile_state(e, false, &out->old, &ignored))
 		e->whole = "the stored policy does not compile in parts";
+	if (!e->whole && e->np_kept)
+		sl_tables_np_copy(&out->old, e->in->live_np);
 	if (!err && !e->whole && compile_state(e, true, &out->new, &dn))
 		e->whole = "the new policy has errors";
 	if (!err && !e->whole) {

@@ -200,6 +200,7 @@ void sl_model_free(struct sl_model *m)
 	kmap_free(&m->ident);
 	kmap_free(&m->prov);
 	kmap_free(&m->need);
+	kmap_free(&m->sprov);
 	arena_free(&m->a);
 	free(m);
 }
@@ -233,6 +234,7 @@ int sl_model_reserve(struct sl_model *m, size_t n)
 	kmap_reserve(&m->ident, n);
 	kmap_reserve(&m->prov, 2 * n);
 	kmap_reserve(&m->need, n / 2);
+	kmap_reserve(&m->sprov, n / 2);
 	return 0;
 }
 
@@ -257,14 +259,24 @@ ssize_t model_find(const struct sl_model *m, unsigned kind, const char *ns, cons
 	return -1;
 }
 
+bool model_sprov_of(const struct sl_osum *s)
+{
+	return (s->flags & SL_OSUM_SELFNEED) || s->kind == K_PEERAUTHN || s->kind == K_AUTHZ ||
+	       s->kind == K_REQAUTHN;
+}
+
 static void index_keys(struct sl_model *m, size_t i, bool add)
 {
 	const struct sl_osum *s = &m->v[i].s;
 	void (*op)(struct kmap *, uint64_t, uint32_t) = add ? kmap_put : kmap_del;
+	bool sprov = model_sprov_of(s);
 
 	op(&m->ident, model_ident_key(s->kind, s->ns, s->name), (uint32_t)i);
-	for (uint32_t k = 0; k < s->n_provides; k++)
+	for (uint32_t k = 0; k < s->n_provides; k++) {
 		op(&m->prov, s->provides[k], (uint32_t)i);
+		if (sprov)
+			op(&m->sprov, s->provides[k], (uint32_t)i);
+	}
 	for (uint32_t k = 0; k < s->n_needs; k++)
 		op(&m->need, s->needs[k], (uint32_t)i);
 }
@@ -391,11 +403,35 @@ ssize_t model_insert(struct sl_model *m, const struct sl_osum *s)
 	return (ssize_t)m->n++;
 }
 
+/* Index slot I under the keys of NOW that WAS (both sorted) lacks, and
+ * out of those WAS has that NOW lacks. A key that stays stays linked: a
+ * key many slots share (every Pod's netpol-pod) has a chain as long as
+ * they are, which an unlink walks. */
+static void reindex(struct kmap *km, uint32_t i, const uint64_t *was, uint32_t n_was,
+		    const uint64_t *now, uint32_t n_now)
+{
+	uint32_t a = 0, b = 0;
+
+	while (a < n_was || b < n_now) {
+		if (b == n_now || (a < n_was && was[a] < now[b]))
+			kmap_del(km, was[a++], i);
+		else if (a == n_was || now[b] < was[a])
+			kmap_put(km, now[b++], i);
+		else
+			a++, b++;
+	}
+}
+
 void model_replace(struct sl_model *m, size_t i, const struct sl_osum *s)
 {
-	index_keys(m, i, false);
+	const struct sl_osum was = m->v[i].s;
+
+	/* Same identity: its ident entry stays. */
+	reindex(&m->prov, (uint32_t)i, was.provides, was.n_provides, s->provides, s->n_provides);
+	reindex(&m->sprov, (uint32_t)i, was.provides, model_sprov_of(&was) ? was.n_provides : 0,
+		s->provides, model_sprov_of(s) ? s->n_provides : 0);
+	reindex(&m->need, (uint32_t)i, was.needs, was.n_needs, s->needs, s->n_needs);
 	m->v[i].s = *s;
-	index_keys(m, i, true);
 	model_touch(m, i, false);
 }
 
@@ -411,12 +447,23 @@ void model_remove(struct sl_model *m, size_t i)
 	m->live--;
 }
 
+/* Strictly ascending, as the compiler writes key lists (model_replace
+ * re-indexes by merging two of them). */
+static bool keys_sorted(const uint64_t *k, uint32_t n)
+{
+	for (uint32_t i = 1; i < n; i++)
+		if (k[i - 1] >= k[i])
+			return false;
+	return true;
+}
+
 /* A summary read from the store: every field within bounds of what the
  * compiler can have written. */
 static bool sum_sane(const struct sl_osum *s)
 {
 	return s->kind < K__COUNT && s->ns && s->name && *s->name &&
 	       (!s->n_provides || s->provides) && (!s->n_needs || s->needs) &&
+	       keys_sorted(s->provides, s->n_provides) && keys_sorted(s->needs, s->n_needs) &&
 	       (!s->n_vips || s->vips) && (!s->n_fes || s->fes) && (!s->n_ing || s->ing) &&
 	       (!s->n_np || s->np);
 }
@@ -478,6 +525,56 @@ int sl_model_with_tag(const struct sl_model *m, uint32_t tag, uint32_t **out, si
 	*out = v;
 	*n = k;
 	return 0;
+}
+
+static bool kmap_has(const struct kmap *km, uint64_t key, uint32_t val)
+{
+	for (uint32_t at = kmap_first(km, key); at; at = kmap_next(km, km->e[at - 1].next, key))
+		if (km->e[at - 1].val == val)
+			return true;
+	return false;
+}
+
+/* Each of slot I's N keys K in KM; *COUNT grows by N. */
+static bool keys_in(const struct kmap *km, const uint64_t *k, uint32_t n, uint32_t i,
+		    size_t *count)
+{
+	*count += n;
+	for (uint32_t j = 0; j < n; j++)
+		if (!kmap_has(km, k[j], i))
+			return false;
+	return true;
+}
+
+const char *sl_model_audit(const struct sl_model *m, char *why, size_t len)
+{
+	size_t n_ident = 0, n_prov = 0, n_sprov = 0, n_need = 0;
+
+	for (uint32_t i = 0; i < m->n; i++) {
+		const struct sl_osum *s = &m->v[i].s;
+		uint64_t id = model_ident_key(s->kind, s->ns, s->name);
+		bool sp = model_sprov_of(s);
+
+		if (m->v[i].removed)
+			continue;
+		if (!keys_in(&m->ident, &id, 1, i, &n_ident) ||
+		    !keys_in(&m->prov, s->provides, s->n_provides, i, &n_prov) ||
+		    !keys_in(&m->sprov, s->provides, sp ? s->n_provides : 0, i, &n_sprov) ||
+		    !keys_in(&m->need, s->needs, s->n_needs, i, &n_need)) {
+			snprintf(why, len, "slot %u (%s/%s): a key of it is not indexed", i, s->ns,
+				 s->name);
+			return why;
+		}
+	}
+	if (m->ident.n != n_ident || m->prov.n != n_prov || m->sprov.n != n_sprov ||
+	    m->need.n != n_need) {
+		snprintf(why, len,
+			 "index entries ident %zu prov %zu sprov %zu need %zu; live keys %zu %zu %zu %zu",
+			 m->ident.n, m->prov.n, m->sprov.n, m->need.n, n_ident, n_prov, n_sprov,
+			 n_need);
+		return why;
+	}
+	return NULL;
 }
 
 size_t sl_model_dirty(const struct sl_model *m, const uint32_t **v)

@@ -60,6 +60,10 @@ struct sl_model {
 	struct mobj *v;
 	size_t n, cap, live;
 	struct kmap ident, prov, need;
+	/* The keys of SPROV_OF slots again: the walk asks who provides a key
+	 * and also needs it, or is a policy; asked of PROV, a key every Pod
+	 * provides would walk every Pod. */
+	struct kmap sprov;
 	/* Slots marked dirty since the last sl_model_clean(), each once: what
 	 * an apply changed costs what it changed, not a pass over every slot. */
 	uint32_t *dirty;
@@ -77,6 +81,7 @@ struct sl_model {
 };
 
 uint64_t model_ident_key(unsigned kind, const char *ns, const char *name);
+bool model_sprov_of(const struct sl_osum *s);
 /* The slot of (KIND, NS, NAME), or -1. */
 ssize_t model_find(const struct sl_model *m, unsigned kind, const char *ns, const char *name);
 /* A new slot holding S (copied; its arrays must live as long as the model). */
