@@ -40,8 +40,8 @@
  * prefixes (user/policy/npids.c): the live tables are in the old ids, and
  * an incremental apply writes the difference from the old state's tables
  * as it compiles them now, so the first apply after an upgrade must be
- * whole. 5: a Pod provides addr: of each of its addresses (keys.c). */
-#define SLS_KEYS_VERSION 5u
+ * whole. */
+#define SLS_KEYS_VERSION 4u
 #define SLS_CHUNKS (SL_MAX_STORE_CHUNKS / 2) /* per slot, the directory included */
 #define SLS_MAX_BUCKETS 512u
 

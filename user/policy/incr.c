@@ -814,8 +814,8 @@ struct pod_find {
 	uint8_t *seen; /* per node */
 	struct vec found;
 	struct u64set ns; /* namespaces whose every Pod is read (hashes) */
-	/* addr: keys of the addresses of Pods a policy may select, as a set
-	 * and in the order found */
+	/* Keys (model_addr_key) of the addresses of Pods a policy may
+	 * select, as a set and in the order found */
 	struct u64set ips;
 	struct vec ip_keys;
 };
@@ -836,7 +836,7 @@ static void found(struct pod_find *f, size_t n, bool selects)
 	f->seen[n] = 1;
 	/* Bad bytes are left to the compile, which says so. */
 	for (size_t j = 0; selects && !slp_np_decode_addrs(s->np, s->n_np, &v) && j < v.n_ips; j++) {
-		uint64_t k = slp_np_ip(&v, j, &a) ? 0 : slp_key_pod_addr(&a);
+		uint64_t k = slp_np_ip(&v, j, &a) ? 0 : model_addr_key(&a);
 
 		if (k && u64set_add(&f->ips, k))
 			vec_push(&f->ip_keys, k);
@@ -909,23 +909,27 @@ static bool wanted(const struct pod_find *f, size_t n)
 	if (f->ns.n && u64set_has(&f->ns, model_fnv64(s->ns, strlen(s->ns))))
 		return true;
 	for (size_t j = 0; f->ips.n && !slp_np_decode_addrs(s->np, s->n_np, &v) && j < v.n_ips; j++)
-		if (!slp_np_ip(&v, j, &a) && u64set_has(&f->ips, slp_key_pod_addr(&a)))
+		if (!slp_np_ip(&v, j, &a) && u64set_has(&f->ips, model_addr_key(&a)))
 			return true;
 	return false;
 }
 
-/* The stored Pods of either state with an address of IP_KEYS (addr: keys,
- * keys.c): a look at the Pods that share one, not at every Pod. */
+/* The stored Pods of either state with an address of IP_KEYS, through the
+ * model's address index: a look at the Pods that share one, not at every
+ * Pod (but for the index's first build). */
 static void find_sharers(struct pod_find *f)
 {
 	const struct eng *e = f->e;
+	const struct kmap *ax = &e->m->addr;
 
+	if (!f->ip_keys.n)
+		return;
+	model_addr_index(e->m);
 	for (size_t i = 0; i < f->ip_keys.n; i++) {
 		uint64_t k = f->ip_keys.v[i];
 
-		for (uint32_t at = kmap_first(&e->m->prov, k); at;
-		     at = kmap_next(&e->m->prov, e->m->prov.e[at - 1].next, k)) {
-			size_t n = e->m->prov.e[at - 1].val;
+		for (uint32_t at = kmap_first(ax, k); at; at = kmap_next(ax, ax->e[at - 1].next, k)) {
+			size_t n = ax->e[at - 1].val;
 
 			if (!f->seen[n] && e->m->v[n].s.kind == K_POD &&
 			    (in_old(e, n) || in_new(e, n)))
@@ -936,7 +940,7 @@ static void find_sharers(struct pod_find *f)
 
 /* The Pods that belong for a reason no label query finds: one look at
  * every Pod of either state when a namespace's every Pod (or every Pod)
- * is read, else the Pods sharing an address through their addr: keys;
+ * is read, else the Pods sharing an address through the model's address index;
  * and the changed Pods. */
 static void find_rest(struct pod_find *f)
 {

@@ -216,10 +216,6 @@ uint64_t slp_key_netpol(void);
 uint64_t slp_key_netpol_pod(void);
 /* podsel:NS/K=V, provided by the Pods of NS with label K=V. */
 uint64_t slp_key_pod_label(const char *ns, const char *k, const char *v);
-/* addr:A, provided by every Pod with address A (a NetworkPolicy compile
- * must see two Pods with one address; this finds them without reading
- * every Pod). */
-uint64_t slp_key_pod_addr(const struct sl_l4addr *a);
 /* pol:NS, provided by the policies of NS; every Service and ServiceEntry
  * needs those of its namespace and of the root namespace. */
 uint64_t slp_key_pol(const char *ns);
@@ -261,9 +257,6 @@ struct np_view {
 };
 /* Pod POD's bytes (malloc'd, *LEN of them). */
 unsigned char *slp_np_encode(const struct object *pod, size_t *len);
-/* The addresses NetworkPolicy reads of POD (OUT: room for
- * SLP_NPV_MAX_IPS): status.podIP, then status.podIPs, each once. */
-size_t slp_pod_ips(const struct object *pod, struct sl_l4addr *out);
 /* The view of bytes P (pointing into them); -1: they do not decode. */
 int slp_np_decode(const unsigned char *p, size_t len, struct np_view *v);
 /* The same for a reader of the addresses and flags only: the labels are

@@ -24,8 +24,7 @@
  *                                                   pol:istio-system]
  *   EndpointSlice     slice:NS/SERVICE              pod:NS/NAME of its targetRefs
  *   Pod               podsel:NS/K=V (each label),   polsel:K=V (each label)
- *                     pod:NS/NAME, netpol-pod,
- *                     addr:A (each address)
+ *                     pod:NS/NAME, netpol-pod
  *   WorkloadEntry     we:NS                         polsel:K=V (each label)
  *   DestinationRule   name:HOST (both forms)        the same
  *   VirtualService    name:HOST (both forms)        the same, and name: of every
@@ -216,26 +215,9 @@ static void pod_keys(const struct object *o, struct slp_keys *k)
 	for (size_t i = 0; l && l->type == T_MAP && i < l->n; i++)
 		if (l->vals[i]->s)
 			push(k, false, slp_key_pod_label(o->ns, l->keys[i]->s, l->vals[i]->s));
-	struct sl_l4addr ips[SLP_NPV_MAX_IPS];
-	size_t n_ips = slp_pod_ips(o, ips);
-
 	push(k, false, key_of('p', "%s/%s", o->ns, o->name));
 	push(k, false, slp_key_netpol_pod());
-	for (size_t i = 0; i < n_ips; i++)
-		push(k, false, slp_key_pod_addr(&ips[i]));
 	label_keys(k, l);
-}
-
-uint64_t slp_key_pod_addr(const struct sl_l4addr *a)
-{
-	const unsigned char *b = (const unsigned char *)a->addr;
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	h = (h ^ (uint8_t)'a') * 0x100000001b3ull;
-	h = (h ^ a->family) * 0x100000001b3ull;
-	for (size_t i = 0; i < sizeof(a->addr); i++)
-		h = (h ^ b[i]) * 0x100000001b3ull;
-	return h;
 }
 
 uint64_t slp_key_pod_label(const char *ns, const char *k, const char *v)

@@ -201,6 +201,7 @@ void sl_model_free(struct sl_model *m)
 	kmap_free(&m->prov);
 	kmap_free(&m->need);
 	kmap_free(&m->sprov);
+	kmap_free(&m->addr);
 	arena_free(&m->a);
 	free(m);
 }
@@ -265,6 +266,34 @@ bool model_sprov_of(const struct sl_osum *s)
 	       s->kind == K_REQAUTHN;
 }
 
+uint64_t model_addr_key(const struct sl_l4addr *a)
+{
+	return model_fnv64(&a->family, 1) ^ model_fnv64(a->addr, sizeof(a->addr));
+}
+
+/* Pod slot I under (ADD) or out of each of its addresses in M->addr. */
+static void index_addrs(struct sl_model *m, size_t i, const struct sl_osum *s, bool add)
+{
+	struct np_view v;
+	struct sl_l4addr a;
+
+	if (s->kind != K_POD || slp_np_decode_addrs(s->np, s->n_np, &v))
+		return; /* bad bytes: the compile says so */
+	for (size_t j = 0; j < v.n_ips; j++)
+		if (!slp_np_ip(&v, j, &a))
+			(add ? kmap_put : kmap_del)(&m->addr, model_addr_key(&a), (uint32_t)i);
+}
+
+void model_addr_index(struct sl_model *m)
+{
+	if (m->addr_built)
+		return;
+	m->addr_built = true;
+	for (size_t i = 0; i < m->n; i++)
+		if (!m->v[i].removed)
+			index_addrs(m, i, &m->v[i].s, true);
+}
+
 static void index_keys(struct sl_model *m, size_t i, bool add)
 {
 	const struct sl_osum *s = &m->v[i].s;
@@ -279,6 +308,8 @@ static void index_keys(struct sl_model *m, size_t i, bool add)
 	}
 	for (uint32_t k = 0; k < s->n_needs; k++)
 		op(&m->need, s->needs[k], (uint32_t)i);
+	if (m->addr_built)
+		index_addrs(m, i, s, add);
 }
 
 /* ---- totals, the dirty list, tags ---------------------------------------- */
@@ -431,6 +462,10 @@ void model_replace(struct sl_model *m, size_t i, const struct sl_osum *s)
 	reindex(&m->sprov, (uint32_t)i, was.provides, model_sprov_of(&was) ? was.n_provides : 0,
 		s->provides, model_sprov_of(s) ? s->n_provides : 0);
 	reindex(&m->need, (uint32_t)i, was.needs, was.n_needs, s->needs, s->n_needs);
+	if (m->addr_built) {
+		index_addrs(m, i, &was, false);
+		index_addrs(m, i, s, true);
+	}
 	m->v[i].s = *s;
 	model_touch(m, i, false);
 }
@@ -546,9 +581,26 @@ static bool keys_in(const struct kmap *km, const uint64_t *k, uint32_t n, uint32
 	return true;
 }
 
+static bool addrs_in(const struct sl_model *m, const struct sl_osum *s, uint32_t i, size_t *count)
+{
+	struct np_view v;
+	struct sl_l4addr a;
+
+	if (s->kind != K_POD || slp_np_decode_addrs(s->np, s->n_np, &v))
+		return true;
+	for (size_t j = 0; j < v.n_ips; j++) {
+		if (slp_np_ip(&v, j, &a))
+			continue;
+		(*count)++;
+		if (!kmap_has(&m->addr, model_addr_key(&a), i))
+			return false;
+	}
+	return true;
+}
+
 const char *sl_model_audit(const struct sl_model *m, char *why, size_t len)
 {
-	size_t n_ident = 0, n_prov = 0, n_sprov = 0, n_need = 0;
+	size_t n_ident = 0, n_prov = 0, n_sprov = 0, n_need = 0, n_addr = 0;
 
 	for (uint32_t i = 0; i < m->n; i++) {
 		const struct sl_osum *s = &m->v[i].s;
@@ -565,6 +617,15 @@ const char *sl_model_audit(const struct sl_model *m, char *why, size_t len)
 				 s->name);
 			return why;
 		}
+		if (m->addr_built && !addrs_in(m, s, i, &n_addr)) {
+			snprintf(why, len, "slot %u (%s/%s): an address of it is not indexed", i,
+				 s->ns, s->name);
+			return why;
+		}
+	}
+	if (m->addr_built && m->addr.n != n_addr) {
+		snprintf(why, len, "%zu address entries; live Pods have %zu", m->addr.n, n_addr);
+		return why;
 	}
 	if (m->ident.n != n_ident || m->prov.n != n_prov || m->sprov.n != n_sprov ||
 	    m->need.n != n_need) {

@@ -64,6 +64,12 @@ struct sl_model {
 	 * and also needs it, or is a policy; asked of PROV, a key every Pod
 	 * provides would walk every Pod. */
 	struct kmap sprov;
+	/* Pod slots by address (model_addr_key), built the first time a
+	 * NetworkPolicy compile looks for Pods sharing an address, then kept
+	 * with the slots: a kept model pays for it once, a CLI apply that
+	 * compiles no NetworkPolicy never. */
+	struct kmap addr;
+	bool addr_built;
 	/* Slots marked dirty since the last sl_model_clean(), each once: what
 	 * an apply changed costs what it changed, not a pass over every slot. */
 	uint32_t *dirty;
@@ -82,6 +88,9 @@ struct sl_model {
 
 uint64_t model_ident_key(unsigned kind, const char *ns, const char *name);
 bool model_sprov_of(const struct sl_osum *s);
+uint64_t model_addr_key(const struct sl_l4addr *a);
+/* M->addr, built if it is not yet. */
+void model_addr_index(struct sl_model *m);
 /* The slot of (KIND, NS, NAME), or -1. */
 ssize_t model_find(const struct sl_model *m, unsigned kind, const char *ns, const char *name);
 /* A new slot holding S (copied; its arrays must live as long as the model). */

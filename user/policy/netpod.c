@@ -52,7 +52,7 @@ static const char *label_value(const struct node *v)
 }
 
 /* status.podIP, then status.podIPs, each once, at most SLP_NPV_MAX_IPS. */
-size_t slp_pod_ips(const struct object *pod, struct sl_l4addr *out)
+static size_t pod_ips(const struct object *pod, struct sl_l4addr *out)
 {
 	const struct node *st = slp_map_get(pod->root, "status");
 	const struct node *ips = slp_map_get(st, "podIPs");
@@ -77,7 +77,7 @@ unsigned char *slp_np_encode(const struct object *pod, size_t *len)
 	bool host = false;
 
 	slp_node_bool(slp_path_get(pod->root, "spec.hostNetwork"), &host);
-	v.n = slp_pod_ips(pod, v.v);
+	v.n = pod_ips(pod, v.v);
 	n += NPV_ADDR * v.n;
 	for (i = 0; l && l->type == T_MAP && i < l->n; i++) {
 		if (!l->keys[i]->s || !label_value(l->vals[i]))
