@@ -282,6 +282,23 @@ static int compile_and_check(struct applying *a, bool dry_run, struct store_job 
 	return err;
 }
 
+/* Did the live policy compile under the node's options as they are now?
+ * Its store says under which (a hash). A reload with another --svc-cidr
+ * changes them without an apply; the stored policy compiled now then
+ * differs from what the slot holds (VIPs allocated from the old range), so
+ * it cannot be the old side of a difference: the slot is written whole.
+ * An empty store: nothing to differ from; a store that does not say
+ * (format 1): not known, so whole. */
+static bool live_opts_same(struct applying *a)
+{
+	struct sls_view v;
+	bool same = !sls_open(&a->m, a->cfg.active_slot, &v) &&
+		    (v.empty || (v.v2 && v.dir.h.opts_hash == sls_opts_hash(&a->o)));
+
+	sls_close(&v);
+	return same;
+}
+
 static int apply_whole(struct applying *a, enum sl_apply_mode mode, bool dry_run,
 		       struct sl_diags *d, struct sl_apply_result *r)
 {
@@ -300,7 +317,7 @@ static int apply_whole(struct applying *a, enum sl_apply_mode mode, bool dry_run
 	if (err || dry_run)
 		return err;
 	err = sl_publish(&a->m,
-			 &(struct sl_pub){ .old = &a->old,
+			 &(struct sl_pub){ .old = live_opts_same(a) ? &a->old : NULL,
 					   .new = &a->t,
 					   .root = a->root,
 					   .store = &a->store,
@@ -353,7 +370,11 @@ static int read_model(struct applying *a, struct incr *c, bool persist)
 
 	if (!sl_slots_synced(&a->cfg))
 		return -EAGAIN;
-	if (k->gen && k->gen == a->cfg.generation && k->model) {
+	/* Kept, unless another writer applied since or the node's compile
+	 * options changed (a reload of the data plane with other settings
+	 * does not bump the generation). */
+	if (k->gen && k->gen == a->cfg.generation && k->model &&
+	    k->v.dir.h.opts_hash == sls_opts_hash(&a->o)) {
 		/* Both slots hold the same store: the kept images serve the
 		 * slot that is active now. */
 		k->v.m = &a->m;
@@ -464,14 +485,16 @@ static int apply_incr(struct applying *a, struct incr *c, struct sl_diags *d,
 	    sl_model_slots(m) <= 2 * sl_model_count(m) + 1024 &&
 	    !sls_view_follow(&c->k->v, &a->store)) {
 		sl_model_clean(m);
-		/* Tables the change did not compile are the live ones still. */
+		/* Tables the change did not compile are the live ones still;
+		 * OUT is freed after this. */
 		if (c->out.np) {
-			sl_tables_np_copy(&c->k->np, &c->out.new);
+			sl_tables_np_move(&c->k->np, &c->out.new);
 			c->k->np_ok = true;
 		}
 		c->k->gen = r->pub.generation;
 	} else {
 		c->k->gen = 0;
+		c->k->np_ok = false;
 	}
 	return err;
 }

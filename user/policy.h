@@ -151,6 +151,8 @@ void sl_tables_free(struct sl_tables *t);
 /* TO's NetworkPolicy tables (np_*) become a copy of FROM's (TO's own
  * freed first); its other tables are left as they are. */
 void sl_tables_np_copy(struct sl_tables *to, const struct sl_tables *from);
+/* The same without a copy: FROM's np_* arrays become TO's (FROM's emptied). */
+void sl_tables_np_move(struct sl_tables *to, struct sl_tables *from);
 
 struct sl_policy;
 

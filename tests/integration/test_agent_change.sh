@@ -21,6 +21,10 @@
 #     compiles to (`sluice get dataplane --verify`). The agent keeps the
 #     live NetworkPolicy tables and compiles only the new state's, so a
 #     stale kept table shows here as a slot that differs;
+#   - `sluice load` again with another --svc-cidr (in place: the
+#     generation stays): the next change gives what the whole directory
+#     gives under it, every allocated VIP in the new range, not the kept
+#     model's mix of old and new;
 #   - under --sockops auto, a file that hands a service off to the proxy
 #     attaches sockops and its removal detaches it.
 set -u
@@ -30,7 +34,7 @@ CASES=(agent_change/starts agent_change/rename-one agent_change/remove-file agen
 	agent_change/bad-file agent_change/bad-fixed agent_change/other-writer agent_change/configmap-swap
 	agent_change/new-files-sorted agent_change/netpol-start agent_change/netpol-join
 	agent_change/netpol-service-between agent_change/netpol-leave agent_change/netpol-new-pod
-	agent_change/netpol-pod-gone agent_change/netpol-removed
+	agent_change/netpol-pod-gone agent_change/netpol-removed agent_change/reload-svc-cidr
 	agent_change/sockops-attached agent_change/sockops-detached)
 require_kernel "${CASES[@]}"
 t_netns || { fail agent_change/starts "cannot create netns"; exit 1; }
@@ -142,6 +146,32 @@ rm "$CONF/np2.yaml"
 np_step agent_change/netpol-pod-gone
 rm "$CONF/np.yaml"
 np_step agent_change/netpol-removed
+
+# A reload with another VIP range leaves the generation as it is; the kept
+# model was compiled with the old range. The next change must give what
+# the whole directory gives under the new one: every allocated VIP (j's,
+# made before the reload, and k's, new) in 10.201.0.0/16, not j in the old
+# range and k in the new.
+vip_of() { sl get services -o json 2>/dev/null | jq -r --arg n "$1" '[.services[] | select(.name == $n) | .frontend][0] // empty'; }
+yaml_noip() { printf -- '---\napiVersion: v1\nkind: Service\nmetadata: {name: %s, namespace: sl-test}\nspec: {selector: {app: %s}, ports: [{port: 80, targetPort: 8080}]}\n' "$1" "$1"; }
+yaml_noip j | put j.yaml
+for _ in $(seq 200); do [ -n "$(vip_of j)" ] && break; sleep 0.05; done
+j0=$(vip_of j)
+if [[ $j0 == 10.201.* || -z $j0 ]]; then
+	fail agent_change/reload-svc-cidr "j's VIP before the reload: '$j0'"
+elif sl load --cgroup "$CG" --svc-cidr 10.201.0.0/16 >/dev/null 2>"$T_TMP/load.err"; then
+	yaml_noip k | put k.yaml
+	for _ in $(seq 200); do [ -n "$(vip_of k)" ] && break; sleep 0.05; done
+	sleep 0.2
+	# get services compiles the store under the node's options; the
+	# live slot must hold the same (--verify).
+	if [[ $(vip_of k) == 10.201.* && $(vip_of j) == 10.201.* ]] && v=$(sl get dataplane --verify 2>&1); then
+		ok agent_change/reload-svc-cidr
+	else fail agent_change/reload-svc-cidr "j '$(vip_of j)' (was $j0), k '$(vip_of k)', want both in 10.201.0.0/16; slot: $(head -c 300 <<<"${v:-}"); log: $(logs)"; fi
+	rm "$CONF/k.yaml" "$CONF/j.yaml"
+else
+	fail agent_change/reload-svc-cidr "sluice load --svc-cidr: $(head -c 300 "$T_TMP/load.err")"
+fi
 
 yaml_service other 10.100.0.9 80 8080 >"$T_TMP/other.yaml"
 sl apply -f "$T_TMP/other.yaml" >/dev/null 2>&1

@@ -3,12 +3,16 @@
 # algorithm, so the tables really change) while a client connects in a loop
 # loses no connection. Then an endpoint is deleted: connections made after
 # `sluice delete` returns never reach it; re-added, it gets traffic again;
-# deleted again, none again. Concurrent applies are serialised.
+# deleted again, none again. Concurrent applies are serialised. A reload
+# with another --svc-cidr (in place, the generation stays) and then an
+# apply: every allocated VIP in the new range, in the live slot as in the
+# store's compile (the slot is written whole: the stored policy compiled
+# under the new options is not what it held).
 set -u
 . "$(dirname "$0")/../lib/common.sh"
 t_init reapply
 require_kernel reapply/applies reapply/no-failed-connection reapply/generation reapply/concurrent \
-	reapply/removed-not-reached reapply/readded reapply/removed-again
+	reapply/removed-not-reached reapply/readded reapply/removed-again reapply/svc-cidr-reload
 t_world
 
 VIP=10.96.0.10
@@ -86,4 +90,19 @@ sl delete -f "$T_TMP/pod-c.yaml" >/dev/null 2>&1
 phase gone2
 check_eq reapply/removed-again "$(count C "$T_TMP/gone2.json")/$(jq -r .failed "$T_TMP/gone2.json")" 0/0 \
 	"connections to removed C / failed ($(head -c 300 "$T_TMP/gone2.err"))"
+
+vip_of() { sl get services -o json 2>/dev/null | jq -r --arg n "$1" '[.services[] | select(.name == $n) | .frontend][0] // empty'; }
+for n in j k; do
+	printf -- '---\napiVersion: v1\nkind: Service\nmetadata: {name: %s, namespace: sl-test}\nspec: {selector: {app: %s}, ports: [{port: 80, targetPort: 8080}]}\n' "$n" "$n" >"$T_TMP/$n.yaml"
+done
+apply_or_die reapply/svc-cidr-reload "$T_TMP/j.yaml"
+j0=$(vip_of j)
+if ! "$SLUICE" load --pin-root "$PIN" --cgroup "$CG" "${T_LOAD_ARGS[@]}" --svc-cidr 10.201.0.0/16 >"$T_TMP/load2.out" 2>&1; then
+	fail reapply/svc-cidr-reload "sluice load --svc-cidr: $(tail -n 3 "$T_TMP/load2.out" | tr '\n' ' ')"
+else
+	apply_or_die reapply/svc-cidr-reload "$T_TMP/k.yaml"
+	if [[ $j0 != 10.201.* && $(vip_of j) == 10.201.* && $(vip_of k) == 10.201.* ]] && v=$(sl get dataplane --verify 2>&1); then
+		ok reapply/svc-cidr-reload
+	else fail reapply/svc-cidr-reload "j $j0 -> '$(vip_of j)', k '$(vip_of k)' (want both in 10.201.0.0/16); slot: $(head -c 300 <<<"${v:-}")"; fi
+fi
 t_done

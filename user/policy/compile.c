@@ -257,6 +257,23 @@ void sl_tables_np_copy(struct sl_tables *to, const struct sl_tables *from)
 	to->n_np_portsets = from->n_np_portsets;
 }
 
+void sl_tables_np_move(struct sl_tables *to, struct sl_tables *from)
+{
+	free(to->np_pods);
+	free(to->np_prefixes);
+	free(to->np_portsets);
+	to->np_pods = from->np_pods;
+	to->n_np_pods = from->n_np_pods;
+	to->np_prefixes = from->np_prefixes;
+	to->n_np_prefixes = from->n_np_prefixes;
+	to->np_portsets = from->np_portsets;
+	to->n_np_portsets = from->n_np_portsets;
+	from->np_pods = NULL;
+	from->np_prefixes = NULL;
+	from->np_portsets = NULL;
+	from->n_np_pods = from->n_np_prefixes = from->n_np_portsets = 0;
+}
+
 /* Host names as Istio reads them: "x" in namespace ns is
  * x.ns.svc.DOMAIN, "x.y" is x.y.svc.DOMAIN, "x.y.svc" gets the domain, and
  * anything longer is taken as a FQDN. */
