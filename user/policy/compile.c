@@ -242,21 +242,6 @@ static void *dup_or_null(const void *p, size_t n, size_t size)
 	return q;
 }
 
-void sl_tables_np_copy(struct sl_tables *to, const struct sl_tables *from)
-{
-	free(to->np_pods);
-	free(to->np_prefixes);
-	free(to->np_portsets);
-	to->np_pods = dup_or_null(from->np_pods, from->n_np_pods, sizeof(*from->np_pods));
-	to->n_np_pods = from->n_np_pods;
-	to->np_prefixes = dup_or_null(from->np_prefixes, from->n_np_prefixes,
-				      sizeof(*from->np_prefixes));
-	to->n_np_prefixes = from->n_np_prefixes;
-	to->np_portsets = dup_or_null(from->np_portsets, from->n_np_portsets,
-				      sizeof(*from->np_portsets));
-	to->n_np_portsets = from->n_np_portsets;
-}
-
 void sl_tables_np_move(struct sl_tables *to, struct sl_tables *from)
 {
 	free(to->np_pods);
@@ -272,6 +257,22 @@ void sl_tables_np_move(struct sl_tables *to, struct sl_tables *from)
 	from->np_prefixes = NULL;
 	from->np_portsets = NULL;
 	from->n_np_pods = from->n_np_prefixes = from->n_np_portsets = 0;
+}
+
+void sl_tables_np_copy(struct sl_tables *to, const struct sl_tables *from)
+{
+	struct sl_tables c = {
+		.np_pods = dup_or_null(from->np_pods, from->n_np_pods, sizeof(*from->np_pods)),
+		.n_np_pods = from->n_np_pods,
+		.np_prefixes = dup_or_null(from->np_prefixes, from->n_np_prefixes,
+					   sizeof(*from->np_prefixes)),
+		.n_np_prefixes = from->n_np_prefixes,
+		.np_portsets = dup_or_null(from->np_portsets, from->n_np_portsets,
+					   sizeof(*from->np_portsets)),
+		.n_np_portsets = from->n_np_portsets,
+	};
+
+	sl_tables_np_move(to, &c);
 }
 
 /* Host names as Istio reads them: "x" in namespace ns is

@@ -827,20 +827,15 @@ static bool in_state(const struct eng *e, size_t n, bool new_state)
 
 static void found(struct pod_find *f, size_t n, bool selects)
 {
-	const struct sl_osum *s = node_sum(f->e, n);
-	struct np_view v;
-	struct sl_l4addr a;
+	uint64_t k[SLP_NPV_MAX_IPS];
+	size_t nk = selects ? model_pod_addr_keys(node_sum(f->e, n), k) : 0;
 
 	if (!f->seen[n])
 		vec_push(&f->found, n);
 	f->seen[n] = 1;
-	/* Bad bytes are left to the compile, which says so. */
-	for (size_t j = 0; selects && !slp_np_decode_addrs(s->np, s->n_np, &v) && j < v.n_ips; j++) {
-		uint64_t k = slp_np_ip(&v, j, &a) ? 0 : model_addr_key(&a);
-
-		if (k && u64set_add(&f->ips, k))
-			vec_push(&f->ip_keys, k);
-	}
+	for (size_t j = 0; j < nk; j++)
+		if (u64set_add(&f->ips, k[j]))
+			vec_push(&f->ip_keys, k[j]);
 }
 
 /* Pods of the state with label K=V of namespace NS. */
@@ -901,15 +896,16 @@ static void run_queries(struct pod_find *f, bool new_state)
 static bool wanted(const struct pod_find *f, size_t n)
 {
 	const struct sl_osum *s = node_sum(f->e, n);
-	struct np_view v;
-	struct sl_l4addr a;
+	uint64_t k[SLP_NPV_MAX_IPS];
+	size_t nk;
 
 	if ((f->all[0] && in_old(f->e, n)) || (f->all[1] && in_new(f->e, n)))
 		return true;
 	if (f->ns.n && u64set_has(&f->ns, model_fnv64(s->ns, strlen(s->ns))))
 		return true;
-	for (size_t j = 0; f->ips.n && !slp_np_decode_addrs(s->np, s->n_np, &v) && j < v.n_ips; j++)
-		if (!slp_np_ip(&v, j, &a) && u64set_has(&f->ips, model_addr_key(&a)))
+	nk = f->ips.n ? model_pod_addr_keys(s, k) : 0;
+	for (size_t j = 0; j < nk; j++)
+		if (u64set_has(&f->ips, k[j]))
 			return true;
 	return false;
 }
@@ -1043,22 +1039,6 @@ static int compile_state(struct eng *e, bool new_state, struct sl_tables *t, str
 
 /* ---- 6. checks of the whole policy ---------------------------------------- */
 
-/* A frontend's key: its three words mixed (a byte-wise FNV of it was most
- * of the duplicate check, which keys every unit's frontends). Two
- * frontends with one key only make a change look like a duplicate, which
- * the whole compile then decides. */
-static uint64_t addr_key(const struct sl_l4addr *a)
-{
-	uint64_t w[3] = { 0, 0, 0 }, h;
-
-	_Static_assert(sizeof(*a) <= sizeof(w), "sl_l4addr fits three words");
-	memcpy(w, a, sizeof(*a));
-	h = (w[0] ^ (w[1] * 0x9e3779b97f4a7c15ull) ^ (w[2] * 0xc2b2ae3d27d4eb4full)) *
-	    0xbf58476d1ce4e5b9ull;
-	h = (h ^ (h >> 31)) * 0x94d049bb133111ebull;
-	return h ^ (h >> 29);
-}
-
 static struct sl_osum *out_of(const struct eng *e, size_t n)
 {
 	uint32_t at = kmap_first(&e->out_at, n);
@@ -1138,7 +1118,7 @@ static bool duplicates(struct eng *e, bool ing)
 		if (!s)
 			continue;
 		for (uint32_t i = 0; i < (ing ? s->n_ing : s->n_fes) && !dup; i++)
-			dup = !u64set_add(&mine, addr_key(ing ? &s->ing[i] : &s->fes[i]));
+			dup = !u64set_add(&mine, model_addr_key(ing ? &s->ing[i] : &s->fes[i]));
 	}
 	for (size_t n = 0; n < e->n_slots && !dup && mine.n; n++) {
 		const struct sl_osum *s = &e->m->v[n].s;
@@ -1146,7 +1126,7 @@ static bool duplicates(struct eng *e, bool ing)
 		if ((e->f[n] & N_UNIT) || !in_new(e, n))
 			continue;
 		for (uint32_t i = 0; i < (ing ? s->n_ing : s->n_fes) && !dup; i++)
-			dup = u64set_has(&mine, addr_key(ing ? &s->ing[i] : &s->fes[i]));
+			dup = u64set_has(&mine, model_addr_key(ing ? &s->ing[i] : &s->fes[i]));
 	}
 	free(mine.v);
 	return dup;

@@ -268,20 +268,38 @@ bool model_sprov_of(const struct sl_osum *s)
 
 uint64_t model_addr_key(const struct sl_l4addr *a)
 {
-	return model_fnv64(&a->family, 1) ^ model_fnv64(a->addr, sizeof(a->addr));
+	uint64_t w[3] = { 0, 0, 0 }, h;
+
+	_Static_assert(sizeof(*a) <= sizeof(w), "sl_l4addr fits three words");
+	memcpy(w, a, sizeof(*a));
+	h = (w[0] ^ (w[1] * 0x9e3779b97f4a7c15ull) ^ (w[2] * 0xc2b2ae3d27d4eb4full)) *
+	    0xbf58476d1ce4e5b9ull;
+	h = (h ^ (h >> 31)) * 0x94d049bb133111ebull;
+	return h ^ (h >> 29);
+}
+
+size_t model_pod_addr_keys(const struct sl_osum *s, uint64_t out[SLP_NPV_MAX_IPS])
+{
+	struct np_view v;
+	struct sl_l4addr a;
+	size_t n = 0;
+
+	if (s->kind != K_POD || slp_np_decode_addrs(s->np, s->n_np, &v))
+		return 0; /* bad bytes: the compile says so */
+	for (size_t j = 0; j < v.n_ips && n < SLP_NPV_MAX_IPS; j++)
+		if (!slp_np_ip(&v, j, &a))
+			out[n++] = model_addr_key(&a);
+	return n;
 }
 
 /* Pod slot I under (ADD) or out of each of its addresses in M->addr. */
 static void index_addrs(struct sl_model *m, size_t i, const struct sl_osum *s, bool add)
 {
-	struct np_view v;
-	struct sl_l4addr a;
+	uint64_t k[SLP_NPV_MAX_IPS];
+	size_t n = model_pod_addr_keys(s, k);
 
-	if (s->kind != K_POD || slp_np_decode_addrs(s->np, s->n_np, &v))
-		return; /* bad bytes: the compile says so */
-	for (size_t j = 0; j < v.n_ips; j++)
-		if (!slp_np_ip(&v, j, &a))
-			(add ? kmap_put : kmap_del)(&m->addr, model_addr_key(&a), (uint32_t)i);
+	for (size_t j = 0; j < n; j++)
+		(add ? kmap_put : kmap_del)(&m->addr, k[j], (uint32_t)i);
 }
 
 void model_addr_index(struct sl_model *m)
@@ -581,22 +599,6 @@ static bool keys_in(const struct kmap *km, const uint64_t *k, uint32_t n, uint32
 	return true;
 }
 
-static bool addrs_in(const struct sl_model *m, const struct sl_osum *s, uint32_t i, size_t *count)
-{
-	struct np_view v;
-	struct sl_l4addr a;
-
-	if (s->kind != K_POD || slp_np_decode_addrs(s->np, s->n_np, &v))
-		return true;
-	for (size_t j = 0; j < v.n_ips; j++) {
-		if (slp_np_ip(&v, j, &a))
-			continue;
-		(*count)++;
-		if (!kmap_has(&m->addr, model_addr_key(&a), i))
-			return false;
-	}
-	return true;
-}
 
 const char *sl_model_audit(const struct sl_model *m, char *why, size_t len)
 {
@@ -617,7 +619,10 @@ const char *sl_model_audit(const struct sl_model *m, char *why, size_t len)
 				 s->name);
 			return why;
 		}
-		if (m->addr_built && !addrs_in(m, s, i, &n_addr)) {
+		uint64_t ak[SLP_NPV_MAX_IPS];
+
+		if (m->addr_built &&
+		    !keys_in(&m->addr, ak, (uint32_t)model_pod_addr_keys(s, ak), i, &n_addr)) {
 			snprintf(why, len, "slot %u (%s/%s): an address of it is not indexed", i,
 				 s->ns, s->name);
 			return why;

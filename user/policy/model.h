@@ -88,7 +88,13 @@ struct sl_model {
 
 uint64_t model_ident_key(unsigned kind, const char *ns, const char *name);
 bool model_sprov_of(const struct sl_osum *s);
+/* An address's key: its three words mixed (a byte-wise FNV of it was
+ * most of the frontend duplicate check). Two addresses with one key only
+ * make more objects look related. */
 uint64_t model_addr_key(const struct sl_l4addr *a);
+/* The keys of Pod S's addresses (its NetworkPolicy bytes) into OUT; 0 for
+ * another kind or bytes that do not decode. */
+size_t model_pod_addr_keys(const struct sl_osum *s, uint64_t out[SLP_NPV_MAX_IPS]);
 /* M->addr, built if it is not yet. */
 void model_addr_index(struct sl_model *m);
 /* The slot of (KIND, NS, NAME), or -1. */
